@@ -1,0 +1,29 @@
+# Two entry points for a fresh machine: `make demo` (main job on built-in demo data) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/ctcurate demo $(DEMO_DIR)
+
+test: $(STAMP)
+	$(BIN)/ruff check curation annotator qa datacard tests bench
+	$(BIN)/mypy curation annotator qa datacard
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_scan_convert.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

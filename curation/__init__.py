@@ -1,0 +1,42 @@
+"""ctcurate curation stage: PACS export -> catalog -> sample -> exclusion verdicts -> NRRD cases.
+
+It owns the workspace layout (:class:`Workspace`) and the volume IO (:class:`Volume`,
+:func:`read_nrrd`, :func:`write_nrrd`) that the other stages use. Arrays are (z, y, x); patient
+coordinates are LPS.
+"""
+
+__version__ = "0.1.0"
+
+from .errors import (  # noqa: E402
+    ConfigError,
+    ConversionError,
+    CtcurateError,
+    ExecutorError,
+    FilterError,
+    SamplingError,
+    ScanError,
+    WorkspaceError,
+)
+from .settings import Settings, load_settings, save_settings  # noqa: E402
+from .volume import Volume, read_nrrd, resample_isotropic, write_nrrd  # noqa: E402
+from .workspace import Workspace  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "ConfigError",
+    "ConversionError",
+    "CtcurateError",
+    "ExecutorError",
+    "FilterError",
+    "SamplingError",
+    "ScanError",
+    "WorkspaceError",
+    "Settings",
+    "load_settings",
+    "save_settings",
+    "Volume",
+    "read_nrrd",
+    "write_nrrd",
+    "resample_isotropic",
+    "Workspace",
+]

@@ -1,0 +1,111 @@
+"""Atomic writes: every output is written to a temporary name in the same folder, then renamed.
+
+A crash or kill in the middle of a write leaves the previous file (or nothing) in place, never a
+half-written file under the final name. Temporary names start with ``.tmp-`` so that readers and
+:func:`remove_stale_temporaries` can tell them apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import pandas as pd
+
+__all__ = [
+    "TMP_PREFIX",
+    "atomic_open",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_parquet",
+    "atomic_directory",
+    "remove_stale_temporaries",
+]
+
+TMP_PREFIX = ".tmp-"
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]:
+    """Open a temporary file beside ``path``; rename it to ``path`` when the block ends cleanly."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX + target.name + ".", dir=target.parent)
+    encoding = None if "b" in mode else "utf-8"
+    try:
+        with os.fdopen(fd, mode, encoding=encoding) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    with atomic_open(path, "w") as handle:
+        handle.write(text)
+
+
+def atomic_write_parquet(path: str | os.PathLike[str], frame: pd.DataFrame) -> None:
+    """Write a DataFrame as Parquet atomically (index dropped)."""
+    with atomic_open(path, "wb") as handle:
+        frame.to_parquet(handle, index=False)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary folder that becomes ``path`` when the block ends cleanly.
+
+    ``path`` must not exist yet; the folder appears whole or not at all.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + target.name + ".", dir=target.parent))
+    try:
+        yield tmp
+        os.rename(tmp, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete temporaries left in ``folder`` by a killed run; return what was removed."""
+    removed: list[Path] = []
+    base = Path(folder)
+    if not base.is_dir():
+        return removed
+    for entry in base.iterdir():
+        if entry.name.startswith(TMP_PREFIX):
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed

@@ -1,0 +1,214 @@
+"""The ``ctcurate`` command line (typer). It sits on top of every stage; nothing imports it.
+
+Library code logs through ``logging``; this module configures rich output, progress bars, and
+turns :class:`~curation.errors.CtcurateError` into one red line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .errors import CtcurateError
+from .settings import ExecutorSettings, SamplingSettings, Settings
+from .workspace import Workspace
+
+__all__ = ["app", "main"]
+
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+app = typer.Typer(
+    name="ctcurate",
+    help="Turn a CT archive into a segmented, documented dataset.\n\n"
+    "Steps: init -> scan -> sample -> filter -> convert. 'ctcurate demo' runs them all on a synthetic export.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+F = TypeVar("F", bound=Callable[..., Any])
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder (default: current folder).")]
+
+
+def _friendly(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CtcurateError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logging.")] = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(console=err_console, show_path=False)], force=True)
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _executor(ws: Workspace, workers: int | None, scheduler: str | None) -> Any:
+    from .executor import make_executor
+
+    return make_executor(ws.settings.executor, workers=workers, scheduler=scheduler)
+
+
+@app.command()
+@_friendly
+def init(
+    workspace: Annotated[Path, typer.Argument(help="Folder of the new workspace.")] = Path("."),
+    name: Annotated[str, typer.Option(help="Project name.")] = "ctcurate-project",
+    seed: Annotated[int, typer.Option(help="Seed of the random draw.")] = 0,
+    n: Annotated[int, typer.Option("--n", help="Exams to sample (0 = all).")] = 0,
+    workers: Annotated[int, typer.Option(help="Local worker processes.")] = 2,
+) -> None:
+    """Create a workspace: folders, ctcurate.toml settings and the secret key."""
+    settings = Settings(name=name, seed=seed, sampling=SamplingSettings(n=n),
+                        executor=ExecutorSettings(workers=workers))
+    ws = Workspace.create(workspace, settings)
+    console.print(f"workspace created at [bold]{ws.root}[/] (settings: {ws.settings_path.name})")
+
+
+@app.command()
+@_friendly
+def scan(
+    exports: Annotated[list[Path] | None, typer.Argument(help="Export folders (default: the workspace's sources).")]
+    = None,
+    workspace: WorkspaceOpt = Path("."),
+    full: Annotated[bool, typer.Option(help="Re-read unchanged files too.")] = False,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default from settings).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
+) -> None:
+    """Index export folders (headers only) into the private catalog; a rescan skips unchanged files."""
+    from .scan import scan as run_scan
+
+    ws = Workspace.open(workspace)
+    executor = _executor(ws, workers, scheduler)
+    try:
+        with _progress("scan") as progress:
+            result = run_scan(ws, exports or [], executor=executor, full=full, progress=progress)
+    finally:
+        executor.close()
+    console.print(f"{result.n_files} files ({result.n_read} read, {result.n_reused} unchanged, "
+                  f"{result.n_removed} gone): {result.n_patients} patients, {result.n_studies} exams, "
+                  f"{result.n_series} series")
+    table = Table("file status", "files")
+    for status, count in sorted(result.statuses.items()):
+        table.add_row(status, str(count))
+    console.print(table)
+
+
+@app.command()
+@_friendly
+def sample(
+    workspace: WorkspaceOpt = Path("."),
+    n: Annotated[int | None, typer.Option("--n", help="Exams to draw (0 = all).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed (default: previous draw's, else settings).")] = None,
+    stratify_by: Annotated[str | None, typer.Option(help="Column: study_year, site, manufacturer, model...")] = None,
+    redraw: Annotated[bool, typer.Option(help="Ignore the previous draw and start afresh.")] = False,
+) -> None:
+    """Draw exams at random by a seeded keyed hash; writes an auditable sample manifest."""
+    from .sample import sample as run_sample
+
+    ws = Workspace.open(workspace)
+    result = run_sample(ws, n=n, seed=seed, stratify_by=stratify_by, redraw=redraw)
+    console.print(f"drew {len(result.members)} of {result.frame_size} CT exams (seed {result.seed}"
+                  + (f", stratified by {result.stratify_by}" if result.stratify_by else "") + ")")
+    if result.added or result.dropped:
+        console.print(f"vs the previous draw: {len(result.added)} added, {len(result.dropped)} dropped")
+
+
+@app.command(name="filter")
+@_friendly
+def filter_(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Apply the exclusion rules, choose one series per exam, draw the exclusion flow diagram."""
+    from .filter import run_filter
+
+    ws = Workspace.open(workspace)
+    result = run_filter(ws)
+    table = Table("excluded because", "exams")
+    for reason, count in result.excluded_by_reason.items():
+        table.add_row(reason, str(count))
+    console.print(table)
+    console.print(f"{result.n_included_exams} of {result.n_sampled_exams} sampled exams included; "
+                  f"flow diagram: {result.flow_png}")
+
+
+@app.command()
+@_friendly
+def convert(
+    workspace: WorkspaceOpt = Path("."),
+    case: Annotated[list[str] | None, typer.Option(help="Only these case ids.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default from settings).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
+) -> None:
+    """Write each chosen series as NRRD (native, and each configured isotropic spacing) with case.json."""
+    from .convert import convert as run_convert
+
+    ws = Workspace.open(workspace)
+    executor = _executor(ws, workers, scheduler)
+    try:
+        with _progress("convert") as progress:
+            result = run_convert(ws, executor=executor, cases=case, progress=progress)
+    finally:
+        executor.close()
+    console.print(f"{len(result.converted)} converted, {len(result.skipped)} already done, "
+                  f"{len(result.failed)} failed; cases in {ws.cases_dir}")
+    for case_id, error in result.failed.items():
+        err_console.print(f"[red]{case_id}[/]: {error}", highlight=False)
+    if result.failed:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+@_friendly
+def demo(
+    folder: Annotated[Path | None, typer.Argument(help="Where to put the demo export and workspace "
+                                                        "(default: a new temporary folder).")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+) -> None:
+    """Build a small synthetic PACS export and run init -> scan -> sample -> filter -> convert on it."""
+    from .demo import run_demo
+
+    def step(label: str) -> None:
+        console.rule(f"[bold]{label}")
+
+    result = run_demo(folder, workers=workers, on_step=step)
+    console.print(f"export:       {result.export}")
+    console.print(f"workspace:    {result.workspace}")
+    console.print(f"exams:        {result.n_included} of {result.n_sampled} included")
+    console.print(f"cases:        {', '.join(result.cases)} in {result.cases_dir}")
+    console.print(f"flow diagram: {result.flow_png} (and .svg)")
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)

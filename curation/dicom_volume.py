@@ -1,0 +1,104 @@
+"""Read the pixels of a sorted CT series into a :class:`~curation.volume.Volume` in HU.
+
+Slices are decoded one at a time into a preallocated int16 array (compressed transfer syntaxes
+through pylibjpeg and GDCM), so loading holds one copy of the volume plus one slice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pydicom
+import pydicom.config
+
+from .errors import ConversionError
+from .geometry import slice_stack
+from .volume import Volume
+
+__all__ = ["read_slice_hu", "load_series", "check_decodable"]
+
+pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+_INT16 = np.iinfo(np.int16)
+
+
+def read_slice_hu(path: str) -> tuple[np.ndarray, pydicom.Dataset]:
+    """Decode one single-frame slice and apply rescale slope/intercept; returns (float32 HU, header)."""
+    try:
+        ds = pydicom.dcmread(path)
+        pixels = ds.pixel_array
+    except Exception as exc:  # pydicom and its plugins raise many types for bad pixel data
+        raise ConversionError(f"{path}: cannot decode pixel data ({type(exc).__name__}: {exc})") from None
+    if pixels.ndim != 2:
+        raise ConversionError(
+            f"{path}: expected one grayscale frame, found pixel array of shape {pixels.shape}; "
+            "multi-frame and colour images are not CT slices"
+        )
+    slope = float(ds.get("RescaleSlope", 1) or 1)
+    intercept = float(ds.get("RescaleIntercept", 0) or 0)
+    return pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept), ds
+
+
+def check_decodable(path: str) -> str:
+    """Empty string when the slice decodes, else the reason."""
+    try:
+        read_slice_hu(path)
+    except ConversionError as exc:
+        return str(exc)
+    return ""
+
+
+def _floats(ds: pydicom.Dataset, keyword: str, n: int, path: str) -> np.ndarray:
+    value = ds.get(keyword)
+    if value is None or len(value) != n:
+        raise ConversionError(f"{path}: {keyword} missing or malformed ({value!r}); expected {n} numbers")
+    return np.asarray([float(v) for v in value])
+
+
+def load_series(paths: Sequence[str], *, max_tilt_deg: float = 1.0, spacing_tolerance: float = 0.05,
+                on_slice: Callable[[int], None] | None = None) -> Volume:
+    """Load a single-orientation series of CT slices as an int16 HU volume with LPS geometry.
+
+    Raises
+    ------
+    ConversionError
+        If a slice cannot be decoded, the slices differ in size or orientation, the stack is tilted,
+        or the slice spacing is irregular.
+    """
+    if len(paths) < 2:
+        raise ConversionError(f"series of {len(paths)} file(s): a volume needs at least 2 slices")
+    headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
+    iops = np.array([_floats(ds, "ImageOrientationPatient", 6, p) for ds, p in zip(headers, paths, strict=True)])
+    ipps = np.array([_floats(ds, "ImagePositionPatient", 3, p) for ds, p in zip(headers, paths, strict=True)])
+    if np.abs(iops - iops[0]).max() > 1e-3:
+        raise ConversionError(f"{paths[0]}: slices of this series differ in orientation; split or exclude it")
+    stack = slice_stack(iops[0], ipps)
+    if stack.tilt_deg > max_tilt_deg:
+        raise ConversionError(
+            f"{paths[0]}: slice stack is tilted by {stack.tilt_deg:.1f} deg (gantry tilt); a sheared volume "
+            "cannot be stored with an orthogonal grid: exclude the series"
+        )
+    gaps = stack.gaps
+    spacing_z = float(np.median(gaps))
+    if spacing_z <= 0 or np.abs(gaps - spacing_z).max() > max(spacing_tolerance, 0.02 * spacing_z):
+        raise ConversionError(
+            f"{paths[0]}: irregular slice spacing (gaps {np.round(gaps.min(), 3)} to {np.round(gaps.max(), 3)} mm); "
+            "run 'ctcurate filter' to exclude such series"
+        )
+    first = headers[stack.order[0]]
+    rows, cols = int(first.Rows), int(first.Columns)
+    pixel_spacing = _floats(first, "PixelSpacing", 2, paths[stack.order[0]])
+    array = np.empty((len(paths), rows, cols), dtype=np.int16)
+    for k, index in enumerate(stack.order):
+        hu, _ds = read_slice_hu(paths[index])
+        if hu.shape != (rows, cols):
+            raise ConversionError(f"{paths[index]}: slice is {hu.shape}, expected {(rows, cols)} like the others")
+        np.clip(np.rint(hu, out=hu), _INT16.min, _INT16.max, out=hu)
+        array[k] = hu
+        if on_slice:
+            on_slice(k)
+    direction = np.column_stack([iops[0][:3], iops[0][3:], stack.normal])
+    # PixelSpacing is (row spacing = along y/columns direction, column spacing = along x/row direction)
+    spacing = (float(pixel_spacing[1]), float(pixel_spacing[0]), spacing_z)
+    origin = ipps[stack.order[0]]
+    return Volume(array=array, spacing=spacing, origin=tuple(origin), direction=direction)

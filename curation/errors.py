@@ -1,0 +1,50 @@
+"""Exception types raised by ctcurate.
+
+Every error names the input, what was expected, what was found and how to fix it. The CLI prints
+:class:`CtcurateError` subclasses as one line and exits with a non-zero code; anything else is a bug.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CtcurateError",
+    "ConfigError",
+    "WorkspaceError",
+    "ScanError",
+    "SamplingError",
+    "FilterError",
+    "ConversionError",
+    "ExecutorError",
+]
+
+
+class CtcurateError(Exception):
+    """Base class of all errors a user can act on."""
+
+
+class ConfigError(CtcurateError):
+    """A settings file or a settings value is missing or invalid."""
+
+
+class WorkspaceError(CtcurateError):
+    """The workspace folder is missing, incomplete, or a stage ran out of order."""
+
+
+class ScanError(CtcurateError):
+    """An export folder cannot be indexed."""
+
+
+class SamplingError(CtcurateError):
+    """A sample cannot be drawn with the given parameters."""
+
+
+class FilterError(CtcurateError):
+    """Exclusion rules cannot be applied."""
+
+
+class ConversionError(CtcurateError):
+    """A series cannot be converted to a volume."""
+
+
+class ExecutorError(CtcurateError):
+    """The parallel executor cannot be started or reached."""

@@ -1,0 +1,138 @@
+"""``ctcurate filter``: verdicts for every series, one chosen series per sampled exam, the flow figure.
+
+Every catalogued series (unreadable files included, each as its own series) gets a verdict:
+included or excluded with reason codes, messages and details (:mod:`curation.rules`). Among the
+included series of each sampled exam one is chosen by :func:`preference_key`. An exam with no
+included series is excluded with the primary reason of its most nearly acceptable series.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_write_parquet
+from .dicom_volume import check_decodable
+from .errors import FilterError
+from .rules import RULES, evaluate, keyword_hits
+from .settings import ExclusionSettings
+from .workspace import Workspace
+
+__all__ = ["FilterResult", "judge_series", "preference_key", "choose_series", "run_filter", "REASON_LABELS"]
+
+log = logging.getLogger(__name__)
+REASON_LABELS = {rule.code: rule.label for rule in RULES}
+
+
+@dataclass(frozen=True)
+class FilterResult:
+    """Counts of a filter run and where its outputs are."""
+
+    n_series: int
+    n_sampled_exams: int
+    n_included_exams: int
+    excluded_by_reason: dict[str, int]
+    flow_png: str
+    flow_svg: str
+
+
+def _record(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+
+
+def judge_series(series: pd.DataFrame, files: pd.DataFrame, settings: ExclusionSettings) -> pd.DataFrame:
+    """Apply the rules to every series; decode one slice of each series that passes the rest."""
+    middle_file = files.sort_values("path").groupby("series_key")["path"].agg(lambda p: p.iloc[len(p) // 2])
+    out = []
+    for row in series.to_dict("records"):
+        row = _record(row)
+        findings = evaluate(row, settings)
+        if not findings and settings.decode_check:
+            error = check_decodable(middle_file[row["series_key"]])
+            if error:
+                row["decode_error"] = error
+                findings = evaluate(row, settings)
+        out.append({
+            "series_key": row["series_key"], "study_key": row["study_key"], "patient_key": row["patient_key"],
+            "included": not findings, "reasons": ";".join(f.code for f in findings),
+            "primary_reason": findings[0].code if findings else "",
+            "findings": json.dumps([f.to_dict() for f in findings], default=str),
+            "n_files": row["n_files"],
+        })
+    return pd.DataFrame(out)
+
+
+def preference_key(row: dict[str, Any], settings: ExclusionSettings) -> tuple[Any, ...]:
+    """Sort key of the series preference (lower is better).
+
+    Axial original acquisitions first, then soft-tissue kernels, then the thinnest slices that are
+    at least ``min_reasonable_thickness_mm``, then the longest coverage, then more slices, then the
+    lowest series number.
+    """
+    image_type = str(row.get("image_type") or "").upper().split("\\")
+    original = 0 if image_type and image_type[0] == "ORIGINAL" else 1
+    sharp = 1 if keyword_hits({"kernel": str(row.get("kernel") or "").replace("\\", " ")},
+                              settings.sharp_kernel_keywords) else 0
+    thickness = row.get("slice_thickness")
+    thickness = float(thickness) if thickness is not None and not np.isnan(thickness) else 99.0
+    too_thin = 1 if thickness < settings.min_reasonable_thickness_mm else 0
+    extent = float(row.get("z_extent_mm") or 0.0)
+    return (original, sharp, too_thin, round(thickness, 2), -round(extent, 1), -int(row.get("n_positions") or 0),
+            int(row.get("series_number") or 0) if not pd.isna(row.get("series_number")) else 0, row["series_key"])
+
+
+def choose_series(series: pd.DataFrame, verdicts: pd.DataFrame, sampled: pd.DataFrame,
+                  settings: ExclusionSettings) -> pd.DataFrame:
+    """One row per sampled exam: included or not, the chosen series, the primary reason."""
+    merged = series.merge(verdicts[["series_key", "included", "reasons", "primary_reason"]], on="series_key")
+    order = {rule.code: i for i, rule in enumerate(RULES)}
+    rows = []
+    for exam in sampled.to_dict("records"):
+        candidates = merged[merged["study_key"] == exam["study_key"]]
+        ok = candidates[candidates["included"]]
+        if len(ok):
+            best = min((_record(r) for r in ok.to_dict("records")), key=lambda r: preference_key(r, settings))
+            rows.append({"study_key": exam["study_key"], "patient_key": exam["patient_key"], "rank": exam["rank"],
+                         "included": True, "chosen_series_key": best["series_key"], "primary_reason": "",
+                         "reasons": "", "n_series": len(candidates), "n_included_series": len(ok)})
+            continue
+        # nearest miss: CT image series with the fewest and latest-priority reasons
+        def miss_key(r: dict[str, Any]) -> tuple[Any, ...]:
+            codes = r["reasons"].split(";")
+            return (r.get("modality") != "CT", len(codes), -max(order.get(c, 0) for c in codes))
+        nearest = min((_record(r) for r in candidates.to_dict("records")), key=miss_key)
+        rows.append({"study_key": exam["study_key"], "patient_key": exam["patient_key"], "rank": exam["rank"],
+                     "included": False, "chosen_series_key": "", "primary_reason": nearest["primary_reason"],
+                     "reasons": nearest["reasons"], "n_series": len(candidates), "n_included_series": 0})
+    return pd.DataFrame(rows)
+
+
+def run_filter(workspace: Workspace) -> FilterResult:
+    """Judge all series, choose one per sampled exam, write the tables and the flow figure."""
+    from .flow import draw_flow
+
+    settings = workspace.settings.exclusion
+    series = pd.read_parquet(workspace.require(workspace.series_table, "scan"))
+    files = pd.read_parquet(workspace.require(workspace.files_table, "scan"))
+    sampled = pd.read_parquet(workspace.require(workspace.sample_table, "sample"))
+    if sampled.empty:
+        raise FilterError(f"{workspace.sample_table}: the sample is empty; run 'ctcurate sample' with --n > 0")
+    verdicts = judge_series(series, files, settings)
+    verdicts["sampled"] = verdicts["study_key"].isin(set(sampled["study_key"]))
+    exams = choose_series(series, verdicts, sampled, settings)
+    verdicts["chosen"] = verdicts["series_key"].isin(set(exams["chosen_series_key"]))
+    atomic_write_parquet(workspace.verdicts_table, verdicts)
+    atomic_write_parquet(workspace.exams_table, exams)
+    excluded = exams[~exams["included"]]["primary_reason"].value_counts()
+    ordered = {REASON_LABELS.get(code, code): int(excluded[code]) for code in REASON_LABELS if code in excluded}
+    n_included = int(exams["included"].sum())
+    png, svg = draw_flow(len(exams), ordered, n_included, workspace.figures_dir / "exclusion_flow",
+                         title=f"{workspace.settings.name}: exam selection")
+    log.info("filter: %d of %d sampled exams included", n_included, len(exams))
+    return FilterResult(n_series=len(verdicts), n_sampled_exams=len(exams), n_included_exams=n_included,
+                        excluded_by_reason=ordered, flow_png=str(png), flow_svg=str(svg))

@@ -1,0 +1,191 @@
+"""Volumes and their NRRD files.
+
+A :class:`Volume` holds an array indexed (z, y, x) and its geometry in ITK's (x, y, z) order, as
+SimpleITK does: ``spacing[0]`` is the spacing along the array's last axis, and column ``i`` of
+``direction`` is the LPS unit vector of index axis ``i``. The world (LPS, mm) position of voxel
+``array[k, j, i]`` is ``origin + direction @ (spacing * (i, j, k))``.
+
+NRRD files are written by a streaming writer (header, then gzip-compressed slabs), so writing
+never holds a second copy of the volume; they are read with pynrrd.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import nrrd
+import numpy as np
+import SimpleITK as sitk
+
+from .atomic import atomic_open
+from .errors import ConversionError
+
+__all__ = ["Volume", "write_nrrd", "read_nrrd", "resample_isotropic", "resampled_grid"]
+
+_NRRD_TYPES = {np.dtype("int16"): "int16", np.dtype("uint8"): "uint8", np.dtype("int32"): "int32",
+               np.dtype("float32"): "float", np.dtype("uint16"): "uint16", np.dtype("int8"): "int8"}
+
+
+@dataclass(frozen=True)
+class Volume:
+    """An image volume with LPS geometry.
+
+    Parameters
+    ----------
+    array : ndarray
+        Voxels, indexed (z, y, x).
+    spacing : tuple of 3 floats
+        Voxel size in mm along (x, y, z) index axes.
+    origin : tuple of 3 floats
+        LPS position (mm) of the centre of voxel (0, 0, 0).
+    direction : ndarray (3, 3)
+        Columns are the LPS unit vectors of the x, y, z index axes.
+    """
+
+    array: np.ndarray
+    spacing: tuple[float, float, float]
+    origin: tuple[float, float, float]
+    direction: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.array.ndim != 3:
+            raise ConversionError(f"volume: expected a 3-D (z, y, x) array, found shape {self.array.shape}")
+        spacing = tuple(float(s) for s in self.spacing)
+        if len(spacing) != 3 or min(spacing) <= 0:
+            raise ConversionError(f"volume: expected 3 positive spacings, found {self.spacing}")
+        direction = np.asarray(self.direction, dtype=float).reshape(3, 3)
+        if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-4):
+            raise ConversionError(f"volume: direction {direction.tolist()} is not orthonormal")
+        object.__setattr__(self, "spacing", spacing)
+        object.__setattr__(self, "origin", tuple(float(o) for o in self.origin))
+        object.__setattr__(self, "direction", direction)
+
+    @property
+    def size(self) -> tuple[int, int, int]:
+        """Size along (x, y, z)."""
+        z, y, x = self.array.shape
+        return x, y, z
+
+    def index_to_world(self, ijk: np.ndarray) -> np.ndarray:
+        """LPS positions of continuous (i, j, k) = (x, y, z) indices, shape (n, 3)."""
+        ijk = np.atleast_2d(np.asarray(ijk, dtype=float))
+        return np.asarray(self.origin) + (ijk * np.asarray(self.spacing)) @ self.direction.T
+
+    def corners(self) -> np.ndarray:
+        """LPS positions of the 8 outer corners of the voxel grid (not voxel centres), shape (8, 3)."""
+        lo = np.full(3, -0.5)
+        hi = np.asarray(self.size, dtype=float) - 0.5
+        pts = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])])
+        return self.index_to_world(pts)
+
+    def to_sitk(self) -> sitk.Image:
+        """A SimpleITK image (a copy of the array) with this geometry."""
+        image = sitk.GetImageFromArray(self.array)
+        image.SetSpacing(self.spacing)
+        image.SetOrigin(self.origin)
+        image.SetDirection(tuple(self.direction.flatten()))
+        return image
+
+    @classmethod
+    def from_sitk(cls, image: sitk.Image) -> Volume:
+        return cls(array=sitk.GetArrayFromImage(image), spacing=image.GetSpacing(), origin=image.GetOrigin(),
+                   direction=np.asarray(image.GetDirection()).reshape(3, 3))
+
+
+def _vector(v: np.ndarray) -> str:
+    return "(" + ",".join(repr(float(x)) for x in v) + ")"
+
+
+def write_nrrd(path: str | Path, volume: Volume, *, compression_level: int = 1, slab: int = 16) -> None:
+    """Write ``volume`` as a gzip NRRD with LPS space directions and origin, atomically.
+
+    The gzip stream carries no timestamp, so the same volume always gives the same bytes.
+    """
+    dtype = volume.array.dtype.newbyteorder("<") if volume.array.dtype.byteorder == ">" else volume.array.dtype
+    if np.dtype(dtype) not in _NRRD_TYPES:
+        raise ConversionError(f"{path}: cannot write voxel type {volume.array.dtype} to NRRD")
+    directions = volume.direction * np.asarray(volume.spacing)  # column i scaled by spacing i
+    x, y, z = volume.size
+    header = (
+        "NRRD0004\n"
+        "# Complete NRRD file format specification at:\n"
+        "# http://teem.sourceforge.net/nrrd/format.html\n"
+        f"type: {_NRRD_TYPES[np.dtype(dtype)]}\n"
+        "dimension: 3\n"
+        "space: left-posterior-superior\n"
+        f"sizes: {x} {y} {z}\n"
+        f"space directions: {_vector(directions[:, 0])} {_vector(directions[:, 1])} {_vector(directions[:, 2])}\n"
+        "kinds: domain domain domain\n"
+        "endian: little\n"
+        f"encoding: {'gzip' if compression_level else 'raw'}\n"
+        f"space origin: {_vector(np.asarray(volume.origin))}\n\n"
+    )
+    with atomic_open(path, "wb") as handle:
+        handle.write(header.encode("ascii"))
+        compressor = zlib.compressobj(compression_level, zlib.DEFLATED, 31) if compression_level else None
+        for start in range(0, z, slab):
+            chunk = np.ascontiguousarray(volume.array[start : start + slab], dtype=np.dtype(dtype).newbyteorder("<"))
+            data = chunk.tobytes() if compressor is None else memoryview(chunk.data).cast("B")
+            handle.write(compressor.compress(data) if compressor else data)
+        if compressor:
+            handle.write(compressor.flush())
+
+
+def read_nrrd(path: str | Path) -> Volume:
+    """Read a 3-D NRRD file into a :class:`Volume` (space must be LPS or RAS)."""
+    path = Path(path)
+    try:
+        data, header = nrrd.read(str(path), index_order="C")
+    except (OSError, nrrd.NRRDError, ValueError) as exc:
+        raise ConversionError(f"{path}: cannot read NRRD ({exc})") from None
+    if data.ndim != 3:
+        raise ConversionError(f"{path}: expected a 3-D volume, found {data.ndim} dimensions")
+    directions = np.asarray(header.get("space directions", np.eye(3)), dtype=float)  # rows per NRRD axis
+    origin = np.asarray(header.get("space origin", np.zeros(3)), dtype=float)
+    space = str(header.get("space", "left-posterior-superior")).lower()
+    if space in ("right-anterior-superior", "ras"):
+        flip = np.diag([-1.0, -1.0, 1.0])
+        directions = directions @ flip
+        origin = flip @ origin
+    elif space not in ("left-posterior-superior", "lps"):
+        raise ConversionError(f"{path}: unsupported NRRD space {space!r}; expected LPS or RAS")
+    spacing = np.linalg.norm(directions, axis=1)
+    return Volume(array=data, spacing=tuple(spacing), origin=tuple(origin),
+                  direction=(directions / spacing[:, None]).T)
+
+
+def resampled_grid(volume: Volume, spacing_mm: float) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
+    """Size and origin of an isotropic grid with the volume's direction, centred on the same extent."""
+    extent = np.asarray(volume.size, dtype=float) * np.asarray(volume.spacing)
+    size = np.maximum(1, np.round(extent / spacing_mm)).astype(int)
+    corner = -0.5 * np.asarray(volume.spacing)  # index-space offset of the outer corner, in mm
+    start = corner + 0.5 * spacing_mm + 0.5 * (extent - size * spacing_mm)  # centred: same extent +- spacing/2
+    origin = np.asarray(volume.origin) + volume.direction @ start
+    return (int(size[0]), int(size[1]), int(size[2])), (float(origin[0]), float(origin[1]), float(origin[2]))
+
+
+def resample_isotropic(volume: Volume, spacing_mm: float, *, default_value: float = -1024.0,
+                       image: sitk.Image | None = None) -> Volume:
+    """Resample to ``spacing_mm`` isotropic voxels with linear interpolation, same direction and extent.
+
+    The result is rounded to the input's integer type. Pass ``image`` (``volume.to_sitk()``) to reuse
+    one SimpleITK copy for several spacings.
+    """
+    if spacing_mm <= 0:
+        raise ConversionError(f"resample: expected a positive spacing, found {spacing_mm}")
+    size, origin = resampled_grid(volume, spacing_mm)
+    resampler = sitk.ResampleImageFilter()
+    resampler.SetOutputSpacing((spacing_mm,) * 3)
+    resampler.SetSize(size)
+    resampler.SetOutputOrigin(origin)
+    resampler.SetOutputDirection(tuple(volume.direction.flatten()))
+    resampler.SetInterpolator(sitk.sitkLinear)
+    resampler.SetDefaultPixelValue(default_value)
+    resampler.SetOutputPixelType(sitk.sitkFloat32)
+    out = sitk.GetArrayFromImage(resampler.Execute(image if image is not None else volume.to_sitk()))
+    if np.issubdtype(volume.array.dtype, np.integer):
+        info = np.iinfo(volume.array.dtype)
+        out = np.clip(np.rint(out), info.min, info.max).astype(volume.array.dtype)
+    return Volume(array=out, spacing=(spacing_mm,) * 3, origin=origin, direction=volume.direction)

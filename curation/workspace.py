@@ -1,0 +1,216 @@
+"""The on-disk workspace: one folder per curation project.
+
+Layout (``WS`` is the workspace root)::
+
+    WS/ctcurate.toml                 typed settings (see curation.settings)
+    WS/private/                      anything that can identify a patient; never released
+        secret.key                   key of the keyed hashes (fingerprints, pseudonyms)
+        catalog/files.parquet        one row per scanned file (paths, UIDs, header facts)
+        catalog/series.parquet       one row per series (grouped, with geometry)
+        sample/manifest.json         seed, parameters and members of the current draw
+        sample/sample.parquet        the drawn exams with their rank
+        filter/verdicts.parquet      series -> included/excluded, reason codes and details
+        filter/exams.parquet         exam -> included/excluded, chosen series
+        linkage.parquet              case id <-> source series (the re-identification key)
+        sites.parquet                institution -> site pseudonym
+    WS/releasable/                   de-identified; what a release is built from
+        cases/<case>/ct.nrrd         native resolution, int16 HU, LPS geometry
+        cases/<case>/ct_1.5mm.nrrd   isotropic copies, one per configured spacing
+        cases/<case>/case.json       de-identified metadata and lineage
+        tables/meta.parquet|.csv     all cases
+        figures/exclusion_flow.png|.svg
+    WS/logs/                         run logs
+
+The boundary is strict: nothing under ``releasable/`` holds names, ids, birth dates, full dates,
+UIDs, institution names or accession numbers.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from .atomic import atomic_write_bytes
+from .errors import WorkspaceError
+from .settings import Settings, load_settings, save_settings
+
+__all__ = ["Workspace", "SETTINGS_FILE"]
+
+SETTINGS_FILE = "ctcurate.toml"
+
+
+def _format_spacing(spacing: float) -> str:
+    return f"{spacing:g}"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths of one workspace, and its settings.
+
+    Build one with :meth:`open` (existing) or :meth:`create` (new).
+    """
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root).resolve())
+
+    # -- construction -------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, root: str | Path, settings: Settings | None = None, *, exist_ok: bool = False) -> Workspace:
+        """Create the folders, the settings file and the secret key of a new workspace."""
+        ws = cls(Path(root))
+        if ws.settings_path.exists() and not exist_ok:
+            raise WorkspaceError(
+                f"{ws.root}: a workspace already exists here ({SETTINGS_FILE} found); "
+                "open it instead, or choose another folder"
+            )
+        if ws.root.exists() and not ws.root.is_dir():
+            raise WorkspaceError(f"{ws.root}: expected a folder for the workspace, found a file")
+        for folder in (ws.private, ws.catalog_dir, ws.sample_dir, ws.filter_dir, ws.releasable, ws.cases_dir,
+                       ws.tables_dir, ws.figures_dir, ws.logs_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        if not ws.settings_path.exists():
+            save_settings(settings or Settings(), ws.settings_path)
+        if not ws.secret_path.exists():
+            atomic_write_bytes(ws.secret_path, secrets.token_bytes(32))
+            ws.secret_path.chmod(0o600)
+        return ws
+
+    @classmethod
+    def open(cls, root: str | Path) -> Workspace:
+        """Open an existing workspace; the settings file must exist."""
+        ws = cls(Path(root))
+        if not ws.root.is_dir():
+            raise WorkspaceError(f"{ws.root}: workspace folder not found; create it with 'ctcurate init'")
+        if not ws.settings_path.is_file():
+            raise WorkspaceError(
+                f"{ws.root}: not a ctcurate workspace ({SETTINGS_FILE} missing); run 'ctcurate init {root}'"
+            )
+        return ws
+
+    # -- settings and secret ------------------------------------------------------------------------
+    @property
+    def settings_path(self) -> Path:
+        return self.root / SETTINGS_FILE
+
+    @property
+    def settings(self) -> Settings:
+        """The settings, read from disk each time (they are small and may be edited)."""
+        return load_settings(self.settings_path)
+
+    def save_settings(self, settings: Settings) -> None:
+        save_settings(settings, self.settings_path)
+
+    @property
+    def secret(self) -> bytes:
+        """The workspace's secret key; it never leaves ``private/``."""
+        try:
+            key = self.secret_path.read_bytes()
+        except FileNotFoundError:
+            raise WorkspaceError(
+                f"{self.secret_path}: secret key missing; restore it from a backup (pseudonyms and "
+                "fingerprints depend on it) or re-create the workspace"
+            ) from None
+        if len(key) < 16:
+            raise WorkspaceError(f"{self.secret_path}: secret key too short ({len(key)} bytes, expected 32)")
+        return key
+
+    # -- private part --------------------------------------------------------------------------------
+    @property
+    def private(self) -> Path:
+        return self.root / "private"
+
+    @property
+    def secret_path(self) -> Path:
+        return self.private / "secret.key"
+
+    @property
+    def catalog_dir(self) -> Path:
+        return self.private / "catalog"
+
+    @property
+    def files_table(self) -> Path:
+        return self.catalog_dir / "files.parquet"
+
+    @property
+    def series_table(self) -> Path:
+        return self.catalog_dir / "series.parquet"
+
+    @property
+    def sample_dir(self) -> Path:
+        return self.private / "sample"
+
+    @property
+    def sample_manifest(self) -> Path:
+        return self.sample_dir / "manifest.json"
+
+    @property
+    def sample_table(self) -> Path:
+        return self.sample_dir / "sample.parquet"
+
+    @property
+    def filter_dir(self) -> Path:
+        return self.private / "filter"
+
+    @property
+    def verdicts_table(self) -> Path:
+        return self.filter_dir / "verdicts.parquet"
+
+    @property
+    def exams_table(self) -> Path:
+        return self.filter_dir / "exams.parquet"
+
+    @property
+    def linkage_table(self) -> Path:
+        return self.private / "linkage.parquet"
+
+    @property
+    def sites_table(self) -> Path:
+        return self.private / "sites.parquet"
+
+    # -- releasable part -----------------------------------------------------------------------------
+    @property
+    def releasable(self) -> Path:
+        return self.root / "releasable"
+
+    @property
+    def cases_dir(self) -> Path:
+        return self.releasable / "cases"
+
+    def case_dir(self, case_id: str) -> Path:
+        return self.cases_dir / case_id
+
+    @staticmethod
+    def ct_name(spacing_mm: float | None = None) -> str:
+        """File name of the CT volume: ``ct.nrrd`` (native) or ``ct_<spacing>mm.nrrd``."""
+        return "ct.nrrd" if spacing_mm is None else f"ct_{_format_spacing(spacing_mm)}mm.nrrd"
+
+    @property
+    def tables_dir(self) -> Path:
+        return self.releasable / "tables"
+
+    @property
+    def meta_table(self) -> Path:
+        return self.tables_dir / "meta.parquet"
+
+    @property
+    def meta_csv(self) -> Path:
+        return self.tables_dir / "meta.csv"
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.releasable / "figures"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    def require(self, path: Path, step: str) -> Path:
+        """Return ``path`` if it exists, else explain which step produces it."""
+        if not path.exists():
+            raise WorkspaceError(
+                f"{path}: not found; run 'ctcurate {step}' on this workspace first"
+            )
+        return path

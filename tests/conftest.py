@@ -1,0 +1,47 @@
+"""Shared fixtures. The real third-party data is read from one place: ``--shared-data``, else the
+``CTCURATE_SHARED_DATA`` environment variable, else ``../shared/data`` beside the repository."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--shared-data", default=None, help="folder of the shared real test data")
+
+
+@pytest.fixture(scope="session")
+def shared_data(request: pytest.FixtureRequest) -> Path:
+    option = request.config.getoption("--shared-data")
+    path = Path(option or os.environ.get("CTCURATE_SHARED_DATA") or REPO.parent / "shared" / "data")
+    if not (path / "MANIFEST_series.json").is_file():
+        pytest.fail(f"shared data not found at {path}: pass --shared-data or set CTCURATE_SHARED_DATA")
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from curation.demo import build_demo_export
+
+    return build_demo_export(tmp_path_factory.mktemp("demo") / "export")
+
+
+@pytest.fixture()
+def copy_series(tmp_path: Path, shared_data: Path):
+    """Copy one real series folder (relative to the shared data) into a fresh export folder."""
+
+    def _copy(relative: str, name: str = "export") -> Path:
+        target = tmp_path / name / Path(relative).name
+        shutil.copytree(shared_data / relative, target)
+        for path in target.rglob("*"):
+            path.chmod(0o644 if path.is_file() else 0o755)
+        target.chmod(0o755)
+        return target.parent
+
+    return _copy
