@@ -94,7 +94,7 @@ class DaskExecutor:
         from distributed import Client
 
         try:
-            self._client = Client(address, timeout=timeout_s, set_as_default=False)
+            self._client = Client(address, timeout=timeout_s)
         except (OSError, TimeoutError) as exc:
             raise ExecutorError(
                 f"Dask scheduler {address!r}: cannot connect ({exc}); check that the scheduler runs and "
@@ -109,7 +109,7 @@ class DaskExecutor:
         futures = self._client.map(fn, items, pure=False)
         index = {future.key: item for future, item in zip(futures, items, strict=True)}
         for future in as_completed(futures):
-            yield index[future.key], future.result()
+            yield index[future.key], self._client.gather(future)
 
     def close(self) -> None:
         self._client.close()

@@ -97,9 +97,8 @@ def draw(exams: pd.DataFrame, *, seed: int, n: int, stratify_by: str = "") -> pd
     n = n or len(ranked)
     if stratify_by:
         quota = _allocate(ranked.groupby("stratum").size(), n)
-        chosen = ranked.groupby("stratum", group_keys=False).apply(
-            lambda g: g.head(quota[g.name]), include_groups=True)
-        chosen = chosen.sort_values("rank_key", kind="stable")
+        position = ranked.groupby("stratum").cumcount()
+        chosen = ranked[position < ranked["stratum"].map(quota)]
     else:
         chosen = ranked.head(n)
     chosen = chosen.reset_index(drop=True)

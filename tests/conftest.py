@@ -45,3 +45,22 @@ def copy_series(tmp_path: Path, shared_data: Path):
         return target.parent
 
     return _copy
+
+
+@pytest.fixture()
+def filtered_workspace(tmp_path: Path):
+    """Make a workspace from an export folder with scan, sample (all exams) and filter done."""
+    from curation.executor import SerialExecutor
+    from curation.filter import run_filter
+    from curation.sample import sample
+    from curation.scan import scan
+    from curation.workspace import Workspace
+
+    def _make(export: Path, name: str = "ws"):
+        ws = Workspace.create(tmp_path / name)
+        scan(ws, [export], executor=SerialExecutor())
+        sample(ws, n=0, seed=11)
+        run_filter(ws)
+        return ws
+
+    return _make

@@ -1,0 +1,48 @@
+"""Acceptance 6: killing convert mid-run and rerunning gives the same outputs as an uninterrupted run."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from curation.atomic import TMP_PREFIX
+from curation.convert import convert
+from curation.executor import SerialExecutor
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_kill_and_rerun(demo_export: Path, filtered_workspace, tmp_path: Path) -> None:
+    reference = filtered_workspace(demo_export, "reference")
+    killed_root = tmp_path / "killed"
+    shutil.copytree(reference.root, killed_root)
+    convert(reference, executor=SerialExecutor())
+    from curation.workspace import Workspace
+
+    killed = Workspace.open(killed_root)
+    proc = subprocess.Popen([sys.executable, "-m", "curation.cli", "convert", "-w", str(killed_root),
+                             "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    saw_partial = False
+    while time.monotonic() < deadline and proc.poll() is None:
+        finished = list(killed.cases_dir.glob("*/case.json"))
+        partial = [p for p in killed.cases_dir.iterdir() if p.name.startswith(TMP_PREFIX)]
+        if finished and partial:
+            saw_partial = True
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.002)
+    proc.wait(timeout=30)
+    assert saw_partial, "convert finished before it could be killed mid-case"
+    visible = [p.name for p in killed.cases_dir.iterdir() if not p.name.startswith(TMP_PREFIX)]
+    for name in visible:  # every visible case is complete
+        assert (killed.cases_dir / name / "case.json").is_file()
+    result = convert(killed, executor=SerialExecutor())
+    assert result.skipped and result.converted
+    assert not [p for p in killed.releasable.rglob("*") if p.name.startswith(TMP_PREFIX)]
+    assert _tree(killed.releasable) == _tree(reference.releasable)
