@@ -1,0 +1,186 @@
+"""Scan and convert benchmarks, each against baselines measured in the same run on the same data.
+
+1. Builds an export of >= 10,000 files by copying real 512 x 512 CT slices from the shared data under
+   new UIDs (one patient/study/series per copy of the source series).
+2. Scan throughput (files/s) and bytes read per file of ``ctcurate scan``'s reader on the local pool,
+   vs (a) a naive loop reading every file whole with pydicom and decoding its pixels, and (b) a
+   single-process pydicom header-only loop (``stop_before_pixels``). Warm cache for all three.
+3. Native conversion time of one real series vs ``dcm2niix -e y`` (NRRD, gzip) on the same series.
+4. Convert on a Dask LocalCluster with 2 workers vs 1 worker.
+
+Usage: ``python bench/bench_scan_convert.py [--files 10000] [--shared-data ../shared/data]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pydicom
+from pydicom.uid import generate_uid
+
+from curation.executor import DaskExecutor, LocalExecutor
+from curation.scan import find_files, read_headers
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class CountingReader(io.FileIO):
+    """A raw file that counts the bytes read through it."""
+
+    total = 0
+
+    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+        data = super().read(size)
+        CountingReader.total += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        n = super().readinto(buffer)
+        CountingReader.total += n or 0
+        return n or 0
+
+
+def build_export(source: Path, target: Path, n_files: int) -> list[Path]:
+    slices = sorted(p for p in source.iterdir() if p.is_file() and p.name != "DIRFILE")
+    datasets = [pydicom.dcmread(p) for p in slices]
+    written: list[Path] = []
+    copy = 0
+    while len(written) < n_files:
+        study, series, frame = generate_uid(), generate_uid(), generate_uid()
+        folder = target / f"P{copy:04d}" / "ST1" / "SE1"
+        folder.mkdir(parents=True)
+        for i, ds in enumerate(datasets):
+            ds.PatientID = f"BENCH{copy:05d}"
+            ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
+            ds.SOPInstanceUID = generate_uid()
+            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+            path = folder / f"IM{i:04d}.dcm"
+            ds.save_as(path)
+            written.append(path)
+        copy += 1
+    return written
+
+
+def naive_loop(paths: list[Path]) -> tuple[float, int]:
+    CountingReader.total = 0
+    start = time.perf_counter()
+    for p in paths:
+        with CountingReader(p) as raw:
+            ds = pydicom.dcmread(io.BufferedReader(raw))
+            _ = ds.pixel_array
+    return time.perf_counter() - start, CountingReader.total
+
+
+def header_loop(paths: list[Path]) -> tuple[float, int]:
+    CountingReader.total = 0
+    start = time.perf_counter()
+    for p in paths:
+        with CountingReader(p) as raw:
+            pydicom.dcmread(io.BufferedReader(raw), stop_before_pixels=True)
+    return time.perf_counter() - start, CountingReader.total
+
+
+def ctcurate_scan(root: Path, workers: int) -> tuple[float, int]:
+    start = time.perf_counter()
+    paths = find_files([root])
+    batches = [tuple(paths[i : i + 128]) for i in range(0, len(paths), 128)]
+    total = 0
+    with LocalExecutor(workers) as pool:
+        for _batch, records in pool.imap_unordered(read_headers, batches):
+            total += sum(r["bytes_read"] for r in records)
+    return time.perf_counter() - start, total
+
+
+def convert_native(paths: list[str], out: Path) -> float:
+    from curation.dicom_volume import load_series
+    from curation.volume import write_nrrd
+
+    start = time.perf_counter()
+    write_nrrd(out, load_series(paths), compression_level=6)
+    return time.perf_counter() - start
+
+
+def dcm2niix(folder: Path, out: Path) -> float:
+    exe = shutil.which("dcm2niix") or str(Path(sys.executable).parent / "dcm2niix")
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    subprocess.run([exe, "-e", "y", "-z", "y", "-f", "ct", "-o", str(out), str(folder)], check=True,
+                   capture_output=True)
+    return time.perf_counter() - start
+
+
+def dask_convert(export: Path, workers: int, tmp: Path) -> float:
+    from distributed import LocalCluster
+
+    from curation.convert import convert
+    from curation.executor import SerialExecutor
+    from curation.filter import run_filter
+    from curation.sample import sample
+    from curation.scan import scan
+    from curation.workspace import Workspace
+
+    ws = Workspace.create(tmp / f"ws{workers}")
+    scan(ws, [export], executor=SerialExecutor())
+    sample(ws, n=0, seed=1)
+    run_filter(ws)
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    with cluster, DaskExecutor(cluster.scheduler_address) as executor:
+        start = time.perf_counter()
+        convert(ws, executor=executor)
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--shared-data", type=Path, default=REPO.parent / "shared" / "data")
+    args = parser.parse_args()
+    source = args.shared_data / "dcm_qa_ct/In/Philips/S21570/S2010"
+    tmp = Path(tempfile.mkdtemp(prefix="ctcurate-bench-"))
+    try:
+        export = tmp / "export"
+        paths = build_export(source, export, args.files)
+        slice_bytes = paths[0].stat().st_size
+        print(f"export: {len(paths)} files of ~{slice_bytes / 1024:.0f} KiB (512x512 CT slices from {source.name})")
+        for p in paths:  # warm the page cache for every contender
+            p.read_bytes()
+        sample_paths = paths[:: max(1, len(paths) // 1000)]
+        t_naive, b_naive = naive_loop(sample_paths)
+        t_header, b_header = header_loop(paths)
+        t_ours, b_ours = ctcurate_scan(export, workers=os.cpu_count() or 2)
+        naive_rate = len(sample_paths) / t_naive
+        header_rate, our_rate = len(paths) / t_header, len(paths) / t_ours
+        print(f"scan (a) naive pydicom read + decode : {naive_rate:9.0f} files/s, {b_naive / len(sample_paths):9.0f} "
+              "bytes/file (on a subset)")
+        print(f"scan (b) pydicom header-only, 1 proc: {header_rate:9.0f} files/s, "
+              f"{b_header / len(paths):9.0f} bytes/file")
+        print(f"scan ctcurate ({os.cpu_count()} workers, incl. walk)  : {our_rate:9.0f} files/s, "
+              f"{b_ours / len(paths):9.0f} bytes/file")
+        print(f"  ratio files/s vs (b): {our_rate / header_rate:.2f}x   vs (a): {our_rate / naive_rate:.1f}x")
+        print(f"  bytes/file vs (a): 1/{(b_naive / len(sample_paths)) / (b_ours / len(paths)):.0f}")
+        ts = args.shared_data / "totalsegmentator/example_ct_dicom"
+        for name, folder in (("Philips 512x512x28", source), ("TotalSegmentator J2K 512x512x20", ts)):
+            files = [str(p) for p in sorted(folder.iterdir()) if p.name != "DIRFILE"]
+            ours = min(convert_native(files, tmp / "ours.nrrd") for _ in range(3))
+            theirs = min(dcm2niix(folder, tmp / "d2n") for _ in range(3))
+            print(f"convert native {name}: ctcurate {ours:.2f} s, dcm2niix {theirs:.2f} s, ratio {ours / theirs:.2f}")
+        from curation.demo import build_demo_export
+
+        demo = build_demo_export(tmp / "demo")
+        t1 = dask_convert(demo, 1, tmp)
+        t2 = dask_convert(demo, 2, tmp)
+        print(f"convert on Dask: 1 worker {t1:.2f} s, 2 workers {t2:.2f} s, speed-up {t1 / t2:.2f}x")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
