@@ -99,25 +99,25 @@ def ctcurate_scan(root: Path, workers: int) -> tuple[float, int]:
     return time.perf_counter() - start, total
 
 
-def convert_native(paths: list[str], out: Path) -> float:
+def convert_native(paths: list[str], out: Path, level: int) -> float:
     from curation.dicom_volume import load_series
     from curation.volume import write_nrrd
 
     start = time.perf_counter()
-    write_nrrd(out, load_series(paths), compression_level=6)
+    write_nrrd(out, load_series(paths), compression_level=level)
     return time.perf_counter() - start
 
 
-def dcm2niix(folder: Path, out: Path) -> float:
+def dcm2niix(folder: Path, out: Path, level: int) -> float:
     exe = shutil.which("dcm2niix") or str(Path(sys.executable).parent / "dcm2niix")
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    subprocess.run([exe, "-e", "y", "-z", "y", "-f", "ct", "-o", str(out), str(folder)], check=True,
+    subprocess.run([exe, "-e", "y", "-z", "y", f"-{level}", "-f", "ct", "-o", str(out), str(folder)], check=True,
                    capture_output=True)
     return time.perf_counter() - start
 
 
-def dask_convert(export: Path, workers: int, tmp: Path) -> float:
+def dask_convert(exports: list[Path], workers: int, tmp: Path) -> float:
     from distributed import LocalCluster
 
     from curation.convert import convert
@@ -128,7 +128,7 @@ def dask_convert(export: Path, workers: int, tmp: Path) -> float:
     from curation.workspace import Workspace
 
     ws = Workspace.create(tmp / f"ws{workers}")
-    scan(ws, [export], executor=SerialExecutor())
+    scan(ws, exports, executor=SerialExecutor())
     sample(ws, n=0, seed=1)
     run_filter(ws)
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
@@ -169,15 +169,16 @@ def main() -> None:
         ts = args.shared_data / "totalsegmentator/example_ct_dicom"
         for name, folder in (("Philips 512x512x28", source), ("TotalSegmentator J2K 512x512x20", ts)):
             files = [str(p) for p in sorted(folder.iterdir()) if p.name != "DIRFILE"]
-            ours = min(convert_native(files, tmp / "ours.nrrd") for _ in range(3))
-            theirs = min(dcm2niix(folder, tmp / "d2n") for _ in range(3))
-            print(f"convert native {name}: ctcurate {ours:.2f} s, dcm2niix {theirs:.2f} s, ratio {ours / theirs:.2f}")
-        from curation.demo import build_demo_export
-
-        demo = build_demo_export(tmp / "demo")
-        t1 = dask_convert(demo, 1, tmp)
-        t2 = dask_convert(demo, 2, tmp)
-        print(f"convert on Dask: 1 worker {t1:.2f} s, 2 workers {t2:.2f} s, speed-up {t1 / t2:.2f}x")
+            for level in (1, 6):
+                ours = min(convert_native(files, tmp / "ours.nrrd", level) for _ in range(3))
+                theirs = min(dcm2niix(folder, tmp / "d2n", level) for _ in range(3))
+                print(f"convert native {name}, gzip level {level}: ctcurate {ours:.2f} s, dcm2niix {theirs:.2f} s, "
+                      f"ratio {ours / theirs:.2f}")
+        copies = sorted(export.iterdir())[:8]  # 8 exams of the 512 x 512 x 28 series
+        t1 = dask_convert(copies, 1, tmp)
+        t2 = dask_convert(copies, 2, tmp)
+        print(f"convert {len(copies)} cases on Dask: 1 worker {t1:.2f} s, 2 workers {t2:.2f} s, "
+              f"speed-up {t1 / t2:.2f}x")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -70,10 +70,17 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
         yield update
 
 
-def _executor(ws: Workspace, workers: int | None, scheduler: str | None) -> Any:
+def _with_executor(ws: Workspace, workers: int | None, scheduler: str | None, label: str,
+                   step: Callable[..., Any]) -> Any:
+    """Run ``step(executor=..., progress=...)`` on the executor asked for, with a progress bar."""
     from .executor import make_executor
 
-    return make_executor(ws.settings.executor, workers=workers, scheduler=scheduler)
+    executor = make_executor(ws.settings.executor, workers=workers, scheduler=scheduler)
+    try:
+        with _progress(label) as progress:
+            return step(executor=executor, progress=progress)
+    finally:
+        executor.close()
 
 
 @app.command()
@@ -106,12 +113,8 @@ def scan(
     from .scan import scan as run_scan
 
     ws = Workspace.open(workspace)
-    executor = _executor(ws, workers, scheduler)
-    try:
-        with _progress("scan") as progress:
-            result = run_scan(ws, exports or [], executor=executor, full=full, progress=progress)
-    finally:
-        executor.close()
+    result = _with_executor(ws, workers, scheduler, "scan",
+                            functools.partial(run_scan, ws, exports or [], full=full))
     console.print(f"{result.n_files} files ({result.n_read} read, {result.n_reused} unchanged, "
                   f"{result.n_removed} gone): {result.n_patients} patients, {result.n_studies} exams, "
                   f"{result.n_series} series")
@@ -169,12 +172,7 @@ def convert(
     from .convert import convert as run_convert
 
     ws = Workspace.open(workspace)
-    executor = _executor(ws, workers, scheduler)
-    try:
-        with _progress("convert") as progress:
-            result = run_convert(ws, executor=executor, cases=case, progress=progress)
-    finally:
-        executor.close()
+    result = _with_executor(ws, workers, scheduler, "convert", functools.partial(run_convert, ws, cases=case))
     console.print(f"{len(result.converted)} converted, {len(result.skipped)} already done, "
                   f"{len(result.failed)} failed; cases in {ws.cases_dir}")
     for case_id, error in result.failed.items():

@@ -146,14 +146,20 @@ def _ct_series(folder: Path, patient: dict[str, str], study: dict[str, str], num
         _write(ds, CTImageStorage, folder / f"IM{k + 1:05d}.dcm")
 
 
-def _localizer(folder: Path, patient: dict[str, str], study: dict[str, str]) -> None:
+def _single_image(patient: dict[str, str], study: dict[str, str], number: int, description: str,
+                  image_type: list[str]) -> Dataset:
     ds = _base(patient, study)
     ds.Modality = "CT"
     ds.SeriesInstanceUID = generate_uid(_ROOT)
-    ds.SeriesNumber = 1
-    ds.SeriesDescription = "Topogram 0.6 T20f"
+    ds.SeriesNumber = number
+    ds.SeriesDescription = description
     ds.SOPInstanceUID = generate_uid(_ROOT)
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+    ds.ImageType = image_type
+    return ds
+
+
+def _localizer(folder: Path, patient: dict[str, str], study: dict[str, str]) -> None:
+    ds = _single_image(patient, study, 1, "Topogram 0.6 T20f", ["ORIGINAL", "PRIMARY", "LOCALIZER"])
     ds.ImageOrientationPatient = ["1", "0", "0", "0", "0", "-1"]
     ds.ImagePositionPatient = ["-250", "0", "300"]
     ds.PixelSpacing = ["1", "1"]
@@ -168,13 +174,7 @@ def _localizer(folder: Path, patient: dict[str, str], study: dict[str, str]) -> 
 
 
 def _dose_screen(folder: Path, patient: dict[str, str], study: dict[str, str]) -> None:
-    ds = _base(patient, study)
-    ds.Modality = "CT"
-    ds.SeriesInstanceUID = generate_uid(_ROOT)
-    ds.SeriesNumber = 999
-    ds.SeriesDescription = "Dose Report"
-    ds.SOPInstanceUID = generate_uid(_ROOT)
-    ds.ImageType = ["DERIVED", "SECONDARY", "OTHER"]
+    ds = _single_image(patient, study, 999, "Dose Report", ["DERIVED", "SECONDARY", "OTHER"])
     ds.Rows, ds.Columns = 64, 96
     ds.SamplesPerPixel = 3
     ds.PlanarConfiguration = 0
