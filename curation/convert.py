@@ -26,7 +26,7 @@ from .errors import ConversionError, CtcurateError
 from .executor import Executor, make_executor
 from .rules import RULE_CODES
 from .settings import ConversionSettings
-from .volume import resample_isotropic, write_nrrd
+from .volume import resample_image, write_nrrd
 from .workspace import Workspace
 
 __all__ = ["ConvertTask", "ConvertResult", "assign_case_ids", "convert_case", "convert", "META_COLUMNS"]
@@ -123,16 +123,18 @@ def convert_case(task: ConvertTask) -> dict[str, Any]:
         write_nrrd(native, volume, compression_level=task.conversion.compression_level)
         files[native.name] = {"spacing_mm": "native", "size_xyz": list(volume.size),
                               "spacing_xyz_mm": list(volume.spacing), "sha256": _sha256(native)}
-        image = volume.to_sitk() if task.conversion.spacings_mm else None
+        size, spacing_xyz = list(volume.size), list(volume.spacing)
+        image = volume.to_sitk()
+        del volume  # keep one full-resolution copy (SimpleITK's) while resampling
         for spacing in task.conversion.spacings_mm:
-            resampled = resample_isotropic(volume, spacing, image=image)
+            resampled = resample_image(image, spacing)
             out = tmp / Workspace.ct_name(spacing)
             write_nrrd(out, resampled, compression_level=task.conversion.compression_level)
             files[out.name] = {"spacing_mm": spacing, "size_xyz": list(resampled.size),
                                "spacing_xyz_mm": list(resampled.spacing), "sha256": _sha256(out)}
             del resampled
         del image
-        info = {"size_xyz": list(volume.size), "spacing_xyz_mm": list(volume.spacing),
+        info = {"size_xyz": size, "spacing_xyz_mm": spacing_xyz,
                 "axes": "arrays (z, y, x); LPS patient coordinates", "files": files}
         metadata = _case_metadata(task, info)
         atomic_write_text(tmp / "case.json", json.dumps(metadata, indent=2, sort_keys=True))

@@ -26,7 +26,7 @@ import SimpleITK as sitk
 from .atomic import atomic_open
 from .errors import ConversionError
 
-__all__ = ["Volume", "write_nrrd", "read_nrrd", "resample_isotropic", "resampled_grid"]
+__all__ = ["Volume", "write_nrrd", "read_nrrd", "resample_isotropic", "resample_image", "resampled_grid"]
 
 _NRRD_TYPES = {np.dtype("int16"): "int16", np.dtype("uint8"): "uint8", np.dtype("int32"): "int32",
                np.dtype("float32"): "float", np.dtype("uint16"): "uint16", np.dtype("int8"): "int8"}
@@ -186,34 +186,47 @@ def read_nrrd(path: str | Path) -> Volume:
 
 def resampled_grid(volume: Volume, spacing_mm: float) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
     """Size and origin of an isotropic grid with the volume's direction, centred on the same extent."""
-    extent = np.asarray(volume.size, dtype=float) * np.asarray(volume.spacing)
+    return _grid(volume.size, volume.spacing, volume.origin, volume.direction, spacing_mm)
+
+
+def _grid(size_xyz: tuple[int, ...], spacing: tuple[float, ...], origin: tuple[float, ...], direction: np.ndarray,
+          spacing_mm: float) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
+    extent = np.asarray(size_xyz, dtype=float) * np.asarray(spacing)
     size = np.maximum(1, np.round(extent / spacing_mm)).astype(int)
-    corner = -0.5 * np.asarray(volume.spacing)  # index-space offset of the outer corner, in mm
+    corner = -0.5 * np.asarray(spacing)  # index-space offset of the outer corner, in mm
     start = corner + 0.5 * spacing_mm + 0.5 * (extent - size * spacing_mm)  # centred: same extent +- spacing/2
-    origin = np.asarray(volume.origin) + volume.direction @ start
-    return (int(size[0]), int(size[1]), int(size[2])), (float(origin[0]), float(origin[1]), float(origin[2]))
+    out = np.asarray(origin) + direction @ start
+    return (int(size[0]), int(size[1]), int(size[2])), (float(out[0]), float(out[1]), float(out[2]))
 
 
-def resample_isotropic(volume: Volume, spacing_mm: float, *, default_value: float = -1024.0,
-                       image: sitk.Image | None = None) -> Volume:
+def resample_isotropic(volume: Volume, spacing_mm: float, *, default_value: float = -1024.0) -> Volume:
     """Resample to ``spacing_mm`` isotropic voxels with linear interpolation, same direction and extent.
 
-    The result is rounded to the input's integer type. Pass ``image`` (``volume.to_sitk()``) to reuse
-    one SimpleITK copy for several spacings.
+    The result is rounded to the input's integer type.
     """
+    return resample_image(volume.to_sitk(), spacing_mm, default_value=default_value)
+
+
+def resample_image(image: sitk.Image, spacing_mm: float, *, default_value: float = -1024.0) -> Volume:
+    """:func:`resample_isotropic` for a SimpleITK image (lets a caller free its NumPy copy first)."""
     if spacing_mm <= 0:
         raise ConversionError(f"resample: expected a positive spacing, found {spacing_mm}")
-    size, origin = resampled_grid(volume, spacing_mm)
+    direction = np.asarray(image.GetDirection()).reshape(3, 3)
+    size, origin = _grid(image.GetSize(), image.GetSpacing(), image.GetOrigin(), direction, spacing_mm)
     resampler = sitk.ResampleImageFilter()
     resampler.SetOutputSpacing((spacing_mm,) * 3)
     resampler.SetSize(size)
     resampler.SetOutputOrigin(origin)
-    resampler.SetOutputDirection(tuple(volume.direction.flatten()))
+    resampler.SetOutputDirection(image.GetDirection())
     resampler.SetInterpolator(sitk.sitkLinear)
     resampler.SetDefaultPixelValue(default_value)
     resampler.SetOutputPixelType(sitk.sitkFloat32)
-    out = sitk.GetArrayFromImage(resampler.Execute(image if image is not None else volume.to_sitk()))
-    if np.issubdtype(volume.array.dtype, np.integer):
-        info = np.iinfo(volume.array.dtype)
-        out = np.clip(np.rint(out), info.min, info.max).astype(volume.array.dtype)
-    return Volume(array=out, spacing=(spacing_mm,) * 3, origin=origin, direction=volume.direction)
+    resampled = resampler.Execute(image)
+    values = np.rint(sitk.GetArrayViewFromImage(resampled))
+    del resampled
+    dtype = sitk.GetArrayViewFromImage(image).dtype
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        np.clip(values, info.min, info.max, out=values)
+        values = values.astype(dtype)
+    return Volume(array=values, spacing=(spacing_mm,) * 3, origin=origin, direction=direction)
