@@ -85,7 +85,8 @@ def read_headers(paths: Sequence[str]) -> list[dict[str, Any]]:
 
 _NUMERIC = [name for _t, name, kind in FIELDS if kind in ("float", "int", "us")] + [
     f"{name}_{i}" for _t, name, kind in FIELDS if kind.startswith("floats:") for i in range(int(kind[7:]))
-] + ["size", "mtime_ns", "pixel_offset", "pixel_length", "bytes_read"]
+] + ["pixel_offset", "pixel_length"]
+_INTEGER = ("size", "mtime_ns", "bytes_read")  # int64: mtime in ns does not fit a float exactly
 
 
 def records_to_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -94,8 +95,11 @@ def records_to_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     for column in _NUMERIC:
         if column in frame:
             frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    for column in _INTEGER:
+        if column in frame:
+            frame[column] = frame[column].astype("int64")
     for column in frame.columns:
-        if frame[column].dtype == object and column not in _NUMERIC:
+        if frame[column].dtype == object and column not in _NUMERIC and column not in _INTEGER:
             frame[column] = frame[column].fillna("").astype(str)
     if "has_pixel_data" in frame:
         frame["has_pixel_data"] = frame["has_pixel_data"].astype(bool)
@@ -144,7 +148,8 @@ def scan(
     todo: list[str] = paths
     n_removed = 0
     if previous is not None and not previous.empty:
-        known = {row.path: (row.size, row.mtime_ns) for row in previous[["path", "size", "mtime_ns"]].itertuples()}
+        known = {row.path: (int(row.size), int(row.mtime_ns))
+                 for row in previous[["path", "size", "mtime_ns"]].itertuples()}
         current = set(paths)
         n_removed = sum(1 for p in known if p not in current)
         todo = []
