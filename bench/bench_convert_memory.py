@@ -35,12 +35,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slices", type=int, default=1000)
     args = parser.parse_args()
-    from curation.demo import _PATIENTS, _ct_series
+    from curation.demo import DEMO_PATIENTS, write_ct_series
 
     tmp = Path(tempfile.mkdtemp(prefix="ctcurate-mem-"))
     try:
         study = {"uid": "1.2.3", "date": "20200101", "accession": "A", "description": "CT", "institution": "X"}
-        _ct_series(tmp / "series", _PATIENTS[0], study, 2, description="big", n_slices=args.slices,
+        write_ct_series(tmp / "series", DEMO_PATIENTS[0], study, 2, description="big", n_slices=args.slices,
                    spacing=1.0, rows=512, pixel_mm=0.7)
         volume_bytes = 512 * 512 * args.slices * 2
         idle = subprocess.run([sys.executable, "-c", CHILD, "idle"], capture_output=True, text=True, check=True)

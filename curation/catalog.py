@@ -19,9 +19,7 @@ import pandas as pd
 from .dicom_header import READABLE_STATUSES
 from .geometry import slice_stack
 
-__all__ = ["assign_keys", "summarise_series", "build_catalog", "SERIES_COLUMNS_FIRST"]
-
-SERIES_COLUMNS_FIRST = ("series_key", "study_key", "patient_key", "n_files", "modality", "sop_class")
+__all__ = ["assign_keys", "summarise_series", "build_catalog"]
 _IOP = [f"iop_{i}" for i in range(6)]
 _IPP = [f"ipp_{i}" for i in range(3)]
 

@@ -21,7 +21,7 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, SecondaryCapture
 
 from .workspace import Workspace
 
-__all__ = ["DemoResult", "build_demo_export", "phantom_slice", "run_demo"]
+__all__ = ["DemoResult", "DEMO_PATIENTS", "build_demo_export", "phantom_slice", "run_demo", "write_ct_series"]
 
 log = logging.getLogger(__name__)
 _ROOT = "1.2.826.0.1.3680043.10.1437."  # demo UID prefix
@@ -98,10 +98,14 @@ def _write(ds: Dataset, sop_class: Any, path: Path) -> None:
     ds.save_as(path, enforce_file_format=True)
 
 
-def _ct_series(folder: Path, patient: dict[str, str], study: dict[str, str], number: int, *,
-               description: str, n_slices: int = 40, spacing: float = 2.5, kind: str = "trunk",
-               tilt_deg: float = 0.0, drop: tuple[int, ...] = (), image_type: str = "ORIGINAL\\PRIMARY\\AXIAL",
-               body_part: str = "ABDOMEN", rows: int = 128, pixel_mm: float = 2.7) -> None:
+def write_ct_series(folder: Path, patient: dict[str, str], study: dict[str, str], number: int, *,
+                    description: str, n_slices: int = 40, spacing: float = 2.5, kind: str = "trunk",
+                    tilt_deg: float = 0.0, drop: tuple[int, ...] = (), image_type: str = "ORIGINAL\\PRIMARY\\AXIAL",
+                    body_part: str = "ABDOMEN", rows: int = 128, pixel_mm: float = 2.7) -> None:
+    """Write one synthetic CT series of the phantom (``drop`` leaves slices out; ``tilt_deg`` tilts it).
+
+    ``patient`` and ``study`` are dicts like :data:`DEMO_PATIENTS` and the demo's studies.
+    """
     series_uid = generate_uid(_ROOT)
     frame_uid = generate_uid(_ROOT)
     tilt = np.radians(tilt_deg)
@@ -187,7 +191,7 @@ def _dose_screen(folder: Path, patient: dict[str, str], study: dict[str, str]) -
     _write(ds, SecondaryCaptureImageStorage, folder / "IM00001.dcm")
 
 
-_PATIENTS = (
+DEMO_PATIENTS = (
     {"name": "Demo^Alice", "id": "DEMO0001", "birth": "19610412", "sex": "F", "age": "058Y"},
     {"name": "Demo^Bruno", "id": "DEMO0002", "birth": "19750903", "sex": "M", "age": "044Y"},
     {"name": "Demo^Carla", "id": "DEMO0003", "birth": "19480121", "sex": "F", "age": "072Y"},
@@ -200,7 +204,7 @@ def build_demo_export(folder: str | Path) -> Path:
     """Write the synthetic export under ``folder`` (nested per patient/study/series) and return it."""
     root = Path(folder)
     studies = []
-    for i, patient in enumerate(_PATIENTS):
+    for i, patient in enumerate(DEMO_PATIENTS):
         for j in range(2 if i == 0 else 1):
             studies.append((patient, {
                 "uid": generate_uid(_ROOT), "date": f"{2019 + j + i % 2}0{3 + i}1{j}",
@@ -209,16 +213,16 @@ def build_demo_export(folder: str | Path) -> Path:
             }, f"P{i + 1}/ST{j + 1}"))
     (p1a, s1a, d1a), (p1b, s1b, d1b), (p2, s2, d2), (p3, s3, d3), (p4, s4, d4), (p5, s5, d5) = studies
     _localizer(root / d1a / "SE1", p1a, s1a)
-    _ct_series(root / d1a / "SE2", p1a, s1a, 2, description="Abdomen 2.5 B30f")
+    write_ct_series(root / d1a / "SE2", p1a, s1a, 2, description="Abdomen 2.5 B30f")
     _dose_screen(root / d1a / "SE999", p1a, s1a)
-    _ct_series(root / d1b / "SE2", p1b, s1b, 2, description="Thorax-Abdomen 2.5", n_slices=48)
-    _ct_series(root / d2 / "SE2", p2, s2, 2, description="Abdomen 2.5 B30f", drop=(17,))
-    _ct_series(root / d2 / "SE3", p2, s2, 3, description="Abdomen 3.0 B30f", spacing=3.0, n_slices=36)
-    _ct_series(root / d3 / "SE2", p3, s3, 2, description="Head seq 5mm", kind="head", tilt_deg=15.0,
+    write_ct_series(root / d1b / "SE2", p1b, s1b, 2, description="Thorax-Abdomen 2.5", n_slices=48)
+    write_ct_series(root / d2 / "SE2", p2, s2, 2, description="Abdomen 2.5 B30f", drop=(17,))
+    write_ct_series(root / d2 / "SE3", p2, s2, 3, description="Abdomen 3.0 B30f", spacing=3.0, n_slices=36)
+    write_ct_series(root / d3 / "SE2", p3, s3, 2, description="Head seq 5mm", kind="head", tilt_deg=15.0,
                spacing=5.0, n_slices=24, body_part="HEAD")
-    _ct_series(root / d4 / "SE2", p4, s4, 2, description="Knee right 1.0", kind="knee", body_part="KNEE",
+    write_ct_series(root / d4 / "SE2", p4, s4, 2, description="Knee right 1.0", kind="knee", body_part="KNEE",
                n_slices=30, spacing=2.0)
-    _ct_series(root / d5 / "SE2", p5, s5, 2, description="Abdomen 2.5 B30f", drop=(10, 11))
+    write_ct_series(root / d5 / "SE2", p5, s5, 2, description="Abdomen 2.5 B30f", drop=(10, 11))
     (root / "corrupt.dcm").write_bytes(b"\x00" * 128 + b"DICM" + bytes(range(256)) * 3)
     return root
 

@@ -12,6 +12,7 @@ import numpy as np
 import pydicom
 import pydicom.config
 
+from .dicom_header import read_header
 from .errors import ConversionError
 from .geometry import slice_stack
 from .volume import Volume
@@ -48,11 +49,11 @@ def check_decodable(path: str) -> str:
     return ""
 
 
-def _floats(ds: pydicom.Dataset, keyword: str, n: int, path: str) -> np.ndarray:
-    value = ds.get(keyword)
-    if value is None or len(value) != n:
-        raise ConversionError(f"{path}: {keyword} missing or malformed ({value!r}); expected {n} numbers")
-    return np.asarray([float(v) for v in value])
+def _header_numbers(record: dict, prefix: str, n: int, path: str, keyword: str) -> np.ndarray:
+    values = [record.get(f"{prefix}_{i}") for i in range(n)]
+    if any(v is None or np.isnan(v) for v in values):
+        raise ConversionError(f"{path}: {keyword} missing or malformed; expected {n} numbers")
+    return np.asarray(values, dtype=float)
 
 
 def load_series(paths: Sequence[str], *, max_tilt_deg: float = 1.0, spacing_tolerance: float = 0.05,
@@ -67,9 +68,11 @@ def load_series(paths: Sequence[str], *, max_tilt_deg: float = 1.0, spacing_tole
     """
     if len(paths) < 2:
         raise ConversionError(f"series of {len(paths)} file(s): a volume needs at least 2 slices")
-    headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
-    iops = np.array([_floats(ds, "ImageOrientationPatient", 6, p) for ds, p in zip(headers, paths, strict=True)])
-    ipps = np.array([_floats(ds, "ImagePositionPatient", 3, p) for ds, p in zip(headers, paths, strict=True)])
+    headers = [read_header(p) for p in paths]  # the catalog's fast reader: a few KiB per file
+    iops = np.array([_header_numbers(h, "iop", 6, p, "ImageOrientationPatient") for h, p in zip(headers, paths,
+                                                                                                strict=True)])
+    ipps = np.array([_header_numbers(h, "ipp", 3, p, "ImagePositionPatient") for h, p in zip(headers, paths,
+                                                                                             strict=True)])
     if np.abs(iops - iops[0]).max() > 1e-3:
         raise ConversionError(f"{paths[0]}: slices of this series differ in orientation; split or exclude it")
     stack = slice_stack(iops[0], ipps)
@@ -86,8 +89,10 @@ def load_series(paths: Sequence[str], *, max_tilt_deg: float = 1.0, spacing_tole
             "run 'ctcurate filter' to exclude such series"
         )
     first = headers[stack.order[0]]
-    rows, cols = int(first.Rows), int(first.Columns)
-    pixel_spacing = _floats(first, "PixelSpacing", 2, paths[stack.order[0]])
+    if not first["rows"] or not first["columns"]:
+        raise ConversionError(f"{paths[stack.order[0]]}: Rows/Columns missing; not an image slice")
+    rows, cols = int(first["rows"]), int(first["columns"])
+    pixel_spacing = _header_numbers(first, "pixel_spacing", 2, paths[stack.order[0]], "PixelSpacing")
     array = np.empty((len(paths), rows, cols), dtype=np.int16)
     for k, index in enumerate(stack.order):
         hu, _ds = read_slice_hu(paths[index])

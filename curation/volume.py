@@ -26,7 +26,7 @@ import SimpleITK as sitk
 from .atomic import atomic_open
 from .errors import ConversionError
 
-__all__ = ["Volume", "write_nrrd", "read_nrrd", "resample_isotropic", "resample_image", "resampled_grid"]
+__all__ = ["Volume", "write_nrrd", "read_nrrd", "resample_isotropic", "resample_image"]
 
 _NRRD_TYPES = {np.dtype("int16"): "int16", np.dtype("uint8"): "uint8", np.dtype("int32"): "int32",
                np.dtype("float32"): "float", np.dtype("uint16"): "uint16", np.dtype("int8"): "int8"}
@@ -184,13 +184,9 @@ def read_nrrd(path: str | Path) -> Volume:
                   direction=(directions / spacing[:, None]).T)
 
 
-def resampled_grid(volume: Volume, spacing_mm: float) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
-    """Size and origin of an isotropic grid with the volume's direction, centred on the same extent."""
-    return _grid(volume.size, volume.spacing, volume.origin, volume.direction, spacing_mm)
-
-
 def _grid(size_xyz: tuple[int, ...], spacing: tuple[float, ...], origin: tuple[float, ...], direction: np.ndarray,
           spacing_mm: float) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
+    """Size and origin of an isotropic grid with the given direction, centred on the same extent."""
     extent = np.asarray(size_xyz, dtype=float) * np.asarray(spacing)
     size = np.maximum(1, np.round(extent / spacing_mm)).astype(int)
     corner = -0.5 * np.asarray(spacing)  # index-space offset of the outer corner, in mm
