@@ -13,12 +13,16 @@ from .errors import (  # noqa: E402
     CtcurateError,
     ExecutorError,
     FilterError,
+    LabelIOError,
+    LabelSetError,
+    QAError,
     SamplingError,
     ScanError,
     WorkspaceError,
 )
+from .labelset import Category, LabelClass, LabelSet, Laterality, builtin_label_sets, load_label_set  # noqa: E402
 from .settings import Settings, load_settings, save_settings  # noqa: E402
-from .volume import Volume, read_nrrd, resample_isotropic, write_nrrd  # noqa: E402
+from .volume import Volume, read_nrrd, read_volume, resample_isotropic, write_nrrd, write_volume  # noqa: E402
 from .workspace import Workspace  # noqa: E402
 
 __all__ = [
@@ -28,15 +32,26 @@ __all__ = [
     "CtcurateError",
     "ExecutorError",
     "FilterError",
+    "LabelIOError",
+    "LabelSetError",
+    "QAError",
     "SamplingError",
     "ScanError",
     "WorkspaceError",
+    "Category",
+    "LabelClass",
+    "LabelSet",
+    "Laterality",
+    "builtin_label_sets",
+    "load_label_set",
     "Settings",
     "load_settings",
     "save_settings",
     "Volume",
     "read_nrrd",
     "write_nrrd",
+    "read_volume",
+    "write_volume",
     "resample_isotropic",
     "Workspace",
 ]

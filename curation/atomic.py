@@ -20,6 +20,7 @@ import pandas as pd
 __all__ = [
     "TMP_PREFIX",
     "atomic_open",
+    "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_parquet",
@@ -51,6 +52,25 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary path beside ``path`` with the same name ending, for writers that take a file name.
+
+    The file written there is renamed to ``path`` when the block ends cleanly.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f"{TMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}-{target.name}"
+    try:
+        yield tmp
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     except BaseException:

@@ -19,9 +19,13 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
+from .labelmap import write_seg_nrrd
+from .labelset import LabelClass, LabelSet
+from .volume import Volume, read_nrrd
 from .workspace import Workspace
 
-__all__ = ["DemoResult", "DEMO_PATIENTS", "build_demo_export", "phantom_slice", "run_demo", "write_ct_series"]
+__all__ = ["DemoResult", "DEMO_PATIENTS", "DEMO_LABEL_SET", "build_demo_export", "label_demo_cases", "phantom_slice",
+           "run_demo", "write_ct_series"]
 
 log = logging.getLogger(__name__)
 _ROOT = "1.2.826.0.1.3680043.10.1437."  # demo UID prefix
@@ -255,8 +259,50 @@ def run_demo(folder: str | Path | None = None, *, workers: int = 2,
         step("convert")
         result = convert(ws, executor=executor)
     cases = tuple(sorted(result.converted + result.skipped))
+    step("label cases")
+    label_demo_cases(ws, cases)
     return DemoResult(export=export, workspace=ws.root, n_sampled=flow.n_sampled_exams,
                       n_included=flow.n_included_exams, cases=cases, cases_dir=ws.cases_dir,
                       flow_png=Path(flow.flow_png))
 
 
+
+
+DEMO_LABEL_SET = LabelSet("demo", "1", (
+    LabelClass(1, "liver", "organ", color=(221, 130, 101), solid=True, hu=(-20.0, 300.0, 0.8)),
+    LabelClass(2, "lung_left", "organ", "left", "lung_right", (197, 165, 145), hu=(-1024.0, -400.0, 0.7),
+               may_contain_air=True),
+    LabelClass(3, "lung_right", "organ", "right", "lung_left", (172, 175, 140), hu=(-1024.0, -400.0, 0.7),
+               may_contain_air=True),
+    LabelClass(4, "spine", "bone", color=(241, 214, 145), hu=(150.0, 3000.0, 0.5)),
+), title="Phantom structures of the ctcurate demo")
+
+
+def label_demo_cases(ws: Workspace, cases: tuple[str, ...]) -> Path:
+    """Write the phantom's true labels as each case's ``segmentation.seg.nrrd``, one with an error.
+
+    The demo label set is written to ``WS/labels/demo.toml`` and made the workspace's label set.
+    In the last case the two lungs are swapped, an error ``qa labels`` reports.
+    """
+    import dataclasses
+
+    path = ws.root / "labels" / "demo.toml"
+    DEMO_LABEL_SET.save(path)
+    ws.save_settings(dataclasses.replace(ws.settings, labels=dataclasses.replace(ws.settings.labels,
+                                                                                 label_set="labels/demo.toml")))
+    for n, case in enumerate(cases):
+        ct = read_nrrd(ws.case_dir(case) / ws.ct_name())
+        hu = ct.array
+        x = ct.index_to_world(np.stack([np.arange(hu.shape[2]), np.zeros(hu.shape[2]), np.zeros(hu.shape[2])],
+                                       axis=1))[:, 0]
+        left = np.broadcast_to(x > 0, hu.shape)
+        labels = np.zeros(hu.shape, dtype=np.uint8)
+        labels[hu == 60] = 1
+        lung = hu == -850
+        swap = n == len(cases) - 1 and len(cases) > 1
+        labels[lung & (left != swap)] = 2
+        labels[lung & (left == swap)] = 3
+        labels[hu == 700] = 4
+        write_seg_nrrd(ws.segmentation_file(case), Volume(labels, ct.spacing, ct.origin, ct.direction),
+                       DEMO_LABEL_SET)
+    return path

@@ -15,6 +15,9 @@ __all__ = [
     "FilterError",
     "ConversionError",
     "ExecutorError",
+    "LabelSetError",
+    "LabelIOError",
+    "QAError",
 ]
 
 
@@ -48,3 +51,15 @@ class ConversionError(CtcurateError):
 
 class ExecutorError(CtcurateError):
     """The parallel executor cannot be started or reached."""
+
+
+class LabelSetError(CtcurateError):
+    """A label set file or a label set value is invalid."""
+
+
+class LabelIOError(CtcurateError):
+    """A label map or mask file cannot be read or written."""
+
+
+class QAError(CtcurateError):
+    """Quality checks cannot run (bad input folder, unknown check, missing results)."""

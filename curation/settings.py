@@ -20,6 +20,8 @@ __all__ = [
     "ExclusionSettings",
     "ConversionSettings",
     "ExecutorSettings",
+    "LabelSettings",
+    "QASettings",
     "Settings",
     "load_settings",
     "save_settings",
@@ -135,6 +137,31 @@ class ExecutorSettings:
 
 
 @dataclass(frozen=True)
+class LabelSettings:
+    """Which label set the workspace's segmentations use: a built-in name or a TOML file's path."""
+
+    label_set: str = "total_v2"
+
+    def __post_init__(self) -> None:
+        if not self.label_set:
+            raise ConfigError("setting 'labels.label_set': expected a label set name (total_v1, total_v2) or path")
+
+
+@dataclass(frozen=True)
+class QASettings:
+    """How QA judges: the severity that fails a run, and when cohort statistics start."""
+
+    fail_on: str = "error"
+    cohort_min_cases: int = 10
+
+    def __post_init__(self) -> None:
+        if self.fail_on not in ("error", "warning", "info", "none"):
+            raise ConfigError(f"setting 'qa.fail_on': expected error, warning, info or none, found {self.fail_on!r}")
+        if self.cohort_min_cases < 3:
+            raise ConfigError(f"setting 'qa.cohort_min_cases': expected >= 3, found {self.cohort_min_cases}")
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one workspace."""
 
@@ -145,6 +172,8 @@ class Settings:
     exclusion: ExclusionSettings = field(default_factory=ExclusionSettings)
     conversion: ConversionSettings = field(default_factory=ConversionSettings)
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
+    labels: LabelSettings = field(default_factory=LabelSettings)
+    qa: QASettings = field(default_factory=QASettings)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", tuple(str(s) for s in self.sources))
@@ -167,6 +196,8 @@ _SECTIONS = {
     "exclusion": ExclusionSettings,
     "conversion": ConversionSettings,
     "executor": ExecutorSettings,
+    "labels": LabelSettings,
+    "qa": QASettings,
 }
 
 

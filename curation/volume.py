@@ -23,10 +23,13 @@ import nrrd
 import numpy as np
 import SimpleITK as sitk
 
-from .atomic import atomic_open
+from .atomic import atomic_open, atomic_path
 from .errors import ConversionError
 
-__all__ = ["Volume", "write_nrrd", "read_nrrd", "resample_isotropic", "resample_image"]
+__all__ = ["Volume", "write_nrrd", "read_nrrd", "read_volume", "write_volume", "resample_isotropic", "resample_image",
+           "VOLUME_SUFFIXES", "volume_suffix", "nifti_nonfinite"]
+
+VOLUME_SUFFIXES = (".nrrd", ".nii.gz", ".nii")
 
 _NRRD_TYPES = {np.dtype("int16"): "int16", np.dtype("uint8"): "uint8", np.dtype("int32"): "int32",
                np.dtype("float32"): "float", np.dtype("uint16"): "uint16", np.dtype("int8"): "int8"}
@@ -103,11 +106,12 @@ def _vector(v: np.ndarray) -> str:
 
 
 def write_nrrd(path: str | Path, volume: Volume, *, compression_level: int = 1, slab: int = 8,
-               threads: int | None = None) -> None:
+               threads: int | None = None, fields: dict[str, str] | None = None) -> None:
     """Write ``volume`` as a gzip NRRD with LPS space directions and origin, atomically.
 
     Slabs of ``slab`` slices are compressed on ``threads`` threads (default: up to 4). The gzip
-    stream carries no timestamp, so the same volume always gives the same bytes.
+    stream carries no timestamp, so the same volume always gives the same bytes. ``fields`` are
+    written as NRRD key/value pairs (``key:=value``), as 3D Slicer's segmentation files use.
     """
     dtype = volume.array.dtype.newbyteorder("<") if volume.array.dtype.byteorder == ">" else volume.array.dtype
     if np.dtype(dtype) not in _NRRD_TYPES:
@@ -126,8 +130,13 @@ def write_nrrd(path: str | Path, volume: Volume, *, compression_level: int = 1, 
         "kinds: domain domain domain\n"
         "endian: little\n"
         f"encoding: {'gzip' if compression_level else 'raw'}\n"
-        f"space origin: {_vector(np.asarray(volume.origin))}\n\n"
+        f"space origin: {_vector(np.asarray(volume.origin))}\n"
     )
+    for key, value in (fields or {}).items():
+        if any(c in key for c in ":\n") or "\n" in value:
+            raise ConversionError(f"{path}: NRRD field {key!r} must not contain ':' or newlines")
+        header += f"{key}:={value}\n"
+    header += "\n"
     little = np.dtype(dtype).newbyteorder("<")
     slabs = [np.ascontiguousarray(volume.array[start : start + slab], dtype=little) for start in range(0, z, slab)]
     with atomic_open(path, "wb") as handle:
@@ -182,6 +191,74 @@ def read_nrrd(path: str | Path) -> Volume:
     spacing = np.linalg.norm(directions, axis=1)
     return Volume(array=data, spacing=tuple(spacing), origin=tuple(origin),
                   direction=(directions / spacing[:, None]).T)
+
+
+def volume_suffix(path: str | Path) -> str | None:
+    """The volume file ending of ``path`` (``.nrrd``, ``.nii.gz`` or ``.nii``), or None."""
+    name = Path(path).name.lower()
+    return next((s for s in VOLUME_SUFFIXES if name.endswith(s)), None)
+
+
+def read_volume(path: str | Path) -> Volume:
+    """Read a NRRD or NIfTI (``.nii``, ``.nii.gz``) volume; the voxel type is kept as stored."""
+    path = Path(path)
+    suffix = volume_suffix(path)
+    if suffix == ".nrrd":
+        return read_nrrd(path)
+    if suffix is None:
+        raise ConversionError(f"{path}: unknown volume file type; expected one of {', '.join(VOLUME_SUFFIXES)}")
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
+        raise ConversionError(f"{path}: cannot read NIfTI ({first})") from None
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise ConversionError(f"{path}: expected a 3-D scalar volume, found {image.GetDimension()}-D with "
+                              f"{image.GetNumberOfComponentsPerPixel()} component(s)")
+    return Volume.from_sitk(image)
+
+
+def nifti_nonfinite(path: str | Path) -> int:
+    """Count NaN and infinite voxels of a floating-point NIfTI file (0 for integer files).
+
+    ITK's NIfTI reader turns NaN into 0, so a reader that goes through SimpleITK cannot see them;
+    this reads the voxels itself (NIfTI-1 and NIfTI-2, gzip or not).
+    """
+    import gzip
+
+    path = Path(path)
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        data = handle.read()
+    for order in ("<", ">"):
+        size = struct.unpack(order + "i", data[:4])[0]
+        if size in (348, 540):
+            break
+    else:
+        raise ConversionError(f"{path}: not a NIfTI file (header size field {data[:4]!r})")
+    if size == 348:
+        datatype = struct.unpack(order + "h", data[70:72])[0]
+        offset = int(struct.unpack(order + "f", data[108:112])[0])
+    else:
+        datatype = struct.unpack(order + "h", data[12:14])[0]
+        offset = int(struct.unpack(order + "q", data[168:176])[0])
+    kinds = {16: "f4", 64: "f8"}
+    if datatype not in kinds:
+        return 0
+    values = np.frombuffer(data, dtype=order + kinds[datatype], offset=max(offset, size))
+    return int((~np.isfinite(values)).sum())
+
+
+def write_volume(path: str | Path, volume: Volume) -> None:
+    """Write ``volume`` as NRRD (our streaming writer) or NIfTI (SimpleITK), atomically."""
+    suffix = volume_suffix(path)
+    if suffix == ".nrrd":
+        write_nrrd(path, volume)
+    elif suffix is None:
+        raise ConversionError(f"{path}: unknown volume file type; expected one of {', '.join(VOLUME_SUFFIXES)}")
+    else:
+        with atomic_path(path) as tmp:
+            sitk.WriteImage(volume.to_sitk(), str(tmp), useCompression=True)
 
 
 def _grid(size_xyz: tuple[int, ...], spacing: tuple[float, ...], origin: tuple[float, ...], direction: np.ndarray,

@@ -17,8 +17,11 @@ Layout (``WS`` is the workspace root)::
         cases/<case>/ct.nrrd         native resolution, int16 HU, LPS geometry
         cases/<case>/ct_1.5mm.nrrd   isotropic copies, one per configured spacing
         cases/<case>/case.json       de-identified metadata and lineage
+        cases/<case>/segmentations/<structure>.nrrd   one binary mask per class (when labelled)
+        cases/<case>/segmentation.seg.nrrd            or one multi-label Slicer segmentation
         tables/meta.parquet|.csv     all cases
         figures/exclusion_flow.png|.svg
+    WS/qa/                           label findings and statistics, QA report, Data Docs
     WS/logs/                         run logs
 
 The boundary is strict: nothing under ``releasable/`` holds names, ids, birth dates, full dates,
@@ -33,6 +36,7 @@ from pathlib import Path
 
 from .atomic import atomic_write_bytes
 from .errors import WorkspaceError
+from .labelset import LabelSet, builtin_label_sets, load_label_set
 from .settings import Settings, load_settings, save_settings
 
 __all__ = ["Workspace", "SETTINGS_FILE"]
@@ -187,6 +191,19 @@ class Workspace:
         """File name of the CT volume: ``ct.nrrd`` (native) or ``ct_<spacing>mm.nrrd``."""
         return "ct.nrrd" if spacing_mm is None else f"ct_{_format_spacing(spacing_mm)}mm.nrrd"
 
+    def masks_dir(self, case_id: str) -> Path:
+        """Folder of one binary mask per class: ``cases/<case>/segmentations``."""
+        return self.case_dir(case_id) / "segmentations"
+
+    def segmentation_file(self, case_id: str) -> Path:
+        """Multi-label Slicer segmentation of a case: ``cases/<case>/segmentation.seg.nrrd``."""
+        return self.case_dir(case_id) / "segmentation.seg.nrrd"
+
+    @property
+    def qa_dir(self) -> Path:
+        """Label findings, label statistics, the QA report and Data Docs."""
+        return self.root / "qa"
+
     @property
     def tables_dir(self) -> Path:
         return self.releasable / "tables"
@@ -206,6 +223,15 @@ class Workspace:
     @property
     def logs_dir(self) -> Path:
         return self.root / "logs"
+
+    def label_set(self) -> LabelSet:
+        """The workspace's label set (settings ``labels.label_set``: a built-in name, or a path relative to
+        the workspace root)."""
+        name = self.settings.labels.label_set
+        if name in builtin_label_sets():
+            return load_label_set(name)
+        path = Path(name)
+        return load_label_set(path if path.is_absolute() else self.root / path)
 
     def require(self, path: Path, step: str) -> Path:
         """Return ``path`` if it exists, else explain which step produces it."""

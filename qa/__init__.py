@@ -1,6 +1,34 @@
-"""ctcurate QA stage: label sets, mask checks, metadata expectations and QA reports.
+"""ctcurate QA stage: label checks, metadata expectations (Great Expectations) and QA reports.
 
-It reads cases and segmentations through :class:`curation.Workspace`.
+Label sets and label map storage live in :mod:`curation` (``curation.labelset``, ``curation.labelmap``)
+because every stage uses them; this package judges labels and metadata.
 """
 
-__all__: list[str] = []
+from .anatomy import AnatomySettings
+from .cases import CaseFiles, find_cases
+from .findings import Check, Finding, Severity, findings_frame
+from .labels import LabelQASettings, check_case, run_label_qa
+from .labelstats import LabelStats, compute_label_stats
+from .loading import GridTolerance, compare_grids, load_case
+from .meta import run_meta_qa
+from .report import build_report
+
+__all__ = [
+    "AnatomySettings",
+    "CaseFiles",
+    "find_cases",
+    "Check",
+    "Finding",
+    "Severity",
+    "findings_frame",
+    "LabelQASettings",
+    "check_case",
+    "run_label_qa",
+    "LabelStats",
+    "compute_label_stats",
+    "GridTolerance",
+    "compare_grids",
+    "load_case",
+    "run_meta_qa",
+    "build_report",
+]

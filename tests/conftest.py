@@ -26,10 +26,27 @@ def shared_data(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture(scope="session")
+def ts(shared_data: Path) -> Path:
+    """The real TotalSegmentator CT and label maps of the shared data."""
+    return shared_data / "totalsegmentator"
+
+
+@pytest.fixture(scope="session")
 def demo_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from curation.demo import build_demo_export
 
     return build_demo_export(tmp_path_factory.mktemp("demo") / "export")
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory):
+    """The whole demo (export, curation, demo labels, QA) run once; its :class:`DemoResult`."""
+    from curation.demo import run_demo
+    from qa.demo import run_demo_qa
+
+    result = run_demo(tmp_path_factory.mktemp("demo_run"), workers=1)
+    run_demo_qa(result.workspace)
+    return result
 
 
 @pytest.fixture()

@@ -1,90 +1,23 @@
-"""The ``ctcurate`` command line (typer). It sits on top of every stage; nothing imports it.
-
-Library code logs through ``logging``; this module configures rich output, progress bars, and
-turns :class:`~curation.errors.CtcurateError` into one red line and exit code 2.
-"""
+"""Curation commands: init, scan, sample, filter, convert, demo."""
 
 from __future__ import annotations
 
 import functools
-import logging
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .errors import CtcurateError
-from .settings import ExecutorSettings, SamplingSettings, Settings
-from .workspace import Workspace
+from ..settings import ExecutorSettings, SamplingSettings, Settings
+from ..workspace import Workspace
+from ._common import WorkspaceOpt, app, console, err_console, friendly, with_executor
 
-__all__ = ["app", "main"]
-
-console = Console(stderr=False)
-err_console = Console(stderr=True)
-app = typer.Typer(
-    name="ctcurate",
-    help="Turn a CT archive into a segmented, documented dataset.\n\n"
-    "Steps: init -> scan -> sample -> filter -> convert. 'ctcurate demo' runs them all on a synthetic export.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-F = TypeVar("F", bound=Callable[..., Any])
-WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder (default: current folder).")]
-
-
-def _friendly(func: F) -> F:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except CtcurateError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=2) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-@app.callback()
-def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logging.")] = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s",
-                        handlers=[RichHandler(console=err_console, show_path=False)], force=True)
-
-
-@contextmanager
-def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=False) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
-def _with_executor(ws: Workspace, workers: int | None, scheduler: str | None, label: str,
-                   step: Callable[..., Any]) -> Any:
-    """Run ``step(executor=..., progress=...)`` on the executor asked for, with a progress bar."""
-    from .executor import make_executor
-
-    executor = make_executor(ws.settings.executor, workers=workers, scheduler=scheduler)
-    try:
-        with _progress(label) as progress:
-            return step(executor=executor, progress=progress)
-    finally:
-        executor.close()
+__all__: list[str] = []
 
 
 @app.command()
-@_friendly
+@friendly
 def init(
     workspace: Annotated[Path, typer.Argument(help="Folder of the new workspace.")] = Path("."),
     name: Annotated[str, typer.Option(help="Project name.")] = "ctcurate-project",
@@ -100,7 +33,7 @@ def init(
 
 
 @app.command()
-@_friendly
+@friendly
 def scan(
     exports: Annotated[list[Path] | None, typer.Argument(help="Export folders (default: the workspace's sources).")]
     = None,
@@ -110,10 +43,10 @@ def scan(
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
 ) -> None:
     """Index export folders (headers only) into the private catalog; a rescan skips unchanged files."""
-    from .scan import scan as run_scan
+    from ..scan import scan as run_scan
 
     ws = Workspace.open(workspace)
-    result = _with_executor(ws, workers, scheduler, "scan",
+    result = with_executor(ws, workers, scheduler, "scan",
                             functools.partial(run_scan, ws, exports or [], full=full))
     console.print(f"{result.n_files} files ({result.n_read} read, {result.n_reused} unchanged, "
                   f"{result.n_removed} gone): {result.n_patients} patients, {result.n_studies} exams, "
@@ -125,7 +58,7 @@ def scan(
 
 
 @app.command()
-@_friendly
+@friendly
 def sample(
     workspace: WorkspaceOpt = Path("."),
     n: Annotated[int | None, typer.Option("--n", help="Exams to draw (0 = all).")] = None,
@@ -134,7 +67,7 @@ def sample(
     redraw: Annotated[bool, typer.Option(help="Ignore the previous draw and start afresh.")] = False,
 ) -> None:
     """Draw exams at random by a seeded keyed hash; writes an auditable sample manifest."""
-    from .sample import sample as run_sample
+    from ..sample import sample as run_sample
 
     ws = Workspace.open(workspace)
     result = run_sample(ws, n=n, seed=seed, stratify_by=stratify_by, redraw=redraw)
@@ -145,10 +78,10 @@ def sample(
 
 
 @app.command(name="filter")
-@_friendly
+@friendly
 def filter_(workspace: WorkspaceOpt = Path(".")) -> None:
     """Apply the exclusion rules, choose one series per exam, draw the exclusion flow diagram."""
-    from .filter import run_filter
+    from ..filter import run_filter
 
     ws = Workspace.open(workspace)
     result = run_filter(ws)
@@ -161,7 +94,7 @@ def filter_(workspace: WorkspaceOpt = Path(".")) -> None:
 
 
 @app.command()
-@_friendly
+@friendly
 def convert(
     workspace: WorkspaceOpt = Path("."),
     case: Annotated[list[str] | None, typer.Option(help="Only these case ids.")] = None,
@@ -169,10 +102,10 @@ def convert(
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
 ) -> None:
     """Write each chosen series as NRRD (native, and each configured isotropic spacing) with case.json."""
-    from .convert import convert as run_convert
+    from ..convert import convert as run_convert
 
     ws = Workspace.open(workspace)
-    result = _with_executor(ws, workers, scheduler, "convert", functools.partial(run_convert, ws, cases=case))
+    result = with_executor(ws, workers, scheduler, "convert", functools.partial(run_convert, ws, cases=case))
     console.print(f"{len(result.converted)} converted, {len(result.skipped)} already done, "
                   f"{len(result.failed)} failed; cases in {ws.cases_dir}")
     for case_id, error in result.failed.items():
@@ -182,31 +115,30 @@ def convert(
 
 
 @app.command()
-@_friendly
+@friendly
 def demo(
     folder: Annotated[Path | None, typer.Argument(help="Where to put the demo export and workspace "
                                                         "(default: a new temporary folder).")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
 ) -> None:
-    """Build a small synthetic PACS export and run init -> scan -> sample -> filter -> convert on it."""
-    from .demo import run_demo
+    """Build a small synthetic PACS export, run init -> scan -> sample -> filter -> convert on it, label the
+    phantom's structures and run the QA (labels, metadata, report)."""
+    from ..demo import run_demo
 
     def step(label: str) -> None:
         console.rule(f"[bold]{label}")
 
+    from qa.demo import run_demo_qa
+
     result = run_demo(folder, workers=workers, on_step=step)
+    step("qa labels, qa meta, qa report")
+    qa = run_demo_qa(result.workspace)
     console.print(f"export:       {result.export}")
     console.print(f"workspace:    {result.workspace}")
     console.print(f"exams:        {result.n_included} of {result.n_sampled} included")
     console.print(f"cases:        {', '.join(result.cases)} in {result.cases_dir}")
     console.print(f"flow diagram: {result.flow_png} (and .svg)")
-
-
-def main() -> None:
-    """Console entry point."""
-    app()
-
-
-if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    errors = qa.findings[qa.findings["severity"] == "error"]
+    console.print(f"label QA:     {len(errors)} errors (the demo swaps the lungs of {result.cases[-1]}: "
+                  f"{', '.join(sorted(set(errors['check'])))}); report: {qa.report}")
+    console.print(f"metadata QA:  {'passed' if qa.meta.success else 'FAILED'}; Data Docs: {qa.meta.data_docs}")

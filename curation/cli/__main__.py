@@ -1,0 +1,5 @@
+"""``python -m curation.cli``."""
+
+from . import main
+
+main()

@@ -1,0 +1,1 @@
+"""Label set files that ship with ctcurate (TOML)."""

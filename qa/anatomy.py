@@ -1,0 +1,379 @@
+"""Anatomical checks of one case, computed from its :class:`~qa.labelstats.LabelStats`.
+
+Field of view (empty / truncated / expected / tiny), fragmentation and far islands, holes in solid
+organs, laterality, spine order and gaps, rib levels, CT intensity and air. Positions are LPS
+(x grows to the patient's left, z upwards).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from curation import Volume
+from curation.labelset import Category, LabelClass, LabelSet, Laterality
+
+from .findings import Check, Finding, Severity
+from .labelstats import LabelStats
+
+__all__ = ["AnatomySettings", "check_anatomy", "class_rows", "single_piece"]
+
+
+@dataclass(frozen=True)
+class AnatomySettings:
+    """Thresholds of the anatomical checks."""
+
+    min_voxels: int = 20            # fewer voxels: too small to judge intensity, side or position
+    tiny_ml: float = 0.1            # a present structure smaller than this (and not cut by the FOV) is suspicious
+    largest_fraction: float = 0.9   # below: the structure is fragmented
+    far_island_mm: float = 30.0     # an island this far from the main part is misplaced
+    min_island_voxels: int = 5
+    stray_fraction: float = 0.05    # islands of multi-piece classes smaller than this share are strays
+    hole_ml: float = 0.5            # enclosed void in a solid organ
+    spine_gap_mm: float = 15.0      # adjacent vertebrae further apart than this along z
+    midline_margin_mm: float = 10.0
+    air_fraction: float = 0.2       # voxels below -500 HU in a structure that holds no air
+    shifts_mm: tuple[float, ...] = (6.0, 12.0, 18.0)  # trial shifts of bone and lung masks along each axis
+    better_fit: float = 0.25        # a shifted mask this much better in its HU range is misaligned
+
+
+def single_piece(cls: LabelClass) -> bool:
+    """Whether a class is one connected piece in every healthy body (solid organs, bones, muscles)."""
+    return cls.solid or cls.spine_level is not None or cls.category in (Category.BONE, Category.MUSCLE)
+
+
+def _world_extent(stats: LabelStats, labels: Volume, label: int) -> np.ndarray:
+    """(min, max) LPS corner coordinates of a class's bounding box, shape (2, 3)."""
+    z0, z1, y0, y1, x0, x1 = stats.bbox[label]
+    corners = np.array([[x, y, z] for x in (x0, x1) for y in (y0, y1) for z in (z0, z1)], dtype=float)
+    world = labels.index_to_world(corners)
+    return np.stack([world.min(axis=0), world.max(axis=0)])
+
+
+def _touches(stats: LabelStats, label: int) -> list[str]:
+    z0, z1, y0, y1, x0, x1 = stats.bbox[label]
+    nz, ny, nx = stats.shape
+    sides = []
+    for name, lo, hi, n in (("first slice", z0, z1, nz), ("row edge", y0, y1, ny), ("column edge", x0, x1, nx)):
+        if lo == 0:
+            sides.append(name if name != "first slice" else "first slice")
+        if hi == n - 1:
+            sides.append("last slice" if name == "first slice" else name)
+    return sides
+
+
+def _box_gap_mm(a: np.ndarray, b: np.ndarray, spacing_zyx: tuple[float, float, float]) -> float:
+    """Distance (mm) between two [z0, z1, y0, y1, x0, x1] boxes, 0 when they overlap."""
+    gaps = []
+    for axis in range(3):
+        lo_a, hi_a, lo_b, hi_b = a[2 * axis], a[2 * axis + 1], b[2 * axis], b[2 * axis + 1]
+        gap = max(lo_b - hi_a - 1, lo_a - hi_b - 1, 0)
+        gaps.append(gap * spacing_zyx[axis])
+    return float(np.linalg.norm(gaps))
+
+
+def _midline_x(stats: LabelStats, label_set: LabelSet) -> float | None:
+    xs = [stats.centroid_world[c.index][0] for c in label_set
+          if c.spine_level is not None and c.index < len(stats.voxels) and stats.voxels[c.index] > 0]
+    return float(np.median(xs)) if xs else None
+
+
+def check_anatomy(case: str, labels: Volume, stats: LabelStats, label_set: LabelSet, settings: AnatomySettings,
+                  *, image: np.ndarray | None = None, checked: set[str] | None = None,
+                  per_class_files: bool = False) -> list[Finding]:
+    """All anatomical findings of one case.
+
+    ``checked`` names the classes whose labels were read on the right grid (others are not judged
+    as empty); ``per_class_files`` says the labels came as one file per class (then an empty file
+    is worth an info finding).
+    """
+    out: list[Finding] = []
+    n = len(stats.voxels)
+    present = {c.name for c in label_set if c.index < n and stats.voxels[c.index] > 0}
+    truncated: dict[str, list[str]] = {}
+    for cls in label_set:
+        if cls.name in present:
+            sides = _touches(stats, cls.index)
+            if sides:
+                truncated[cls.name] = sides
+    out += _fov(case, stats, label_set, settings, present, truncated, checked, per_class_files)
+    out += _fragments(case, stats, label_set, settings, present)
+    for cls in label_set:
+        if cls.name in present and cls.index in stats.holes:
+            ml = stats.holes[cls.index] * stats.voxel_volume_ml
+            if ml >= settings.hole_ml:
+                out.append(Finding(case, Check.HOLES, Severity.WARNING,
+                                   f"{cls.name}: {ml:.2f} ml of enclosed voids inside a solid organ",
+                                   structure=cls.name, values={"hole_ml": ml, "hole_voxels": stats.holes[cls.index]}))
+    midline = _midline_x(stats, label_set)
+    out += _laterality(case, stats, label_set, settings, present, midline)
+    out += _spine(case, labels, stats, label_set, settings, present)
+    out += _ribs(case, labels, stats, label_set, settings, present, truncated, midline)
+    if stats.hu_hist is not None:
+        out += _intensity(case, stats, label_set, settings, present)
+    if image is not None:
+        out += _alignment(case, labels, image, stats, label_set, settings, present)
+    return out
+
+
+def _fov(case: str, stats: LabelStats, label_set: LabelSet, settings: AnatomySettings, present: set[str],
+         truncated: dict[str, list[str]], checked: set[str] | None, per_class_files: bool) -> list[Finding]:
+    out = []
+    for cls in label_set:
+        if checked is not None and cls.name not in checked:
+            continue
+        if cls.name in present:
+            ml = float(stats.voxels[cls.index] * stats.voxel_volume_ml)
+            if cls.name in truncated:
+                out.append(Finding(case, Check.TRUNCATED, Severity.INFO,
+                                   f"{cls.name}: touches the volume border ({', '.join(truncated[cls.name])}); cut by "
+                                   "the field of view", structure=cls.name,
+                                   values={"volume_ml": ml, "borders": truncated[cls.name]}))
+            elif ml < settings.tiny_ml:
+                out.append(Finding(case, Check.TINY, Severity.WARNING,
+                                   f"{cls.name}: only {int(stats.voxels[cls.index])} voxels ({ml:.3f} ml) inside the "
+                                   "field of view", structure=cls.name, values={"volume_ml": ml}))
+            continue
+        other = cls.counterpart
+        if other and other in present and other not in truncated and \
+                stats.voxels[label_set.by_name(other).index] * stats.voxel_volume_ml >= settings.tiny_ml * 10:
+            out.append(Finding(case, Check.EXPECTED, Severity.WARNING,
+                               f"{cls.name}: empty although {other} lies wholly inside the field of view",
+                               structure=cls.name, values={"counterpart": other}))
+        elif per_class_files:
+            out.append(Finding(case, Check.EMPTY, Severity.INFO, f"{cls.name}: empty (outside the field of view?)",
+                               structure=cls.name))
+    return out
+
+
+def _fragments(case: str, stats: LabelStats, label_set: LabelSet, settings: AnatomySettings,
+               present: set[str]) -> list[Finding]:
+    out = []
+    for cls in label_set:
+        if cls.name not in present:
+            continue
+        sizes = stats.components[cls.index]
+        boxes = stats.component_boxes[cls.index]
+        total = int(sizes.sum())
+        largest = float(sizes[0] / total)
+        one_piece = single_piece(cls)
+        values: dict[str, Any] = {"components": len(sizes), "largest_fraction": largest,
+                                  "islands": int((sizes[1:] < settings.min_island_voxels).sum())}
+        if largest < settings.largest_fraction and len(sizes) > 1:
+            out.append(Finding(case, Check.FRAGMENTED, Severity.WARNING if one_piece else Severity.INFO,
+                               f"{cls.name}: {len(sizes)} separate parts; the largest holds {largest:.0%} of the "
+                               "voxels",
+                               structure=cls.name, values=values))
+        far = [(int(size), _box_gap_mm(boxes[0], box, stats.spacing_zyx)) for size, box in zip(sizes[1:], boxes[1:],
+                                                                                                 strict=True)]
+        # a class that may be several pieces (bowel, vessels) is only suspicious for small stray pieces
+        limit = total if one_piece else settings.stray_fraction * total
+        far = [(size, gap) for size, gap in far if settings.min_island_voxels <= size <= limit
+               and gap > settings.far_island_mm]
+        if far:
+            size, gap = max(far, key=lambda t: t[1])
+            out.append(Finding(case, Check.FAR_ISLAND, Severity.ERROR if one_piece else Severity.WARNING,
+                               f"{cls.name}: {len(far)} island(s) far from the main part (largest gap {gap:.0f} mm, "
+                               f"{size} voxels); mislabelled voxels or a second structure under this label",
+                               structure=cls.name, values={**values, "far_islands": len(far), "gap_mm": gap,
+                                                           "island_voxels": size}))
+    return out
+
+
+def _laterality(case: str, stats: LabelStats, label_set: LabelSet, settings: AnatomySettings, present: set[str],
+                midline: float | None) -> list[Finding]:
+    out = []
+
+    def usable(name: str) -> bool:
+        return name in present and stats.voxels[label_set.by_name(name).index] >= settings.min_voxels
+
+    for cls in label_set:
+        if cls.laterality is not Laterality.LEFT or not usable(cls.name):
+            continue
+        x_left = stats.centroid_world[cls.index][0]
+        if cls.counterpart and usable(cls.counterpart):
+            x_right = stats.centroid_world[label_set.by_name(cls.counterpart).index][0]
+            if x_left <= x_right:
+                out.append(Finding(case, Check.LATERALITY, Severity.ERROR,
+                                   f"{cls.name} lies to the right of {cls.counterpart} (x {x_left:.1f} vs "
+                                   f"{x_right:.1f} mm, LPS: left is +x); left and right are swapped",
+                                   structure=cls.name, values={"x_left": x_left, "x_right": x_right,
+                                                               "counterpart": cls.counterpart}))
+                continue
+    if midline is None:
+        return out
+    for cls in label_set:
+        if cls.laterality is Laterality.NONE or not cls.body_side or not usable(cls.name):
+            continue
+        x = stats.centroid_world[cls.index][0]
+        offset = (x - midline) if cls.laterality is Laterality.LEFT else (midline - x)
+        if offset < -settings.midline_margin_mm:
+            out.append(Finding(case, Check.MIDLINE, Severity.WARNING,
+                               f"{cls.name}: centre lies {-offset:.0f} mm on the wrong side of the midline "
+                               f"(spine at x = {midline:.1f} mm)", structure=cls.name,
+                               values={"x": x, "midline_x": midline}))
+    return out
+
+
+def _spine(case: str, labels: Volume, stats: LabelStats, label_set: LabelSet, settings: AnatomySettings,
+           present: set[str]) -> list[Finding]:
+    out = []
+    levels = sorted((c for c in label_set if c.spine_level is not None), key=lambda c: c.spine_level or 0)
+    found = [c for c in levels if c.name in present and stats.voxels[c.index] >= settings.min_voxels]
+    for upper, lower in zip(found, found[1:], strict=False):
+        z_up, z_low = stats.centroid_world[upper.index][2], stats.centroid_world[lower.index][2]
+        if z_up <= z_low:
+            out.append(Finding(case, Check.SPINE_ORDER, Severity.ERROR,
+                               f"{upper.name} lies below {lower.name} (centre z {z_up:.1f} vs {z_low:.1f} mm); "
+                               "vertebra labels are out of order", structure=upper.name,
+                               values={"z_upper": z_up, "z_lower": z_low, "lower": lower.name}))
+        missing = [c.name for c in levels if (upper.spine_level or 0) < (c.spine_level or 0) < (lower.spine_level or 0)]
+        if missing:
+            out.append(Finding(case, Check.SPINE_GAP, Severity.ERROR,
+                               f"{', '.join(missing)} missing between {upper.name} and {lower.name}; a level is "
+                               "labelled as its neighbour or left out", structure=missing[0],
+                               values={"missing": missing, "upper": upper.name, "lower": lower.name}))
+        else:
+            top_of_lower = _world_extent(stats, labels, lower.index)[1, 2]
+            gap = float(_world_extent(stats, labels, upper.index)[0, 2] - top_of_lower)
+            if gap > settings.spine_gap_mm:
+                out.append(Finding(case, Check.SPINE_DISTANCE, Severity.WARNING,
+                                   f"{upper.name} and {lower.name} are {gap:.0f} mm apart along z; adjacent "
+                                   "vertebrae touch or nearly touch", structure=upper.name,
+                                   values={"gap_mm": gap, "lower": lower.name}))
+    return out
+
+
+def _ribs(case: str, labels: Volume, stats: LabelStats, label_set: LabelSet, settings: AnatomySettings,
+          present: set[str], truncated: dict[str, list[str]], midline: float | None) -> list[Finding]:
+    """Each rib's medial end (its head, at the spine) must lie at the level of its thoracic vertebra."""
+    if midline is None:
+        return []
+    thoracic = {c.spine_level: c for c in label_set if c.spine_level is not None and c.name in present
+                and c.name not in truncated and stats.voxels[c.index] >= settings.min_voxels}
+    out = []
+    for cls in label_set:
+        if cls.rib is None or cls.name not in present or cls.name in truncated:
+            continue
+        own = next((c for c in thoracic.values() if c.name.endswith(f"_T{cls.rib}")), None)
+        if own is None or not thoracic:
+            continue
+        z0, z1, y0, y1, x0, x1 = stats.bbox[cls.index]
+        zz, yy, xx = np.nonzero(labels.array[z0:z1 + 1, y0:y1 + 1, x0:x1 + 1] == cls.index)
+        world = labels.index_to_world(np.stack([xx + x0, yy + y0, zz + z0], axis=1))
+        distance = np.abs(world[:, 0] - midline)
+        head = world[distance <= np.quantile(distance, 0.05)]
+        head_z = float(head[:, 2].mean())
+        nearest = min(thoracic.values(), key=lambda c: abs(stats.centroid_world[c.index][2] - head_z))
+        step = (nearest.spine_level or 0) - (own.spine_level or 0)
+        if abs(step) >= 2:
+            out.append(Finding(case, Check.RIB_LEVEL, Severity.ERROR,
+                               f"{cls.name}: its head lies at the level of {nearest.name}, {abs(step)} levels "
+                               f"{'below' if step > 0 else 'above'} {own.name}; ribs or vertebrae are numbered off",
+                               structure=cls.name, values={"head_z": head_z, "nearest": nearest.name,
+                                                           "expected": own.name}))
+    return out
+
+
+def _intensity(case: str, stats: LabelStats, label_set: LabelSet, settings: AnatomySettings,
+               present: set[str]) -> list[Finding]:
+    out = []
+    for cls in label_set:
+        if cls.name not in present or stats.voxels[cls.index] < settings.min_voxels:
+            continue
+        median = stats.hu_median(cls.index)
+        if cls.hu is not None:
+            low, high, need = cls.hu
+            fraction = stats.hu_fraction(cls.index, low, high)
+            if fraction < need:
+                out.append(Finding(case, Check.INTENSITY, Severity.ERROR if fraction < need / 2 else Severity.WARNING,
+                                   f"{cls.name}: only {fraction:.0%} of voxels within {low:.0f}..{high:.0f} HU "
+                                   f"(expected at least {need:.0%}; median {median:.0f} HU); the mask may be shifted, "
+                                   "flipped or on another structure", structure=cls.name,
+                                   values={"fraction": fraction, "expected": need, "median_hu": median}))
+        if not cls.may_contain_air and (cls.hu is None or cls.hu[0] > -500):
+            air = stats.hu_fraction(cls.index, -1024, -500)
+            if air > settings.air_fraction:
+                out.append(Finding(case, Check.AIR, Severity.WARNING,
+                                   f"{cls.name}: {air:.0%} of voxels are air (< -500 HU): outside the body or in the "
+                                   "lungs", structure=cls.name, values={"air_fraction": air, "median_hu": median}))
+    return out
+
+
+def _alignment(case: str, labels: Volume, image: np.ndarray, stats: LabelStats, label_set: LabelSet,
+               settings: AnatomySettings, present: set[str]) -> list[Finding]:
+    """Bone and lung masks must fit the CT best where they are, not a few millimetres away.
+
+    On the bounding box of each such class, the fraction of mask voxels within the class's HU range
+    is compared with the same fraction for the mask shifted along each axis by ``shifts_mm``.
+    """
+    out = []
+    spacing = stats.spacing_zyx
+    for cls in label_set:
+        if cls.hu is None or cls.name not in present or stats.voxels[cls.index] < settings.min_voxels:
+            continue
+        low, high, _ = cls.hu
+        if not (low >= 150 or high <= -400):  # only bone and air contrast sharply with their surroundings
+            continue
+        margin = [int(round(max(settings.shifts_mm) / s)) for s in spacing]
+        box = stats.bbox[cls.index]
+        lo = [max(int(box[2 * a]) - margin[a], 0) for a in range(3)]
+        hi = [min(int(box[2 * a + 1]) + margin[a] + 1, stats.shape[a]) for a in range(3)]
+        window = tuple(slice(lo[a], hi[a]) for a in range(3))
+        mask = labels.array[window] == cls.index
+        inside = (image[window] >= low) & (image[window] <= high)
+        n = int(mask.sum())
+        here = float(inside[mask].sum() / n)
+        best, best_shift = here, (0.0, 0.0, 0.0)
+        for axis in range(3):
+            for mm in settings.shifts_mm:
+                for sign in (-1, 1):
+                    step = sign * int(round(mm / spacing[axis]))
+                    if step == 0:
+                        continue
+                    moved = np.roll(mask, step, axis=axis)
+                    fraction = float(inside[moved].sum() / n)
+                    if fraction > best:
+                        shift = [0.0, 0.0, 0.0]
+                        shift[axis] = step * spacing[axis]
+                        best, best_shift = fraction, (shift[0], shift[1], shift[2])
+        if best - here >= settings.better_fit:
+            dz, dy, dx = best_shift
+            lps = labels.direction @ np.array([dx, dy, dz])
+            out.append(Finding(case, Check.ALIGNMENT, Severity.ERROR,
+                               f"{cls.name}: fits the CT far better moved by ({lps[0]:+.0f}, {lps[1]:+.0f}, "
+                               f"{lps[2]:+.0f}) mm LPS ({best:.0%} vs {here:.0%} of voxels in {low:.0f}..{high:.0f} "
+                               "HU); the mask is misplaced against the image", structure=cls.name,
+                               values={"fraction": here, "best_fraction": best, "shift_lps_mm": lps.tolist()}))
+    return out
+
+
+def class_rows(case: str, labels: Volume, stats: LabelStats, label_set: LabelSet) -> list[dict[str, Any]]:
+    """One row of statistics per present class (the label statistics table)."""
+    midline = _midline_x(stats, label_set)
+    spine = [c.index for c in label_set if c.spine_level is not None and c.index < len(stats.voxels)
+             and stats.voxels[c.index] > 0]
+    spine_y = float(np.median(stats.centroid_world[spine][:, 1])) if spine else float("nan")
+    rows = []
+    for cls in label_set:
+        if cls.index >= len(stats.voxels) or not stats.voxels[cls.index]:
+            continue
+        k = cls.index
+        sizes = stats.components[k]
+        extent = _world_extent(stats, labels, k)
+        x, y, z = stats.centroid_world[k]
+        rows.append({
+            "case": case, "structure": cls.name, "index": k, "category": str(cls.category),
+            "voxels": int(stats.voxels[k]), "volume_ml": float(stats.voxels[k] * stats.voxel_volume_ml),
+            "components": len(sizes), "largest_fraction": float(sizes[0] / sizes.sum()),
+            "centroid_x": float(x), "centroid_y": float(y), "centroid_z": float(z),
+            "extent_z_mm": float(extent[1, 2] - extent[0, 2]),
+            "offset_x": float(x - midline) if midline is not None else float("nan"),
+            "offset_y": float(y - spine_y),
+            "hu_mean": stats.hu_mean(k), "hu_median": stats.hu_median(k),
+            "holes_ml": float(stats.holes.get(k, 0) * stats.voxel_volume_ml),
+            "truncated": bool(_touches(stats, k)),
+        })
+    return rows

@@ -1,0 +1,120 @@
+"""Findings: one row per problem found, with case, structure, check, severity, message and numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import pandas as pd
+
+from curation.errors import QAError
+
+__all__ = ["Severity", "Check", "Finding", "findings_frame", "FINDING_COLUMNS"]
+
+
+class Severity(StrEnum):
+    """How bad a finding is; ``error`` means the labels are wrong, ``warning`` that a human should look."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 2, "warning": 1, "info": 0}[self.value]
+
+    @classmethod
+    def parse(cls, value: Severity | str) -> Severity:
+        try:
+            return cls(value.value if isinstance(value, Severity) else str(value).lower())
+        except ValueError:
+            raise QAError(f"severity {value!r}: expected one of error, warning, info") from None
+
+
+class Check(StrEnum):
+    """Check codes (``family.detail``); the family is what ``--checks`` selects."""
+
+    UNREADABLE = "storage.unreadable"
+    DTYPE = "storage.dtype"
+    NON_BINARY = "storage.non_binary"
+    NON_FINITE = "storage.non_finite"
+    DISAGREE = "storage.disagree"
+    MISSING = "completeness.missing"
+    UNKNOWN_FILE = "completeness.unknown_file"
+    UNKNOWN_VALUE = "completeness.unknown_value"
+    NO_LABELS = "completeness.no_labels"
+    GEOMETRY = "geometry.grid"
+    OVERLAP = "overlap.classes"
+    EMPTY = "fov.empty"
+    EXPECTED = "fov.expected"
+    TRUNCATED = "fov.truncated"
+    TINY = "fov.tiny"
+    FRAGMENTED = "fragmentation.components"
+    FAR_ISLAND = "fragmentation.far_island"
+    HOLES = "holes.enclosed"
+    LATERALITY = "laterality.swapped"
+    MIDLINE = "laterality.midline"
+    SPINE_ORDER = "spine.order"
+    SPINE_GAP = "spine.missing_level"
+    SPINE_DISTANCE = "spine.distance"
+    RIB_LEVEL = "spine.rib_level"
+    INTENSITY = "intensity.range"
+    AIR = "intensity.air"
+    ALIGNMENT = "intensity.alignment"
+    COHORT_VOLUME = "cohort.volume"
+    COHORT_POSITION = "cohort.position"
+
+    @property
+    def family(self) -> str:
+        return self.value.split(".")[0]
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):
+        return _clean(value.item())
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: which case and structure, which check, how bad, what and the numbers behind it."""
+
+    case: str
+    check: Check | str
+    severity: Severity | str
+    message: str
+    structure: str = ""
+    file: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "check", Check(self.check.value if isinstance(self.check, Check) else self.check))
+        except ValueError:
+            raise QAError(f"finding: unknown check code {self.check!r}") from None
+        object.__setattr__(self, "severity", Severity.parse(self.severity))
+        object.__setattr__(self, "values", {k: _clean(v) for k, v in self.values.items()})
+
+    def to_row(self) -> dict[str, Any]:
+        check = Check(self.check)
+        return {"case": self.case, "structure": self.structure, "check": check.value,
+                "family": check.family, "severity": str(self.severity),
+                "message": self.message, "file": self.file, "values": json.dumps(self.values, sort_keys=True)}
+
+
+FINDING_COLUMNS = ["case", "structure", "check", "family", "severity", "message", "file", "values"]
+
+
+def findings_frame(findings: list[Finding]) -> pd.DataFrame:
+    """Findings as a table sorted by severity (errors first), case and structure."""
+    frame = pd.DataFrame([f.to_row() for f in findings], columns=FINDING_COLUMNS)
+    rank = frame["severity"].map({"error": 0, "warning": 1, "info": 2})
+    return frame.assign(_rank=rank).sort_values(["_rank", "case", "structure", "check"]).drop(columns="_rank") \
+        .reset_index(drop=True)

@@ -1,0 +1,66 @@
+"""Small pictures of a structure: three orthogonal CT slices through it with the mask outline.
+
+Displayed in radiological convention: axial with the patient's left on the right of the picture,
+coronal and sagittal with superior up (arrays are (z, y, x), LPS).
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from curation import Volume  # noqa: E402
+from curation.labelset import Category, LabelClass  # noqa: E402
+
+__all__ = ["structure_thumbnail", "window_for"]
+
+
+def window_for(cls: LabelClass) -> tuple[float, float]:
+    """(level, width) in HU: lung, bone or soft-tissue window."""
+    if cls.may_contain_air and cls.hu is not None and cls.hu[0] < -500:
+        return -600.0, 1500.0
+    if cls.category is Category.BONE:
+        return 400.0, 1800.0
+    return 40.0, 400.0
+
+
+def structure_thumbnail(image: Volume | None, labels: Volume, cls: LabelClass, *, dpi: int = 72) -> bytes:
+    """PNG bytes of axial, coronal and sagittal slices through the centre of ``cls`` (empty -> volume centre)."""
+    mask = labels.array == cls.index
+    background = image.array if image is not None else np.zeros(mask.shape, dtype=np.int16)
+    # flip array axes that run against L, P or S so that every picture has the same orientation
+    flips = tuple(2 - i for i in range(3) if labels.direction[np.argmax(np.abs(labels.direction[:, i])), i] < 0)
+    if flips:
+        mask, background = np.flip(mask, axis=flips), np.flip(background, axis=flips)
+    if mask.any():  # on each axis, the slice that cuts most of the structure
+        centre = [int(np.argmax(mask.sum(axis=tuple(a for a in range(3) if a != axis)))) for axis in range(3)]
+    else:
+        centre = [s // 2 for s in mask.shape]
+    k, j, i = centre
+    sx, sy, sz = labels.spacing
+    level, width = window_for(cls)
+    views = [  # rows run posterior (axial) or superior (others, drawn upwards); columns run left or posterior
+        ("axial", background[k], mask[k], sy / sx, "upper"),
+        ("coronal", background[:, j, :], mask[:, j, :], sz / sx, "lower"),
+        ("sagittal", background[:, :, i], mask[:, :, i], sz / sy, "lower"),
+    ]
+    fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.6), dpi=dpi)
+    color = tuple(c / 255 for c in cls.color)
+    for ax, (name, pixels, outline, aspect, origin) in zip(axes, views, strict=True):
+        ax.imshow(pixels, cmap="gray", vmin=level - width / 2, vmax=level + width / 2, aspect=aspect,
+                  origin=origin, interpolation="nearest")
+        if outline.any():
+            ax.contour(outline.astype(np.float32), levels=[0.5], colors=[color], linewidths=1.2, origin=origin)
+        ax.set_title(name, fontsize=8)
+        ax.set_axis_off()
+    fig.suptitle(cls.name + ("" if image is not None else " (no CT on this grid)"), fontsize=9)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()

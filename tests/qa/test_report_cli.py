@@ -1,0 +1,96 @@
+"""``ctcurate qa labels / report / meta / labelsets`` and the report page, on real labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from typer.testing import CliRunner
+
+from curation import load_label_set
+from curation.cli import app
+
+from .conftest import replace
+
+runner = CliRunner()
+
+
+def _broken_and_clean(ts: Path, make_case, v2_map) -> Path:
+    labels = v2_map.array.copy()
+    left, right = labels == 3, labels == 2  # kidney_left, kidney_right
+    labels[left], labels[right] = 2, 3
+    make_case("s0002", ts / "example_ct.nii.gz", multilabel=replace(v2_map, labels))
+    return make_case("s0001", ts / "example_ct.nii.gz",
+                     multilabel=ts / "seg_v2_total117" / "example_seg_fast_force_split.nii.gz").parent
+
+
+def test_qa_labels_then_report_gate_on_errors(tmp_path: Path, ts: Path, make_case, v2_map) -> None:
+    root = _broken_and_clean(ts, make_case, v2_map)
+    out = tmp_path / "qa"
+    result = runner.invoke(app, ["qa", "labels", str(root), "--label-set", "total_v2", "--out", str(out),
+                                 "--workers", "2"])
+    assert result.exit_code == 1, result.output
+    assert "1 finding(s) at severity error or worse" in result.output
+    findings = pd.read_parquet(out / "label_findings.parquet")
+    assert set(findings.loc[findings["severity"] == "error", "case"]) == {"s0002"}
+    stats = pd.read_parquet(out / "label_stats.parquet")
+    assert set(stats["case"]) == {"s0001", "s0002"}
+
+    result = runner.invoke(app, ["qa", "report", str(root), "--out", str(out), "--fail-on", "none"])
+    assert result.exit_code == 0, result.output
+    html = (out / "report" / "index.html").read_text()
+    assert "kidney_left lies to the right of kidney_right" in html
+    assert 'src="img/s0002__kidney_left.png"' in html and (out / "report" / "img" / "s0002__kidney_left.png").is_file()
+    assert html.index('href="#s0002"') < html.index('href="#s0001"')  # worst case first
+    records = json.loads((out / "report" / "findings.json").read_text())
+    assert len(records) == len(findings) and records[0]["severity"] == "error"
+    assert isinstance(records[0]["values"], dict)
+    png = (out / "report" / "img" / "s0002__kidney_left.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+    result = runner.invoke(app, ["qa", "meta", str(root), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "suite label_stats: passed" in result.output and "Data Docs:" in result.output
+
+
+def test_clean_case_passes_the_gate_and_warnings_can_fail_it(tmp_path: Path, ts: Path, make_case) -> None:
+    make_case("s0001", ts / "example_ct.nii.gz",
+              multilabel=ts / "seg_v2_total117" / "example_seg_fast_force_split.nii.gz")
+    args = ["qa", "labels", str(tmp_path / "cases"), "--out", str(tmp_path / "qa"), "--workers", "1"]
+    assert runner.invoke(app, args).exit_code == 0
+    result = runner.invoke(app, [*args, "--fail-on", "warning"])
+    assert result.exit_code == 1 and "severity warning or worse" in result.output
+
+
+def test_qa_on_the_demo_workspace_uses_its_own_label_set(demo_run) -> None:
+    ws = Path(demo_run.workspace)
+    result = runner.invoke(app, ["qa", "labels", str(ws), "--workers", "1"])
+    assert result.exit_code == 1  # the demo swaps the lungs of its last case
+    findings = pd.read_parquet(ws / "qa" / "label_findings.parquet")
+    errors = findings[findings["severity"] == "error"]
+    assert set(errors["case"]) == {demo_run.cases[-1]} and set(errors["check"]) == {"laterality.swapped"}
+    assert (ws / "qa" / "report" / "index.html").is_file()
+
+
+def test_qa_cli_errors(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["qa", "labels", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "no such folder" in result.output
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(app, ["qa", "labels", str(tmp_path / "empty")])
+    assert result.exit_code == 2 and "no case folders" in result.output
+    result = runner.invoke(app, ["qa", "report", str(tmp_path / "empty"), "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "run 'ctcurate qa labels' first" in result.output
+    result = runner.invoke(app, ["qa", "labels", str(tmp_path / "empty"), "--label-set", "total_v9"])
+    assert result.exit_code == 2 and "not a built-in name" in result.output
+    result = runner.invoke(app, ["qa", "labels", str(tmp_path / "empty"), "--fail-on", "fatal"])
+    assert result.exit_code == 2
+
+
+def test_labelsets_command() -> None:
+    result = runner.invoke(app, ["qa", "labelsets"])
+    assert result.exit_code == 0 and "total_v1" in result.output and "organ 27" in result.output
+    result = runner.invoke(app, ["qa", "labelsets", "total_v1"])
+    assert result.exit_code == 0 and "spleen" in result.output
+    assert len(load_label_set("total_v1")) == 104 and np.all(load_label_set("total_v1").color_table()[0] == 0)
