@@ -25,6 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_scan_convert.py
 	$(BIN)/python bench/bench_convert_memory.py
+	$(BIN)/python bench/bench_label_qa.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
