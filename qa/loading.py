@@ -88,19 +88,25 @@ def _read(path: Path, case: str, findings: list[Finding], structure: str = "") -
         return None
 
 
+def _finite(array: np.ndarray, path: Path, case: str, findings: list[Finding], structure: str = "") -> np.ndarray:
+    """A float array with NaN and infinite voxels reported (counted from the file: ITK reads NIfTI NaN as 0)
+    and set to 0."""
+    finite = np.isfinite(array)
+    hidden = nifti_nonfinite(path) if volume_suffix(path) != ".nrrd" else 0
+    if hidden or not finite.all():
+        n = max(int((~finite).sum()), hidden)
+        findings.append(Finding(case, Check.NON_FINITE, Severity.ERROR, f"{path.name}: {n} voxels are NaN or "
+                                "infinite", structure=structure, file=str(path), values={"voxels": n}))
+        return np.where(finite, array, 0)
+    return array
+
+
 def _as_labels(volume: Volume, path: Path, case: str, label_set: LabelSet, findings: list[Finding],
                seg_map: dict[int, int] | None) -> Volume:
     """Integer multi-label volume with unknown values reported and zeroed."""
     array = volume.array
     if array.dtype.kind == "f":
-        finite = np.isfinite(array)
-        hidden = nifti_nonfinite(path) if volume_suffix(path) != ".nrrd" else 0  # ITK reads NaN as 0
-        if hidden or not finite.all():
-            n = max(int((~finite).sum()), hidden)
-            findings.append(Finding(case, Check.NON_FINITE, Severity.ERROR,
-                                    f"{path.name}: {n} voxels are NaN or infinite", file=str(path),
-                                    values={"voxels": n}))
-            array = np.where(finite, array, 0)
+        array = _finite(array, path, case, findings)
         if np.any(array != np.round(array)):
             findings.append(Finding(case, Check.NON_BINARY, Severity.ERROR,
                                     f"{path.name}: label map holds non-integer values; labels must be whole numbers",
@@ -197,14 +203,7 @@ def _read_masks(folder: Path, case: str, label_set: LabelSet, reference: Volume 
             continue
         array = volume.array
         if array.dtype.kind == "f":
-            finite = np.isfinite(array)
-            hidden = nifti_nonfinite(path) if volume_suffix(path) != ".nrrd" else 0  # ITK reads NaN as 0
-            if hidden or not finite.all():
-                n = max(int((~finite).sum()), hidden)
-                findings.append(Finding(case, Check.NON_FINITE, Severity.ERROR,
-                                        f"{path.name}: {n} voxels are NaN or infinite", structure=cls.name,
-                                        file=str(path), values={"voxels": n}))
-                array = np.where(finite, array, 0)
+            array = _finite(array, path, case, findings, cls.name)
             float_files.append(path.name)
         values = np.unique(array)
         extra = [float(v) for v in values if v not in (0, 1)]
