@@ -1,0 +1,78 @@
+"""Error paths of the QA building blocks, and the same findings from every executor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from curation import Volume, load_label_set
+from curation.errors import QAError
+from curation.executor import DaskExecutor, LocalExecutor, SerialExecutor
+from qa import Finding, GridTolerance, LabelQASettings, Severity, compare_grids, find_cases, run_label_qa
+
+
+def test_find_cases_errors(tmp_path: Path, make_case, ts: Path) -> None:
+    with pytest.raises(QAError, match="no such folder; pass a workspace or a folder of case folders"):
+        find_cases(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(QAError, match="no case folders with ct.nrrd / ct.nii.gz / ct.nii or labels"):
+        find_cases(tmp_path / "empty")
+    root = make_case("s0001", ts / "example_ct_sm.nii.gz").parent
+    with pytest.raises(QAError, match=r"case\(s\) \['s0009'\] not found"):
+        find_cases(root, cases=["s0009"])
+    (root / ".tmp-s0002").mkdir()  # a temporary folder is not a case
+    assert [c.case for c in find_cases(root)] == ["s0001"]
+
+
+def test_finding_and_severity_errors() -> None:
+    with pytest.raises(QAError, match="unknown check code 'laterality.flipped'"):
+        Finding("s0001", "laterality.flipped", "error", "x")
+    with pytest.raises(QAError, match="expected one of error, warning, info"):
+        Severity.parse("fatal")
+    row = Finding("s0001", "fov.tiny", "WARNING", "m", values={"x": float("nan"), "v": np.float64(2.5)}).to_row()
+    assert row["severity"] == "warning" and row["family"] == "fov" and row["values"] == '{"v": 2.5, "x": null}'
+
+
+def test_compare_grids_tolerances() -> None:
+    a = Volume(np.zeros((2, 3, 4), np.uint8), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), np.eye(3))
+    same = Volume(np.zeros((2, 3, 4), np.uint8), (1.0, 1.0, 2.00001), (0.005, 0, 0), np.eye(3))
+    assert compare_grids(a, same, GridTolerance()) == {}
+    moved = Volume(np.zeros((2, 3, 4), np.uint8), (1.0, 1.0, 2.0), (0.0, 0.0, 3.0), np.diag([1.0, -1.0, -1.0]))
+    diff = compare_grids(a, moved, GridTolerance())
+    assert diff["origin_shift_mm"] == pytest.approx(3.0) and "direction" in diff and "size" not in diff
+
+
+def test_unreadable_ct_is_a_finding_and_labels_are_still_checked(tmp_path: Path, make_case, ts: Path) -> None:
+    case = make_case("s0001", None, multilabel=ts / "seg_v2_total117" / "example_seg_fast.nii.gz")
+    (case / "ct.nii.gz").write_bytes(b"\x00" * 100)
+    findings, stats = run_label_qa(find_cases(case.parent), LabelQASettings(load_label_set("total_v2")))
+    unreadable = findings[findings["check"] == "storage.unreadable"]
+    assert len(unreadable) == 1 and unreadable["file"].iloc[0].endswith("ct.nii.gz")
+    assert len(stats) == 40 and stats["hu_mean"].isna().all()
+
+
+def test_local_pool_and_dask_give_the_same_findings(tmp_path: Path, make_case, ts: Path, v2_map) -> None:
+    from distributed import LocalCluster
+
+    labels = v2_map.array.copy()
+    labels[labels == 29] = 30  # vertebrae_L3 labelled as L2
+    make_case("s0002", ts / "example_ct.nii.gz", multilabel=Volume(labels, v2_map.spacing, v2_map.origin,
+                                                                  v2_map.direction))
+    root = make_case("s0001", ts / "example_ct_sm.nii.gz",
+                     masks=ts / "seg_v2_total117" / "example_seg_fast").parent
+    cases = find_cases(root)
+    settings = LabelQASettings(load_label_set("total_v2"))
+    serial, serial_stats = run_label_qa(cases, settings, executor=SerialExecutor())
+    with LocalExecutor(2) as pool:
+        pooled, _ = run_label_qa(cases, settings, executor=pool)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    with cluster, DaskExecutor(cluster.scheduler_address) as executor:
+        dasked, dask_stats = run_label_qa(cases, settings, executor=executor, out_dir=tmp_path / "out")
+    pd.testing.assert_frame_equal(serial, pooled)
+    pd.testing.assert_frame_equal(serial, dasked)
+    pd.testing.assert_frame_equal(serial_stats, dask_stats)
+    assert "spine.missing_level" in set(serial["check"])
+    assert (tmp_path / "out" / "label_findings.parquet").is_file()
