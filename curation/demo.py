@@ -44,6 +44,11 @@ class DemoResult:
     flow_png: Path
 
 
+def _uid(*parts: object) -> str:
+    """A UID derived from ``parts``: the demo export is the same on every run, so a rerun resumes."""
+    return str(generate_uid(_ROOT, entropy_srcs=[str(p) for p in parts]))
+
+
 def phantom_slice(z_mm: float, rows: int, cols: int, pixel_mm: float, *, kind: str = "trunk") -> np.ndarray:
     """HU image of the phantom at height ``z_mm`` (LPS, superior positive)."""
     yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float32)
@@ -110,8 +115,8 @@ def write_ct_series(folder: Path, patient: dict[str, str], study: dict[str, str]
 
     ``patient`` and ``study`` are dicts like :data:`DEMO_PATIENTS` and the demo's studies.
     """
-    series_uid = generate_uid(_ROOT)
-    frame_uid = generate_uid(_ROOT)
+    series_uid = _uid("series", study["uid"], number)
+    frame_uid = _uid("frame", study["uid"], number)
     tilt = np.radians(tilt_deg)
     row_dir = np.array([1.0, 0.0, 0.0])
     col_dir = np.array([0.0, np.cos(tilt), -np.sin(tilt)])
@@ -128,7 +133,7 @@ def write_ct_series(folder: Path, patient: dict[str, str], study: dict[str, str]
         ds.ProtocolName = description
         ds.BodyPartExamined = body_part
         ds.FrameOfReferenceUID = frame_uid
-        ds.SOPInstanceUID = generate_uid(_ROOT)
+        ds.SOPInstanceUID = _uid("sop", study["uid"], number, k)
         ds.InstanceNumber = k + 1
         ds.AcquisitionNumber = 1
         ds.ImageType = image_type.split("\\")
@@ -158,10 +163,10 @@ def _single_image(patient: dict[str, str], study: dict[str, str], number: int, d
                   image_type: list[str]) -> Dataset:
     ds = _base(patient, study)
     ds.Modality = "CT"
-    ds.SeriesInstanceUID = generate_uid(_ROOT)
+    ds.SeriesInstanceUID = _uid("series", study["uid"], number)
     ds.SeriesNumber = number
     ds.SeriesDescription = description
-    ds.SOPInstanceUID = generate_uid(_ROOT)
+    ds.SOPInstanceUID = _uid("sop", study["uid"], number, 0)
     ds.ImageType = image_type
     return ds
 
@@ -211,7 +216,7 @@ def build_demo_export(folder: str | Path) -> Path:
     for i, patient in enumerate(DEMO_PATIENTS):
         for j in range(2 if i == 0 else 1):
             studies.append((patient, {
-                "uid": generate_uid(_ROOT), "date": f"{2019 + j + i % 2}0{3 + i}1{j}",
+                "uid": _uid("study", patient["id"], j), "date": f"{2019 + j + i % 2}0{3 + i}1{j}",
                 "accession": f"ACC{i}{j}77", "description": "CT ABDOMEN" if i != 3 else "CT KNEE RIGHT",
                 "institution": "Demo University Hospital" if i % 2 == 0 else "Demo City Clinic",
             }, f"P{i + 1}/ST{j + 1}"))
