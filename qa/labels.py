@@ -3,11 +3,14 @@
 Per case: read (completeness, storage, geometry, agreement, overlap; :mod:`qa.loading`), one set of
 passes over the label map (:mod:`qa.labelstats`), anatomical checks (:mod:`qa.anatomy`); then, over
 all cases, cohort outliers (:mod:`qa.cohort`). Bad input becomes findings; a case that fails in an
-unexpected way is recorded as a finding too and the run goes on.
+unexpected way is recorded as a finding too and the run goes on. Each case's results are kept as it
+finishes, so a rerun after a kill (or after editing a few cases) checks only what changed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import traceback
 from collections.abc import Callable
@@ -17,7 +20,8 @@ from typing import Any
 
 import pandas as pd
 
-from curation.atomic import atomic_write_parquet
+from curation import __version__
+from curation.atomic import atomic_write_parquet, atomic_write_text
 from curation.executor import SerialExecutor
 from curation.labelset import LabelSet
 
@@ -28,11 +32,13 @@ from .findings import Check, Finding, Severity, findings_frame
 from .labelstats import compute_label_stats
 from .loading import GridTolerance, load_case
 
-__all__ = ["LabelQASettings", "CaseResult", "check_case", "run_label_qa", "FINDINGS_FILE", "STATS_FILE"]
+__all__ = ["LabelQASettings", "CaseResult", "case_fingerprint", "check_case", "run_label_qa", "FINDINGS_FILE",
+           "STATS_FILE"]
 
 log = logging.getLogger(__name__)
 
 FINDINGS_FILE = "label_findings.parquet"
+CACHE_DIR = "cases"
 STATS_FILE = "label_stats.parquet"
 
 
@@ -86,20 +92,71 @@ def _check_task(task: tuple[CaseFiles, LabelQASettings]) -> CaseResult:
     return check_case(*task)
 
 
+def case_fingerprint(files: CaseFiles, settings: LabelQASettings) -> str:
+    """Hash of a case's files (names, sizes, modification times), the label set, the thresholds and the version."""
+    digest = hashlib.sha256(f"{__version__}|{settings.anatomy!r}|{settings.tolerance!r}".encode())
+    digest.update(settings.label_set.to_toml().encode())
+    paths = [p for p in (files.image, files.multilabel) if p is not None]
+    if files.masks is not None:
+        paths += sorted(files.masks.iterdir())
+    for path in paths:
+        try:
+            info = path.stat()
+            digest.update(f"{path.name}:{info.st_size}:{info.st_mtime_ns};".encode())
+        except OSError:
+            digest.update(f"{path.name}:missing;".encode())
+    return digest.hexdigest()
+
+
+def _cached(path: Path, fingerprint: str) -> CaseResult | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if data.get("fingerprint") != fingerprint:
+        return None
+    findings = [Finding(r["case"], r["check"], r["severity"], r["message"], structure=r["structure"], file=r["file"],
+                        values=json.loads(r["values"])) for r in data["findings"]]
+    return CaseResult(data["case"], findings, data["stats"])
+
+
 def run_label_qa(cases: list[CaseFiles], settings: LabelQASettings, out_dir: str | Path | None = None, *,
                  executor: Any = None, progress: Callable[[str], None] | None = None
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Check ``cases`` on ``executor`` (default: in this process); return (findings, label statistics).
 
     With ``out_dir`` both tables are written there atomically (``label_findings.parquet``,
-    ``label_stats.parquet``).
+    ``label_stats.parquet``), and each case's results as soon as they are known (``cases/<case>.json``):
+    a rerun reuses the results of cases whose files, label set and settings have not changed.
     """
     executor = executor or SerialExecutor()
     findings: list[Finding] = []
     rows: list[dict[str, Any]] = []
-    for _, result in executor.imap_unordered(_check_task, [(c, settings) for c in cases]):
+    cache = Path(out_dir) / CACHE_DIR if out_dir is not None else None
+    todo = []
+    fingerprints = {}
+    for files in cases:
+        if cache is None:
+            todo.append(files)
+            continue
+        fingerprints[files.case] = case_fingerprint(files, settings)
+        reused = _cached(cache / f"{files.case}.json", fingerprints[files.case])
+        if reused is None:
+            todo.append(files)
+            continue
+        findings += reused.findings
+        rows += reused.stats
+        if progress:
+            progress(files.case)
+    if len(todo) < len(cases):
+        log.info("reusing the results of %d unchanged cases", len(cases) - len(todo))
+    for _, result in executor.imap_unordered(_check_task, [(c, settings) for c in todo]):
         findings += result.findings
         rows += result.stats
+        if cache is not None:
+            atomic_write_text(cache / f"{result.case}.json", json.dumps(
+                {"case": result.case, "fingerprint": fingerprints[result.case],
+                 "findings": [f.to_row() for f in result.findings], "stats": result.stats}))
         if progress:
             progress(result.case)
     stats = pd.DataFrame(rows)

@@ -76,3 +76,32 @@ def test_local_pool_and_dask_give_the_same_findings(tmp_path: Path, make_case, t
     pd.testing.assert_frame_equal(serial_stats, dask_stats)
     assert "spine.missing_level" in set(serial["check"])
     assert (tmp_path / "out" / "label_findings.parquet").is_file()
+
+
+def test_rerun_reuses_unchanged_cases_and_rechecks_edited_ones(tmp_path: Path, make_case, ts: Path, v2_map,
+                                                                monkeypatch) -> None:
+    import qa.labels
+
+    root = make_case("s0001", ts / "example_ct.nii.gz",
+                     multilabel=ts / "seg_v2_total117" / "example_seg_fast_force_split.nii.gz").parent
+    make_case("s0002", ts / "example_ct.nii.gz", multilabel=v2_map)
+    settings = LabelQASettings(load_label_set("total_v2"))
+    first, first_stats = run_label_qa(find_cases(root), settings, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out" / "cases").iterdir()) == ["s0001.json", "s0002.json"]
+    checked: list[str] = []
+    real = qa.labels.check_case
+    monkeypatch.setattr(qa.labels, "check_case", lambda files, s: checked.append(files.case) or real(files, s))
+    again, again_stats = run_label_qa(find_cases(root), settings, tmp_path / "out")
+    assert checked == []
+    pd.testing.assert_frame_equal(first, again)
+    pd.testing.assert_frame_equal(first_stats, again_stats)
+    labels = v2_map.array.copy()
+    labels[labels == 3] = 0  # kidney_left removed from s0002
+    (root / "s0002" / "segmentation.nii.gz").unlink()
+    from curation import write_volume
+
+    write_volume(root / "s0002" / "segmentation.nii.gz", Volume(labels, v2_map.spacing, v2_map.origin,
+                                                                v2_map.direction))
+    edited, _ = run_label_qa(find_cases(root), settings, tmp_path / "out")
+    assert checked == ["s0002"]
+    assert "fov.expected" in set(edited.loc[edited["case"] == "s0002", "check"])
