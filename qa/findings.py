@@ -35,7 +35,7 @@ class Severity(StrEnum):
 
 
 class Check(StrEnum):
-    """Check codes (``family.detail``); the family is what ``--checks`` selects."""
+    """Check codes, ``family.detail`` (the family groups related checks: storage, geometry, spine, ...)."""
 
     UNREADABLE = "storage.unreadable"
     DTYPE = "storage.dtype"
