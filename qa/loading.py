@@ -101,6 +101,15 @@ def _finite(array: np.ndarray, path: Path, case: str, findings: list[Finding], s
     return array
 
 
+def _value_counts(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values and their counts (a bincount for small non-negative integers, which is fast)."""
+    if array.dtype.kind in "iu" and array.size and array.min() >= 0 and array.max() < 1 << 20:
+        counts = np.bincount(array.ravel())
+        values = np.flatnonzero(counts)
+        return values, counts[values]
+    return np.unique(array, return_counts=True)
+
+
 def _as_labels(volume: Volume, path: Path, case: str, label_set: LabelSet, findings: list[Finding],
                seg_map: dict[int, int] | None) -> Volume:
     """Integer multi-label volume with unknown values reported and zeroed."""
@@ -116,27 +125,21 @@ def _as_labels(volume: Volume, path: Path, case: str, label_set: LabelSet, findi
                                 "an unsigned integer type to save space and avoid rounding", file=str(path),
                                 values={"dtype": str(volume.array.dtype)}))
         array = np.round(array).astype(np.int64)
-    if array.min(initial=0) < 0:
-        array = array.astype(np.int64)
-    if seg_map is not None:  # Slicer segment label values -> label set indices (by segment name)
-        table = np.zeros(int(array.max(initial=0)) + 1, dtype=np.int64)
-        for src, dst in seg_map.items():
-            if src < len(table):
-                table[src] = dst
-        unmapped = set(np.unique(array).tolist()) - {0} - set(seg_map)
-        for value in unmapped:
-            table[value] = -int(value)  # reported as unknown below
-        array = table[array]
-    values, counts = np.unique(array, return_counts=True)
-    known = {c.index for c in label_set}
-    unknown = [(int(v), int(n)) for v, n in zip(values, counts, strict=True) if v != 0 and abs(int(v)) not in known
-               or v < 0]
+    values, counts = _value_counts(array)
+    # values that name no class: for a Slicer file, those of no named segment; else those not in the set
+    known = set(seg_map) if seg_map is not None else {c.index for c in label_set}
+    unknown = [(int(v), int(n)) for v, n in zip(values, counts, strict=True) if v != 0 and int(v) not in known]
     for value, n in unknown:
         findings.append(Finding(case, Check.UNKNOWN_VALUE, Severity.ERROR,
-                                f"{path.name}: value {abs(value)} ({n} voxels) is not a class of label set "
-                                f"{label_set.name!r}", file=str(path), values={"value": abs(value), "voxels": n}))
+                                f"{path.name}: value {value} ({n} voxels) is not a class of label set "
+                                f"{label_set.name!r}", file=str(path), values={"value": value, "voxels": n}))
     if unknown:
         array = np.where(np.isin(array, [v for v, _ in unknown]), 0, array)
+    if seg_map:  # Slicer segment label values -> label set indices (by segment name)
+        table = np.zeros(max(int(array.max(initial=0)), max(seg_map)) + 1, dtype=np.int64)
+        for src, dst in seg_map.items():
+            table[src] = dst
+        array = table[array]
     out = array.astype(label_dtype(max(label_set.max_index, 1)), copy=False)
     return Volume(out, volume.spacing, volume.origin, volume.direction)
 
@@ -205,8 +208,7 @@ def _read_masks(folder: Path, case: str, label_set: LabelSet, reference: Volume 
         if array.dtype.kind == "f":
             array = _finite(array, path, case, findings, cls.name)
             float_files.append(path.name)
-        values = np.unique(array)
-        extra = [float(v) for v in values if v not in (0, 1)]
+        extra = [float(v) for v in np.unique(array[(array != 0) & (array != 1)])]
         if extra:
             findings.append(Finding(case, Check.NON_BINARY, Severity.ERROR,
                                     f"{path.name}: mask holds values {extra[:5]} besides 0 and 1; a mask must be "
@@ -280,8 +282,7 @@ def load_case(files: CaseFiles, label_set: LabelSet, tol: GridTolerance | None =
         loaded.labels, loaded.source = masks, "masks"
     elif multi is not None:
         loaded.labels, loaded.source = multi, "multilabel"
-        loaded.checked_classes = {label_set.by_index(int(v)).name for v in np.unique(multi.array) if v} | \
-            set(label_set.names)
+        loaded.checked_classes = set(label_set.names)
     loaded.image = image
     return loaded
 

@@ -81,6 +81,8 @@ def build_report(out_dir: str | Path, findings: pd.DataFrame, cases: list[CaseFi
             if loaded.labels is not None:
                 for structure in flagged[: max_pictures - pictures]:
                     png = structure_thumbnail(loaded.image, loaded.labels, label_set.by_name(structure))
+                    if png is None:  # nothing to show (a missing or empty structure)
+                        continue
                     name = f"img/{case}__{structure}.png"
                     atomic_write_bytes(out / name, png)
                     pics.append({"structure": structure, "src": name})

@@ -29,19 +29,18 @@ def window_for(cls: LabelClass) -> tuple[float, float]:
     return 40.0, 400.0
 
 
-def structure_thumbnail(image: Volume | None, labels: Volume, cls: LabelClass, *, dpi: int = 72) -> bytes:
-    """PNG bytes of axial, coronal and sagittal slices through the centre of ``cls`` (empty -> volume centre)."""
+def structure_thumbnail(image: Volume | None, labels: Volume, cls: LabelClass, *, dpi: int = 72) -> bytes | None:
+    """PNG bytes of axial, coronal and sagittal slices through ``cls`` (None when it has no voxels)."""
     mask = labels.array == cls.index
+    if not mask.any():
+        return None
     background = image.array if image is not None else np.zeros(mask.shape, dtype=np.int16)
     # flip array axes that run against L, P or S so that every picture has the same orientation
     flips = tuple(2 - i for i in range(3) if labels.direction[np.argmax(np.abs(labels.direction[:, i])), i] < 0)
     if flips:
         mask, background = np.flip(mask, axis=flips), np.flip(background, axis=flips)
-    if mask.any():  # on each axis, the slice that cuts most of the structure
-        centre = [int(np.argmax(mask.sum(axis=tuple(a for a in range(3) if a != axis)))) for axis in range(3)]
-    else:
-        centre = [s // 2 for s in mask.shape]
-    k, j, i = centre
+    # on each axis, the slice that cuts most of the structure
+    k, j, i = (int(np.argmax(mask.sum(axis=tuple(a for a in range(3) if a != axis)))) for axis in range(3))
     sx, sy, sz = labels.spacing
     level, width = window_for(cls)
     views = [  # rows run posterior (axial) or superior (others, drawn upwards); columns run left or posterior

@@ -128,7 +128,8 @@ def meta(
 
     out_dir = _out_dir(root, out)
     if table is None and _is_workspace(root):
-        table = Workspace.open(root).require(Workspace.open(root).meta_table, "convert")
+        ws = Workspace.open(root)
+        table = ws.require(ws.meta_table, "convert")
     cases = None
     if table is not None:
         if not table.is_file():

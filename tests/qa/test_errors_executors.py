@@ -105,3 +105,39 @@ def test_rerun_reuses_unchanged_cases_and_rechecks_edited_ones(tmp_path: Path, m
     edited, _ = run_label_qa(find_cases(root), settings, tmp_path / "out")
     assert checked == ["s0002"]
     assert "fov.expected" in set(edited.loc[edited["case"] == "s0002", "check"])
+
+
+def test_slicer_file_maps_segments_by_name_and_reports_unknown_ones(tmp_path: Path, make_case, ts: Path) -> None:
+    from curation import LabelSet, read_volume
+    from curation.labelmap import write_seg_nrrd
+
+    v2 = load_label_set("total_v2")
+    real = read_volume(ts / "seg_v2_total117" / "example_seg_fast.nii.gz")
+    # a Slicer file numbering its segments 1, 2, 3 ... in its own order, plus one segment we do not know
+    mine = LabelSet("slicer", "1", tuple(
+        type(c)(n + 1, c.name, c.category, color=c.color) for n, c in enumerate(
+            [v2.by_name("liver"), v2.by_name("spleen"), v2.by_name("kidney_left")])) + (
+        type(v2.by_name("liver"))(4, "tumour", "other"),))
+    array = np.zeros_like(real.array)
+    for n, name in enumerate(("liver", "spleen", "kidney_left"), 1):
+        array[real.array == v2.by_name(name).index] = n
+    array[0, 0, :5] = 4
+    case = make_case("s0001", ts / "example_ct_sm.nii.gz")
+    write_seg_nrrd(case / "segmentation.seg.nrrd", Volume(array, real.spacing, real.origin, real.direction), mine)
+    findings, stats = run_label_qa(find_cases(case.parent), LabelQASettings(v2))
+    assert set(stats["structure"]) == {"liver", "spleen", "kidney_left"}
+    liver = stats[stats["structure"] == "liver"].iloc[0]
+    assert liver["index"] == v2.by_name("liver").index and liver["voxels"] == (real.array == 5).sum()
+    unknown = findings[findings["check"] == "completeness.unknown_value"]
+    assert set(unknown["structure"]) == {"tumour", ""} and (unknown["severity"] == "error").all()
+
+
+def test_negative_values_in_a_label_map_are_reported_as_they_are(tmp_path: Path, make_case, ts: Path,
+                                                                  v2_map) -> None:
+    labels = v2_map.array.astype(np.int16)
+    labels[0, 0, 0] = -1
+    case = make_case("s0001", ts / "example_ct.nii.gz",
+                     multilabel=Volume(labels, v2_map.spacing, v2_map.origin, v2_map.direction))
+    findings, _ = run_label_qa(find_cases(case.parent), LabelQASettings(load_label_set("total_v2")))
+    unknown = findings[findings["check"] == "completeness.unknown_value"]
+    assert len(unknown) == 1 and "value -1 (1 voxels)" in unknown["message"].iloc[0]
