@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,segment]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_scan_convert.py
 	$(BIN)/python bench/bench_convert_memory.py
 	$(BIN)/python bench/bench_label_qa.py
+	$(BIN)/python bench/bench_presegment.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

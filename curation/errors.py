@@ -18,6 +18,7 @@ __all__ = [
     "LabelSetError",
     "LabelIOError",
     "QAError",
+    "ModelError",
 ]
 
 
@@ -63,3 +64,7 @@ class LabelIOError(CtcurateError):
 
 class QAError(CtcurateError):
     """Quality checks cannot run (bad input folder, unknown check, missing results)."""
+
+
+class ModelError(CtcurateError):
+    """A segmentation model is incomplete, cannot be loaded, or cannot run on a case."""

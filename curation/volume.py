@@ -27,7 +27,7 @@ from .atomic import atomic_open, atomic_path
 from .errors import ConversionError
 
 __all__ = ["Volume", "write_nrrd", "read_nrrd", "read_volume", "write_volume", "resample_isotropic", "resample_image",
-           "VOLUME_SUFFIXES", "volume_suffix", "nifti_nonfinite"]
+           "VOLUME_SUFFIXES", "volume_suffix", "nifti_nonfinite", "resample_labels"]
 
 VOLUME_SUFFIXES = (".nrrd", ".nii.gz", ".nii")
 
@@ -262,12 +262,13 @@ def write_volume(path: str | Path, volume: Volume) -> None:
 
 
 def _grid(size_xyz: tuple[int, ...], spacing: tuple[float, ...], origin: tuple[float, ...], direction: np.ndarray,
-          spacing_mm: float) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
-    """Size and origin of an isotropic grid with the given direction, centred on the same extent."""
+          spacing_mm: float | tuple[float, float, float]) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
+    """Size and origin of a grid with the given spacing and direction, centred on the same extent."""
+    target = np.broadcast_to(np.asarray(spacing_mm, dtype=float), (3,))
     extent = np.asarray(size_xyz, dtype=float) * np.asarray(spacing)
-    size = np.maximum(1, np.round(extent / spacing_mm)).astype(int)
+    size = np.maximum(1, np.round(extent / target)).astype(int)
     corner = -0.5 * np.asarray(spacing)  # index-space offset of the outer corner, in mm
-    start = corner + 0.5 * spacing_mm + 0.5 * (extent - size * spacing_mm)  # centred: same extent +- spacing/2
+    start = corner + 0.5 * target + 0.5 * (extent - size * target)  # centred: same extent +- spacing/2
     out = np.asarray(origin) + direction @ start
     return (int(size[0]), int(size[1]), int(size[2])), (float(out[0]), float(out[1]), float(out[2]))
 
@@ -280,14 +281,19 @@ def resample_isotropic(volume: Volume, spacing_mm: float, *, default_value: floa
     return resample_image(volume.to_sitk(), spacing_mm, default_value=default_value)
 
 
-def resample_image(image: sitk.Image, spacing_mm: float, *, default_value: float = -1024.0) -> Volume:
-    """:func:`resample_isotropic` for a SimpleITK image (lets a caller free its NumPy copy first)."""
-    if spacing_mm <= 0:
+def resample_image(image: sitk.Image, spacing_mm: float | tuple[float, float, float], *,
+                   default_value: float = -1024.0) -> Volume:
+    """:func:`resample_isotropic` for a SimpleITK image (lets a caller free its NumPy copy first).
+
+    ``spacing_mm`` may also be (x, y, z) spacings for an anisotropic grid.
+    """
+    target = tuple(float(v) for v in np.broadcast_to(np.asarray(spacing_mm, dtype=float), (3,)))
+    if min(target) <= 0:
         raise ConversionError(f"resample: expected a positive spacing, found {spacing_mm}")
     direction = np.asarray(image.GetDirection()).reshape(3, 3)
     size, origin = _grid(image.GetSize(), image.GetSpacing(), image.GetOrigin(), direction, spacing_mm)
     resampler = sitk.ResampleImageFilter()
-    resampler.SetOutputSpacing((spacing_mm,) * 3)
+    resampler.SetOutputSpacing(target)
     resampler.SetSize(size)
     resampler.SetOutputOrigin(origin)
     resampler.SetOutputDirection(image.GetDirection())
@@ -302,4 +308,14 @@ def resample_image(image: sitk.Image, spacing_mm: float, *, default_value: float
         info = np.iinfo(dtype)
         np.clip(values, info.min, info.max, out=values)
         values = values.astype(dtype)
-    return Volume(array=values, spacing=(spacing_mm,) * 3, origin=origin, direction=direction)
+    return Volume(array=values, spacing=target, origin=origin, direction=direction)  # type: ignore[arg-type]
+
+
+def resample_labels(labels: Volume, grid: Volume) -> Volume:
+    """A label volume carried onto another volume's grid by nearest neighbour, in world (LPS) coordinates."""
+    reference = sitk.Image(list(grid.size), sitk.sitkUInt8)
+    reference.SetSpacing(grid.spacing)
+    reference.SetOrigin(grid.origin)
+    reference.SetDirection(tuple(grid.direction.flatten()))
+    out = sitk.Resample(labels.to_sitk(), reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    return Volume(sitk.GetArrayFromImage(out), grid.spacing, grid.origin, grid.direction)

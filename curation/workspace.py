@@ -21,6 +21,7 @@ Layout (``WS`` is the workspace root)::
         cases/<case>/segmentation.seg.nrrd            or one multi-label Slicer segmentation
         tables/meta.parquet|.csv     all cases
         figures/exclusion_flow.png|.svg
+    WS/models/<name>/v<N>.json       registered segmentation models (folders, label mapping, fingerprint)
     WS/qa/                           label findings and statistics, QA report, Data Docs
     WS/logs/                         run logs
 
@@ -198,6 +199,11 @@ class Workspace:
     def segmentation_file(self, case_id: str) -> Path:
         """Multi-label Slicer segmentation of a case: ``cases/<case>/segmentation.seg.nrrd``."""
         return self.case_dir(case_id) / "segmentation.seg.nrrd"
+
+    @property
+    def models_dir(self) -> Path:
+        """Registered segmentation models: ``models/<name>/v<version>.json``."""
+        return self.root / "models"
 
     @property
     def qa_dir(self) -> Path:

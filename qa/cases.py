@@ -4,16 +4,18 @@ A case is a folder with a CT (``ct.nrrd``, ``ct.nii.gz`` or ``ct.nii``) and labe
 storage forms: ``segmentations/<structure>.nrrd|.nii.gz`` (one binary mask per class) and/or one
 multi-label file (``segmentation.seg.nrrd``, ``segmentation.nrrd``, ``segmentation.nii.gz``,
 ``segmentation.nii``, ``labels.nrrd``, ``labels.nii.gz``). The reference dataset's layout
-(``s0000/ct.nii.gz``, ``s0000/segmentations/*.nii.gz``) is such a folder.
+(``s0000/ct.nii.gz``, ``s0000/segmentations/*.nii.gz``) is such a folder. In a workspace, a case
+without label files in its folder is checked on its latest segmentation revision.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from curation import Workspace
 from curation.errors import QAError
+from curation.revisions import RevisionStore
 from curation.workspace import SETTINGS_FILE
 
 __all__ = ["CaseFiles", "IMAGE_NAMES", "MULTILABEL_NAMES", "MASKS_FOLDER", "find_cases"]
@@ -55,12 +57,17 @@ def find_cases(root: str | Path, *, cases: list[str] | None = None) -> list[Case
     root = Path(root)
     if not root.is_dir():
         raise QAError(f"{root}: no such folder; pass a workspace or a folder of case folders")
-    base = Workspace.open(root).cases_dir if (root / SETTINGS_FILE).is_file() else root
+    ws = Workspace.open(root) if (root / SETTINGS_FILE).is_file() else None
+    base = ws.cases_dir if ws else root
     if not base.is_dir():
         raise QAError(f"{base}: no cases folder; run 'ctcurate convert' first")
+    store = RevisionStore(ws) if ws and (ws.root / "annotations.sqlite").is_file() else None
     found = []
     for folder in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
         files = CaseFiles.from_folder(folder)
+        latest = store.latest(folder.name) if store else None
+        if latest is not None and not files.has_labels:  # a workspace case: its latest revision
+            files = replace(files, multilabel=store.path(latest))  # type: ignore[union-attr]
         if files.image is not None or files.has_labels:
             found.append(files)
     if cases:

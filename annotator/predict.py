@@ -1,0 +1,106 @@
+"""Run one nnU-Net v2 trained-model folder on a CT volume, in memory.
+
+:class:`NnunetModel` checks the folder (``dataset.json``, ``plans.json``, ``fold_*/checkpoint_*.pth``),
+loads it with ``nnUNetPredictor.initialize_from_trained_model_folder`` and predicts a label array for a
+CT given in the canonical LPS array order (:func:`curation.orientation.to_canonical`) at the model's
+spacing. nnU-Net's environment is set at :mod:`annotator.nnunet_env` only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curation import Volume
+from curation.errors import ModelError
+
+from .nnunet_env import nnunet_environment
+
+__all__ = ["ModelFolder", "NnunetModel"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """What a trained-model folder declares: labels, spacing, configuration, folds, checkpoint files."""
+
+    path: Path
+    labels: dict[str, int]          # label name -> value (background excluded)
+    spacing: tuple[float, float, float]  # (x, y, z) mm
+    configuration: str
+    folds: tuple[str, ...]
+    checkpoints: tuple[Path, ...]
+
+    @classmethod
+    def read(cls, path: str | Path, *, folds: tuple[str, ...] | None = None,
+             checkpoint: str = "checkpoint_final.pth") -> ModelFolder:
+        """Check a ``<Trainer>__<Plans>__<configuration>`` folder; raise :class:`ModelError` naming what is missing."""
+        path = Path(path)
+        if not path.is_dir():
+            raise ModelError(f"model folder {path}: not found; pass an nnU-Net trained-model folder "
+                             "(<Trainer>__<Plans>__<configuration>)")
+        parts = path.name.split("__")
+        if len(parts) != 3:
+            raise ModelError(f"model folder {path}: name must be <Trainer>__<Plans>__<configuration>, "
+                             f"found {path.name!r}")
+        missing = [name for name in ("dataset.json", "plans.json") if not (path / name).is_file()]
+        if missing:
+            raise ModelError(f"model folder {path}: missing {', '.join(missing)}; copy the whole trained-model folder")
+        available = tuple(sorted(p.name.removeprefix("fold_") for p in path.glob("fold_*") if p.is_dir()))
+        chosen = folds or available
+        files = tuple(path / f"fold_{f}" / checkpoint for f in chosen)
+        absent = [str(f.relative_to(path)) for f in files if not f.is_file()]
+        if not chosen or absent:
+            raise ModelError(f"model folder {path}: no checkpoint {', '.join(absent) or f'fold_*/{checkpoint}'}; "
+                             f"folds present: {', '.join(available) or 'none'}")
+        try:
+            dataset = json.loads((path / "dataset.json").read_text())
+            plans = json.loads((path / "plans.json").read_text())
+            spacing_zyx = plans["configurations"][parts[2]]["spacing"]
+        except (ValueError, KeyError) as exc:
+            raise ModelError(f"model folder {path}: dataset.json or plans.json unreadable ({exc})") from None
+        labels = {str(k): int(v) for k, v in dataset.get("labels", {}).items() if isinstance(v, int) and v != 0}
+        return cls(path, labels, (float(spacing_zyx[2]), float(spacing_zyx[1]), float(spacing_zyx[0])), parts[2],
+                   tuple(chosen), files)
+
+
+class NnunetModel:
+    """A loaded nnU-Net predictor for one trained-model folder."""
+
+    def __init__(self, folder: ModelFolder, *, device: str = "cpu", threads: int = 2, mirroring: bool = False,
+                 tile_step_size: float = 0.5) -> None:
+        import torch
+
+        self.folder = folder
+        with nnunet_environment(processes=threads):
+            from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+            torch.set_num_threads(threads)
+            self._predictor = nnUNetPredictor(tile_step_size=tile_step_size, use_gaussian=True,
+                                              use_mirroring=mirroring, perform_everything_on_device=device != "cpu",
+                                              device=torch.device(device), verbose=False, verbose_preprocessing=False,
+                                              allow_tqdm=False)
+            try:
+                self._predictor.initialize_from_trained_model_folder(
+                    str(folder.path), use_folds=folder.folds, checkpoint_name=folder.checkpoints[0].name)
+            except Exception as exc:  # torch raises many kinds for a bad file
+                raise ModelError(f"model folder {folder.path}: checkpoint does not load ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0] if str(exc) else ''}); re-export the model") from None
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        return self.folder.spacing
+
+    def predict(self, ct: Volume) -> np.ndarray:
+        """Label array (same shape as ``ct.array``) for a canonical CT at the model's spacing."""
+        image = ct.array.astype(np.float32)[None]
+        props: dict[str, Any] = {"spacing": list(ct.spacing[::-1])}
+        with nnunet_environment(processes=1):
+            labels = self._predictor.predict_single_npy_array(image, props, None, None, False)
+        return np.asarray(labels, dtype=np.uint8 if max(self.folder.labels.values(), default=0) < 256 else np.uint16)

@@ -1,0 +1,107 @@
+"""``ctcurate presegment``: run a registered model on every case without a result, as revision 0.
+
+Each case's CT (``ct.nrrd``; the isotropic copy at the model's spacing is used as input when it
+exists) is segmented by every model part, the labels are brought back to the CT's grid and to each
+copy's grid, and stored as revision 0, authored by the model. Cases run on the curation executor; a
+worker loads the model once and keeps it. A case that fails is recorded and the batch goes on; a
+rerun skips cases that already have a revision.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from curation import Workspace
+from curation.atomic import remove_stale_temporaries
+from curation.errors import CtcurateError, ModelError
+from curation.executor import SerialExecutor
+from curation.revisions import RevisionStore
+from curation.volume import read_nrrd
+
+from .registry import ModelRecord, load_model_parts, load_model_record
+from .segment import ModelPart, segment_ct
+
+__all__ = ["PresegmentResult", "presegment", "presegment_case"]
+
+log = logging.getLogger(__name__)
+_LOADED: dict[tuple[str, str, str], list[ModelPart]] = {}  # per worker process: (workspace, model tag, device)
+
+
+@dataclass
+class PresegmentResult:
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def _parts(ws: Workspace, record: ModelRecord, device: str) -> list[ModelPart]:
+    key = (str(ws.root), record.tag, device)
+    if key not in _LOADED:
+        _LOADED[key] = load_model_parts(ws, record, device=device)
+    return _LOADED[key]
+
+
+def presegment_case(ws: Workspace, case_id: str, record: ModelRecord, *, device: str = "cpu",
+                    database_url: str | None = None) -> int:
+    """Segment one case and store revision 0; returns the revision number."""
+    folder = ws.case_dir(case_id)
+    ct_path = folder / ws.ct_name()
+    if not ct_path.is_file():
+        raise ModelError(f"case {case_id}: no {ct_path.name}; run 'ctcurate convert' for it first")
+    ct = read_nrrd(ct_path)
+    copies = {}
+    for spacing in ws.settings.conversion.spacings_mm:
+        path = folder / ws.ct_name(spacing)
+        if path.is_file():
+            copies[f"{spacing:g}"] = read_nrrd(path)
+    label_set = ws.label_set()
+    results = segment_ct(_parts(ws, record, device), ct, label_set, ready=list(copies.values()),
+                         grids=list(copies.values()))
+    labels = {"native": results[0], **dict(zip(copies, results[1:], strict=True))}
+    store = RevisionStore(ws, database_url)
+    revision = store.add(case_id, labels, label_set, author=f"model:{record.tag}", kind="model", parent=None,
+                         comment=f"pre-segmentation by {record.tag} on {device}")
+    return revision.number
+
+
+def _task(args: tuple[str, str, str, int, str, str | None]) -> str:
+    root, case_id, name, version, device, url = args
+    ws = Workspace.open(root)
+    try:
+        presegment_case(ws, case_id, load_model_record(ws, name, version), device=device, database_url=url)
+        return ""
+    except (CtcurateError, OSError, RuntimeError, ValueError, MemoryError) as exc:
+        return f"{type(exc).__name__}: {exc}" if not isinstance(exc, CtcurateError) else str(exc)
+
+
+def presegment(ws: Workspace, model: str, *, version: int | None = None, cases: list[str] | None = None,
+               device: str = "cpu", executor: Any = None, database_url: str | None = None,
+               progress: Callable[[int, int], None] | None = None) -> PresegmentResult:
+    """Pre-segment the named cases (default: every case without a revision)."""
+    record = load_model_record(ws, model, version)
+    store = RevisionStore(ws, database_url)
+    all_cases = sorted(p.name for p in ws.cases_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    unknown = sorted(set(cases or []) - set(all_cases))
+    if unknown:
+        raise ModelError(f"cases {unknown[:5]} not found in {ws.cases_dir}")
+    done_before = store.cases_with_revisions()
+    result = PresegmentResult(skipped=[c for c in (cases or all_cases) if c in done_before])
+    todo = [c for c in (cases or all_cases) if c not in done_before]
+    for case_id in todo:  # files of a killed run that never got their row
+        if store.folder(case_id).is_dir():
+            remove_stale_temporaries(store.folder(case_id))
+    executor = executor or SerialExecutor()
+    tasks = [(str(ws.root), c, record.name, record.version, device, database_url) for c in todo]
+    for n, (task, error) in enumerate(executor.imap_unordered(_task, tasks), 1):
+        case_id = task[1]
+        if error:
+            result.failed[case_id] = error
+            log.error("case %s: %s", case_id, error)
+        else:
+            result.done.append(case_id)
+        if progress:
+            progress(n, len(tasks))
+    return result

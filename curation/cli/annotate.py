@@ -1,0 +1,39 @@
+"""Pre-segmentation commands: ``ctcurate presegment``."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..workspace import Workspace
+from ._common import WorkspaceOpt, app, console, err_console, friendly, with_executor
+
+__all__: list[str] = []
+
+
+@app.command()
+@friendly
+def presegment(
+    model: Annotated[str, typer.Argument(help="Registered model name ('ctcurate model list').")],
+    workspace: WorkspaceOpt = Path("."),
+    version: Annotated[int | None, typer.Option(help="Model version (default: the latest).")] = None,
+    case: Annotated[list[str] | None, typer.Option(help="Only these case ids.")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default from settings).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
+) -> None:
+    """Run a model on every case without a segmentation; store the result as revision 0."""
+    from annotator.presegment import presegment as run
+
+    ws = Workspace.open(workspace)
+    result = with_executor(ws, workers, scheduler, "presegment",
+                           functools.partial(run, ws, model, version=version, cases=case, device=device))
+    console.print(f"{len(result.done)} segmented, {len(result.skipped)} already had a revision, "
+                  f"{len(result.failed)} failed")
+    for case_id, error in result.failed.items():
+        err_console.print(f"[red]{case_id}[/]: {error}", highlight=False)
+    if result.failed:
+        raise typer.Exit(code=1)

@@ -1,0 +1,162 @@
+"""Segmentation revisions of a workspace's cases: label files plus an append-only table.
+
+Each case's segmentation is a list of revisions. Revision 0 is a model's result; each save adds the
+next one (author, start and end time, parent, comment, voxels changed per structure against the
+parent). Label files are multi-label Slicer segmentations under the case folder
+(``revisions/r0000.seg.nrrd`` on the CT's own grid and ``r0000_<s>mm.seg.nrrd`` on each isotropic
+copy's grid); the table lives in a database (SQLite in the workspace by default; any SQLAlchemy URL).
+A revision is never overwritten, and a save whose parent is not the latest revision is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from .errors import WorkspaceError
+from .labelmap import write_seg_nrrd
+from .labelset import LabelSet
+from .volume import Volume
+from .workspace import Workspace
+
+__all__ = ["Revision", "RevisionStore", "voxel_changes"]
+
+log = logging.getLogger(__name__)
+
+_META = sa.MetaData()
+_REVISIONS = sa.Table(
+    "revisions", _META,
+    sa.Column("case_id", sa.String(32), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("parent", sa.Integer, nullable=True),
+    sa.Column("author", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # model | human
+    sa.Column("created", sa.String(32), nullable=False),
+    sa.Column("started", sa.String(32), nullable=True),
+    sa.Column("ended", sa.String(32), nullable=True),
+    sa.Column("active_seconds", sa.Float, nullable=True),
+    sa.Column("comment", sa.Text, nullable=False, default=""),
+    sa.Column("files", sa.Text, nullable=False),      # JSON: {"native": "r0000.seg.nrrd", "1.5": ...}
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("changes", sa.Text, nullable=False),    # JSON: structure -> voxels changed vs the parent
+)
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One stored revision of a case's segmentation."""
+
+    case_id: str
+    number: int
+    parent: int | None
+    author: str
+    kind: str
+    created: str
+    started: str | None
+    ended: str | None
+    active_seconds: float | None
+    comment: str
+    files: dict[str, str]
+    sha256: str
+    changes: dict[str, int]
+
+
+def voxel_changes(before: np.ndarray | None, after: np.ndarray, label_set: LabelSet) -> dict[str, int]:
+    """Voxels changed per structure (gained or lost) from ``before`` to ``after``; all voxels when no ``before``."""
+    n = label_set.max_index + 1
+    if before is None:
+        counts = np.bincount(after.ravel().astype(np.int64), minlength=n)
+    else:
+        differ = before != after
+        counts = np.bincount(before[differ].astype(np.int64), minlength=n) + \
+            np.bincount(after[differ].astype(np.int64), minlength=n)
+    return {c.name: int(counts[c.index]) for c in label_set if c.index < len(counts) and counts[c.index]}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class RevisionStore:
+    """The revisions of one workspace (``database_url`` defaults to ``WS/annotations.sqlite``)."""
+
+    def __init__(self, workspace: Workspace, database_url: str | None = None) -> None:
+        self.workspace = workspace
+        self.url = database_url or f"sqlite:///{workspace.root / 'annotations.sqlite'}"
+        self.engine = sa.create_engine(self.url)
+        _META.create_all(self.engine)
+
+    def folder(self, case_id: str) -> Path:
+        return self.workspace.case_dir(case_id) / "revisions"
+
+    def _row(self, row: Any) -> Revision:
+        data = dict(row._mapping)
+        return Revision(**{**data, "files": json.loads(data["files"]), "changes": json.loads(data["changes"])})
+
+    def history(self, case_id: str) -> list[Revision]:
+        """All revisions of a case, oldest first."""
+        with self.engine.connect() as db:
+            rows = db.execute(sa.select(_REVISIONS).where(_REVISIONS.c.case_id == case_id)
+                              .order_by(_REVISIONS.c.number)).all()
+        return [self._row(r) for r in rows]
+
+    def latest(self, case_id: str) -> Revision | None:
+        history = self.history(case_id)
+        return history[-1] if history else None
+
+    def cases_with_revisions(self) -> set[str]:
+        with self.engine.connect() as db:
+            return {r[0] for r in db.execute(sa.select(_REVISIONS.c.case_id).distinct())}
+
+    def path(self, revision: Revision, grid: str = "native") -> Path:
+        """The label file of a revision on a grid (``native`` or a spacing such as ``1.5``)."""
+        if grid not in revision.files:
+            raise WorkspaceError(f"case {revision.case_id} revision {revision.number}: no labels on grid {grid!r} "
+                                 f"(has {', '.join(revision.files)})")
+        return self.folder(revision.case_id) / revision.files[grid]
+
+    def add(self, case_id: str, labels: dict[str, Volume], label_set: LabelSet, *, author: str, kind: str,
+            parent: int | None, comment: str = "", started: str | None = None, ended: str | None = None,
+            active_seconds: float | None = None, previous: np.ndarray | None = None) -> Revision:
+        """Store a new revision: files first (atomically), then the row; refused if ``parent`` is not the latest.
+
+        ``labels`` maps a grid name (``native``, ``1.5``, ``3``) to the label volume on that grid;
+        ``previous`` is the parent's native labels, for the per-structure change counts.
+        """
+        if "native" not in labels:
+            raise WorkspaceError(f"case {case_id}: a revision needs labels on the CT's own grid ('native')")
+        if kind not in ("model", "human"):
+            raise WorkspaceError(f"case {case_id}: revision kind must be 'model' or 'human', found {kind!r}")
+        latest = self.latest(case_id)
+        expected = latest.number if latest else None
+        if parent != expected:
+            raise WorkspaceError(f"case {case_id}: cannot save on top of revision {parent}: the latest is "
+                                 f"{expected} (saved by {latest.author if latest else 'nobody'}); reopen the case "
+                                 "and redo the change on the latest revision")
+        number = 0 if latest is None else latest.number + 1
+        files = {}
+        digest = hashlib.sha256()
+        for grid, volume in labels.items():
+            name = f"r{number:04d}.seg.nrrd" if grid == "native" else f"r{number:04d}_{grid}mm.seg.nrrd"
+            write_seg_nrrd(self.folder(case_id) / name, volume, label_set)
+            digest.update((self.folder(case_id) / name).read_bytes())
+            files[grid] = name
+        revision = Revision(case_id, number, parent, author, kind, _now(), started, ended, active_seconds, comment,
+                            files, digest.hexdigest(), voxel_changes(previous, labels["native"].array, label_set))
+        row = {**revision.__dict__, "files": json.dumps(files), "changes": json.dumps(revision.changes)}
+        try:
+            with self.engine.begin() as db:
+                db.execute(_REVISIONS.insert().values(**row))
+        except sa.exc.IntegrityError:
+            raise WorkspaceError(f"case {case_id}: revision {number} was saved by someone else a moment ago; "
+                                 "reopen the case") from None
+        log.info("case %s: revision %d by %s", case_id, number, author)
+        return revision

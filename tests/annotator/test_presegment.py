@@ -1,0 +1,61 @@
+"""``presegment`` on a workspace: revision 0 by the model on every grid, reruns skip, bad cases are recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from annotator.registry import register_model
+from curation import Workspace, load_label_set, read_volume, resample_isotropic, write_nrrd
+from curation.cli import app
+from curation.labelmap import read_seg_nrrd
+from curation.revisions import RevisionStore
+
+from .test_segment import LEARNED, SMALL, dice
+
+V2 = load_label_set("total_v2")
+runner = CliRunner()
+
+
+def _workspace(tmp_path: Path, ts: Path) -> Workspace:
+    ws = Workspace.create(tmp_path / "ws")
+    ct = read_volume(ts / "example_ct.nii.gz")
+    ct = type(ct)(ct.array.astype(np.int16), ct.spacing, ct.origin, ct.direction)
+    write_nrrd(ws.case_dir("s0001") / "ct.nrrd", ct)
+    for spacing in (1.5, 3.0):
+        write_nrrd(ws.case_dir("s0001") / ws.ct_name(spacing), resample_isotropic(ct, spacing))
+    (ws.case_dir("s0002")).mkdir(parents=True)
+    (ws.case_dir("s0002") / "ct.nrrd").write_bytes(b"NRRD0004\nbroken")
+    register_model(ws, "small", [SMALL])
+    return ws
+
+
+def test_presegment_stores_revision_zero_on_every_grid(tmp_path: Path, ts: Path) -> None:
+    ws = _workspace(tmp_path, ts)
+    result = runner.invoke(app, ["presegment", "small", "-w", str(ws.root), "--workers", "1"])
+    assert result.exit_code == 1, result.output  # s0002 is broken
+    assert "1 segmented, 0 already had a revision, 1 failed" in result.output and "s0002" in result.output
+    store = RevisionStore(ws)
+    revision = store.latest("s0001")
+    assert revision is not None and revision.number == 0 and revision.author == "model:small@v1"
+    assert set(revision.files) == {"native", "1.5", "3"}
+    truth = read_volume(ts / "seg_v2_total117" / "example_seg_fast_force_split.nii.gz")
+    labels, segments = read_seg_nrrd(store.path(revision))
+    assert len(segments) == 117
+    for name in LEARNED:
+        k = V2.by_name(name).index
+        assert dice(labels.array == k, truth.array == k) >= 0.8, name
+    fine, _ = read_seg_nrrd(store.path(revision, "1.5"))
+    ct_fine = read_volume(ws.case_dir("s0001") / "ct_1.5mm.nrrd")
+    assert fine.array.shape == ct_fine.array.shape and np.allclose(fine.origin, ct_fine.origin, atol=1e-3)
+    assert revision.changes["liver"] > 1000
+    again = runner.invoke(app, ["presegment", "small", "-w", str(ws.root), "--workers", "1", "--case", "s0001"])
+    assert again.exit_code == 0 and "0 segmented, 1 already had a revision" in again.output
+    assert len(store.history("s0001")) == 1
+    # QA of the workspace checks the latest revision of each case
+    from qa import find_cases
+
+    files = {c.case: c for c in find_cases(ws.root)}
+    assert files["s0001"].multilabel == store.path(revision)

@@ -1,0 +1,56 @@
+"""Registering models in a workspace: label mapping checked, fingerprint recorded and verified."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from annotator.registry import list_models, load_model_parts, load_model_record, register_model
+from curation import Workspace
+from curation.cli import app
+from curation.errors import ModelError
+
+from .test_segment import SMALL
+
+runner = CliRunner()
+
+
+def test_register_list_load_and_refuse_changed_files(tmp_path: Path) -> None:
+    ws = Workspace.create(tmp_path / "ws")
+    model = tmp_path / SMALL.name
+    shutil.copytree(SMALL, model)
+    first = register_model(ws, "small", [model])
+    assert first.tag == "small@v1" and first.parts[0].labels["liver"] == 4
+    assert len(first.parts[0].checkpoint_sha256["all"]) == 64 and first.nnunetv2 == "2.8.1"
+    assert register_model(ws, "small", [model]) == first  # same files: same version
+    two_parts = register_model(ws, "small", [model, model])
+    assert two_parts.version == 2 and [m.tag for m in list_models(ws)] == ["small@v1", "small@v2"]
+    assert load_model_record(ws, "small").version == 2
+    parts = load_model_parts(ws, first)
+    assert parts[0].mapping == {1: 1, 2: 2, 3: 3, 4: 5, 5: 21}  # model values -> total_v2 indices
+    with open(model / "fold_all" / "checkpoint_final.pth", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(ModelError, match="changed since it was registered"):
+        load_model_parts(ws, first)
+    with pytest.raises(ModelError, match=r"model 'big': not registered .* \(registered: small\)"):
+        load_model_record(ws, "big")
+    with pytest.raises(ModelError, match="no version 7"):
+        load_model_record(ws, "small", 7)
+    with pytest.raises(ModelError, match="use letters, digits"):
+        register_model(ws, "bad name", [model])
+
+
+def test_model_cli(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    assert runner.invoke(app, ["init", str(ws)]).exit_code == 0
+    result = runner.invoke(app, ["model", "add", "small", str(SMALL), "-w", str(ws)])
+    assert result.exit_code == 0, result.output
+    assert "registered small@v1: 1 part(s), 5 labels" in result.output
+    assert "small@v1" in runner.invoke(app, ["model", "list", "-w", str(ws)]).output
+    result = runner.invoke(app, ["model", "add", "small", str(SMALL), "-w", str(ws), "--map", "liver"])
+    assert result.exit_code == 2 and "expected MODEL_LABEL=CLASS" in result.output
+    result = runner.invoke(app, ["model", "add", "other", str(tmp_path), "-w", str(ws)])
+    assert result.exit_code == 2 and "name must be <Trainer>__<Plans>__<configuration>" in result.output
