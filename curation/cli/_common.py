@@ -17,7 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..errors import CtcurateError
 from ..workspace import Workspace
 
-__all__ = ["app", "console", "err_console", "friendly", "progress_bar", "with_executor", "WorkspaceOpt"]
+__all__ = ["app", "console", "err_console", "exit_on_failures", "friendly", "progress_bar", "with_executor",
+           "WorkspaceOpt"]
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
@@ -76,3 +77,11 @@ def with_executor(ws: Workspace, workers: int | None, scheduler: str | None, lab
         executor.close()
 
 
+
+
+def exit_on_failures(failed: dict[str, str]) -> None:
+    """Print each failed case with its reason and exit with code 1 when there is any."""
+    for case_id, error in failed.items():
+        err_console.print(f"[red]{case_id}[/]: {error}", highlight=False)
+    if failed:
+        raise typer.Exit(code=1)

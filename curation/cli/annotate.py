@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..workspace import Workspace
-from ._common import WorkspaceOpt, app, console, err_console, friendly, with_executor
+from ._common import WorkspaceOpt, app, console, exit_on_failures, friendly, with_executor
 
 __all__: list[str] = []
 
@@ -33,7 +33,4 @@ def presegment(
                            functools.partial(run, ws, model, version=version, cases=case, device=device))
     console.print(f"{len(result.done)} segmented, {len(result.skipped)} already had a revision, "
                   f"{len(result.failed)} failed")
-    for case_id, error in result.failed.items():
-        err_console.print(f"[red]{case_id}[/]: {error}", highlight=False)
-    if result.failed:
-        raise typer.Exit(code=1)
+    exit_on_failures(result.failed)

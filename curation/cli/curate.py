@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..settings import ExecutorSettings, SamplingSettings, Settings
 from ..workspace import Workspace
-from ._common import WorkspaceOpt, app, console, err_console, friendly, with_executor
+from ._common import WorkspaceOpt, app, console, exit_on_failures, friendly, with_executor
 
 __all__: list[str] = []
 
@@ -108,10 +108,7 @@ def convert(
     result = with_executor(ws, workers, scheduler, "convert", functools.partial(run_convert, ws, cases=case))
     console.print(f"{len(result.converted)} converted, {len(result.skipped)} already done, "
                   f"{len(result.failed)} failed; cases in {ws.cases_dir}")
-    for case_id, error in result.failed.items():
-        err_console.print(f"[red]{case_id}[/]: {error}", highlight=False)
-    if result.failed:
-        raise typer.Exit(code=1)
+    exit_on_failures(result.failed)
 
 
 @app.command()
