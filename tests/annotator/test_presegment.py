@@ -59,3 +59,34 @@ def test_presegment_stores_revision_zero_on_every_grid(tmp_path: Path, ts: Path)
 
     files = {c.case: c for c in find_cases(ws.root)}
     assert files["s0001"].multilabel == store.path(revision)
+
+
+def test_kill_mid_batch_then_rerun_completes_without_duplicates(tmp_path: Path, ts: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ws = Workspace.create(tmp_path / "ws")
+    ct = read_volume(ts / "example_ct_sm.nii.gz")
+    for case_id in ("s0001", "s0002", "s0003"):
+        write_nrrd(ws.case_dir(case_id) / "ct.nrrd", ct)
+    register_model(ws, "small", [SMALL])
+    store = RevisionStore(ws)
+    proc = subprocess.Popen([sys.executable, "-m", "curation.cli", "presegment", "small", "-w", str(ws.root),
+                             "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and not store.cases_with_revisions():
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    finished = store.cases_with_revisions()
+    assert 1 <= len(finished) < 3, "the batch must be killed after its first case and before its last"
+    result = runner.invoke(app, ["presegment", "small", "-w", str(ws.root), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert f"{3 - len(finished)} segmented, {len(finished)} already had a revision, 0 failed" in result.output
+    for case_id in ("s0001", "s0002", "s0003"):
+        assert [r.number for r in store.history(case_id)] == [0]
+        names = sorted(p.name for p in store.folder(case_id).iterdir())
+        assert names == ["r0000.seg.nrrd"]  # no temporaries, no second copy

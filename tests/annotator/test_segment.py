@@ -117,3 +117,12 @@ def test_model_errors(tmp_path: Path) -> None:
     renamed = map_labels(folder, DEMO_LABEL_SET, {"spleen": "liver", "kidney_right": "lung_right",
                                                  "kidney_left": "lung_left", "urinary_bladder": "spine"})
     assert renamed == {1: 1, 2: 3, 3: 2, 4: 1, 5: 4}
+
+
+def test_a_ct_too_large_at_the_model_spacing_is_refused(ts: Path, part: ModelPart) -> None:
+    ct = read_volume(ts / "example_ct_sm.nii.gz")
+    fine = type(ct)(ct.array, (0.5, 0.5, 0.5), ct.origin, ct.direction)  # would be resampled to 3 mm: fine
+    with pytest.raises(ModelError, match=r"would be 0 M voxels at the model's \(3.0, 3.0, 3.0\) mm, over the limit"):
+        segment_ct([part], fine, V2, max_voxels=1000)
+    with pytest.raises(ModelError, match="no model parts given"):
+        segment_ct([], ct, V2)
