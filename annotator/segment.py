@@ -63,6 +63,8 @@ def _input(ct: Volume, spacing: tuple[float, float, float], ready: list[Volume],
         if np.allclose(canonical.spacing, spacing, rtol=1e-3):
             return canonical
     canonical, _ = to_canonical(ct)
+    if np.allclose(canonical.spacing, spacing, rtol=1e-3):
+        return canonical
     extent = np.asarray(canonical.size) * np.asarray(canonical.spacing)
     voxels = int(np.prod(np.maximum(1, np.round(extent / np.asarray(spacing)))))
     if voxels > max_voxels:

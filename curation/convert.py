@@ -206,6 +206,8 @@ def write_meta_table(workspace: Workspace) -> Path:
     """Gather every finished case's ``case.json`` into ``tables/meta.parquet`` and ``meta.csv``."""
     rows = []
     for case_json in sorted(workspace.cases_dir.glob("*/case.json")):
+        if case_json.parent.name.startswith("."):  # pathlib's glob matches hidden folders: skip temporaries
+            continue
         rows.append(_meta_row(json.loads(case_json.read_text(encoding="utf-8"))))
     meta = pd.DataFrame(rows, columns=list(META_COLUMNS))
     atomic_write_parquet(workspace.meta_table, meta)

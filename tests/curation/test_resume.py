@@ -34,7 +34,7 @@ def test_kill_and_rerun(demo_export: Path, filtered_workspace, tmp_path: Path) -
                                  "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
-            finished = list(killed.cases_dir.glob("*/case.json"))
+            finished = [p for p in killed.cases_dir.glob("*/case.json") if not p.parent.name.startswith(TMP_PREFIX)]
             partial = [p for p in killed.cases_dir.iterdir() if p.name.startswith(TMP_PREFIX)]
             if finished and partial:
                 saw_partial = True
