@@ -90,3 +90,26 @@ def test_kill_mid_batch_then_rerun_completes_without_duplicates(tmp_path: Path, 
         assert [r.number for r in store.history(case_id)] == [0]
         names = sorted(p.name for p in store.folder(case_id).iterdir())
         assert names == ["r0000.seg.nrrd"]  # no temporaries, no second copy
+
+
+def test_presegment_on_a_dask_cluster_gives_the_same_labels(tmp_path: Path, ts: Path) -> None:
+    from distributed import LocalCluster
+
+    from annotator.presegment import presegment
+    from curation.executor import DaskExecutor, SerialExecutor
+
+    results = []
+    for name, make in (("serial", None), ("dask", "dask")):
+        ws = Workspace.create(tmp_path / name)
+        write_nrrd(ws.case_dir("s0001") / "ct.nrrd", read_volume(ts / "example_ct_sm.nii.gz"))
+        register_model(ws, "small", [SMALL])
+        if make is None:
+            result = presegment(ws, "small", executor=SerialExecutor())
+        else:
+            cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
+            with cluster, DaskExecutor(cluster.scheduler_address) as executor:
+                result = presegment(ws, "small", executor=executor)
+        assert result.done == ["s0001"] and not result.failed
+        store = RevisionStore(ws)
+        results.append(read_seg_nrrd(store.path(store.latest("s0001")))[0].array)
+    assert np.array_equal(results[0], results[1]) and (results[0] == V2.by_name("liver").index).sum() > 1000
