@@ -12,7 +12,7 @@ import pandas as pd
 
 from curation.errors import QAError
 
-__all__ = ["Severity", "Check", "Finding", "findings_frame", "FINDING_COLUMNS"]
+__all__ = ["Severity", "Check", "Finding", "findings_frame", "counts_by_check", "FINDING_COLUMNS"]
 
 
 class Severity(StrEnum):
@@ -118,3 +118,10 @@ def findings_frame(findings: list[Finding]) -> pd.DataFrame:
     rank = frame["severity"].map({"error": 0, "warning": 1, "info": 2})
     return frame.assign(_rank=rank).sort_values(["_rank", "case", "structure", "check"]).drop(columns="_rank") \
         .reset_index(drop=True)
+
+
+def counts_by_check(findings: pd.DataFrame) -> pd.DataFrame:
+    """Number of findings per check (rows) and severity (columns error, warning, info)."""
+    table = findings.pivot_table(index="check", columns="severity", values="case", aggfunc="count", fill_value=0) \
+        if len(findings) else pd.DataFrame()
+    return table.reindex(columns=["error", "warning", "info"], fill_value=0).astype(int)

@@ -22,7 +22,7 @@ from curation.errors import QAError
 from curation.labelset import LabelSet
 
 from .cases import CaseFiles
-from .findings import Severity
+from .findings import Severity, counts_by_check
 from .loading import load_case
 from .thumbnails import structure_thumbnail
 
@@ -94,8 +94,7 @@ def build_report(out_dir: str | Path, findings: pd.DataFrame, cases: list[CaseFi
                           "info": int(counts.get("info", 0)), "findings": serious.to_dict(orient="records"),
                           "notes": group[group["severity"] == "info"].to_dict(orient="records"), "pictures": pics})
     case_rows.sort(key=lambda c: (-c["rank"], -c["error"], -c["warning"], c["case"]))
-    by_check = findings.pivot_table(index="check", columns="severity", values="case", aggfunc="count", fill_value=0) \
-        if len(findings) else pd.DataFrame()
+    by_check = counts_by_check(findings)
     totals = findings["severity"].value_counts()
     html = _TEMPLATE.render(
         n_cases=len(cases), label_set=f"{label_set.name} {label_set.version}",

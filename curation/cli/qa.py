@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -48,6 +48,12 @@ def _fail_on(root: Path, fail_on: str | None) -> str:
     return Workspace.open(root).settings.qa.fail_on if _is_workspace(root) else "error"
 
 
+def _run_record(out_dir: Path) -> dict[str, Any]:
+    """What the last 'qa labels' run in ``out_dir`` checked (root, label set, cases); empty when none."""
+    path = out_dir / RUN_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def _gate(findings: pd.DataFrame, fail_on: str) -> None:
     from qa.report import count_at_least
 
@@ -72,11 +78,13 @@ def labels(
     """Check every case's labels: completeness, storage, geometry, overlap, FOV, fragments, holes, sides,
     spine order, intensity, cohort outliers. Writes label_findings.parquet and label_stats.parquet."""
     from qa.cases import find_cases
+    from qa.findings import counts_by_check
     from qa.labels import LabelQASettings, run_label_qa
 
     from ..executor import make_executor
     from ..settings import ExecutorSettings
 
+    gate = _fail_on(root, fail_on)  # a bad --fail-on is refused before any work
     ws = Workspace.open(root) if _is_workspace(root) else None
     settings = ws.settings if ws else None
     label_set_obj = load_label_set(label_set) if label_set else ws.label_set() if ws else load_label_set("total_v2")
@@ -102,13 +110,11 @@ def labels(
     atomic_write_text(out_dir / RUN_FILE, json.dumps({"root": str(root.resolve()), "label_set": label_set_ref,
                                                       "cases": [c.case for c in cases]}, indent=1))
     table = Table("check", "error", "warning", "info")
-    if len(findings):
-        pivot = findings.pivot_table(index="check", columns="severity", values="case", aggfunc="count", fill_value=0)
-        for check, row in pivot.iterrows():
-            table.add_row(str(check), *(str(int(row.get(s, 0)) or "") for s in ("error", "warning", "info")))
+    for check, row in counts_by_check(findings).iterrows():
+        table.add_row(str(check), *(str(int(row[s]) or "") for s in ("error", "warning", "info")))
     console.print(table)
     console.print(f"{len(cases)} cases, label set {label_set_obj.name}: results in {out_dir}")
-    _gate(findings, _fail_on(root, fail_on))
+    _gate(findings, gate)
 
 
 @qa_app.command("meta")
@@ -139,8 +145,7 @@ def meta(
     stats = pd.read_parquet(stats_path) if stats_path.is_file() else None
     ls = None
     if stats is not None:
-        run = json.loads((out_dir / RUN_FILE).read_text()) if (out_dir / RUN_FILE).is_file() else {}
-        ls = load_label_set(label_set or run.get("label_set", "total_v2"))
+        ls = load_label_set(label_set or _run_record(out_dir).get("label_set", "total_v2"))
     result = run_meta_qa(out_dir, cases=cases, label_stats=stats, label_set=ls)
     for suite in result.suites:
         status = "[green]passed[/]" if suite.success else "[bold red]failed[/]"
@@ -166,18 +171,19 @@ def report(
     from qa.labels import FINDINGS_FILE
     from qa.report import build_report
 
+    gate = _fail_on(root, fail_on)
     out_dir = _out_dir(root, out)
     path = out_dir / FINDINGS_FILE
     if not path.is_file():
         raise QAError(f"{path}: no label findings; run 'ctcurate qa labels' first")
     findings = pd.read_parquet(path)
-    run = json.loads((out_dir / RUN_FILE).read_text()) if (out_dir / RUN_FILE).is_file() else {}
+    run = _run_record(out_dir)
     label_set = load_label_set(run.get("label_set", "total_v2"))
     cases = find_cases(run.get("root", root), cases=run.get("cases"))
     docs = out_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
     result = build_report(out_dir / "report", findings, cases, label_set, data_docs=docs if docs.is_file() else None)
     console.print(f"report: {result.html} ({result.pictures} pictures); findings: {result.json}")
-    _gate(findings, _fail_on(root, fail_on))
+    _gate(findings, gate)
 
 
 @qa_app.command("labelsets")
