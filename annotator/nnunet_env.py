@@ -1,7 +1,8 @@
 """The one seam where ctcurate meets nnU-Net v2's environment variables.
 
 nnU-Net reads its folders (``nnUNet_raw``, ``nnUNet_preprocessed``, ``nnUNet_results``) and worker
-counts (``nnUNet_def_n_proc``, ``nnUNet_n_proc_DA``) from the environment. Everything in ctcurate
+counts (``nnUNet_def_n_proc``, ``nnUNet_n_proc_DA``) from the environment, and looks for trainers
+outside its own package in ``nnUNet_extTrainer`` (set to ctcurate's :data:`TRAINERS_DIR`). Everything in ctcurate
 that runs nnU-Net builds its environment here, from typed settings, and passes it to subprocesses
 or sets it around in-process calls; nothing else reads or writes these variables.
 """
@@ -14,7 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["NnunetFolders", "nnunet_env", "nnunet_environment"]
+__all__ = ["NnunetFolders", "TRAINERS_DIR", "nnunet_env", "nnunet_environment"]
+
+#: the nnU-Net trainers that ship with ctcurate (``nnUNetTrainer_ctcurateQuick``, ``..._ctcurateCPU``)
+TRAINERS_DIR = Path(__file__).resolve().parent / "nnunet_trainers"
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ def nnunet_env(folders: NnunetFolders | None, *, processes: int = 2, augmentatio
     """The environment variables nnU-Net wants, as a dict to merge into a subprocess's environment."""
     env = {"nnUNet_def_n_proc": str(folders.processes if folders else processes),
            "nnUNet_n_proc_DA": str(folders.augmentation_workers if folders else augmentation_workers),
-           "nnUNet_compile": "false"}
+           "nnUNet_compile": "false", "nnUNet_extTrainer": str(TRAINERS_DIR)}
     if folders is not None:
         env.update({"nnUNet_raw": str(folders.raw), "nnUNet_preprocessed": str(folders.preprocessed),
                     "nnUNet_results": str(folders.results)})

@@ -8,6 +8,8 @@ spacing. nnU-Net's environment is set at :mod:`annotator.nnunet_env` only.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 from dataclasses import dataclass
@@ -82,16 +84,21 @@ class NnunetModel:
             from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
             torch.set_num_threads(threads)
-            self._predictor = nnUNetPredictor(tile_step_size=tile_step_size, use_gaussian=True,
-                                              use_mirroring=mirroring, perform_everything_on_device=device != "cpu",
-                                              device=torch.device(device), verbose=False, verbose_preprocessing=False,
-                                              allow_tqdm=False)
+            chatter = io.StringIO()  # nnU-Net prints (device notes, the trainer class search): keep it in the log
             try:
-                self._predictor.initialize_from_trained_model_folder(
-                    str(folder.path), use_folds=folder.folds, checkpoint_name=folder.checkpoints[0].name)
+                with contextlib.redirect_stdout(chatter):
+                    self._predictor = nnUNetPredictor(
+                        tile_step_size=tile_step_size, use_gaussian=True, use_mirroring=mirroring,
+                        perform_everything_on_device=device != "cpu", device=torch.device(device), verbose=False,
+                        verbose_preprocessing=False, allow_tqdm=False)
+                    self._predictor.initialize_from_trained_model_folder(
+                        str(folder.path), use_folds=folder.folds, checkpoint_name=folder.checkpoints[0].name)
             except Exception as exc:  # torch raises many kinds for a bad file
                 raise ModelError(f"model folder {folder.path}: checkpoint does not load ({type(exc).__name__}: "
                                  f"{str(exc).splitlines()[0] if str(exc) else ''}); re-export the model") from None
+            finally:
+                if chatter.getvalue():
+                    log.debug("nnU-Net: %s", chatter.getvalue().strip())
 
     @property
     def spacing(self) -> tuple[float, float, float]:

@@ -4,7 +4,8 @@ Each case's CT (``ct.nrrd``; the isotropic copy at the model's spacing is used a
 exists) is segmented by every model part, the labels are brought back to the CT's grid and to each
 copy's grid, and stored as revision 0, authored by the model. Cases run on the curation executor; a
 worker loads the model once and keeps it. A case that fails is recorded and the batch goes on; a
-rerun skips cases that already have a revision.
+rerun skips cases that already have a revision. The contrast phase is estimated from each new
+result (:mod:`annotator.phase`) and stored in ``case.json`` and the cases table.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from typing import Any
 
 from curation import Workspace
 from curation.atomic import remove_stale_temporaries
+from curation.casemeta import write_meta_table
 from curation.errors import CtcurateError, ModelError
 from curation.executor import SerialExecutor
 from curation.revisions import RevisionStore
 from curation.volume import read_nrrd
 
+from .phase import estimate_case_phase
 from .registry import ModelRecord, load_model_parts, load_model_record
 from .segment import ModelPart, segment_ct
 
@@ -64,6 +67,12 @@ def presegment_case(ws: Workspace, case_id: str, record: ModelRecord, *, device:
     store = RevisionStore(ws, database_url)
     revision = store.add(case_id, labels, label_set, author=f"model:{record.tag}", kind="model", parent=None,
                          comment=f"pre-segmentation by {record.tag} on {device}")
+    if (folder / "case.json").is_file():
+        estimate = estimate_case_phase(ws, case_id, labels=labels["native"], ct=ct, revision=revision.number,
+                                       database_url=database_url)
+        log.info("case %s: contrast phase %s", case_id, estimate.phase)
+    else:
+        log.warning("case %s: no case.json, so no contrast phase was stored", case_id)
     return revision.number
 
 
@@ -104,4 +113,6 @@ def presegment(ws: Workspace, model: str, *, version: int | None = None, cases: 
             result.done.append(case_id)
         if progress:
             progress(n, len(tasks))
+    if result.done and ws.meta_table.is_file():
+        write_meta_table(ws)  # the new contrast phases
     return result

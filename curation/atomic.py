@@ -88,18 +88,25 @@ def atomic_write_parquet(path: str | os.PathLike[str], frame: pd.DataFrame) -> N
 
 
 @contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_directory(path: str | os.PathLike[str], *, replace: bool = False) -> Iterator[Path]:
     """Yield a temporary folder that becomes ``path`` when the block ends cleanly.
 
-    ``path`` must not exist yet; the folder appears whole or not at all.
+    ``path`` must not exist yet, unless ``replace``: then the old folder is moved aside only once the
+    new one is complete, and deleted after the new one is in place. The folder appears whole or not at all.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + target.name + ".", dir=target.parent))
     try:
         yield tmp
+        old = None
+        if replace and target.exists():
+            old = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + target.name + ".old.", dir=target.parent))
+            os.rename(target, old / target.name)
         os.rename(tmp, target)
         _fsync_dir(target.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

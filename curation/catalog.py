@@ -184,7 +184,29 @@ def summarise_series(files: pd.DataFrame) -> pd.DataFrame:
     series = series.join(pd.DataFrame.from_dict(geometry, orient="index"))
     series = series.reset_index().rename(columns={"index": "series_key"})
     series["study_year"] = pd.to_numeric(series["study_date"].str[:4], errors="coerce")
+    series["contrast_delay_s"] = series["series_key"].map(grouped.apply(_contrast_delay, include_groups=False))
     return series
+
+
+def _seconds(value: Any) -> float:
+    """DICOM TM (HHMMSS.FFFFFF, parts optional) as seconds after midnight; NaN when empty or malformed."""
+    text = str(value or "").strip()
+    digits, _, fraction = text.partition(".")
+    if not digits.isdigit() or len(digits) not in (2, 4, 6) or (fraction and not fraction.isdigit()):
+        return float("nan")
+    parts = [int(digits[i:i + 2]) for i in range(0, len(digits), 2)] + [0, 0]
+    return parts[0] * 3600 + parts[1] * 60 + parts[2] + (float("0." + fraction) if fraction else 0.0)
+
+
+def _contrast_delay(group: pd.DataFrame) -> float:
+    """Median seconds from the contrast bolus start to each image's acquisition (over midnight too)."""
+    if "contrast_start_time" not in group or "acquisition_time" not in group:
+        return float("nan")
+    start = group["contrast_start_time"].map(_seconds).to_numpy(float)
+    acquired = group["acquisition_time"].map(_seconds).to_numpy(float)
+    delay = (acquired - start) % 86400
+    delay = delay[np.isfinite(delay) & (delay < 3 * 3600)]  # hours apart: the tags are not about this scan
+    return float(np.median(delay)) if len(delay) else float("nan")
 
 
 def build_catalog(files: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from . import __version__
 from .atomic import atomic_directory, atomic_write_parquet, atomic_write_text, remove_stale_temporaries
+from .casemeta import write_meta_table
 from .deid import REDACTED, age_years, keyed_hash, patient_pseudonym, phi_tokens, redact
 from .dicom_volume import load_series
 from .errors import ConversionError, CtcurateError
@@ -29,15 +30,10 @@ from .settings import ConversionSettings
 from .volume import resample_image, write_nrrd
 from .workspace import Workspace
 
-__all__ = ["ConvertTask", "ConvertResult", "assign_case_ids", "convert_case", "convert", "META_COLUMNS"]
+__all__ = ["ConvertTask", "ConvertResult", "assign_case_ids", "convert_case", "convert"]
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
-META_COLUMNS = (
-    "case_id", "patient_pseudonym", "age", "sex", "study_year", "site", "manufacturer", "model", "kvp",
-    "kernel", "slice_thickness_mm", "contrast_agent", "contrast_route", "size_x", "size_y", "size_z",
-    "spacing_x_mm", "spacing_y_mm", "spacing_z_mm",
-)
 
 
 @dataclass(frozen=True)
@@ -74,6 +70,12 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _delay(value: Any) -> float | None:
+    """Seconds from the contrast bolus start to the scan (a duration, not a time of day)."""
+    delay = _clean(value)
+    return None if delay is None else round(float(delay), 1)
+
+
 def _clean(value: Any) -> Any:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
@@ -105,7 +107,7 @@ def _case_metadata(task: ConvertTask, volume_info: dict[str, Any]) -> dict[str, 
         "study": {"year": int(year) if year is not None else None, "site": task.site},
         "scanner": scanner,
         "contrast": {"agent": agent, "route": redact(_clean(s.get("contrast_route")) or "", tokens, "route"),
-                     "tagged": bool(agent and agent != REDACTED)},
+                     "tagged": bool(agent and agent != REDACTED), "delay_s": _delay(s.get("contrast_delay_s"))},
         "volume": volume_info,
         "lineage": {"source_fingerprint": task.fingerprint, "rules_passed": list(task.rules_passed),
                     "converter": f"ctcurate {__version__}", "spacings_mm": list(task.conversion.spacings_mm),
@@ -185,34 +187,6 @@ def _site_names(workspace: Workspace, institutions: list[str]) -> dict[str, str]
         atomic_write_parquet(workspace.sites_table,
                              pd.DataFrame({"institution": list(mapping), "site": list(mapping.values())}))
     return mapping
-
-
-def _meta_row(meta: dict[str, Any]) -> dict[str, Any]:
-    native = meta["volume"]
-    return {
-        "case_id": meta["case_id"], "patient_pseudonym": meta["patient"]["pseudonym"],
-        "age": meta["patient"]["age_years"], "sex": meta["patient"]["sex"], "study_year": meta["study"]["year"],
-        "site": meta["study"]["site"], "manufacturer": meta["scanner"]["manufacturer"],
-        "model": meta["scanner"]["model"], "kvp": meta["scanner"]["kvp"], "kernel": meta["scanner"]["kernel"],
-        "slice_thickness_mm": meta["scanner"]["slice_thickness_mm"], "contrast_agent": meta["contrast"]["agent"],
-        "contrast_route": meta["contrast"]["route"], "size_x": native["size_xyz"][0],
-        "size_y": native["size_xyz"][1], "size_z": native["size_xyz"][2],
-        "spacing_x_mm": native["spacing_xyz_mm"][0], "spacing_y_mm": native["spacing_xyz_mm"][1],
-        "spacing_z_mm": native["spacing_xyz_mm"][2],
-    }
-
-
-def write_meta_table(workspace: Workspace) -> Path:
-    """Gather every finished case's ``case.json`` into ``tables/meta.parquet`` and ``meta.csv``."""
-    rows = []
-    for case_json in sorted(workspace.cases_dir.glob("*/case.json")):
-        if case_json.parent.name.startswith("."):  # pathlib's glob matches hidden folders: skip temporaries
-            continue
-        rows.append(_meta_row(json.loads(case_json.read_text(encoding="utf-8"))))
-    meta = pd.DataFrame(rows, columns=list(META_COLUMNS))
-    atomic_write_parquet(workspace.meta_table, meta)
-    atomic_write_text(workspace.meta_csv, meta.to_csv(index=False, sep=";"))
-    return workspace.meta_table
 
 
 def convert(workspace: Workspace, *, executor: Executor | None = None, cases: list[str] | None = None,

@@ -20,6 +20,7 @@ __all__ = ["keyed_hash", "patient_pseudonym", "age_years", "phi_tokens", "redact
 log = logging.getLogger(__name__)
 REDACTED = "[redacted]"
 _PHI_COLUMNS = ("patient_name", "patient_id", "patient_birth_date", "study_date", "study_time",
+                "acquisition_time", "contrast_start_time",
                 "accession_number", "institution_name", "station_name", "referring_physician", "study_uid",
                 "series_uid", "frame_of_reference_uid", "sop_instance_uid")
 

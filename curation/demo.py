@@ -68,8 +68,14 @@ def phantom_slice(z_mm: float, rows: int, cols: int, pixel_mm: float, *, kind: s
     if z_mm > 0:  # lungs above the diaphragm
         for cx in (-70.0, 70.0):
             image[((x - cx) / 50) ** 2 + ((y + 5) / 70) ** 2 <= 1] = -850
-    else:  # liver on the patient's right (-x in LPS)
+    elif z_mm > -30:  # upper abdomen: liver on the patient's right (-x in LPS), spleen on the left
         image[((x + 60) / 70) ** 2 + ((y + 5) / 55) ** 2 <= 1] = 60
+        image[((x - 85) / 30) ** 2 + ((y - 10) / 35) ** 2 <= 1] = 45
+        if z_mm < -5:  # kidneys beside the spine
+            for cx in (-50.0, 50.0):
+                image[((x - cx) / 15) ** 2 + ((y - 50) / 25) ** 2 <= 1] = 30
+    else:  # pelvis: urinary bladder
+        image[(x / 35) ** 2 + ((y + 40) / 30) ** 2 <= 1] = 10
     image[(x / 18) ** 2 + ((y - 70) / 18) ** 2 <= 1] = 700  # vertebral body
     return image
 
@@ -280,6 +286,12 @@ DEMO_LABEL_SET = LabelSet("demo", "1", (
     LabelClass(3, "lung_right", "organ", "right", "lung_left", (172, 175, 140), hu=(-1024.0, -400.0, 0.7),
                may_contain_air=True),
     LabelClass(4, "spine", "bone", color=(241, 214, 145), hu=(150.0, 3000.0, 0.5)),
+    LabelClass(5, "spleen", "organ", color=(157, 108, 162), solid=True, hu=(-20.0, 300.0, 0.8)),
+    LabelClass(6, "kidney_right", "organ", "right", "kidney_left", (185, 102, 83), solid=True,
+               hu=(-20.0, 400.0, 0.8)),
+    LabelClass(7, "kidney_left", "organ", "left", "kidney_right", (185, 102, 83), solid=True,
+               hu=(-20.0, 400.0, 0.8)),
+    LabelClass(8, "urinary_bladder", "organ", color=(222, 154, 132), hu=(-20.0, 300.0, 0.8)),
 ), title="Phantom structures of the ctcurate demo")
 
 
@@ -308,6 +320,10 @@ def label_demo_cases(ws: Workspace, cases: tuple[str, ...]) -> Path:
         labels[lung & (left != swap)] = 2
         labels[lung & (left == swap)] = 3
         labels[hu == 700] = 4
+        labels[hu == 45] = 5
+        labels[(hu == 30) & ~left] = 6
+        labels[(hu == 30) & left] = 7
+        labels[hu == 10] = 8
         write_seg_nrrd(ws.segmentation_file(case), Volume(labels, ct.spacing, ct.origin, ct.direction),
                        DEMO_LABEL_SET)
     return path

@@ -6,6 +6,10 @@ parent). Label files are multi-label Slicer segmentations under the case folder
 (``revisions/r0000.seg.nrrd`` on the CT's own grid and ``r0000_<s>mm.seg.nrrd`` on each isotropic
 copy's grid); the table lives in a database (SQLite in the workspace by default; any SQLAlchemy URL).
 A revision is never overwritten, and a save whose parent is not the latest revision is refused.
+
+A revision's review status (``unreviewed`` until someone reviews it, then ``approved`` or
+``rejected``) is kept as an append-only list of review events in a second table; the last event
+counts. Exports for retraining take the latest *approved* revision of each case.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +32,7 @@ from .labelset import LabelSet
 from .volume import Volume
 from .workspace import Workspace
 
-__all__ = ["Revision", "RevisionStore", "voxel_changes"]
+__all__ = ["Revision", "RevisionStore", "ReviewStatus", "voxel_changes"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,32 @@ _REVISIONS = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("changes", sa.Text, nullable=False),    # JSON: structure -> voxels changed vs the parent
 )
+_REVIEWS = sa.Table(
+    "reviews", _META,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.String(32), nullable=False, index=True),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reviewer", sa.String(200), nullable=False),
+    sa.Column("time", sa.String(32), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False, default=""),
+)
+
+
+class ReviewStatus(StrEnum):
+    """Review status of one revision; every revision starts ``unreviewed``."""
+
+    UNREVIEWED = "unreviewed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+    @classmethod
+    def parse(cls, value: ReviewStatus | str) -> ReviewStatus:
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            raise WorkspaceError(f"review status {value!r}: expected one of {', '.join(s.value for s in cls)}") \
+                from None
 
 
 @dataclass(frozen=True)
@@ -160,3 +191,39 @@ class RevisionStore:
                                  "reopen the case") from None
         log.info("case %s: revision %d by %s", case_id, number, author)
         return revision
+
+    # -- review ------------------------------------------------------------------------------------------
+    def review(self, case_id: str, number: int | None, status: ReviewStatus | str, *, reviewer: str,
+               comment: str = "") -> Revision:
+        """Record a review of revision ``number`` (default: the latest) and return that revision."""
+        status = ReviewStatus.parse(status)
+        if not reviewer.strip():
+            raise WorkspaceError(f"case {case_id}: a review needs the reviewer's name")
+        history = self.history(case_id)
+        if not history:
+            raise WorkspaceError(f"case {case_id}: no revisions to review; run 'ctcurate presegment' first")
+        found = history[-1] if number is None else next((r for r in history if r.number == number), None)
+        if found is None:
+            raise WorkspaceError(f"case {case_id}: no revision {number} (have 0..{history[-1].number})")
+        with self.engine.begin() as db:
+            db.execute(_REVIEWS.insert().values(case_id=case_id, number=found.number, status=status.value,
+                                                reviewer=reviewer, time=_now(), comment=comment))
+        log.info("case %s: revision %d %s by %s", case_id, found.number, status.value, reviewer)
+        return found
+
+    def statuses(self, case_id: str) -> dict[int, ReviewStatus]:
+        """Current review status of every revision of a case (the last review event counts)."""
+        out = {r.number: ReviewStatus.UNREVIEWED for r in self.history(case_id)}
+        with self.engine.connect() as db:
+            rows = db.execute(sa.select(_REVIEWS.c.number, _REVIEWS.c.status).where(_REVIEWS.c.case_id == case_id)
+                              .order_by(_REVIEWS.c.id)).all()
+        for number, status in rows:
+            out[number] = ReviewStatus(status)
+        return out
+
+    def latest_with_status(self, case_id: str, *statuses: ReviewStatus | str) -> Revision | None:
+        """The newest revision of a case whose current status is one of ``statuses``."""
+        wanted = {ReviewStatus.parse(s) for s in statuses}
+        current = self.statuses(case_id)
+        matching = [r for r in self.history(case_id) if current.get(r.number) in wanted]
+        return matching[-1] if matching else None

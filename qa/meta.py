@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from curation.convert import META_COLUMNS
+from curation.casemeta import META_COLUMNS, SPLITS, ContrastPhase
 from curation.errors import QAError
 from curation.labelset import LabelSet
 
@@ -24,7 +24,6 @@ __all__ = ["SuiteResult", "MetaQAResult", "cases_suite", "label_stats_suite", "r
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 SEXES = ("F", "M", "O", "")
 PHI_PATTERNS = (
     r"\d+\.\d+\.\d+\.\d+\.\d+",        # a DICOM UID
@@ -77,6 +76,10 @@ def cases_suite(frame: pd.DataFrame) -> Any:
     for axis in ("x", "y", "z"):
         suite.add_expectation(e.ExpectColumnValuesToBeBetween(column=f"spacing_{axis}_mm", min_value=0,
                                                               strict_min=True, max_value=20))
+    suite.add_expectation(e.ExpectColumnValuesToBeInSet(column="contrast_phase",
+                                                        value_set=[p.value for p in ContrastPhase]))
+    suite.add_expectation(e.ExpectColumnValuesToBeBetween(column="contrast_phase_confidence", min_value=0,
+                                                          max_value=1))
     if "split" in frame.columns:
         suite.add_expectation(e.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)))
     for column in frame.columns:

@@ -40,11 +40,13 @@ def demo_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory):
-    """The whole demo (export, curation, demo labels, QA) run once; its :class:`DemoResult`."""
+    """The whole demo (export, curation, demo labels, pre-segmentation, QA) run once; its :class:`DemoResult`."""
+    from annotator.demo import run_demo_presegment
     from curation.demo import run_demo
     from qa.demo import run_demo_qa
 
     result = run_demo(tmp_path_factory.mktemp("demo_run"), workers=1)
+    run_demo_presegment(result.workspace)
     run_demo_qa(result.workspace)
     return result
 

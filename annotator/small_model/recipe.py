@@ -30,6 +30,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from annotator.nnunet_env import NnunetFolders, nnunet_env
+from annotator.retrain import shrink_plans
 from curation import Volume, load_label_set, read_volume, resample_isotropic
 from curation.dicom_volume import load_series
 from curation.orientation import to_canonical
@@ -85,22 +86,6 @@ def write_raw_dataset(shared: Path, raw: Path) -> Path:
     return folder
 
 
-def shrink_plans(preprocessed: Path) -> Path:
-    """Copy nnU-Net's plans as ``nnUNetPlansSmall`` with a small 3d_fullres network."""
-    source = json.loads((preprocessed / DATASET / "nnUNetPlans.json").read_text())
-    plans = dict(source, plans_name=PLANS)
-    config = plans["configurations"]["3d_fullres"]
-    config.update(patch_size=[64, 64, 64], batch_size=2, data_identifier=f"{PLANS}_3d_fullres")
-    arch = config["architecture"]["arch_kwargs"]
-    arch.update(n_stages=4, features_per_stage=[8, 16, 32, 64], kernel_sizes=[[3, 3, 3]] * 4,
-                strides=[[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2]], n_conv_per_stage=[2, 2, 2, 2],
-                n_conv_per_stage_decoder=[2, 2, 2])
-    plans["configurations"] = {"3d_fullres": config}
-    path = preprocessed / DATASET / f"{PLANS}.json"
-    path.write_text(json.dumps(plans, indent=1))
-    return path
-
-
 def _run(command: list[str], env: dict[str, str], log_file: Path) -> None:
     log.info("running %s (log: %s)", " ".join(command), log_file)
     with log_file.open("w") as handle:
@@ -134,7 +119,7 @@ def prepare(args: argparse.Namespace, folders: NnunetFolders, env: dict[str, str
     write_raw_dataset(args.shared_data, folders.raw)
     _run([str(bin_dir / "nnUNetv2_plan_and_preprocess"), "-d", "901", "-c", "3d_fullres", "--no_pp",
           "--verify_dataset_integrity"], env, args.work / "plan.log")
-    shrink_plans(folders.preprocessed)
+    shrink_plans(folders.preprocessed / DATASET, "3d_fullres", target=PLANS)
     _run([str(bin_dir / "nnUNetv2_preprocess"), "-d", "901", "-plans_name", PLANS, "-c", "3d_fullres", "-np", "2"],
          env, args.work / "preprocess.log")
 

@@ -1,4 +1,4 @@
-"""Pre-segmentation commands: ``ctcurate presegment``."""
+"""Pre-segmentation commands: ``ctcurate presegment``, ``ctcurate phase``."""
 
 from __future__ import annotations
 
@@ -34,3 +34,24 @@ def presegment(
     console.print(f"{len(result.done)} segmented, {len(result.skipped)} already had a revision, "
                   f"{len(result.failed)} failed")
     exit_on_failures(result.failed)
+
+
+@app.command()
+@friendly
+def phase(
+    workspace: WorkspaceOpt = Path("."),
+    case: Annotated[list[str] | None, typer.Option(help="Only these case ids.")] = None,
+) -> None:
+    """Estimate each case's contrast phase again from its latest revision (after corrections)."""
+    from rich.table import Table
+
+    from annotator.phase import estimate_phases
+
+    estimates, failed = estimate_phases(Workspace.open(workspace), case)
+    table = Table("case", "phase", "confidence", "median HU")
+    for case_id, estimate in estimates.items():
+        table.add_row(case_id, estimate.phase or "unknown",
+                      "" if estimate.confidence is None else f"{estimate.confidence:.2f}",
+                      ", ".join(f"{k} {v:g}" for k, v in estimate.hu.items()))
+    console.print(table)
+    exit_on_failures(failed)

@@ -119,7 +119,7 @@ def demo(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
 ) -> None:
     """Build a small synthetic PACS export, run init -> scan -> sample -> filter -> convert on it, label the
-    phantom's structures and run the QA (labels, metadata, report)."""
+    phantom's structures, pre-segment the cases with the small model and run the QA (labels, metadata, report)."""
     from ..demo import run_demo
 
     def step(label: str) -> None:
@@ -128,6 +128,10 @@ def demo(
     from qa.demo import run_demo_qa
 
     result = run_demo(folder, workers=workers, on_step=step)
+    step("presegment (small model)")
+    from annotator.demo import run_demo_presegment
+
+    pre = run_demo_presegment(result.workspace)
     step("qa labels, qa meta, qa report")
     qa = run_demo_qa(result.workspace)
     console.print(f"export:       {result.export}")
@@ -135,6 +139,9 @@ def demo(
     console.print(f"exams:        {result.n_included} of {result.n_sampled} included")
     console.print(f"cases:        {', '.join(result.cases)} in {result.cases_dir}")
     console.print(f"flow diagram: {result.flow_png} (and .svg)")
+    console.print(f"presegment:   {pre.model.tag}: revision 0 of {len(pre.result.done) + len(pre.result.skipped)} "
+                  f"cases ({len(pre.result.failed)} failed); phases: "
+                  + ", ".join(f"{c} {p or 'unknown'}" for c, (p, _) in pre.phases.items()))
     errors = qa.findings[qa.findings["severity"] == "error"]
     console.print(f"label QA:     {len(errors)} errors (the demo swaps the lungs of {result.cases[-1]}: "
                   f"{', '.join(sorted(set(errors['check'])))}); report: {qa.report}")

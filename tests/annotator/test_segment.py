@@ -110,12 +110,14 @@ def test_model_errors(tmp_path: Path) -> None:
         NnunetModel(ModelFolder.read(copy))
     folder = ModelFolder.read(SMALL)
     from curation.demo import DEMO_LABEL_SET
+    from curation.labelset import LabelSet
 
+    chest = LabelSet("chest", "1", DEMO_LABEL_SET.classes[:4])  # liver, lungs, spine
     with pytest.raises(ModelError, match=r"labels \['spleen', 'kidney_right', 'kidney_left', 'urinary_bladder'\] "
-                                         "are not classes of label set 'demo'"):
-        map_labels(folder, DEMO_LABEL_SET)
-    renamed = map_labels(folder, DEMO_LABEL_SET, {"spleen": "liver", "kidney_right": "lung_right",
-                                                 "kidney_left": "lung_left", "urinary_bladder": "spine"})
+                                         "are not classes of label set 'chest'"):
+        map_labels(folder, chest)
+    renamed = map_labels(folder, chest, {"spleen": "liver", "kidney_right": "lung_right",
+                                         "kidney_left": "lung_left", "urinary_bladder": "spine"})
     assert renamed == {1: 1, 2: 3, 3: 2, 4: 1, 5: 4}
 
 

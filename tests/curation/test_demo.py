@@ -23,3 +23,21 @@ def test_rerun_resumes_and_labels_follow_the_phantom(demo_run) -> None:
     ct = read_volume(ws.case_dir(first) / "ct.nrrd")
     assert np.array_equal(labels.array == 1, ct.array == 60)  # liver
     assert np.array_equal(labels.array == 4, ct.array == 700)  # spine
+
+
+def test_demo_cases_are_pre_segmented_with_a_contrast_phase(demo_run) -> None:
+    import json
+
+    from curation.revisions import RevisionStore
+
+    ws = Workspace.open(demo_run.workspace)
+    store = RevisionStore(ws)
+    for case in demo_run.cases:
+        revision = store.latest(case)
+        assert revision is not None and revision.number == 0 and revision.author == "model:small@v1"
+        assert set(revision.files) == {"native", "1.5", "3"}
+        contrast = json.loads((ws.case_dir(case) / "case.json").read_text())["contrast"]
+        assert contrast["phase"] == "native" and contrast["phase_revision"] == 0  # the phantom has no contrast
+    import pandas as pd
+
+    assert set(pd.read_parquet(ws.meta_table)["contrast_phase"]) == {"native"}

@@ -52,3 +52,27 @@ def test_voxel_changes_counts_both_sides() -> None:
     after = np.array([5, 5, 0, 1, 2])
     assert voxel_changes(before, after, V2) == {"liver": 2, "spleen": 1, "kidney_right": 1}
     assert voxel_changes(None, after, V2) == {"liver": 2, "spleen": 1, "kidney_right": 1}
+
+
+def test_review_status_is_an_append_only_history(tmp_path: Path) -> None:
+    ws = Workspace.create(tmp_path / "ws")
+    store = RevisionStore(ws)
+    model = _labels(5, np.s_[0:2])
+    store.add("s0001", {"native": model}, V2, author="model:small@v1", kind="model", parent=None)
+    store.add("s0001", {"native": _labels(5, np.s_[0:3])}, V2, author="dr.a", kind="human", parent=0)
+    assert store.statuses("s0001") == {0: "unreviewed", 1: "unreviewed"}
+    assert store.latest_with_status("s0001", "approved") is None
+    assert store.review("s0001", 0, "APPROVED", reviewer="dr.b").number == 0
+    assert store.latest_with_status("s0001", "approved").number == 0
+    store.review("s0001", None, "approved", reviewer="dr.b")  # the latest
+    store.review("s0001", 0, "rejected", reviewer="dr.c", comment="kidney missed")
+    assert store.statuses("s0001") == {0: "rejected", 1: "approved"}
+    assert RevisionStore(ws).latest_with_status("s0001", "approved", "unreviewed").number == 1
+    with pytest.raises(WorkspaceError, match="review status 'done': expected one of unreviewed, approved"):
+        store.review("s0001", 1, "done", reviewer="dr.b")
+    with pytest.raises(WorkspaceError, match="no revision 7 \\(have 0..1\\)"):
+        store.review("s0001", 7, "approved", reviewer="dr.b")
+    with pytest.raises(WorkspaceError, match="s0002: no revisions to review"):
+        store.review("s0002", None, "approved", reviewer="dr.b")
+    with pytest.raises(WorkspaceError, match="needs the reviewer's name"):
+        store.review("s0001", None, "approved", reviewer=" ")

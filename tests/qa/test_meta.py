@@ -41,6 +41,8 @@ def test_suites_fail_on_duplicate_id_impossible_age_and_patient_in_two_splits(tm
     other = bad.index[bad["split"] != bad.loc[0, "split"]][0]
     bad.loc[other, "patient_pseudonym"] = bad.loc[0, "patient_pseudonym"]  # one patient in two splits
     bad.loc[1, "model"] = "Jane^Doe"
+    bad.loc[0, "contrast_phase"] = "venous"  # not one of the phases
+    bad.loc[0, "contrast_phase_confidence"] = 1.5
     result = run_meta_qa(tmp_path / "qa", cases=bad)
     assert not result.success
     failed = {(s.suite, f["expectation"], f["column"]) for s in result.suites for f in s.failed}
@@ -48,6 +50,8 @@ def test_suites_fail_on_duplicate_id_impossible_age_and_patient_in_two_splits(tm
     assert ("cases", "expect_column_values_to_be_between", "age") in failed
     assert ("patients", "expect_column_values_to_be_between", "splits") in failed
     assert ("cases", "expect_column_values_to_not_match_regex_list", "model") in failed
+    assert ("cases", "expect_column_values_to_be_in_set", "contrast_phase") in failed
+    assert ("cases", "expect_column_values_to_be_between", "contrast_phase_confidence") in failed
     ages = next(f for s in result.suites for f in s.failed if f["column"] == "age")
     assert ages["unexpected"] == [250]
     assert (tmp_path / "qa" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").is_file()

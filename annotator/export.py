@@ -1,0 +1,158 @@
+"""``ctcurate export nnunet``: the workspace's reviewed segmentations as an nnU-Net v2 raw dataset.
+
+Each case contributes its latest *approved* revision (or, with ``fallback``, its latest revision of
+that status when none is approved). Images and labels are written in the canonical LPS array order
+that :mod:`annotator.segment` feeds every model, as ``.nrrd``; label values are renumbered 1..K in
+the order of the label set (nnU-Net wants consecutive values), and ``dataset.json`` names them. When
+the workspace has a train/val/test split (the cases table's ``split`` column), test cases go to
+``imagesTs``/``labelsTs`` and ``splits_final.json`` holds one fold whose validation cases are the
+split's ``val`` cases, so nnU-Net validates on the patients the release calls validation; copy it
+into ``nnUNet_preprocessed/DatasetNNN_Name/`` (``ctcurate retrain`` does). ``ctcurate_export.json``
+records which revision of which case went in. The dataset folder is built aside and renamed into
+place, so a reader never sees half an export.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curation import Volume, Workspace
+from curation.atomic import atomic_directory, atomic_write_text
+from curation.casemeta import case_splits
+from curation.errors import CtcurateError, ModelError
+from curation.labelmap import read_seg_nrrd
+from curation.orientation import to_canonical
+from curation.revisions import ReviewStatus, RevisionStore
+from curation.volume import read_nrrd, write_nrrd
+
+__all__ = ["NnunetExport", "export_nnunet", "dataset_folder_name"]
+
+log = logging.getLogger(__name__)
+FILE_ENDING = ".nrrd"
+
+
+@dataclass(frozen=True)
+class NnunetExport:
+    """What an export wrote: the dataset folder, case -> revision per part, skipped cases and why."""
+
+    folder: Path
+    training: dict[str, int]
+    test: dict[str, int]
+    skipped: dict[str, str] = field(default_factory=dict)
+    splits: list[dict[str, list[str]]] | None = None
+    labels: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def dataset_id(self) -> int:
+        return int(self.folder.name[7:10])
+
+
+def dataset_folder_name(dataset_id: int, name: str) -> str:
+    """``DatasetNNN_Name`` as nnU-Net spells it; raises for ids or names it cannot use."""
+    if not 1 <= dataset_id <= 999:
+        raise ModelError(f"dataset id {dataset_id}: nnU-Net needs 1..999 (three digits)")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", name):
+        raise ModelError(f"dataset name {name!r}: use letters, digits and '-' only (nnU-Net splits names at '_')")
+    return f"Dataset{dataset_id:03d}_{name}"
+
+
+def _pick(store: RevisionStore, case_id: str, status: ReviewStatus, fallback: ReviewStatus | None) -> Any:
+    revision = store.latest_with_status(case_id, status)
+    if revision is None and fallback is not None:
+        revision = store.latest_with_status(case_id, fallback)
+    return revision
+
+
+def _ct_path(ws: Workspace, case_id: str, grid: str) -> Path:
+    return ws.case_dir(case_id) / (ws.ct_name() if grid == "native" else ws.ct_name(float(grid)))
+
+
+def export_nnunet(ws: Workspace, raw_dir: str | Path, dataset_id: int, name: str = "Ctcurate", *,
+                  status: ReviewStatus | str = ReviewStatus.APPROVED, fallback: ReviewStatus | str | None = None,
+                  grid: str = "native", structures: list[str] | None = None, overwrite: bool = False,
+                  database_url: str | None = None) -> NnunetExport:
+    """Write ``raw_dir/DatasetNNN_Name`` from the workspace's reviewed revisions.
+
+    ``grid`` is ``native`` or one of the stored isotropic spacings (``1.5``, ``3``); ``structures``
+    limits the classes (default: the whole label set; others become background).
+    """
+    status = ReviewStatus.parse(status)
+    fallback = ReviewStatus.parse(fallback) if fallback is not None else None
+    label_set = ws.label_set()
+    chosen = list(structures) if structures else list(label_set.names)
+    unknown = [s for s in chosen if s not in label_set.index_of()]
+    if unknown:
+        raise ModelError(f"structures {unknown[:8]}: not classes of label set {label_set.name!r}")
+    order = [c for c in label_set if c.name in set(chosen)]
+    table = np.zeros(label_set.max_index + 1, dtype=np.uint16)
+    for value, label in enumerate(order, 1):
+        table[label.index] = value
+    labels = {"background": 0, **{c.name: v for v, c in enumerate(order, 1)}}
+    target = Path(raw_dir) / dataset_folder_name(dataset_id, name)
+    if target.exists() and not overwrite:
+        raise ModelError(f"{target}: an export is already there; choose another dataset id or pass --overwrite")
+    store = RevisionStore(ws, database_url)
+    splits = case_splits(ws)
+    cases = sorted(p.name for p in ws.cases_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    training: dict[str, int] = {}
+    test: dict[str, int] = {}
+    skipped: dict[str, str] = {}
+    lineage: dict[str, Any] = {}
+    dtype = np.uint8 if len(order) < 256 else np.uint16
+    with atomic_directory(target, replace=overwrite) as tmp:
+        for case_id in cases:
+            revision = _pick(store, case_id, status, fallback)
+            if revision is None:
+                skipped[case_id] = f"no {status.value}" + (f" or {fallback.value}" if fallback else "") + " revision"
+                continue
+            if splits and case_id not in splits:
+                skipped[case_id] = "not in the workspace's split; make the split again"
+                continue
+            part = "Ts" if splits.get(case_id) == "test" else "Tr"
+            try:
+                ct = read_nrrd(_ct_path(ws, case_id, grid))
+                seg, _ = read_seg_nrrd(store.path(revision, grid))
+                if seg.array.shape != ct.array.shape or not np.allclose(seg.origin, ct.origin, atol=1e-3):
+                    raise ModelError(f"case {case_id} revision {revision.number}: labels on grid {grid!r} do not "
+                                     f"match {_ct_path(ws, case_id, grid).name}; run 'ctcurate qa labels'")
+                image, _ = to_canonical(ct)
+                mapped = table[np.minimum(seg.array, label_set.max_index)].astype(dtype)
+                label_volume, _ = to_canonical(Volume(mapped, seg.spacing, seg.origin, seg.direction))
+                write_nrrd(tmp / f"images{part}" / f"{case_id}_0000{FILE_ENDING}", image)
+                write_nrrd(tmp / f"labels{part}" / f"{case_id}{FILE_ENDING}", label_volume)
+            except (CtcurateError, OSError, ValueError) as exc:
+                skipped[case_id] = str(exc)
+                log.error("case %s: %s", case_id, exc)
+                continue
+            (test if part == "Ts" else training)[case_id] = revision.number
+            lineage[case_id] = {"revision": revision.number, "author": revision.author, "sha256": revision.sha256,
+                                "status": store.statuses(case_id)[revision.number].value,
+                                "split": splits.get(case_id)}
+        if not training:
+            raise ModelError(f"{ws.root}: no case has a {status.value} revision"
+                             + (f" (nor {fallback.value})" if fallback else "")
+                             + "; review cases ('ctcurate review') or export with --fallback unreviewed")
+        dataset = {"channel_names": {"0": "CT"}, "labels": labels, "numTraining": len(training),
+                   "file_ending": FILE_ENDING, "name": name, "overwrite_image_reader_writer": "SimpleITKIO",
+                   "description": f"exported by ctcurate from {ws.settings.name or ws.root.name}",
+                   "label_set": f"{label_set.name} {label_set.version}"}
+        atomic_write_text(tmp / "dataset.json", json.dumps(dataset, indent=1))
+        folds = None
+        val = sorted(c for c in training if splits.get(c) == "val")
+        if val:
+            folds = [{"train": sorted(c for c in training if splits.get(c) == "train"), "val": val}]
+            atomic_write_text(tmp / "splits_final.json", json.dumps(folds, indent=1))
+        record = {"workspace": str(ws.root), "label_set": label_set.name, "grid": grid, "status": status.value,
+                  "fallback": fallback.value if fallback else None, "cases": lineage, "skipped": skipped}
+        atomic_write_text(tmp / "ctcurate_export.json", json.dumps(record, indent=1))
+    log.info("exported %d training and %d test cases to %s (%d skipped)", len(training), len(test), target,
+             len(skipped))
+    return NnunetExport(target, training, test, skipped, folds, labels)
+
