@@ -17,7 +17,7 @@ from typing import Any
 
 from curation import Workspace
 from curation.atomic import remove_stale_temporaries
-from curation.casemeta import write_meta_table
+from curation.casemeta import read_case_metadata, write_meta_table
 from curation.errors import CtcurateError, ModelError
 from curation.executor import SerialExecutor
 from curation.revisions import RevisionStore
@@ -76,6 +76,20 @@ def presegment_case(ws: Workspace, case_id: str, record: ModelRecord, *, device:
     return revision.number
 
 
+def _phase_missing(ws: Workspace, cases: list[str], database_url: str | None) -> list[str]:
+    """Estimate the phase of cases that have revision 0 but no phase yet; return them."""
+    done = []
+    for case_id in cases:
+        path = ws.case_dir(case_id) / "case.json"
+        if path.is_file() and "phase_revision" not in read_case_metadata(ws, case_id).get("contrast", {}):
+            try:
+                estimate_case_phase(ws, case_id, database_url=database_url)
+                done.append(case_id)
+            except (CtcurateError, OSError, ValueError) as exc:
+                log.error("case %s: contrast phase: %s", case_id, exc)
+    return done
+
+
 def _task(args: tuple[str, str, str, int, str, str | None]) -> str:
     root, case_id, name, version, device, url = args
     ws = Workspace.open(root)
@@ -113,6 +127,7 @@ def presegment(ws: Workspace, model: str, *, version: int | None = None, cases: 
             result.done.append(case_id)
         if progress:
             progress(n, len(tasks))
-    if result.done and ws.meta_table.is_file():
+    phased = _phase_missing(ws, result.skipped, database_url)  # a run killed between revision and phase
+    if (result.done or phased) and ws.meta_table.is_file():
         write_meta_table(ws)  # the new contrast phases
     return result

@@ -146,7 +146,7 @@ def _keep(trained: Path, target: Path, folds: tuple[str, ...]) -> Path:
 def retrain(ws: Workspace, name: str, config: RetrainConfig | None = None) -> ModelRecord:
     """Export, plan, preprocess, train every fold, keep and register the new model version."""
     config = config or RetrainConfig()
-    folders = NnunetFolders.under(ws.root / "nnunet", processes=config.processes,
+    folders = NnunetFolders.under(ws.nnunet_dir, processes=config.processes,
                                   augmentation_workers=max(1, config.processes // 2))
     env = nnunet_env(folders)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

@@ -19,9 +19,13 @@ Layout (``WS`` is the workspace root)::
         cases/<case>/case.json       de-identified metadata and lineage
         cases/<case>/segmentations/<structure>.nrrd   one binary mask per class (when labelled)
         cases/<case>/segmentation.seg.nrrd            or one multi-label Slicer segmentation
-        tables/meta.parquet|.csv     all cases
+        cases/<case>/revisions/r0000.seg.nrrd         revision 0 (a model's), then corrections, per grid
+        tables/meta.parquet|.csv     all cases (from each case.json; see curation.casemeta)
         figures/exclusion_flow.png|.svg
-    WS/models/<name>/v<N>.json       registered segmentation models (folders, label mapping, fingerprint)
+    WS/annotations.sqlite            revisions and their reviews (curation.revisions)
+    WS/models/<name>/v<N>.json       registered segmentation models (folders, label mapping, fingerprint, lineage)
+    WS/models/<name>/v<N>/           trained-model folder of a version made by 'ctcurate retrain'
+    WS/nnunet/                       nnU-Net's raw, preprocessed and results folders of 'ctcurate retrain'
     WS/qa/                           label findings and statistics, QA report, Data Docs
     WS/logs/                         run logs
 
@@ -204,6 +208,11 @@ class Workspace:
     def models_dir(self) -> Path:
         """Registered segmentation models: ``models/<name>/v<version>.json``."""
         return self.root / "models"
+
+    @property
+    def nnunet_dir(self) -> Path:
+        """nnU-Net's folders for retraining: ``nnunet/nnUNet_raw``, ``nnUNet_preprocessed``, ``nnUNet_results``."""
+        return self.root / "nnunet"
 
     @property
     def qa_dir(self) -> Path:

@@ -135,3 +135,17 @@ def test_case_metadata_errors(tmp_path: Path) -> None:
     (ws.case_dir("s0001") / "case.json").write_text(json.dumps({"case_id": "s0001"}))
     with pytest.raises(ModelError, match="case s0001: no segmentation revision to measure"):
         estimate_case_phase(ws, "s0001")
+
+
+def test_a_rerun_adds_the_phase_a_killed_run_did_not_store(demo_ws) -> None:
+    from annotator.presegment import presegment
+
+    meta = read_case_metadata(demo_ws, "s0001")
+    contrast = {k: v for k, v in meta["contrast"].items() if not k.startswith("phase")}
+    update_case_metadata(demo_ws, "s0001", "contrast", None)
+    update_case_metadata(demo_ws, "s0001", "contrast", contrast)  # as if killed between revision 0 and the phase
+    result = presegment(demo_ws, "small")
+    assert result.done == [] and "s0001" in result.skipped
+    restored = read_case_metadata(demo_ws, "s0001")["contrast"]
+    assert restored["phase"] == "native" and restored["phase_revision"] == 0
+    assert pd.read_parquet(demo_ws.meta_table).set_index("case_id").loc["s0001", "contrast_phase"] == "native"
