@@ -29,7 +29,7 @@ from curation.casemeta import case_splits
 from curation.errors import CtcurateError, ModelError
 from curation.labelmap import read_seg_nrrd
 from curation.orientation import to_canonical
-from curation.revisions import ReviewStatus, RevisionStore
+from curation.revisions import ReviewStatus, Revision, RevisionStore
 from curation.volume import read_nrrd, write_nrrd
 
 __all__ = ["NnunetExport", "export_nnunet", "dataset_folder_name"]
@@ -63,7 +63,8 @@ def dataset_folder_name(dataset_id: int, name: str) -> str:
     return f"Dataset{dataset_id:03d}_{name}"
 
 
-def _pick(store: RevisionStore, case_id: str, status: ReviewStatus, fallback: ReviewStatus | None) -> Any:
+def _pick(store: RevisionStore, case_id: str, status: ReviewStatus,
+          fallback: ReviewStatus | None) -> Revision | None:
     revision = store.latest_with_status(case_id, status)
     if revision is None and fallback is not None:
         revision = store.latest_with_status(case_id, fallback)
