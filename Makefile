@@ -4,7 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install clean system
+
+# Debian packages the tests need: a PostgreSQL server (the annotation store's suite runs on it too)
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+system:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends postgresql; }
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +23,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/ctcurate demo $(DEMO_DIR)
 
-test: $(STAMP)
+test: $(STAMP) system
 	$(BIN)/ruff check curation annotator qa datacard tests bench
 	$(BIN)/mypy curation annotator qa datacard
 	$(BIN)/pytest

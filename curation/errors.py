@@ -68,3 +68,7 @@ class QAError(CtcurateError):
 
 class ModelError(CtcurateError):
     """A segmentation model is incomplete, cannot be loaded, or cannot run on a case."""
+
+
+class AnnotationError(CtcurateError):
+    """Annotation store refusals: a case claimed by someone else, a bad status or state."""

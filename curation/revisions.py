@@ -7,6 +7,11 @@ parent). Label files are multi-label Slicer segmentations under the case folder
 copy's grid); the table lives in a database (SQLite in the workspace by default; any SQLAlchemy URL).
 A revision is never overwritten, and a save whose parent is not the latest revision is refused.
 
+Revisions are written row first: the row claims the next number inside a transaction, the files are
+written (each atomically), then the transaction commits, so a second client saving the same number at
+once fails before writing any file, and a save killed half-way leaves no row and the previous
+revision intact. The database is :mod:`curation.annotationdb`'s (SQLite or PostgreSQL).
+
 A revision's review status (``unreviewed`` until someone reviews it, then ``approved`` or
 ``rejected``) is kept as an append-only list of review events in a second table; the last event
 counts. Exports for retraining take the latest *approved* revision of each case.
@@ -14,11 +19,11 @@ counts. Exports for retraining take the latest *approved* revision of each case.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -26,6 +31,8 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from .annotationdb import METADATA, engine_for, ensure_tables, now_iso
+from .annotationdb import database_url as database_url_of
 from .errors import WorkspaceError
 from .labelmap import write_seg_nrrd
 from .labelset import LabelSet
@@ -36,9 +43,8 @@ __all__ = ["Revision", "RevisionStore", "ReviewStatus", "voxel_changes"]
 
 log = logging.getLogger(__name__)
 
-_META = sa.MetaData()
 _REVISIONS = sa.Table(
-    "revisions", _META,
+    "revisions", METADATA,
     sa.Column("case_id", sa.String(32), primary_key=True),
     sa.Column("number", sa.Integer, primary_key=True),
     sa.Column("parent", sa.Integer, nullable=True),
@@ -52,9 +58,10 @@ _REVISIONS = sa.Table(
     sa.Column("files", sa.Text, nullable=False),      # JSON: {"native": "r0000.seg.nrrd", "1.5": ...}
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("changes", sa.Text, nullable=False),    # JSON: structure -> voxels changed vs the parent
+    sa.Column("changes_vs_model", sa.Text, nullable=False, server_default="{}"),  # ... vs revision 0
 )
 _REVIEWS = sa.Table(
-    "reviews", _META,
+    "reviews", METADATA,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("case_id", sa.String(32), nullable=False, index=True),
     sa.Column("number", sa.Integer, nullable=False),
@@ -98,6 +105,7 @@ class Revision:
     files: dict[str, str]
     sha256: str
     changes: dict[str, int]
+    changes_vs_model: dict[str, int]
 
 
 def voxel_changes(before: np.ndarray | None, after: np.ndarray, label_set: LabelSet) -> dict[str, int]:
@@ -112,31 +120,34 @@ def voxel_changes(before: np.ndarray | None, after: np.ndarray, label_set: Label
     return {c.name: int(counts[c.index]) for c in label_set if c.index < len(counts) and counts[c.index]}
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 class RevisionStore:
     """The revisions of one workspace (``database_url`` defaults to ``WS/annotations.sqlite``)."""
 
     def __init__(self, workspace: Workspace, database_url: str | None = None) -> None:
         self.workspace = workspace
-        self.url = database_url or f"sqlite:///{workspace.root / 'annotations.sqlite'}"
-        self.engine = sa.create_engine(self.url)
-        _META.create_all(self.engine)
+        self.url = database_url_of(workspace, database_url)
+        self.engine = engine_for(self.url)
+        _add_missing_columns(self.engine)
 
     def folder(self, case_id: str) -> Path:
         return self.workspace.case_dir(case_id) / "revisions"
 
     def _row(self, row: Any) -> Revision:
         data = dict(row._mapping)
-        return Revision(**{**data, "files": json.loads(data["files"]), "changes": json.loads(data["changes"])})
+        return Revision(**{**data, "files": json.loads(data["files"]), "changes": json.loads(data["changes"]),
+                           "changes_vs_model": json.loads(data["changes_vs_model"])})
 
     def history(self, case_id: str) -> list[Revision]:
         """All revisions of a case, oldest first."""
         with self.engine.connect() as db:
             rows = db.execute(sa.select(_REVISIONS).where(_REVISIONS.c.case_id == case_id)
                               .order_by(_REVISIONS.c.number)).all()
+        return [self._row(r) for r in rows]
+
+    def all_revisions(self) -> list[Revision]:
+        """Every revision of every case, by case then number."""
+        with self.engine.connect() as db:
+            rows = db.execute(sa.select(_REVISIONS).order_by(_REVISIONS.c.case_id, _REVISIONS.c.number)).all()
         return [self._row(r) for r in rows]
 
     def latest(self, case_id: str) -> Revision | None:
@@ -156,11 +167,13 @@ class RevisionStore:
 
     def add(self, case_id: str, labels: dict[str, Volume], label_set: LabelSet, *, author: str, kind: str,
             parent: int | None, comment: str = "", started: str | None = None, ended: str | None = None,
-            active_seconds: float | None = None, previous: np.ndarray | None = None) -> Revision:
-        """Store a new revision: files first (atomically), then the row; refused if ``parent`` is not the latest.
+            active_seconds: float | None = None, previous: np.ndarray | None = None,
+            model: np.ndarray | None = None) -> Revision:
+        """Store a new revision; refused if ``parent`` is not the latest revision.
 
         ``labels`` maps a grid name (``native``, ``1.5``, ``3``) to the label volume on that grid;
-        ``previous`` is the parent's native labels, for the per-structure change counts.
+        ``previous`` is the parent's native labels and ``model`` revision 0's (read from its file when
+        not given), for the per-structure change counts.
         """
         if "native" not in labels:
             raise WorkspaceError(f"case {case_id}: a revision needs labels on the CT's own grid ('native')")
@@ -173,24 +186,41 @@ class RevisionStore:
                                  f"{expected} (saved by {latest.author if latest else 'nobody'}); reopen the case "
                                  "and redo the change on the latest revision")
         number = 0 if latest is None else latest.number + 1
-        files = {}
+        after = labels["native"].array
+        if number > 0 and model is None:
+            from .labelmap import read_seg_nrrd
+
+            model = read_seg_nrrd(self.path(self.history(case_id)[0]))[0].array
+        for what, other in (("the parent's", previous), ("revision 0's", model)):
+            if other is not None and other.shape != after.shape:
+                raise WorkspaceError(f"case {case_id}: labels of shape {after.shape} do not match {what} "
+                                     f"{other.shape}; a revision must lie on the CT's own grid")
+        files = {grid: f"r{number:04d}.seg.nrrd" if grid == "native" else f"r{number:04d}_{grid}mm.seg.nrrd"
+                 for grid in labels}
+        revision = Revision(case_id, number, parent, author, kind, now_iso(), started, ended, active_seconds, comment,
+                            files, "", voxel_changes(previous, after, label_set),
+                            voxel_changes(model, after, label_set) if model is not None else {})
+        row = {**revision.__dict__, "files": json.dumps(files), "changes": json.dumps(revision.changes),
+               "changes_vs_model": json.dumps(revision.changes_vs_model)}
         digest = hashlib.sha256()
-        for grid, volume in labels.items():
-            name = f"r{number:04d}.seg.nrrd" if grid == "native" else f"r{number:04d}_{grid}mm.seg.nrrd"
-            write_seg_nrrd(self.folder(case_id) / name, volume, label_set)
-            digest.update((self.folder(case_id) / name).read_bytes())
-            files[grid] = name
-        revision = Revision(case_id, number, parent, author, kind, _now(), started, ended, active_seconds, comment,
-                            files, digest.hexdigest(), voxel_changes(previous, labels["native"].array, label_set))
-        row = {**revision.__dict__, "files": json.dumps(files), "changes": json.dumps(revision.changes)}
         try:
             with self.engine.begin() as db:
-                db.execute(_REVISIONS.insert().values(**row))
+                db.execute(_REVISIONS.insert().values(**row))  # claims the number; a rival save now fails
+                for grid, volume in labels.items():
+                    path = self.folder(case_id) / files[grid]
+                    write_seg_nrrd(path, volume, label_set)
+                    digest.update(path.read_bytes())
+                this = (_REVISIONS.c.case_id == case_id) & (_REVISIONS.c.number == number)
+                db.execute(_REVISIONS.update().where(this).values(sha256=digest.hexdigest()))
         except sa.exc.IntegrityError:
             raise WorkspaceError(f"case {case_id}: revision {number} was saved by someone else a moment ago; "
                                  "reopen the case") from None
+        except OSError as exc:
+            raise WorkspaceError(f"case {case_id}: revision {number} could not be written ({exc}); revision "
+                                 f"{expected} is intact and the edits are still open: free space or fix the "
+                                 "folder's permissions and save again") from None
         log.info("case %s: revision %d by %s", case_id, number, author)
-        return revision
+        return dataclasses.replace(revision, sha256=digest.hexdigest())
 
     # -- review ------------------------------------------------------------------------------------------
     def review(self, case_id: str, number: int | None, status: ReviewStatus | str, *, reviewer: str,
@@ -207,7 +237,7 @@ class RevisionStore:
             raise WorkspaceError(f"case {case_id}: no revision {number} (have 0..{history[-1].number})")
         with self.engine.begin() as db:
             db.execute(_REVIEWS.insert().values(case_id=case_id, number=found.number, status=status.value,
-                                                reviewer=reviewer, time=_now(), comment=comment))
+                                                reviewer=reviewer, time=now_iso(), comment=comment))
         log.info("case %s: revision %d %s by %s", case_id, found.number, status.value, reviewer)
         return found
 
@@ -227,3 +257,12 @@ class RevisionStore:
         current = self.statuses(case_id)
         matching = [r for r in self.history(case_id) if current.get(r.number) in wanted]
         return matching[-1] if matching else None
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """Bring a revisions table made by an earlier version up to date (added columns only)."""
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("revisions")}
+    if "changes_vs_model" not in columns:
+        with engine.begin() as db:
+            db.execute(sa.text("ALTER TABLE revisions ADD COLUMN changes_vs_model TEXT NOT NULL DEFAULT '{}'"))
+    ensure_tables(engine)

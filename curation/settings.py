@@ -21,6 +21,7 @@ __all__ = [
     "ConversionSettings",
     "ExecutorSettings",
     "LabelSettings",
+    "AnnotationSettings",
     "QASettings",
     "Settings",
     "load_settings",
@@ -162,6 +163,29 @@ class QASettings:
 
 
 @dataclass(frozen=True)
+class AnnotationSettings:
+    """Where annotations are stored and how long a claim on a case lasts.
+
+    ``database_url`` empty means SQLite in the workspace (``annotations.sqlite``); annotators at
+    several workstations share a PostgreSQL database instead (``postgresql+psycopg://user@host/db``).
+    """
+
+    database_url: str = ""
+    claim_expiry_minutes: int = 120
+    autosave_seconds: int = 120
+
+    def __post_init__(self) -> None:
+        if self.database_url and not self.database_url.startswith(("sqlite:", "postgresql")):
+            raise ConfigError(f"setting 'annotation.database_url': expected sqlite:///PATH or "
+                              f"postgresql+psycopg://USER@HOST/DB, found {self.database_url!r}")
+        if self.claim_expiry_minutes < 1:
+            raise ConfigError(f"setting 'annotation.claim_expiry_minutes': expected >= 1, "
+                              f"found {self.claim_expiry_minutes}")
+        if self.autosave_seconds < 5:
+            raise ConfigError(f"setting 'annotation.autosave_seconds': expected >= 5, found {self.autosave_seconds}")
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one workspace."""
 
@@ -174,6 +198,7 @@ class Settings:
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
     labels: LabelSettings = field(default_factory=LabelSettings)
     qa: QASettings = field(default_factory=QASettings)
+    annotation: AnnotationSettings = field(default_factory=AnnotationSettings)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", tuple(str(s) for s in self.sources))
@@ -198,6 +223,7 @@ _SECTIONS = {
     "executor": ExecutorSettings,
     "labels": LabelSettings,
     "qa": QASettings,
+    "annotation": AnnotationSettings,
 }
 
 

@@ -1,4 +1,4 @@
-"""Pre-segmentation commands: ``ctcurate presegment``, ``ctcurate phase``."""
+"""Annotation commands: ``ctcurate presegment``, ``ctcurate phase``, ``ctcurate annotate status``."""
 
 from __future__ import annotations
 
@@ -55,3 +55,35 @@ def phase(
                       ", ".join(f"{k} {v:g}" for k, v in estimate.hu.items()))
     console.print(table)
     exit_on_failures(failed)
+
+
+annotate_app = typer.Typer(help="The annotators' worklist.", no_args_is_help=True)
+app.add_typer(annotate_app, name="annotate")
+
+
+@annotate_app.command("status")
+@friendly
+def status(workspace: WorkspaceOpt = Path("."),
+           cases: Annotated[bool, typer.Option(help="Also list every case.")] = False) -> None:
+    """Cases per status and annotator, median active time, correction effort per structure."""
+    import pandas as pd
+    from rich.table import Table
+
+    from annotator.effort import worklist_summary
+
+    summary = worklist_summary(Workspace.open(workspace))
+    table = Table("status", "annotator", "cases", title="worklist")
+    for row in summary.by_status.itertuples():
+        table.add_row(row.status, row.annotator, str(row.cases))
+    console.print(table)
+    median = summary.median_active_minutes
+    console.print(f"median active time per corrected case: {'-' if median is None else f'{median:.1f} min'}")
+    effort = Table("structure", "cases corrected", "voxels changed vs the model", title="correction effort")
+    for row in summary.effort.itertuples():
+        effort.add_row(row.structure, str(row.cases), f"{row.voxels:,}")
+    console.print(effort)
+    if cases:
+        listing = Table(*summary.cases.columns, title="cases")
+        for values in summary.cases.itertuples(index=False):
+            listing.add_row(*("" if pd.isna(v) else str(v) for v in values))
+        console.print(listing)

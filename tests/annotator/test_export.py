@@ -114,12 +114,16 @@ def test_export_errors(demo_ws: Workspace, tmp_path: Path) -> None:
     write_meta_table(demo_ws)
     with pytest.raises(WorkspaceError, match="split values \\['holdout'\\] found, expected train, val, test"):
         case_splits(demo_ws)
-    # a revision whose labels do not fit the CT's grid is skipped with the reason, the rest export
+    # a revision file replaced on disk by one off the CT's grid is skipped with the reason, the rest export
     store = RevisionStore(demo_ws)
     update_case_metadata(demo_ws, "s0001", "split", None)
     write_meta_table(demo_ws)
     wrong = Volume(np.zeros((3, 4, 5), np.uint8), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
-    store.add("s0002", {"native": wrong}, demo_ws.label_set(), author="dr.x", kind="human", parent=0)
+    with pytest.raises(WorkspaceError, match=r"labels of shape \(3, 4, 5\) do not match revision 0's"):
+        store.add("s0002", {"native": wrong}, demo_ws.label_set(), author="dr.x", kind="human", parent=0)
+    from curation.labelmap import write_seg_nrrd
+
+    write_seg_nrrd(store.path(store.latest("s0002")), wrong, demo_ws.label_set())
     result = export_nnunet(demo_ws, tmp_path, 951, fallback="unreviewed")
     assert "labels on grid 'native' do not match ct.nrrd" in result.skipped["s0002"] and "s0001" in result.training
 

@@ -1,0 +1,71 @@
+"""The worklist in numbers: cases per status and annotator, time per case, correction effort per structure.
+
+Correction effort is the voxels each structure changed between the model's revision 0 and a case's
+latest human revision; summed over cases and compared between model versions, it measures how much
+each round of retraining saved the physicians.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from curation import Workspace
+from curation.revisions import RevisionStore
+from curation.worklist import CaseStatus, Worklist
+from qa.labels import FINDINGS_FILE
+
+__all__ = ["WorklistSummary", "worklist_summary"]
+
+
+@dataclass(frozen=True)
+class WorklistSummary:
+    """``cases``: one row per case; ``by_status``: cases per status and annotator; ``effort``: per structure."""
+
+    cases: pd.DataFrame
+    by_status: pd.DataFrame
+    effort: pd.DataFrame
+    median_active_minutes: float | None
+
+
+def worklist_summary(ws: Workspace, database_url: str | None = None) -> WorklistSummary:
+    """Gather status, claims, revisions and QA findings of every case of the workspace."""
+    store = RevisionStore(ws, database_url)
+    work = Worklist(ws, database_url)
+    statuses, claims = work.statuses(), work.claims()
+    revisions = store.all_revisions()
+    findings = pd.Series(dtype=int)
+    if (ws.qa_dir / FINDINGS_FILE).is_file():
+        table = pd.read_parquet(ws.qa_dir / FINDINGS_FILE)
+        findings = table[table["severity"].isin(["error", "warning"])].groupby("case").size()
+    case_ids = sorted({p.name for p in ws.cases_dir.iterdir() if p.is_dir() and not p.name.startswith(".")}
+                      | {r.case_id for r in revisions})
+    rows = []
+    effort: dict[str, dict[str, int]] = {}
+    for case_id in case_ids:
+        history = [r for r in revisions if r.case_id == case_id]
+        human = [r for r in history if r.kind == "human"]
+        status, reason = statuses.get(case_id, (CaseStatus.TODO, None))
+        claim = claims.get(case_id)
+        active = sum(r.active_seconds or 0.0 for r in human)
+        rows.append({"case_id": case_id, "status": status.value, "reason": reason or "",
+                     "claimant": claim.claimant if claim else "",
+                     "annotator": human[-1].author if human else "", "revisions": len(history),
+                     "model": history[0].author.removeprefix("model:") if history and history[0].kind == "model"
+                     else "", "active_minutes": round(active / 60, 1) if human else None,
+                     "findings": int(findings.get(case_id, 0))})
+        if human:
+            for structure, voxels in human[-1].changes_vs_model.items():
+                entry = effort.setdefault(structure, {"cases": 0, "voxels": 0})
+                entry["cases"] += 1
+                entry["voxels"] += int(voxels)
+    cases = pd.DataFrame(rows, columns=["case_id", "status", "reason", "claimant", "annotator", "revisions",
+                                        "model", "active_minutes", "findings"])
+    by_status = (cases.assign(annotator=cases["annotator"].replace("", "-"))
+                 .groupby(["status", "annotator"]).size().rename("cases").reset_index())
+    effort_frame = pd.DataFrame([{"structure": k, **v} for k, v in effort.items()],
+                                columns=["structure", "cases", "voxels"]).sort_values("voxels", ascending=False)
+    timed = cases["active_minutes"].dropna()
+    return WorklistSummary(cases, by_status, effort_frame.reset_index(drop=True),
+                           float(timed.median()) if len(timed) else None)
