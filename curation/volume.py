@@ -17,7 +17,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import nrrd
 import numpy as np
@@ -26,7 +26,8 @@ import SimpleITK as sitk
 from .atomic import atomic_open, atomic_path
 from .errors import ConversionError
 
-__all__ = ["Volume", "write_nrrd", "read_nrrd", "read_volume", "write_volume", "resample_isotropic", "resample_image",
+__all__ = ["Volume", "write_nrrd", "read_nrrd", "read_nrrd_grid",
+           "read_volume", "write_volume", "resample_isotropic", "resample_image",
            "VOLUME_SUFFIXES", "volume_suffix", "nifti_nonfinite", "resample_labels"]
 
 VOLUME_SUFFIXES = (".nrrd", ".nii.gz", ".nii")
@@ -179,6 +180,26 @@ def read_nrrd(path: str | Path) -> Volume:
         raise ConversionError(f"{path}: cannot read NRRD ({exc})") from None
     if data.ndim != 3:
         raise ConversionError(f"{path}: expected a 3-D volume, found {data.ndim} dimensions")
+    spacing, origin, direction = _nrrd_geometry(path, header)
+    return Volume(array=data, spacing=spacing, origin=origin, direction=direction)
+
+
+def read_nrrd_grid(path: str | Path) -> Volume:
+    """The grid of a 3-D NRRD file from its header alone; the array is a zero-memory view of zeros."""
+    path = Path(path)
+    try:
+        header = nrrd.read_header(str(path))
+    except (OSError, nrrd.NRRDError, ValueError) as exc:
+        raise ConversionError(f"{path}: cannot read NRRD ({exc})") from None
+    sizes = [int(n) for n in header.get("sizes", [])]
+    if len(sizes) != 3:
+        raise ConversionError(f"{path}: expected a 3-D volume, found {len(sizes)} dimensions")
+    spacing, origin, direction = _nrrd_geometry(path, header)
+    return Volume(array=np.broadcast_to(np.uint8(0), tuple(sizes[::-1])), spacing=spacing, origin=origin,
+                  direction=direction)
+
+
+def _nrrd_geometry(path: Path, header: dict[str, Any]) -> tuple[Any, Any, np.ndarray]:
     directions = np.asarray(header.get("space directions", np.eye(3)), dtype=float)  # rows per NRRD axis
     origin = np.asarray(header.get("space origin", np.zeros(3)), dtype=float)
     space = str(header.get("space", "left-posterior-superior")).lower()
@@ -189,8 +210,7 @@ def read_nrrd(path: str | Path) -> Volume:
     elif space not in ("left-posterior-superior", "lps"):
         raise ConversionError(f"{path}: unsupported NRRD space {space!r}; expected LPS or RAS")
     spacing = np.linalg.norm(directions, axis=1)
-    return Volume(array=data, spacing=tuple(spacing), origin=tuple(origin),
-                  direction=(directions / spacing[:, None]).T)
+    return tuple(spacing), tuple(origin), (directions / spacing[:, None]).T
 
 
 def volume_suffix(path: str | Path) -> str | None:
