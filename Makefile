@@ -6,16 +6,20 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench install clean system
 
-# Debian packages the tests need: a PostgreSQL server (the annotation store's suite runs on it too)
+# Debian packages the tests need: a PostgreSQL server (the annotation store's suite runs on it too) and
+# Xvfb with the X libraries Qt needs (napari runs on a virtual screen in the tests)
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+DEBS := postgresql xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xinerama0 \
+	libxcb-randr0 libxcb-shape0 libxcb-cursor0 libxkbcommon-x11-0 libgl1 libegl1 libfontconfig1 libdbus-1-3
 system:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends postgresql; }
+	@{ ls /usr/lib/postgresql/*/bin/initdb && command -v Xvfb && dpkg -s $(DEBS); } >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
+		--no-install-recommends $(DEBS); }
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,segment]'
+	$(BIN)/python -m pip install -q -e '.[test,segment,annotate]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from ..workspace import Workspace
 from ._common import WorkspaceOpt, app, console, exit_on_failures, friendly, with_executor
@@ -57,8 +58,39 @@ def phase(
     exit_on_failures(failed)
 
 
-annotate_app = typer.Typer(help="The annotators' worklist.", no_args_is_help=True)
+class _AnnotateGroup(TyperGroup):
+    """``ctcurate annotate WS`` opens napari; ``ctcurate annotate status ...`` is a sub-command."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["--workspace", args[0], *args[1:]]
+        return list(super().parse_args(ctx, args))
+
+
+annotate_app = typer.Typer(help="Correct cases in napari (ctcurate annotate [WORKSPACE] [--case ID]); the "
+                                "worklist in numbers (annotate status).", cls=_AnnotateGroup,
+                           invoke_without_command=True)
 app.add_typer(annotate_app, name="annotate")
+
+
+@annotate_app.callback()
+@friendly
+def annotate(
+    ctx: typer.Context,
+    workspace: WorkspaceOpt = Path("."),
+    case: Annotated[str | None, typer.Option(help="Open this case at once.")] = None,
+    user: Annotated[str | None, typer.Option(help="Your name in the revisions (default: your login).")] = None,
+) -> None:
+    """Open napari with the worklist, the structure panel and the correction tools."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import napari
+
+    from annotator.viewer import open_viewer
+
+    _, dock = open_viewer(Workspace.open(workspace), case=case, annotator=user)
+    napari.run()
+    dock.finish()  # the window is closed: unsaved edits go to the recovery slot, the claim is released
 
 
 @annotate_app.command("status")
