@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_convert_memory.py
 	$(BIN)/python bench/bench_label_qa.py
 	$(BIN)/python bench/bench_presegment.py
+	$(BIN)/python bench/bench_annotator.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

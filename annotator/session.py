@@ -26,6 +26,7 @@ from curation import Volume, Workspace
 from curation.annotationdb import now_iso
 from curation.atomic import atomic_write_text
 from curation.errors import AnnotationError, CtcurateError
+from curation.filter import redraw_flow
 from curation.labelmap import label_dtype, read_seg_nrrd, write_seg_nrrd
 from curation.labelset import LabelSet
 from curation.revisions import Revision, RevisionStore, voxel_changes
@@ -116,7 +117,8 @@ class CaseSession:
             raise AnnotationError(f"case {self.case_id} revision {number}: geometry.grid: labels {labels.size} at "
                                   f"{np.round(labels.origin, 2).tolist()} do not match the CT {ct.size} at "
                                   f"{np.round(ct.origin, 2).tolist()}; run 'ctcurate qa labels' and fix the file")
-        unknown = sorted(set(np.unique(labels.array).tolist()) - {0} - {c.index for c in self.label_set})
+        present = np.flatnonzero(np.bincount(labels.array.ravel()))  # one pass; np.unique would sort
+        unknown = sorted(set(present.tolist()) - {0} - {c.index for c in self.label_set})
         if unknown:
             raise AnnotationError(f"case {self.case_id} revision {number}: completeness.unknown_value: values "
                                   f"{unknown[:8]} are not classes of label set {self.label_set.name!r}")
@@ -193,7 +195,10 @@ class CaseSession:
         for spacing in self.ws.settings.conversion.spacings_mm:
             copy = self.ws.case_dir(self.case_id) / self.ws.ct_name(spacing)
             if copy.is_file():
-                grids[f"{spacing:g}"] = resample_labels(native, read_nrrd_grid(copy))
+                grid = read_nrrd_grid(copy)
+                same = grid.size == native.size and np.allclose(grid.spacing, native.spacing) and \
+                    np.allclose(grid.origin, native.origin) and np.allclose(grid.direction, native.direction)
+                grids[f"{spacing:g}"] = native if same else resample_labels(native, grid)
         return grids
 
     def save(self, comment: str = "") -> Revision:
@@ -268,6 +273,8 @@ class CaseSession:
         self.worklist.set_status(self.case_id, CaseStatus.EXCLUDED, actor=self.annotator, reason=reason,
                                  comment=comment)
         self.close()
+        if self.ws.exams_table.is_file():
+            redraw_flow(self.ws)  # the exclusion flow counts this case under its reason now
 
     def close(self) -> None:
         """Release the claim (unsaved edits stay in the recovery slot if autosaved)."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +25,8 @@ from .rules import RULES, evaluate, keyword_hits
 from .settings import ExclusionSettings
 from .workspace import Workspace
 
-__all__ = ["FilterResult", "judge_series", "preference_key", "choose_series", "run_filter", "REASON_LABELS"]
+__all__ = ["flow_counts", "redraw_flow", "FilterResult", "judge_series", "preference_key", "choose_series",
+           "run_filter", "REASON_LABELS"]
 
 log = logging.getLogger(__name__)
 REASON_LABELS = {rule.code: rule.label for rule in RULES}
@@ -128,11 +131,38 @@ def run_filter(workspace: Workspace) -> FilterResult:
     verdicts["chosen"] = verdicts["series_key"].isin(set(exams["chosen_series_key"]))
     atomic_write_parquet(workspace.verdicts_table, verdicts)
     atomic_write_parquet(workspace.exams_table, exams)
-    excluded = exams[~exams["included"]]["primary_reason"].value_counts()
-    ordered = {REASON_LABELS.get(code, code): int(excluded[code]) for code in REASON_LABELS if code in excluded}
-    n_included = int(exams["included"].sum())
-    png, svg = draw_flow(len(exams), ordered, n_included, workspace.figures_dir / "exclusion_flow",
+    n_sampled, ordered, n_included = flow_counts(workspace, exams)
+    png, svg = draw_flow(n_sampled, ordered, n_included, workspace.figures_dir / "exclusion_flow",
                          title=f"{workspace.settings.name}: exam selection")
     log.info("filter: %d of %d sampled exams included", n_included, len(exams))
     return FilterResult(n_series=len(verdicts), n_sampled_exams=len(exams), n_included_exams=n_included,
                         excluded_by_reason=ordered, flow_png=str(png), flow_svg=str(svg))
+
+
+def flow_counts(workspace: Workspace, exams: pd.DataFrame | None = None) -> tuple[int, dict[str, int], int]:
+    """Sampled exams, excluded exams per reason label, included exams: the filter's exclusions plus the
+    cases annotators excluded (``anatomy distorted by abnormality``, ...), merged by reason."""
+    from .worklist import EXCLUSION_REASONS, CaseStatus, Worklist
+
+    if exams is None:
+        exams = pd.read_parquet(workspace.require(workspace.exams_table, "filter"))
+    counts = Counter(exams.loc[~exams["included"], "primary_reason"])
+    annotated = 0
+    if workspace.settings.annotation.database_url or (workspace.root / "annotations.sqlite").is_file():
+        for status, reason in Worklist(workspace).statuses().values():
+            if status is CaseStatus.EXCLUDED and reason:
+                counts[reason] += 1
+                annotated += 1
+    labels = {**{code: REASON_LABELS[code] for code in REASON_LABELS}, **EXCLUSION_REASONS,
+              "extremity": REASON_LABELS["extremity"], "missing_slices": REASON_LABELS["missing_slices"]}
+    ordered = {labels.get(code, code): int(counts[code]) for code in labels if counts.get(code)}
+    return len(exams), ordered, int(exams["included"].sum()) - annotated
+
+
+def redraw_flow(workspace: Workspace) -> tuple[Path, Path]:
+    """Draw the exclusion flow again (after annotators excluded cases)."""
+    from .flow import draw_flow
+
+    sampled, excluded, included = flow_counts(workspace)
+    return draw_flow(sampled, excluded, included, workspace.figures_dir / "exclusion_flow",
+                     title=f"{workspace.settings.name}: exam selection")

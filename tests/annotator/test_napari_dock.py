@@ -42,6 +42,12 @@ def test_open_paint_save_reopen(dock, real_case_ws: Workspace, qtbot) -> None:
     dock.structures.selectRow(0)
     assert labels.selected_label == liver.index and labels.mode == "paint"
     assert abs(viewer.dims.point[0] - dock.session.centre_of("liver")[0]) < 3
+    # the name of the structure under the cursor: a liver voxel on the slice shown
+    z = int(round(labels.world_to_data(viewer.dims.point)[0]))
+    y, x = np.argwhere(labels.data[z] == liver.index)[0]
+    status = labels.get_status(labels.data_to_world((z, y, x)), world=True, dims_displayed=list(viewer.dims.displayed),
+                               view_direction=viewer.scene.camera.view_direction)
+    assert "name: liver" in status["coordinates"], status
     # paint programmatically: a block of background voxels
     z, y, x = np.nonzero(labels.data[:6, :6, :6] == 0)
     painted = len(z)

@@ -134,3 +134,40 @@ def test_labels_off_the_grid_or_the_label_set_are_refused(real_case_ws: Workspac
         CaseSession(real_case_ws, "s0001", " ")
     with pytest.raises(AnnotationError, match="s0009.*not found; run 'ctcurate convert'"):
         CaseSession(real_case_ws, "s0009", "dr.a")
+
+
+def test_a_failed_write_keeps_the_edits_and_the_previous_revision(real_case_ws: Workspace, monkeypatch) -> None:
+    import curation.revisions as revisions
+
+    session = CaseSession(real_case_ws, "s0001", "dr.a")
+    session.labels[0:2, 0:2, 0:2] = 5
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    real = revisions.write_seg_nrrd
+    monkeypatch.setattr(revisions, "write_seg_nrrd", disk_full)
+    with pytest.raises(WorkspaceError, match="revision 1 could not be written .*No space left on device.*revision 0 "
+                                             "is intact and the edits are still open"):
+        session.save()
+    assert (session.labels[0:2, 0:2, 0:2] == 5).all() and session.parent == 0
+    assert [r.number for r in RevisionStore(real_case_ws).history("s0001")] == [0]
+    monkeypatch.setattr(revisions, "write_seg_nrrd", real)
+    assert session.save().number == 1
+
+
+def test_excluding_while_annotating_feeds_the_exclusion_flow(demo_ws: Workspace) -> None:
+    from curation.filter import flow_counts
+
+    sampled, excluded, included = flow_counts(demo_ws)
+    assert (sampled, included) == (6, 3) and "anatomy distorted by abnormality" not in excluded
+    before = dict(excluded)
+    png = demo_ws.figures_dir / "exclusion_flow.png"
+    stamp = png.stat().st_mtime_ns
+    CaseSession(demo_ws, "s0002", "dr.a").exclude("anatomy_distorted", "large mass")
+    CaseSession(demo_ws, "s0003", "dr.a").exclude("extremity", "only the knee")
+    sampled, excluded, included = flow_counts(demo_ws)
+    assert (sampled, included) == (6, 1)
+    assert excluded["anatomy distorted by abnormality"] == 1
+    assert excluded["upper/lower extremity"] == before.get("upper/lower extremity", 0) + 1  # merged with the filter's
+    assert png.stat().st_mtime_ns != stamp  # the figure was drawn again
