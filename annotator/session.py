@@ -90,13 +90,17 @@ class CaseSession:
                 self.worklist.claim(case_id, annotator)
             except AnnotationError as exc:
                 self.read_only_reason = str(exc)
-        self.ct = read_nrrd(ct_path)
-        latest = self.store.latest(case_id)
-        self.parent: int | None = latest.number if latest else None
-        if latest is None:
-            base = np.zeros(self.ct.array.shape, dtype=label_dtype(self.label_set.max_index))
-        else:
-            base = self._read(self.store.path(latest), latest.number)
+        try:
+            self.ct = read_nrrd(ct_path)
+            latest = self.store.latest(case_id)
+            self.parent: int | None = latest.number if latest else None
+            if latest is None:
+                base = np.zeros(self.ct.array.shape, dtype=label_dtype(self.label_set.max_index))
+            else:
+                base = self._read(self.store.path(latest), latest.number)
+        except CtcurateError:
+            self.close()  # a case that cannot be opened is not kept claimed
+            raise
         self.base = base
         self.labels = base.copy()
         self.model = base.copy() if latest is not None and latest.number == 0 else None

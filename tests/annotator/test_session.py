@@ -121,6 +121,7 @@ def test_labels_off_the_grid_or_the_label_set_are_refused(real_case_ws: Workspac
     write_seg_nrrd(path, shifted, real_case_ws.label_set())
     with pytest.raises(AnnotationError, match="revision 0: geometry.grid: labels .* do not match the CT"):
         CaseSession(real_case_ws, "s0001", "dr.a")
+    assert Worklist(real_case_ws).claim_of("s0001") is None  # not left claimed
     write_seg_nrrd(path, labels, real_case_ws.label_set())  # back on the grid
     import dataclasses
 
