@@ -25,7 +25,6 @@ from qtpy.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -35,7 +34,7 @@ from curation.errors import CtcurateError
 from curation.worklist import EXCLUSION_REASONS
 
 from ..session import WINDOWS, CaseSession
-from .panels import ToolsPanel, table
+from .panels import ToolsPanel, fill, selected_text, table
 
 __all__ = ["CtcurateDock", "make_dock"]
 
@@ -136,19 +135,10 @@ class CtcurateDock(ToolsPanel, QWidget):
             cases = cases[cases["status"].isin(["todo", "in_progress"])]
         elif chosen == "flagged":
             cases = cases[cases["findings"] > 0]
-        self.worklist.setRowCount(len(cases))
-        for r, row in enumerate(cases.itertuples()):
-            for c, value in enumerate((row.case_id, row.status, row.claimant, str(row.findings))):
-                self.worklist.setItem(r, c, QTableWidgetItem(value))
+        fill(self.worklist, [(r.case_id, r.status, r.claimant, str(r.findings)) for r in cases.itertuples()])
 
     def open_selected(self) -> None:
-        rows = self.worklist.selectionModel().selectedRows()
-        if not rows:
-            raise CtcurateError("select a case in the worklist")
-        item = self.worklist.item(rows[0].row(), 0)
-        if item is None:
-            raise CtcurateError("select a case in the worklist")
-        self.open_case(item.text())
+        self.open_case(selected_text(self.worklist, "case in the worklist"))
 
     def open_case(self, case_id: str) -> None:
         """Claim and show a case (read-only if someone else holds it)."""
@@ -195,13 +185,10 @@ class CtcurateDock(ToolsPanel, QWidget):
     def close_case(self) -> None:
         if self.session is None:
             return
-        self.autosave_timer.stop()
         self.session.autosave()
         self.session.close()
-        for layer in self.layers.values():
-            if layer in self.viewer.layers:
-                self.viewer.layers.remove(layer)
-        self.session, self.layers = None, {}
+        self.session = None
+        self._drop_layers()
 
     # -- case -------------------------------------------------------------------------------------------
     def _case_box(self) -> QGroupBox:
@@ -254,19 +241,17 @@ class CtcurateDock(ToolsPanel, QWidget):
     def mark_done(self) -> None:
         session = self._need_session()
         session.mark_done(self.comment.text())
-        case_id = session.case_id
-        self.session = None
-        self._drop_layers()
-        self.show_message(f"{case_id}: done")
-        self.refresh_worklist()
+        self._ended(f"{session.case_id}: done")
 
     def exclude(self) -> None:
         session = self._need_session()
         session.exclude(str(self.reason.currentData()), self.comment.text())
-        case_id = session.case_id
+        self._ended(f"{session.case_id}: excluded ({self.reason.currentText()})")
+
+    def _ended(self, message: str) -> None:
         self.session = None
         self._drop_layers()
-        self.show_message(f"{case_id}: excluded ({self.reason.currentText()})")
+        self.show_message(message)
         self.refresh_worklist()
 
     def _drop_layers(self) -> None:

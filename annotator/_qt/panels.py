@@ -50,6 +50,25 @@ def table(headers: list[str]) -> QTableWidget:
     return widget
 
 
+def fill(widget: QTableWidget, rows: list[tuple[str, ...]]) -> None:
+    """Replace a table's rows (without emitting selection signals meanwhile)."""
+    widget.blockSignals(True)
+    widget.setRowCount(len(rows))
+    for r, values in enumerate(rows):
+        for c, value in enumerate(values):
+            widget.setItem(r, c, QTableWidgetItem(value))
+    widget.blockSignals(False)
+
+
+def selected_text(widget: QTableWidget, what: str) -> str:
+    """First column of the selected row; asks the user to select ``what`` when nothing is."""
+    rows = widget.selectionModel().selectedRows()
+    item = widget.item(rows[0].row(), 0) if rows else None
+    if item is None:
+        raise CtcurateError(f"select a {what}")
+    return str(item.text())
+
+
 class StructurePanel(_DockState):
     """Search, review state, voxel count and QA findings per structure; a click selects it and jumps to it."""
 
@@ -83,21 +102,10 @@ class StructurePanel(_DockState):
         session = self._need_session()
         text = self.search.text().strip().lower()
         rows = [r for r in session.structure_rows() if text in r.name.lower()]
-        self.structures.blockSignals(True)
-        self.structures.setRowCount(len(rows))
-        for i, row in enumerate(rows):
-            for c, value in enumerate((row.name, row.state, f"{row.voxels:,}", ", ".join(row.findings))):
-                self.structures.setItem(i, c, QTableWidgetItem(value))
-        self.structures.blockSignals(False)
+        fill(self.structures, [(r.name, r.state, f"{r.voxels:,}", ", ".join(r.findings)) for r in rows])
 
     def selected_structure(self) -> str:
-        rows = self.structures.selectionModel().selectedRows()
-        if not rows:
-            raise CtcurateError("select a structure in the panel")
-        item = self.structures.item(rows[0].row(), 0)
-        if item is None:
-            raise CtcurateError("select a structure in the panel")
-        return str(item.text())
+        return selected_text(self.structures, "structure in the panel")
 
     def select_structure(self, name: str | None = None) -> None:
         """Make a structure the painting label and move the view to it."""
