@@ -9,7 +9,7 @@ Library code logs through ``logging``; the CLI configures rich output and progre
 
 from __future__ import annotations
 
-from . import annotate, curate, model, qa, retrain  # noqa: F401  (registers the commands)
+from . import annotate, curate, model, qa, release, retrain  # noqa: F401  (registers the commands)
 from ._common import app
 
 __all__ = ["app", "main"]

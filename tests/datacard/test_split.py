@@ -1,0 +1,157 @@
+"""Patient-level splits: properties on random cohorts (hypothesis), and versions on the demo workspace."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from curation import Workspace
+from curation.casemeta import case_splits, read_case_metadata
+from curation.cli import app
+from datacard.split import (
+    SplitError,
+    SplitPlan,
+    assign_splits,
+    freeze_split,
+    list_splits,
+    load_split,
+    make_split,
+    split_diff,
+)
+
+MAX_CASES = 3  # cases per patient in the generated cohorts
+
+
+@st.composite
+def cohorts(draw: st.DrawFn, min_patients: int = 20, max_patients: int = 300) -> pd.DataFrame:
+    n = draw(st.integers(min_patients, max_patients))
+    sites = draw(st.integers(1, 8))
+    rows = []
+    for p in range(n):
+        site = f"site{draw(st.integers(1, sites)):02d}"
+        sex = draw(st.sampled_from(["F", "M"]))
+        age = draw(st.integers(18, 95))
+        for k in range(draw(st.integers(1, MAX_CASES))):
+            rows.append({"case_id": f"s{len(rows) + 1:05d}", "patient_pseudonym": f"p{p:05d}", "site": site,
+                         "sex": sex, "age": age + k})
+    return pd.DataFrame(rows)
+
+
+def _check(cases: pd.DataFrame, split: dict[str, str], plan: SplitPlan, slack: int = 0) -> None:
+    assert set(split) == set(cases["case_id"])
+    per_patient = cases.assign(split=cases["case_id"].map(split)).groupby("patient_pseudonym")["split"].nunique()
+    assert per_patient.max() == 1  # no patient in two splits
+    counts = Counter(split.values())
+    for ratio, name in zip(plan.ratios, ("train", "val", "test"), strict=True):
+        assert abs(counts[name] - ratio * len(cases)) <= MAX_CASES + slack, (name, counts, len(cases))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases=cohorts(), seed=st.integers(0, 2**31), ratios=st.sampled_from([(90, 5, 5), (80, 10, 10), (70, 15, 15)]))
+def test_random_cohorts_group_by_patient_hold_ratios_and_repeat(cases: pd.DataFrame, seed: int, ratios) -> None:
+    plan = SplitPlan(ratios, ("site", "sex", "age_band"), seed)
+    split = assign_splits(cases, plan)
+    _check(cases, split, plan)
+    assert assign_splits(cases.sample(frac=1, random_state=1), plan) == split  # same seed, any row order
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(old=cohorts(), more=cohorts(1, 60), seed=st.integers(0, 2**31), share=st.floats(0, 1))
+def test_adding_cases_to_a_frozen_split_never_moves_an_old_case(old: pd.DataFrame, more: pd.DataFrame, seed: int,
+                                                                share: float) -> None:
+    plan = SplitPlan((90, 5, 5), ("site", "sex"), seed)
+    frozen = assign_splits(old, plan)
+    more = more.assign(case_id="n" + more["case_id"])
+    known = more["patient_pseudonym"].drop_duplicates().sample(frac=share, random_state=2)
+    # some new cases belong to known patients (a follow-up exam), the rest to new patients
+    more.loc[more["patient_pseudonym"].isin(known), "patient_pseudonym"] = "p0" + \
+        more.loc[more["patient_pseudonym"].isin(known), "patient_pseudonym"].str[-4:]
+    grown = pd.concat([old, more], ignore_index=True)
+    split = assign_splits(grown, plan, frozen)
+    assert all(split[c] == s for c, s in frozen.items())
+    forced = int(more["patient_pseudonym"].isin(set(old["patient_pseudonym"])).sum())
+    _check(grown, split, plan, slack=forced)
+
+
+def test_strata_get_their_share() -> None:
+    rows = [{"case_id": f"s{i:05d}", "patient_pseudonym": f"p{i:05d}", "site": f"site{i % 2}", "sex": "FM"[i % 3 % 2],
+             "age": 20 + i % 60} for i in range(1204)]
+    cases = pd.DataFrame(rows)
+    plan = SplitPlan((90, 5, 5), ("site",), 1368)
+    split = assign_splits(cases, plan)
+    counts = Counter(split.values())
+    assert abs(counts["train"] - 1083.6) <= 1 and abs(counts["val"] - 60.2) <= 1 and abs(counts["test"] - 60.2) <= 1
+    for site, group in cases.groupby("site"):
+        share = Counter(split[c] for c in group["case_id"])
+        assert abs(share["val"] / len(group) - 0.05) < 0.01, site
+
+
+def test_plan_and_frozen_errors() -> None:
+    with pytest.raises(SplitError, match="ratios \\(1, 2\\): expected three non-negative numbers"):
+        SplitPlan((1, 2))
+    cases = pd.DataFrame({"case_id": ["a", "b"], "patient_pseudonym": ["p1", "p1"], "site": ["x", "x"]})
+    with pytest.raises(SplitError, match="patient p1: cases in train and test in the frozen split"):
+        assign_splits(cases, SplitPlan(stratify=("site",)), {"a": "train", "b": "test"})
+    with pytest.raises(SplitError, match="stratify columns \\['scanner'\\]: not in the cases table"):
+        assign_splits(cases, SplitPlan(stratify=("scanner",)))
+    with pytest.raises(SplitError, match="case a: split 'holdout'"):
+        assign_splits(cases, SplitPlan(stratify=()), {"a": "holdout"})
+
+
+@pytest.fixture()
+def split_ws(demo_run, tmp_path: Path) -> Workspace:
+    target = tmp_path / "ws"
+    shutil.copytree(demo_run.workspace, target)
+    return Workspace.open(target)
+
+
+def test_versions_on_the_demo_workspace(split_ws: Workspace) -> None:
+    ws = split_ws
+    plan = SplitPlan((34, 33, 33), ("sex",), 7)  # three cases of two patients (one came twice)
+    first = make_split(ws, "1.0.0", plan)
+    patients = pd.read_parquet(ws.meta_table).set_index("case_id")["patient_pseudonym"]
+    assert len(set(patients)) == 2 and len(set(first.assignments.values())) == 2
+    assert all(first.assignments[a] == first.assignments[b] for a in patients.index for b in patients.index
+               if patients[a] == patients[b])
+    assert case_splits(ws) == first.assignments
+    assert read_case_metadata(ws, "s0001")["split"] == first.assignments["s0001"]
+    folds = (ws.releasable / "splits" / "splits_final.json").read_text()
+    assert [c for c, s in first.assignments.items() if s == "val"][0] in folds
+    with pytest.raises(SplitError, match="version 1.0.0: must be newer than the latest split 1.0.0"):
+        make_split(ws, "1.0.0")
+    freeze_split(ws, "1.0.0")
+    again = make_split(ws, "1.1.0", reshuffle=False)
+    assert again.assignments == first.assignments and again.parent == "1.0.0"
+    freeze_split(ws, "1.1.0")
+    with pytest.raises(SplitError, match="version 1.2.0: reshuffling the frozen split 1.1.0 needs a new major "
+                                         "version \\(2.0.0\\)"):
+        make_split(ws, "1.2.0", SplitPlan((34, 33, 33), ("sex",), 99), reshuffle=True)
+    shuffled = make_split(ws, "2.0.0", SplitPlan((34, 33, 33), ("sex",), 99), reshuffle=True)
+    diff = split_diff(ws, "1.0.0", "2.0.0")
+    moved = {c for c in first.assignments if first.assignments[c] != shuffled.assignments[c]}
+    assert set(diff["moved"]) == moved and diff["added"] == {} and diff["removed"] == {}
+    assert [v.version for v in list_splits(ws)] == ["1.0.0", "1.1.0", "2.0.0"]
+    with pytest.raises(SplitError, match="split version 9.9.9: .* not found \\(saved: 1.0.0, 1.1.0, 2.0.0\\)"):
+        load_split(ws, "9.9.9")
+    with pytest.raises(SplitError, match="version 'v3': expected semantic versioning"):
+        make_split(ws, "v3")
+
+
+def test_split_cli(split_ws: Workspace) -> None:
+    runner = CliRunner()
+    made = runner.invoke(app, ["split", "-w", str(split_ws.root), "--version", "1.0.0", "--ratios", "34,33,33",
+                               "--stratify", "sex"])
+    assert made.exit_code == 0, made.output
+    assert "cases; 2 patients; written to case.json" in " ".join(made.output.split())
+    runner.invoke(app, ["split", "-w", str(split_ws.root), "--version", "2.0.0", "--reshuffle", "--seed", "5"])
+    diff = runner.invoke(app, ["split", "diff", "1.0.0", "2.0.0", "-w", str(split_ws.root)])
+    assert diff.exit_code == 0 and "added 0, removed 0, moved" in " ".join(diff.output.split())
+    bad = runner.invoke(app, ["split", "-w", str(split_ws.root), "--version", "3.0.0", "--ratios", "90,10"])
+    assert bad.exit_code == 2 and "expected three numbers" in " ".join(bad.output.split())
