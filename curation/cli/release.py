@@ -1,4 +1,4 @@
-"""Release commands: ``ctcurate split`` (and ``split diff``, ``split freeze``)."""
+"""Release commands: ``ctcurate split`` (and ``split diff``, ``split freeze``), ``ctcurate datasheet``."""
 
 from __future__ import annotations
 
@@ -88,3 +88,30 @@ def freeze(version: Annotated[str, typer.Argument(help="Version to freeze.")],
 
     freeze_split(Workspace.open(workspace), version)
     console.print(f"split {version} frozen")
+
+
+@app.command()
+@friendly
+def datasheet(
+    workspace: WorkspaceOpt = Path("."),
+    answers: Annotated[Path | None, typer.Option(help="YAML of free-text answers (default: "
+                                                      "WS/datasheet_answers.yaml when it exists).")] = None,
+    template: Annotated[bool, typer.Option(help="Write the answers template to WS/datasheet_answers.yaml "
+                                                "(if absent) and stop.")] = False,
+) -> None:
+    """Write releasable/datasheet/datasheet.md and .html: numbers from the data, free text from the answers."""
+    import shutil
+
+    from datacard.datasheet import ANSWERS_TEMPLATE, build_datasheet
+
+    ws = Workspace.open(workspace)
+    default = ws.root / "datasheet_answers.yaml"
+    if template:
+        if not default.exists():
+            shutil.copy(ANSWERS_TEMPLATE, default)
+        console.print(f"answers template: {default}; fill it in and run 'ctcurate datasheet' again")
+        return
+    sheet = build_datasheet(ws, answers or (default if default.is_file() else None))
+    console.print(f"datasheet: {sheet.markdown} and {sheet.html.name}; {len(sheet.missing)} answers missing"
+                  + (": " + ", ".join(sheet.missing[:6]) + (" ..." if len(sheet.missing) > 6 else "")
+                     if sheet.missing else ""))
