@@ -172,19 +172,21 @@ def summarise_series(files: pd.DataFrame) -> pd.DataFrame:
     ipp = work[_IPP].to_numpy(float)
     geometry: dict[str, dict[str, Any]] = {}
     orientations: dict[str, int] = {}
-    for key, index in grouped.indices.items():
+    for group, index in grouped.indices.items():
+        key = str(group)
         rows_iop = iop[index]
         geometry[key] = _geometry(rows_iop, ipp[index])
         valid = rows_iop[~np.isnan(rows_iop).any(axis=1)]
         orientations[key] = int(len(np.unique(np.round(valid, 3), axis=0))) if len(valid) else 0
         for i, name in enumerate(_IOP):
-            column = rows_iop[:, i]
-            geometry[key][name] = float(np.nanmedian(column)) if not np.isnan(column).all() else np.nan
+            values = rows_iop[:, i]
+            geometry[key][name] = float(np.nanmedian(values)) if not np.isnan(values).all() else np.nan
     series["n_orientations"] = pd.Series(orientations)
     series = series.join(pd.DataFrame.from_dict(geometry, orient="index"))
     series = series.reset_index().rename(columns={"index": "series_key"})
     series["study_year"] = pd.to_numeric(series["study_date"].str[:4], errors="coerce")
-    series["contrast_delay_s"] = series["series_key"].map(grouped.apply(_contrast_delay, include_groups=False))
+    delays = {str(key): _contrast_delay(group) for key, group in grouped}
+    series["contrast_delay_s"] = series["series_key"].map(delays)
     return series
 
 

@@ -52,8 +52,8 @@ def judge_series(series: pd.DataFrame, files: pd.DataFrame, settings: ExclusionS
     """Apply the rules to every series; decode one slice of each series that passes the rest."""
     middle_file = files.sort_values("path").groupby("series_key")["path"].agg(lambda p: p.iloc[len(p) // 2])
     out = []
-    for row in series.to_dict("records"):
-        row = _record(row)
+    for raw in series.to_dict("records"):
+        row = _record({str(k): v for k, v in raw.items()})
         findings = evaluate(row, settings)
         if not findings and settings.decode_check:
             error = check_decodable(middle_file[row["series_key"]])

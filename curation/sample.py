@@ -73,7 +73,8 @@ def _allocate(sizes: pd.Series, n: int) -> dict[Any, int]:
     remainder = (shares - quota).sort_values(ascending=False, kind="stable")
     for key in remainder.index[: n - int(quota.sum())]:
         quota[key] += 1
-    return {k: int(min(v, sizes[k])) for k, v in quota.items()}
+    limits = sizes.to_dict()
+    return {k: int(min(v, limits[k])) for k, v in quota.items()}
 
 
 def draw(exams: pd.DataFrame, *, seed: int, n: int, stratify_by: str = "") -> pd.DataFrame:

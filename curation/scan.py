@@ -148,7 +148,7 @@ def scan(
     todo: list[str] = paths
     n_removed = 0
     if previous is not None and not previous.empty:
-        known = {row.path: (int(row.size), int(row.mtime_ns))
+        known = {row.path: (int(str(row.size)), int(str(row.mtime_ns)))
                  for row in previous[["path", "size", "mtime_ns"]].itertuples()}
         current = set(paths)
         n_removed = sum(1 for p in known if p not in current)
@@ -168,7 +168,7 @@ def scan(
             todo.append(p)
         keep = previous[previous["path"].isin(unchanged)]
         raw_columns = [c for c in keep.columns if c not in ("patient_key", "study_key", "series_key", "folder")]
-        reused = keep[raw_columns].to_dict("records")
+        reused = [{str(k): v for k, v in r.items()} for r in keep[raw_columns].to_dict("records")]
     log.info("scan: %d files, %d to read, %d unchanged", len(paths), len(todo), len(reused))
     records: list[dict[str, Any]] = []
     own_executor = executor is None

@@ -70,7 +70,8 @@ def _text(value: Any) -> str:
 
 def _computed(f: DatasetFacts) -> dict[str, str]:
     c = f.cases
-    scanners = c.groupby(["manufacturer", "model"]).size().sort_values(ascending=False)
+    scanner_names = c["manufacturer"].fillna("").astype(str) + " " + c["model"].fillna("").astype(str)
+    scanners = {str(k): int(n) for k, n in scanner_names.value_counts().items()}
     phases = c["contrast_phase"].fillna("unknown").value_counts()
     excluded = "; ".join(f"{k}: {v}" for k, v in f.excluded.items()) or "none"
     burned = f.excluded.get("burned-in annotation", 0) + f.excluded.get("screenshot / report", 0)
@@ -80,7 +81,7 @@ def _computed(f: DatasetFacts) -> dict[str, str]:
     method = f.sample.get("method", "")
     return {
         "Imaging Details": f"CT; {len(scanners)} scanner model(s): " + ", ".join(
-            f"{m} {mo} ({n})" for (m, mo), n in scanners.items()) + f"; tube voltage {ranges(c, 'kvp', 'kV')}; "
+            f"{k} ({n})" for k, n in scanners.items()) + f"; tube voltage {ranges(c, 'kvp', 'kV')}; "
             f"slice thickness {ranges(c, 'slice_thickness_mm', 'mm')}; contrast phases: "
             + ", ".join(f"{k} {v}" for k, v in phases.items()),
         "File Format": "NRRD (gzip), int16 Hounsfield units, LPS patient coordinates; labels as one NRRD mask per "

@@ -93,7 +93,8 @@ def _order(key: str, seed: int) -> str:
 def _strata(cases: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
     frame = cases.copy()
     if "age_band" in columns and "age_band" not in frame:
-        frame["age_band"] = (pd.to_numeric(frame.get("age"), errors="coerce") // 20 * 20).map(
+        ages = frame["age"] if "age" in frame else pd.Series(float("nan"), index=frame.index)
+        frame["age_band"] = (pd.to_numeric(ages, errors="coerce") // 20 * 20).map(
             lambda a: "unknown" if pd.isna(a) else f"{int(a)}-{int(a) + 19}")
     missing = [c for c in columns if c not in frame]
     if missing:

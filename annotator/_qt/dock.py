@@ -135,7 +135,8 @@ class CtcurateDock(ToolsPanel, QWidget):
             cases = cases[cases["status"].isin(["todo", "in_progress"])]
         elif chosen == "flagged":
             cases = cases[cases["findings"] > 0]
-        fill(self.worklist, [(r.case_id, r.status, r.claimant, str(r.findings)) for r in cases.itertuples()])
+        fill(self.worklist, [(str(r.case_id), str(r.status), str(r.claimant), str(r.findings))
+                             for r in cases.itertuples()])
 
     def open_selected(self) -> None:
         self.open_case(selected_text(self.worklist, "case in the worklist"))

@@ -106,13 +106,13 @@ def status(workspace: WorkspaceOpt = Path("."),
     summary = worklist_summary(Workspace.open(workspace))
     table = Table("status", "annotator", "cases", title="worklist")
     for row in summary.by_status.itertuples():
-        table.add_row(row.status, row.annotator, str(row.cases))
+        table.add_row(str(row.status), str(row.annotator), str(row.cases))
     console.print(table)
     median = summary.median_active_minutes
     console.print(f"median active time per corrected case: {'-' if median is None else f'{median:.1f} min'}")
     effort = Table("structure", "cases corrected", "voxels changed vs the model", title="correction effort")
     for row in summary.effort.itertuples():
-        effort.add_row(row.structure, str(row.cases), f"{row.voxels:,}")
+        effort.add_row(str(row.structure), str(row.cases), f"{row.voxels:,}")
     console.print(effort)
     if cases:
         listing = Table(*summary.cases.columns, title="cases")
