@@ -15,11 +15,11 @@ import math
 import re
 from typing import Any
 
-__all__ = ["keyed_hash", "patient_pseudonym", "age_years", "phi_tokens", "redact", "REDACTED"]
+__all__ = ["keyed_hash", "patient_pseudonym", "age_years", "phi_tokens", "redact", "REDACTED", "PHI_COLUMNS"]
 
 log = logging.getLogger(__name__)
 REDACTED = "[redacted]"
-_PHI_COLUMNS = ("patient_name", "patient_id", "patient_birth_date", "study_date", "study_time",
+PHI_COLUMNS = ("patient_name", "patient_id", "patient_birth_date", "study_date", "study_time",
                 "acquisition_time", "contrast_start_time",
                 "accession_number", "institution_name", "station_name", "referring_physician", "study_uid",
                 "series_uid", "frame_of_reference_uid", "sop_instance_uid")
@@ -55,7 +55,7 @@ def age_years(patient_age: Any, birth_date: Any, study_date: Any) -> int | None:
 def phi_tokens(row: dict[str, Any]) -> set[str]:
     """Identifying values of a source series (and their parts) that must never be released."""
     tokens: set[str] = set()
-    for column in _PHI_COLUMNS:
+    for column in PHI_COLUMNS:
         value = row.get(column)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             continue

@@ -1,4 +1,4 @@
-"""Release commands: ``ctcurate split`` (and ``split diff``, ``split freeze``), ``ctcurate datasheet``."""
+"""Release commands: ``split`` (``split diff``, ``split freeze``), ``datasheet``, ``release``."""
 
 from __future__ import annotations
 
@@ -115,3 +115,25 @@ def datasheet(
     console.print(f"datasheet: {sheet.markdown} and {sheet.html.name}; {len(sheet.missing)} answers missing"
                   + (": " + ", ".join(sheet.missing[:6]) + (" ..." if len(sheet.missing) > 6 else "")
                      if sheet.missing else ""))
+
+
+@app.command()
+@friendly
+def release(
+    version: Annotated[str, typer.Argument(help="Semantic version, e.g. 1.0.0.")],
+    workspace: WorkspaceOpt = Path("."),
+    answers: Annotated[Path | None, typer.Option(help="Datasheet answers (default: "
+                                                      "WS/datasheet_answers.yaml).")] = None,
+    copies: Annotated[bool, typer.Option(help="Also ship the isotropic 1.5 mm / 3 mm copies.")] = False,
+    force_qa: Annotated[bool, typer.Option(help="Release despite QA errors (the datasheet says so).")] = False,
+    archive_mb: Annotated[float, typer.Option(help="Size limit of each zip archive, MiB.")] = 2000.0,
+) -> None:
+    """Build WS/releases/VERSION: cases, meta.csv, splits, datasheet, croissant, LICENSE, CHANGELOG, SHA256SUMS."""
+    from datacard.release import build_release
+
+    ws = Workspace.open(workspace)
+    default = ws.root / "datasheet_answers.yaml"
+    result = build_release(ws, version, answers=answers or (default if default.is_file() else None), copies=copies,
+                           force_qa=force_qa, archive_mb=archive_mb)
+    console.print(f"release {version}: {result.cases} cases in {result.folder}; {len(result.archives)} archive(s); "
+                  "PHI scan clean" + ("; QA errors forced" if result.forced_qa else ""))

@@ -1,0 +1,75 @@
+"""Releases of the demo workspace: layout, SHA256SUMS, PHI scan with canaries, QA gate, versions, changelog."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from curation import Workspace
+from curation.cli import app
+from datacard.release import ReleaseError, build_release, phi_token_set
+from datacard.split import SplitPlan, load_split, make_split
+
+
+@pytest.fixture()
+def release_ws(demo_run, tmp_path: Path) -> Workspace:
+    shutil.copytree(demo_run.workspace, tmp_path / "ws")
+    ws = Workspace.open(tmp_path / "ws")
+    make_split(ws, "1.0.0", SplitPlan((34, 33, 33), ("sex",), 3))
+    (ws.root / "datasheet_answers.yaml").write_text(yaml.safe_dump({"license": "CC-BY-4.0"}))
+    return ws
+
+
+def test_clean_release_layout_checksums_and_versions(release_ws: Workspace) -> None:
+    ws = release_ws
+    with pytest.raises(ReleaseError, match="QA reports 1 error\\(s\\) in included cases; fix them"):
+        build_release(ws, "1.0.0")  # the demo swapped the lungs of one case
+    result = CliRunner().invoke(app, ["release", "1.0.0", "-w", str(ws.root), "--force-qa", "--archive-mb", "0.01"])
+    assert result.exit_code == 0, result.output
+    folder = ws.root / "releases" / "1.0.0"
+    for case in ("s0001", "s0002", "s0003"):
+        assert (folder / case / "ct.nrrd").is_file()
+        assert {p.name for p in (folder / case / "segmentations").iterdir()} >= {"liver.nrrd", "spleen.nrrd"}
+    for name in ("meta.csv", "splits.json", "splits_final.json", "croissant.json", "LICENSE", "CHANGELOG.md",
+                 "SHA256SUMS", "datasheet/datasheet.md"):
+        assert (folder / name).is_file(), name
+    assert ";" in (folder / "meta.csv").read_text().splitlines()[0]
+    assert "built with 1 QA error(s) outstanding (forced)" in (folder / "datasheet" / "datasheet.md").read_text()
+    check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, text=True)
+    assert check.returncode == 0 and check.stdout.count(": OK") > 20, check.stdout[-500:]
+    archives = sorted((ws.root / "releases" / "1.0.0-archives").glob("*.zip"))
+    assert len(archives) == 3  # cut at 10 KiB: one case per archive
+    assert load_split(ws, "1.0.0").frozen  # the release froze its split
+    assert "First release: 3 cases." in (folder / "CHANGELOG.md").read_text()
+    with pytest.raises(ReleaseError, match="releases are never rebuilt"):
+        build_release(ws, "1.0.0", force_qa=True)
+    # a later split that moves a case needs a new major release
+    make_split(ws, "2.0.0", SplitPlan((34, 33, 33), ("sex",), 11), reshuffle=True)
+    moved = load_split(ws, "2.0.0").assignments != load_split(ws, "1.0.0").assignments
+    if moved:
+        with pytest.raises(ReleaseError, match="move to another split since 1.0.0; that needs a new major version"):
+            build_release(ws, "1.1.0", force_qa=True)
+    second = build_release(ws, "2.0.0", force_qa=True, answers=ws.root / "datasheet_answers.yaml")
+    changelog = (second.folder / "CHANGELOG.md").read_text()
+    assert "Changes since 1.0.0" in changelog and "cases moved between splits" in changelog
+    with pytest.raises(ReleaseError, match="must be newer than the last release 2.0.0"):
+        build_release(ws, "1.5.0", force_qa=True)
+
+
+def test_phi_canaries_in_source_headers_block_a_release(release_ws: Workspace) -> None:
+    ws = release_ws
+    tokens = phi_token_set(ws)
+    assert {"Demo^Alice", "DEMO0001", "Alice"} <= tokens and "Demo" not in tokens  # names and ids of the headers
+    answers = yaml.safe_load((ws.root / "datasheet_answers.yaml").read_text())
+    answers["fields"] = {"Noise": "Ask Demo^Alice about the artefacts"}  # a leak through the free text
+    (ws.root / "datasheet_answers.yaml").write_text(yaml.safe_dump(answers))
+    with pytest.raises(ReleaseError, match="identifying values found, nothing was released: .*'Demo\\^Alice'.*"
+                                           "datasheet/datasheet.md: 'Alice'"):
+        build_release(ws, "1.0.0", force_qa=True, answers=ws.root / "datasheet_answers.yaml")
+    assert not (ws.root / "releases" / "1.0.0").exists()
+    assert not list((ws.root / "releases").glob(".tmp-*"))
