@@ -119,7 +119,8 @@ def demo(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
 ) -> None:
     """Build a small synthetic PACS export, run init -> scan -> sample -> filter -> convert on it, label the
-    phantom's structures, pre-segment the cases with the small model and run the QA (labels, metadata, report)."""
+    phantom's structures, pre-segment the cases with the small model, run the QA (labels, metadata, report),
+    split the cases and build release 1.0.0 with its datasheet."""
     from ..demo import run_demo
 
     def step(label: str) -> None:
@@ -134,6 +135,10 @@ def demo(
     pre = run_demo_presegment(result.workspace)
     step("qa labels, qa meta, qa report")
     qa = run_demo_qa(result.workspace)
+    step("split, datasheet, release 1.0.0")
+    from datacard.demo import run_demo_release
+
+    release_folder, _ = run_demo_release(result.workspace)
     console.print(f"export:       {result.export}")
     console.print(f"workspace:    {result.workspace}")
     console.print(f"exams:        {result.n_included} of {result.n_sampled} included")
@@ -146,3 +151,5 @@ def demo(
     console.print(f"label QA:     {len(errors)} errors (the demo swaps the lungs of {result.cases[-1]}: "
                   f"{', '.join(sorted(set(errors['check'])))}); report: {qa.report}")
     console.print(f"metadata QA:  {'passed' if qa.meta.success else 'FAILED'}; Data Docs: {qa.meta.data_docs}")
+    console.print(f"release:      {release_folder} (datasheet: {release_folder / 'datasheet' / 'datasheet.md'}; "
+                  "built despite the lung swap, which its datasheet states)")

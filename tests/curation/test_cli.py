@@ -54,3 +54,7 @@ def test_demo_command(tmp_path: Path) -> None:
         for name in ("ct.nrrd", "ct_1.5mm.nrrd", "ct_3mm.nrrd", "case.json"):
             assert (cases / case / name).is_file()
     assert (tmp_path / "demo" / "workspace" / "releasable" / "figures" / "exclusion_flow.svg").is_file()
+    release = tmp_path / "demo" / "workspace" / "releases" / "1.0.0"  # the demo ends with a release
+    assert (release / "SHA256SUMS").is_file() and (release / "s0001" / "segmentations" / "liver.nrrd").is_file()
+    sheet = (release / "datasheet" / "datasheet.md").read_text()
+    assert "**Noise**: Synthetic phantom images without noise." in sheet and "(forced)" in sheet
