@@ -9,7 +9,6 @@ rather than silently used. Registering the same files again returns the existing
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass, field
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from curation import Workspace
-from curation.atomic import atomic_write_text
+from curation.atomic import atomic_write_text, sha256_file
 from curation.errors import ModelError
 
 from .predict import ModelFolder, NnunetModel
@@ -30,12 +29,7 @@ __all__ = ["PartRecord", "ModelRecord", "register_model", "list_models", "load_m
 log = logging.getLogger(__name__)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+_sha256 = sha256_file
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ __all__ = [
     "atomic_write_parquet",
     "atomic_directory",
     "remove_stale_temporaries",
+    "sha256_file",
 ]
 
 TMP_PREFIX = ".tmp-"
@@ -126,3 +127,14 @@ def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
                 entry.unlink(missing_ok=True)
             removed.append(entry)
     return removed
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -9,14 +9,13 @@ datasheet's answers; an unanswered one is left out rather than invented.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from curation.atomic import atomic_write_text
+from curation.atomic import atomic_write_text, sha256_file
 
 __all__ = ["build_croissant", "sha256_of", "RAI_FIELDS"]
 
@@ -35,12 +34,7 @@ RAI_FIELDS = {
 _TYPES = {"i": "INTEGER", "u": "INTEGER", "f": "FLOAT", "b": "BOOL"}
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha256_of = sha256_file
 
 
 def build_croissant(release: Path, *, name: str, description: str, version: str, license_: str = "",

@@ -220,6 +220,8 @@ def build_release(ws: Workspace, version: str, *, answers: Path | None = None, c
                                            "</b></p><h2>Part 1: fields</h2>", 1))
         given = load_answers(answers)
         license_id = str(given.get("license") or "")
+        current["answers"] = {k: given[k] for k in ("license", "creators", "keywords", "related_identifiers")
+                              if given.get(k)}
         atomic_write_text(tmp / "LICENSE", (f"{license_id}\n" if license_id else "LICENSE MISSING: set 'license' in "
                                             "the datasheet answers\n"))
         atomic_write_text(tmp / "CHANGELOG.md", _changelog(version, previous, current))

@@ -137,3 +137,30 @@ def release(
                            force_qa=force_qa, archive_mb=archive_mb)
     console.print(f"release {version}: {result.cases} cases in {result.folder}; {len(result.archives)} archive(s); "
                   "PHI scan clean" + ("; QA errors forced" if result.forced_qa else ""))
+
+
+@app.command()
+@friendly
+def publish(
+    version: Annotated[str, typer.Argument(help="Release version to upload.")],
+    workspace: WorkspaceOpt = Path("."),
+    zenodo: Annotated[bool, typer.Option("--zenodo", help="Upload to Zenodo (the only target so far).")] = False,
+    sandbox: Annotated[bool, typer.Option(help="Use sandbox.zenodo.org.")] = False,
+    publish_: Annotated[bool, typer.Option("--publish", help="Publish the deposition (default: leave a draft).")]
+    = False,
+    token_file: Annotated[Path | None, typer.Option(help="File holding the Zenodo token (else $ZENODO_TOKEN).")]
+    = None,
+    url: Annotated[str | None, typer.Option(help="Zenodo base URL (tests, mirrors).", hidden=True)] = None,
+) -> None:
+    """Upload a release to Zenodo: new deposition or new version, resumable, checksums verified."""
+    import os
+
+    from datacard.zenodo import ZENODO, ZENODO_SANDBOX, ZenodoClient, publish_release
+
+    if not zenodo:
+        raise ConfigError("publish: choose a target; --zenodo is the one ctcurate knows")
+    token = token_file.read_text().strip() if token_file else os.environ.get("ZENODO_TOKEN", "")
+    client = ZenodoClient(url or (ZENODO_SANDBOX if sandbox else ZENODO), token)
+    result = publish_release(Workspace.open(workspace), version, client, publish=publish_)
+    console.print(f"Zenodo deposition {result.deposition_id}: {len(result.uploaded)} uploaded, {len(result.skipped)} "
+                  "already there" + (f"; published, DOI {result.doi}" if result.published else "; left as a draft"))

@@ -1,0 +1,199 @@
+"""``ctcurate publish VERSION --zenodo``: upload a release to Zenodo through its REST API.
+
+The first release creates a deposition; later releases ask the last published one for a new version
+(``actions/newversion``) under the same concept record. Metadata (title, upload_type dataset,
+description, creators, license, keywords, version, related identifiers) comes from the release's
+datasheet answers. Each file is streamed with PUT into the deposition's bucket, and Zenodo's returned
+MD5 checksum is compared with ours; files already in the deposition with the same checksum are skipped,
+so an interrupted upload resumes where it stopped. The deposition stays a draft unless ``publish``.
+The token is passed in by the caller (the CLI reads it from an environment variable or a file); it goes
+into the Authorization header only and is never logged or written. The deposition's ids are kept in
+``WS/releases/<VERSION>.zenodo.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import logging
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from curation import Workspace
+from curation.atomic import atomic_write_text
+from curation.errors import CtcurateError
+
+__all__ = ["ZenodoError", "ZenodoClient", "PublishResult", "publish_release", "ZENODO", "ZENODO_SANDBOX"]
+
+log = logging.getLogger(__name__)
+ZENODO = "https://zenodo.org"
+ZENODO_SANDBOX = "https://sandbox.zenodo.org"
+
+
+class ZenodoError(CtcurateError):
+    """Zenodo refused a request or could not be reached."""
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ZenodoClient:
+    """The few Zenodo deposit endpoints ctcurate uses; retries 5xx answers and dropped connections."""
+
+    def __init__(self, base_url: str, token: str, *, retries: int = 3, backoff_s: float = 1.0) -> None:
+        if not token:
+            raise ZenodoError("Zenodo token missing: set ZENODO_TOKEN or pass --token-file")
+        self.base = base_url.rstrip("/")
+        self._token = token
+        self.retries, self.backoff_s = retries, backoff_s
+
+    def __repr__(self) -> str:  # never show the token
+        return f"ZenodoClient({self.base!r})"
+
+    def _request(self, method: str, url: str, body: Any = None, *, stream: Path | None = None) -> Any:
+        url = url if url.startswith("http") else f"{self.base}{url}"
+        headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
+        for attempt in range(self.retries + 1):
+            data: Any = None
+            if stream is not None:
+                data = stream.open("rb")
+                headers.update({"Content-Type": "application/octet-stream",
+                                "Content-Length": str(stream.stat().st_size)})
+            elif body is not None:
+                data = json.dumps(body).encode()
+                headers["Content-Type"] = "application/json"
+            request = urllib.request.Request(url, data=data, method=method, headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=60) as answer:
+                    text = answer.read()
+                    return json.loads(text) if text else {}
+            except urllib.error.HTTPError as exc:
+                detail = exc.read().decode(errors="replace")[:300]
+                if exc.code >= 500 and attempt < self.retries:
+                    log.warning("Zenodo %s %s: %d, retrying", method, urllib.parse.urlparse(url).path, exc.code)
+                    time.sleep(self.backoff_s * (attempt + 1))
+                    continue
+                hint = {401: "the token is wrong or lacks the deposit:write scope",
+                        413: "the file is larger than Zenodo accepts; cut smaller archives (--archive-mb)"}
+                raise ZenodoError(f"Zenodo {method} {urllib.parse.urlparse(url).path}: HTTP {exc.code} "
+                                  f"({hint.get(exc.code, detail)})") from None
+            except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as exc:
+                if attempt < self.retries and stream is None:
+                    time.sleep(self.backoff_s * (attempt + 1))
+                    continue
+                reason = getattr(exc, "reason", exc)
+                raise ZenodoError(f"Zenodo {method} {urllib.parse.urlparse(url).path}: connection failed "
+                                  f"({reason}); run the same command again: finished files are skipped") from None
+            finally:
+                if stream is not None and hasattr(data, "close"):
+                    data.close()
+        raise ZenodoError(f"Zenodo {method} {url}: gave up after {self.retries} retries")
+
+    def create(self) -> dict[str, Any]:
+        return dict(self._request("POST", "/api/deposit/depositions", {}))
+
+    def get(self, deposition_id: int) -> dict[str, Any]:
+        return dict(self._request("GET", f"/api/deposit/depositions/{deposition_id}"))
+
+    def new_version(self, deposition_id: int) -> dict[str, Any]:
+        answer = self._request("POST", f"/api/deposit/depositions/{deposition_id}/actions/newversion")
+        return dict(self._request("GET", answer["links"]["latest_draft"]))
+
+    def set_metadata(self, deposition_id: int, metadata: dict[str, Any]) -> dict[str, Any]:
+        return dict(self._request("PUT", f"/api/deposit/depositions/{deposition_id}", {"metadata": metadata}))
+
+    def files(self, deposition_id: int) -> list[dict[str, Any]]:
+        return list(self._request("GET", f"/api/deposit/depositions/{deposition_id}/files"))
+
+    def delete_file(self, deposition_id: int, file_id: str) -> None:
+        self._request("DELETE", f"/api/deposit/depositions/{deposition_id}/files/{file_id}")
+
+    def upload(self, bucket: str, path: Path, name: str) -> dict[str, Any]:
+        return dict(self._request("PUT", f"{bucket}/{urllib.parse.quote(name)}", stream=path))
+
+    def publish(self, deposition_id: int) -> dict[str, Any]:
+        return dict(self._request("POST", f"/api/deposit/depositions/{deposition_id}/actions/publish"))
+
+
+@dataclass
+class PublishResult:
+    deposition_id: int
+    uploaded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    published: bool = False
+    doi: str | None = None
+
+
+def _files(release: Path) -> list[tuple[str, Path]]:
+    """What is uploaded: the archives of the cases and the release's top-level files."""
+    archives = sorted((release.parent / f"{release.name}-archives").glob("*.zip"))
+    top = sorted(p for p in release.iterdir() if p.is_file())
+    return [(p.name, p) for p in archives + top]
+
+
+def _metadata(release: Path, version: str) -> dict[str, Any]:
+    record = json.loads((release / "release.json").read_text())
+    answers = record.get("answers", {})
+    croissant = json.loads((release / "croissant.json").read_text())
+    creators = answers.get("creators") or [{"name": "ctcurate steward"}]
+    meta: dict[str, Any] = {"title": croissant.get("name", release.name), "upload_type": "dataset",
+                            "description": croissant.get("description", ""), "creators": creators,
+                            "version": version, "keywords": answers.get("keywords") or ["CT", "segmentation"]}
+    if answers.get("license"):
+        meta["license"] = str(answers["license"]).lower()
+    if answers.get("related_identifiers"):
+        meta["related_identifiers"] = answers["related_identifiers"]
+    return meta
+
+
+def publish_release(ws: Workspace, version: str, client: ZenodoClient, *, publish: bool = False) -> PublishResult:
+    """Create (or continue) the deposition for ``WS/releases/VERSION`` and upload what is missing."""
+    release = ws.root / "releases" / version
+    if not (release / "release.json").is_file():
+        raise ZenodoError(f"release {version}: {release} not found; build it with 'ctcurate release {version}'")
+    state_path = release.parent / f"{version}.zenodo.json"
+    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    if state.get("deposition_id"):
+        deposition = client.get(int(state["deposition_id"]))
+    else:
+        earlier = sorted(release.parent.glob("*.zenodo.json"))
+        published = [json.loads(p.read_text()) for p in earlier if p != state_path]
+        published = [p for p in published if p.get("published")]
+        deposition = client.new_version(int(published[-1]["deposition_id"])) if published else client.create()
+        state = {"deposition_id": deposition["id"], "concept": deposition.get("conceptrecid"), "published": False}
+        atomic_write_text(state_path, json.dumps(state, indent=1))
+    deposition_id = int(deposition["id"])
+    client.set_metadata(deposition_id, _metadata(release, version))
+    present = {f["filename"]: f for f in client.files(deposition_id)}
+    result = PublishResult(deposition_id)
+    for name, path in _files(release):
+        ours = _md5(path)
+        if name in present and present[name].get("checksum", "").removeprefix("md5:") == ours:
+            result.skipped.append(name)
+            continue
+        if name in present:  # an older version's file of the same name
+            client.delete_file(deposition_id, str(present[name]["id"]))
+        answer = client.upload(deposition["links"]["bucket"], path, name)
+        theirs = str(answer.get("checksum", "")).removeprefix("md5:")
+        if theirs != ours:
+            raise ZenodoError(f"{name}: Zenodo stored checksum {theirs or 'none'}, ours is {ours}; run the same "
+                              "command again to upload it anew")
+        result.uploaded.append(name)
+        log.info("uploaded %s", name)
+    if publish:
+        answer = client.publish(deposition_id)
+        result.published, result.doi = True, answer.get("doi")
+        state.update(published=True, doi=result.doi, record_id=answer.get("record_id"))
+        atomic_write_text(state_path, json.dumps(state, indent=1))
+    return result
