@@ -67,3 +67,15 @@ def test_answers_fill_the_free_text(sheet_ws: Workspace, tmp_path: Path) -> None
     (tmp_path / "bad.yaml").write_text("fields: [unclosed")
     with pytest.raises(DatasheetError, match="bad.yaml: not valid YAML"):
         build_datasheet(sheet_ws, tmp_path / "bad.yaml")
+
+
+def test_structures_per_category_of_the_v1_set(sheet_ws: Workspace) -> None:
+    import dataclasses
+
+    settings = sheet_ws.settings
+    sheet_ws.save_settings(dataclasses.replace(settings, labels=dataclasses.replace(settings.labels,
+                                                                                    label_set="total_v1")))
+    labeling = build_datasheet(sheet_ws).fields["Labeling"][0]
+    assert "label set total_v1" in labeling and "104 structures" in labeling
+    for part in ("27 organ", "59 bone", "10 muscle", "8 vessel"):
+        assert part in labeling, labeling
