@@ -8,8 +8,6 @@ import pytest
 from curation import Workspace
 from curation.revisions import RevisionStore
 
-pytest.importorskip("napari")
-
 
 @pytest.fixture()
 def dock(make_napari_viewer, real_case_ws: Workspace):
