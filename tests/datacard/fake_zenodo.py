@@ -69,6 +69,7 @@ class FakeZenodo:
                 if m := re.fullmatch(r"/api/files/bucket-(\d+)/(.+)", path):
                     n, name = int(m.group(1)), m.group(2)
                     if length > fake.max_bytes:
+                        self.rfile.read(length)  # drain the body, so the client reads the answer, not a broken pipe
                         return self._send(413, {"status": 413, "message": "Request Entity Too Large"})
                     if name in fake.drop_once:
                         fake.drop_once.discard(name)
