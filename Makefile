@@ -6,10 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench install clean system
 
-# Debian packages the tests need: a PostgreSQL server (the annotation store's suite runs on it too) and
-# Xvfb with the X libraries Qt needs (napari runs on a virtual screen in the tests)
+# Debian packages the tests need: a PostgreSQL server (the annotation store's suite runs on it too), Orthanc
+# with its DICOMweb plugin (a real PACS for the DICOMweb tests) and Xvfb with the X libraries Qt needs (napari
+# runs on a virtual screen in the tests)
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
-DEBS := postgresql xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xinerama0 \
+DEBS := postgresql orthanc orthanc-dicomweb xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xinerama0 \
 	libxcb-randr0 libxcb-shape0 libxcb-cursor0 libxkbcommon-x11-0 libgl1 libegl1 libfontconfig1 libdbus-1-3
 system:
 	@{ ls /usr/lib/postgresql/*/bin/initdb && command -v Xvfb && dpkg -s $(DEBS); } >/dev/null 2>&1 || { \

@@ -1,0 +1,54 @@
+"""QIDO-RS queries against a real Orthanc loaded with the shared data."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from curation.dicom_header import read_header
+from curation.dicomweb import DicomWebSource, query_series, query_studies
+from curation.errors import ScanError
+
+
+def _ct_studies(orthanc) -> tuple[dict[str, set[str]], dict[str, str]]:
+    """Study UID -> series UIDs, and study UID -> StudyDate, of the CT files Orthanc accepted, as ctcurate's own
+    header reader sees them."""
+    studies: dict[str, set[str]] = {}
+    dates: dict[str, str] = {}
+    for path in orthanc.accepted:
+        record = read_header(path)
+        if record.get("modality") == "CT" and record.get("study_uid"):
+            studies.setdefault(str(record["study_uid"]), set()).add(str(record["series_uid"]))
+            dates[str(record["study_uid"])] = str(record.get("study_date") or "")
+    return studies, dates
+
+
+def test_ct_studies_in_a_period_and_their_series(orthanc) -> None:
+    source = DicomWebSource(orthanc.dicomweb)
+    expected, dates = _ct_studies(orthanc)
+    assert len(expected) >= 10
+    found = query_studies(source, page_size=3)  # paged in threes
+    assert set(found["study_uid"]) == set(expected)
+    period = query_studies(source, date_from=date(2010, 1, 1), date_to=date(2018, 12, 31))
+    in_period = {s for s, d in dates.items() if d.isdigit() and len(d) == 8 and "20100101" <= d <= "20181231"}
+    assert set(period["study_uid"]) == in_period and 0 < len(in_period) < len(expected)
+    assert found["patient_id"].notna().all() and (found["modalities"].str.contains("CT")).all()
+    study = sorted(expected)[0]
+    series = query_series(source, study)
+    assert set(series["series_uid"]) >= expected[study] and set(series["study_uid"]) == {study}
+    none = query_studies(source, date_from=date(2100, 1, 1))
+    assert none.empty
+
+
+def test_source_settings_and_unreachable_pacs() -> None:
+    with pytest.raises(ScanError, match="DICOMweb URL 'pacs:8042': expected http"):
+        DicomWebSource("pacs:8042")
+    with pytest.raises(ScanError, match="DICOMweb auth 'kerberos': expected one of none, basic, bearer"):
+        DicomWebSource("http://pacs", auth="kerberos")
+    with pytest.raises(ScanError, match="auth bearer: no secret given"):
+        DicomWebSource("http://pacs", auth="bearer")
+    source = DicomWebSource("http://127.0.0.1:9/dicom-web", auth="basic", username="u", secret="pw", timeout_s=2)
+    assert "pw" not in repr(source)
+    with pytest.raises(ScanError, match="PACS unreachable during study query"):
+        query_studies(source)
