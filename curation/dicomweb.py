@@ -10,15 +10,19 @@ exclusion rules can run on them before any pixel data moves. Uses ``dicomweb-cli
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from .atomic import atomic_path
 from .errors import ScanError
 
-__all__ = ["DicomWebSource", "query_studies", "query_series"]
+__all__ = ["DicomWebSource", "RetrieveResult", "query_studies", "query_series", "retrieve_series"]
 
 log = logging.getLogger(__name__)
 _AUTH = ("none", "basic", "bearer")
@@ -141,3 +145,63 @@ def query_series(source: DicomWebSource, study_uid: str, *, page_size: int = 100
     table = _table(answers, SERIES_FIELDS)
     table.insert(0, "study_uid", study_uid)
     return table
+
+
+@dataclass
+class RetrieveResult:
+    """One series' retrieval: instances the PACS lists, fetched now, already there."""
+
+    series_uid: str
+    expected: int
+    fetched: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _fetch(source: DicomWebSource, client: Any, study_uid: str, series_uid: str, sop_uid: str, target: Path,
+           retries: int, backoff_s: float) -> None:
+    import requests
+
+    for attempt in range(retries + 1):
+        try:
+            dataset = client.retrieve_instance(study_uid, series_uid, sop_uid)
+            with atomic_path(target) as tmp:
+                dataset.save_as(tmp, enforce_file_format=True)
+            return
+        except (requests.ConnectionError, requests.Timeout, requests.HTTPError) as exc:
+            status = getattr(getattr(exc, "response", None), "status_code", 0) or 0
+            if attempt == retries or 400 <= status < 500:
+                raise ScanError(f"{source.url}: instance {sop_uid} of series {series_uid} not retrieved "
+                                f"({type(exc).__name__}{f' HTTP {status}' if status else ''}); run the same "
+                                "command again to fetch what is missing") from None
+            time.sleep(backoff_s * 2**attempt)
+
+
+def retrieve_series(source: DicomWebSource, study_uid: str, series_uid: str, folder: str | Path, *,
+                    workers: int = 4, retries: int = 3, backoff_s: float = 0.5) -> RetrieveResult:
+    """WADO-RS: fetch the series' instances missing from ``folder`` (``<SOPInstanceUID>.dcm``, written atomically).
+
+    A rerun fetches only what is missing; afterwards the folder must hold exactly the instances the
+    PACS lists for the series, else :class:`ScanError` says how many are missing.
+    """
+    folder = Path(folder)
+    client = source.client()
+    listed = _query(source, f"instance query of series {series_uid}", lambda offset, limit:
+                    client.search_for_instances(study_uid, series_uid, offset=offset, limit=limit,
+                                                fields=["SOPInstanceUID"]), 500)
+    sop_uids = sorted({str(_value(answer.get("00080018"))) for answer in listed} - {""})
+    result = RetrieveResult(series_uid, len(sop_uids))
+    present = {p.stem for p in folder.glob("*.dcm")} if folder.is_dir() else set()
+    result.skipped = [u for u in sop_uids if u in present]
+    todo = [u for u in sop_uids if u not in present]
+    folder.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for sop_uid, _ in zip(todo, pool.map(lambda u: _fetch(source, client, study_uid, series_uid, u,
+                                                               folder / f"{u}.dcm", retries, backoff_s), todo),
+                              strict=True):
+            result.fetched.append(sop_uid)
+    missing = sorted(set(sop_uids) - {p.stem for p in folder.glob("*.dcm")})
+    if missing:
+        raise ScanError(f"series {series_uid}: {len(missing)} of {len(sop_uids)} instances missing after retrieval; "
+                        "run the same command again")
+    log.info("series %s: %d fetched, %d already there", series_uid, len(result.fetched), len(result.skipped))
+    return result
