@@ -8,6 +8,7 @@ each round of retraining saved the physicians.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -41,10 +42,13 @@ def worklist_summary(ws: Workspace, database_url: str | None = None) -> Worklist
         findings = table[table["severity"].isin(["error", "warning"])].groupby("case").size()
     case_ids = sorted({p.name for p in ws.cases_dir.iterdir() if p.is_dir() and not p.name.startswith(".")}
                       | {r.case_id for r in revisions})
+    by_case: dict[str, list[Any]] = {}
+    for revision in revisions:  # oldest first within each case, as the store lists them
+        by_case.setdefault(revision.case_id, []).append(revision)
     rows = []
     effort: dict[str, dict[str, int]] = {}
     for case_id in case_ids:
-        history = [r for r in revisions if r.case_id == case_id]
+        history = by_case.get(case_id, [])
         human = [r for r in history if r.kind == "human"]
         status, reason = statuses.get(case_id, (CaseStatus.TODO, None))
         claim = claims.get(case_id)

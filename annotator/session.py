@@ -209,14 +209,13 @@ class CaseSession:
         """Store the edits as the next revision; on failure the edits stay and the message says why."""
         self._writable()
         self.note_activity()
-        changes = self.changed()
         revision = self.store.add(self.case_id, self._grids(), self.label_set, author=self.annotator, kind="human",
                                   parent=self.parent, comment=comment, started=self.started, ended=now_iso(),
                                   active_seconds=round(self.active_seconds, 1), previous=self.base, model=self.model)
         self.parent, self.base = revision.number, self.labels.copy()
         self.active_seconds, self.started = 0.0, now_iso()
         states = self.worklist.structures(self.case_id)
-        for name in changes:
+        for name in revision.changes:  # the store counted them against the parent already
             if states.get(name, StructureState.UNREVIEWED) is StructureState.UNREVIEWED:
                 self.worklist.set_structure(self.case_id, name, StructureState.CORRECTED, actor=self.annotator)
         try:
