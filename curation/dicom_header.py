@@ -34,7 +34,7 @@ from .dicom_tags import (
 
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 
-__all__ = ["read_header", "STATUSES", "READABLE_STATUSES"]
+__all__ = ["read_header", "header_from_dataset", "STATUSES", "READABLE_STATUSES"]
 
 STATUSES = ("ok", "non_image", "no_pixel_data", "truncated", "unparseable", "not_dicom")
 READABLE_STATUSES = ("ok", "non_image", "no_pixel_data", "truncated")
@@ -218,6 +218,17 @@ def _pydicom_parse(path: str, record: dict[str, Any]) -> None:
         groups = {tag.group for tag in ds.keys()}  # noqa: SIM118 (iterating a Dataset decodes elements)
         if not groups & {0x0008, 0x0010, 0x0020, 0x0028} or any(g > 0x7FE0 for g in groups):
             raise InvalidDicomError("no DICOM preamble and no plausible data elements") from None
+    _fill_from_dataset(ds, record)
+    with open(path, "rb") as handle:
+        ds2 = pydicom.dcmread(handle, force=True, specific_tags=[0x7FE00010])
+        elem = ds2.get(0x7FE00010)
+        if elem is not None:
+            record["has_pixel_data"] = True
+            record["pixel_offset"] = -1
+            record["pixel_length"] = -1 if elem.is_undefined_length else len(elem.value or b"")
+
+
+def _fill_from_dataset(ds: pydicom.Dataset, record: dict[str, Any]) -> None:
     meta = getattr(ds, "file_meta", None)
     if meta is not None:
         record["transfer_syntax"] = str(meta.get("TransferSyntaxUID", "") or "")
@@ -231,13 +242,6 @@ def _pydicom_parse(path: str, record: dict[str, Any]) -> None:
         if kind in ("str", "text", "multi") and not isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
             value = str(value)
         _store(record, name, kind, list(value) if isinstance(value, pydicom.multival.MultiValue) else value)
-    with open(path, "rb") as handle:
-        ds2 = pydicom.dcmread(handle, force=True, specific_tags=[0x7FE00010])
-        elem = ds2.get(0x7FE00010)
-        if elem is not None:
-            record["has_pixel_data"] = True
-            record["pixel_offset"] = -1
-            record["pixel_length"] = -1 if elem.is_undefined_length else len(elem.value or b"")
 
 
 _NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
@@ -337,6 +341,23 @@ def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
             NotImplementedError, IndexError, OverflowError) as exc:
         record.update(status="unparseable", detail=f"{type(exc).__name__}: {exc}", bytes_read=st.st_size)
         return record
+    return _finish(record)
+
+
+def header_from_dataset(ds: pydicom.Dataset, path: str) -> dict[str, Any]:
+    """The catalog record of a data set known only by its header (e.g. DICOMweb metadata).
+
+    ``path`` is where the file will be once retrieved; ``size``, ``mtime_ns`` and ``bytes_read``
+    are 0, and pixel data counts as present when the header names it (inline or as bulk data).
+    """
+    record = empty_record()
+    record.update(path=path, size=0, mtime_ns=0, status="ok", detail="", transfer_syntax="", sop_class="",
+                  has_pixel_data=False, pixel_offset=None, pixel_length=None, bytes_read=0)
+    _fill_from_dataset(ds, record)
+    # servers may leave bulk data out of metadata (Orthanc does for compressed pixels): an image object
+    # with a matrix size is taken to have pixels; the scan of the retrieved file checks it
+    record["has_pixel_data"] = any(tag in ds for tag in PIXEL_TAGS) or bool(
+        is_image_sop_class(record["sop_class_uid"]) and record["rows"] and record["columns"])
     return _finish(record)
 
 

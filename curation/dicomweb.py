@@ -1,28 +1,31 @@
-"""Query a PACS over DICOMweb (QIDO-RS): CT studies in a period, and the series of a study.
+"""Query a PACS over DICOMweb: CT studies in a period and their series (QIDO-RS), series headers (WADO-RS metadata).
 
 :class:`DicomWebSource` names the service and how to authenticate (none, HTTP basic, or a bearer
 token); the secret is passed in by the caller (the CLI reads it from an environment variable or a
 file) and never logged. Queries are paged, so a large archive is listed in pieces. Answers come back
-as tables with the same column names the catalog uses for files read from disk, so sampling and the
-exclusion rules can run on them before any pixel data moves. Uses ``dicomweb-client``.
+as tables with the same column names the catalog uses for files read from disk, and the metadata
+becomes catalog records (:mod:`curation.pacs_catalog`), so sampling and the exclusion rules run before any
+pixel data moves; :mod:`curation.retrieve` fetches what they choose. Uses ``dicomweb-client``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from pydicom.errors import InvalidDicomError
 
-from .atomic import atomic_path
-from .errors import ScanError
+from .errors import PacsError, ScanError
 
-__all__ = ["DicomWebSource", "RetrieveResult", "query_studies", "query_series", "retrieve_series"]
+if TYPE_CHECKING:
+    from pydicom import Dataset
+
+__all__ = ["DicomWebSource", "REQUEST_ERRORS", "explain", "query_studies", "query_series", "list_instances",
+           "series_metadata"]
 
 log = logging.getLogger(__name__)
 _AUTH = ("none", "basic", "bearer")
@@ -70,7 +73,9 @@ class DicomWebSource:
             session.auth = (self.username, self.secret)
         elif self.auth == "bearer":
             headers["Authorization"] = f"Bearer {self.secret}"
-        return DICOMwebClient(self.url, session=session, headers=headers, timeout=self.timeout_s)
+        client = DICOMwebClient(self.url, session=session, headers=headers, timeout=self.timeout_s)
+        client.set_http_retry_params(retry=False)  # ctcurate retries itself, with its own limits and messages
+        return client
 
 
 def _value(element: dict[str, Any] | None) -> Any:
@@ -90,55 +95,91 @@ def _table(answers: list[dict[str, Any]], fields: dict[str, str]) -> pd.DataFram
     return pd.DataFrame(rows, columns=list(fields.values()))
 
 
-def _query(source: DicomWebSource, what: str, call: Any, page_size: int) -> list[dict[str, Any]]:
+def explain(source: DicomWebSource, what: str, exc: BaseException) -> PacsError:
+    """One-line :class:`PacsError` for a failed DICOMweb request: which server, what, why, what to do."""
     import requests
 
+    if isinstance(exc, requests.HTTPError):
+        code = exc.response.status_code if exc.response is not None else 0
+        hint = {401: "wrong credentials; check the user and the secret", 403: "not allowed for these credentials",
+                404: "not found on the PACS (deleted or moved?)",
+                406: "the PACS cannot send this media type"}.get(code, "see the PACS log")
+        return PacsError(f"{source.url}: {what} refused with HTTP {code} ({hint})", code)
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+        return PacsError(f"{source.url}: PACS unreachable during {what} ({type(exc).__name__}); check the URL "
+                         "and that the server runs")
+    return PacsError(f"{source.url}: {what} did not return DICOM ({type(exc).__name__}: {exc}); is the URL the "
+                     "DICOMweb root of the PACS (e.g. http://pacs:8042/dicom-web)?")
+
+
+#: what a DICOMweb call can raise: HTTP and network errors, answers that are not DICOM (JSON or Part 10)
+REQUEST_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError, TypeError, AttributeError,
+                                                   EOFError, InvalidDicomError)
+
+
+QUERY_RETRIES = 2
+
+
+def _query(source: DicomWebSource, what: str, call: Any, page_size: int) -> list[dict[str, Any]]:
     answers: list[dict[str, Any]] = []
-    offset = 0
+    offset = attempt = 0
     while True:
         try:
             page = call(offset=offset, limit=page_size)
-        except requests.HTTPError as exc:
-            code = exc.response.status_code if exc.response is not None else 0
-            hint = {401: "wrong credentials", 403: "not allowed for these credentials"}.get(code, "see the PACS log")
-            raise ScanError(f"{source.url}: {what} refused with HTTP {code} ({hint})") from None
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise ScanError(f"{source.url}: PACS unreachable during {what} ({type(exc).__name__}); check the URL "
-                            "and that the server runs") from None
-        except ValueError as exc:
-            raise ScanError(f"{source.url}: {what} did not return DICOM JSON ({exc})") from None
+        except REQUEST_ERRORS as exc:  # requests' errors are OSErrors; bad JSON is a ValueError
+            error = explain(source, what, exc)
+            if error.permanent or attempt >= QUERY_RETRIES or not isinstance(exc, OSError):
+                raise error from None
+            attempt += 1
+            time.sleep(0.5 * 2**attempt)
+            continue
+        if not isinstance(page, list) or not all(isinstance(a, dict) for a in page):
+            raise ScanError(f"{source.url}: {what} did not return a DICOM JSON list; is the URL the DICOMweb root?")
         answers += page
         if len(page) < page_size:
             return answers
         offset += len(page)
 
 
-def query_studies(source: DicomWebSource, *, modality: str = "CT", date_from: date | None = None,
-                  date_to: date | None = None, description: str | None = None, page_size: int = 100) -> pd.DataFrame:
-    """Studies holding ``modality`` in the period (both ends included), optionally matching a description.
+def _matches(values: pd.Series, pattern: str) -> pd.Series:
+    """Case-insensitive DICOM wildcard match (``*`` and ``?``), done here so every server behaves the same."""
+    import fnmatch
 
-    The modality is matched here, not by the server: some servers (Orthanc among them) filter on the
-    computed ModalitiesInStudy after cutting the page, which would end paging early. Studies without a
-    valid StudyDate cannot match a period.
+    return values.astype(str).str.upper().map(lambda v: fnmatch.fnmatchcase(v, pattern.upper()))
+
+
+def query_studies(source: DicomWebSource, *, modality: str = "CT", date_from: date | None = None,
+                  date_to: date | None = None, description: str = "", body_part: str = "",
+                  page_size: int = 100) -> pd.DataFrame:
+    """Studies holding ``modality`` in the period (both ends included), optionally filtered.
+
+    The server filters the period and pages the answer; the modality, the description (StudyDescription,
+    wildcards ``*`` ``?``, any case) and the body part (BodyPartExamined of any series, asked per study)
+    are matched here: servers differ in how they match them (Orthanc filters the computed
+    ModalitiesInStudy after cutting the page, which would end paging early). Studies without a valid
+    StudyDate cannot match a period.
     """
     filters: dict[str, Any] = {}
     if date_from or date_to:
         low = date_from.strftime("%Y%m%d") if date_from else ""
         high = date_to.strftime("%Y%m%d") if date_to else ""
         filters["StudyDate"] = f"{low}-{high}"
-    if description:
-        filters["StudyDescription"] = description
     client = source.client()
     answers = _query(source, "study query", lambda offset, limit: client.search_for_studies(
         offset=offset, limit=limit, search_filters=filters, fields=list(STUDY_FIELDS)), page_size)
     table = _table(answers, STUDY_FIELDS).drop_duplicates("study_uid")
     table = table[table["modalities"].astype(str).str.split("\\").map(lambda m: modality in m)]
+    if description:
+        table = table[_matches(table["study_description"], description)]
+    if body_part:
+        table = table[[bool(_matches(query_series(source, uid, page_size=page_size)["body_part"], body_part).any())
+                       for uid in table["study_uid"]]]
     log.info("DICOMweb %s: %d %s studies", source.url, len(table), modality)
     return table.reset_index(drop=True)
 
 
 def query_series(source: DicomWebSource, study_uid: str, *, page_size: int = 100) -> pd.DataFrame:
-    """The series of one study with the metadata the exclusion rules read before any download."""
+    """The series of one study with the metadata QIDO-RS gives at series level."""
     client = source.client()
     answers = _query(source, f"series query of study {study_uid}", lambda offset, limit: client.search_for_series(
         study_uid, offset=offset, limit=limit, fields=list(SERIES_FIELDS)), page_size)
@@ -147,61 +188,22 @@ def query_series(source: DicomWebSource, study_uid: str, *, page_size: int = 100
     return table
 
 
-@dataclass
-class RetrieveResult:
-    """One series' retrieval: instances the PACS lists, fetched now, already there."""
-
-    series_uid: str
-    expected: int
-    fetched: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-
-
-def _fetch(source: DicomWebSource, client: Any, study_uid: str, series_uid: str, sop_uid: str, target: Path,
-           retries: int, backoff_s: float) -> None:
-    import requests
-
-    for attempt in range(retries + 1):
-        try:
-            dataset = client.retrieve_instance(study_uid, series_uid, sop_uid)
-            with atomic_path(target) as tmp:
-                dataset.save_as(tmp, enforce_file_format=True)
-            return
-        except (requests.ConnectionError, requests.Timeout, requests.HTTPError) as exc:
-            status = getattr(getattr(exc, "response", None), "status_code", 0) or 0
-            if attempt == retries or 400 <= status < 500:
-                raise ScanError(f"{source.url}: instance {sop_uid} of series {series_uid} not retrieved "
-                                f"({type(exc).__name__}{f' HTTP {status}' if status else ''}); run the same "
-                                "command again to fetch what is missing") from None
-            time.sleep(backoff_s * 2**attempt)
-
-
-def retrieve_series(source: DicomWebSource, study_uid: str, series_uid: str, folder: str | Path, *,
-                    workers: int = 4, retries: int = 3, backoff_s: float = 0.5) -> RetrieveResult:
-    """WADO-RS: fetch the series' instances missing from ``folder`` (``<SOPInstanceUID>.dcm``, written atomically).
-
-    A rerun fetches only what is missing; afterwards the folder must hold exactly the instances the
-    PACS lists for the series, else :class:`ScanError` says how many are missing.
-    """
-    folder = Path(folder)
+def list_instances(source: DicomWebSource, study_uid: str, series_uid: str) -> list[str]:
+    """SOP Instance UIDs of a series, by a paged QIDO-RS instance query."""
     client = source.client()
     listed = _query(source, f"instance query of series {series_uid}", lambda offset, limit:
                     client.search_for_instances(study_uid, series_uid, offset=offset, limit=limit,
                                                 fields=["SOPInstanceUID"]), 500)
-    sop_uids = sorted({str(_value(answer.get("00080018"))) for answer in listed} - {""})
-    result = RetrieveResult(series_uid, len(sop_uids))
-    present = {p.stem for p in folder.glob("*.dcm")} if folder.is_dir() else set()
-    result.skipped = [u for u in sop_uids if u in present]
-    todo = [u for u in sop_uids if u not in present]
-    folder.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for sop_uid, _ in zip(todo, pool.map(lambda u: _fetch(source, client, study_uid, series_uid, u,
-                                                               folder / f"{u}.dcm", retries, backoff_s), todo),
-                              strict=True):
-            result.fetched.append(sop_uid)
-    missing = sorted(set(sop_uids) - {p.stem for p in folder.glob("*.dcm")})
-    if missing:
-        raise ScanError(f"series {series_uid}: {len(missing)} of {len(sop_uids)} instances missing after retrieval; "
-                        "run the same command again")
-    log.info("series %s: %d fetched, %d already there", series_uid, len(result.fetched), len(result.skipped))
-    return result
+    return sorted({str(_value(answer.get("00080018"))) for answer in listed} - {""})
+
+
+def series_metadata(source: DicomWebSource, study_uid: str, series_uid: str) -> list[Dataset]:
+    """WADO-RS metadata of every instance of a series: whole headers, no pixel data moved."""
+    import pydicom
+
+    what = f"metadata of series {series_uid}"
+    try:
+        answers = source.client().retrieve_series_metadata(study_uid, series_uid)
+        return [pydicom.Dataset.from_json(a, bulk_data_uri_handler=lambda _tag, _vr, _uri: None) for a in answers]
+    except REQUEST_ERRORS as exc:
+        raise explain(source, what, exc) from None

@@ -11,6 +11,7 @@ __all__ = [
     "ConfigError",
     "WorkspaceError",
     "ScanError",
+    "PacsError",
     "SamplingError",
     "FilterError",
     "ConversionError",
@@ -36,6 +37,22 @@ class WorkspaceError(CtcurateError):
 
 class ScanError(CtcurateError):
     """An export folder cannot be indexed."""
+
+
+class PacsError(ScanError):
+    """A PACS cannot be reached, refuses a request, or answers with something that is not DICOM.
+
+    ``status`` is the HTTP status of the answer (0 when there was none).
+    """
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def permanent(self) -> bool:
+        """The server answered that it cannot do this (not a timeout or an overload worth retrying)."""
+        return bool(self.status) and self.status not in (408, 429, 502, 503, 504)
 
 
 class SamplingError(CtcurateError):

@@ -97,6 +97,11 @@ def choose_series(series: pd.DataFrame, verdicts: pd.DataFrame, sampled: pd.Data
     rows = []
     for exam in sampled.to_dict("records"):
         candidates = merged[merged["study_key"] == exam["study_key"]]
+        if candidates.empty:  # drawn on a PACS, not yet described or retrieved
+            rows.append({"study_key": exam["study_key"], "patient_key": exam["patient_key"], "rank": exam["rank"],
+                         "included": False, "chosen_series_key": "", "primary_reason": "not_retrieved",
+                         "reasons": "not_retrieved", "n_series": 0, "n_included_series": 0})
+            continue
         ok = candidates[candidates["included"]]
         if len(ok):
             best = min((_record(r) for r in ok.to_dict("records")), key=lambda r: preference_key(r, settings))
@@ -107,7 +112,8 @@ def choose_series(series: pd.DataFrame, verdicts: pd.DataFrame, sampled: pd.Data
         # nearest miss: CT image series with the fewest and latest-priority reasons
         def miss_key(r: dict[str, Any]) -> tuple[Any, ...]:
             codes = r["reasons"].split(";")
-            return (r.get("modality") != "CT", len(codes), -max(order.get(c, 0) for c in codes))
+            pending = codes == ["not_retrieved"]  # passed every rule on the PACS: only its retrieval is missing
+            return (r.get("modality") != "CT", not pending, len(codes), -max(order.get(c, 0) for c in codes))
         nearest = min((_record(r) for r in candidates.to_dict("records")), key=miss_key)
         rows.append({"study_key": exam["study_key"], "patient_key": exam["patient_key"], "rank": exam["rank"],
                      "included": False, "chosen_series_key": "", "primary_reason": nearest["primary_reason"],
@@ -125,6 +131,10 @@ def run_filter(workspace: Workspace) -> FilterResult:
     sampled = pd.read_parquet(workspace.require(workspace.sample_table, "sample"))
     if sampled.empty:
         raise FilterError(f"{workspace.sample_table}: the sample is empty; run 'ctcurate sample' with --n > 0")
+    if workspace.pacs_series_table.exists():  # drawn on a PACS: what was not retrieved is judged from metadata
+        from .pacs_catalog import merge_remote
+
+        series = merge_remote(series, pd.read_parquet(workspace.pacs_series_table))
     verdicts = judge_series(series, files, settings)
     verdicts["sampled"] = verdicts["study_key"].isin(set(sampled["study_key"]))
     exams = choose_series(series, verdicts, sampled, settings)

@@ -82,6 +82,14 @@ def _unreadable(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
     return None
 
 
+def _not_retrieved(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
+    status = s.get("pacs_status") or ""
+    if status:
+        return Finding("not_retrieved", f"on the PACS, not retrieved: {s.get('pacs_detail') or status}; run "
+                       "'ctcurate pull' again to fetch it", {"pacs_status": status})
+    return None
+
+
 def _non_image(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
     uid = s.get("sop_class_uid") or ""
     if uid and not is_image_sop_class(uid):
@@ -280,6 +288,7 @@ def _gantry_tilt(s: dict[str, Any], c: ExclusionSettings) -> Finding | None:
 
 RULES: tuple[Rule, ...] = (
     Rule("unreadable", "unreadable file", _unreadable),
+    Rule("not_retrieved", "not retrieved from the PACS", _not_retrieved),
     Rule("non_image", "non-image object", _non_image),
     Rule("not_ct", "not CT", _not_ct),
     Rule("no_pixel_data", "no pixel data", _no_pixels),

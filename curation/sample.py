@@ -22,10 +22,12 @@ from .atomic import atomic_write_parquet, atomic_write_text
 from .errors import SamplingError
 from .workspace import Workspace
 
-__all__ = ["SampleResult", "exam_table", "rank_key", "draw", "sample"]
+__all__ = ["SampleResult", "CATALOG_FRAME", "exam_table", "rank_key", "draw", "sample", "sample_frame"]
 
 log = logging.getLogger(__name__)
 STRATA_COLUMNS = ("study_year", "site", "manufacturer", "model", "body_part", "patient_sex")
+#: the frame of a draw from the scanned exports
+CATALOG_FRAME: dict[str, Any] = {"source": "catalog"}
 
 
 @dataclass(frozen=True)
@@ -107,24 +109,55 @@ def draw(exams: pd.DataFrame, *, seed: int, n: int, stratify_by: str = "") -> pd
     return chosen
 
 
+def _read_manifest(workspace: Workspace) -> dict[str, Any]:
+    if not workspace.sample_manifest.exists():
+        return {}
+    try:
+        manifest: dict[str, Any] = json.loads(workspace.sample_manifest.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SamplingError(
+            f"{workspace.sample_manifest}: unreadable sample manifest ({exc}); rerun with --redraw"
+        ) from None
+    return manifest
+
+
+def _previous(workspace: Workspace, frame: dict[str, Any], redraw: bool) -> dict[str, Any]:
+    """The previous draw's manifest when it drew from the same frame (and no redraw is asked)."""
+    previous = {} if redraw else _read_manifest(workspace)
+    return previous if previous.get("frame", CATALOG_FRAME) == frame else {}
+
+
 def sample(workspace: Workspace, *, n: int | None = None, seed: int | None = None,
            stratify_by: str | None = None, redraw: bool = False) -> SampleResult:
-    """Draw the sample and write ``private/sample/manifest.json`` and ``sample.parquet``.
+    """Draw the sample from the catalog's CT exams; write ``private/sample/manifest.json`` and ``sample.parquet``.
 
     Without ``redraw``, parameters not given come from the previous manifest (so a rerun repeats
     the draw), else from the settings. With ``redraw``, the previous draw is ignored and a fresh
-    seed is used unless one is given.
+    seed is used unless one is given. A sample drawn from a PACS by ``ctcurate pull`` is redrawn by
+    ``pull``, not here.
+    """
+    series = pd.read_parquet(workspace.require(workspace.series_table, "scan"))
+    recorded = {} if redraw else _read_manifest(workspace).get("frame", CATALOG_FRAME)
+    if recorded and recorded != CATALOG_FRAME:
+        raise SamplingError(f"{workspace.sample_manifest}: the sample was drawn from the PACS at {recorded.get('url')} "
+                            "by 'ctcurate pull'; run 'ctcurate pull' again to repeat or change it, or "
+                            "'ctcurate sample --redraw' to draw from the scanned exports instead")
+    exams = exam_table(series)
+    if exams.empty:
+        raise SamplingError(f"{workspace.series_table}: the catalog holds no CT exam; scan an export with CT first")
+    return sample_frame(workspace, exams, frame=CATALOG_FRAME, n=n, seed=seed, stratify_by=stratify_by,
+                        redraw=redraw)
+
+
+def sample_frame(workspace: Workspace, exams: pd.DataFrame, *, frame: dict[str, Any], n: int | None = None,
+                 seed: int | None = None, stratify_by: str | None = None, redraw: bool = False) -> SampleResult:
+    """Draw from a sampling frame (one row per exam, see :func:`exam_table`) and record the draw.
+
+    ``frame`` says where the exams come from (``{"source": "catalog"}``, or a PACS and its query); the
+    previous draw's parameters are reused only for the same frame.
     """
     settings = workspace.settings
-    series = pd.read_parquet(workspace.require(workspace.series_table, "scan"))
-    previous: dict[str, Any] = {}
-    if workspace.sample_manifest.exists() and not redraw:
-        try:
-            previous = json.loads(workspace.sample_manifest.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise SamplingError(
-                f"{workspace.sample_manifest}: unreadable sample manifest ({exc}); rerun with --redraw"
-            ) from None
+    previous = _previous(workspace, frame, redraw)
     if seed is None:
         seed = previous.get("seed", settings.seed) if not redraw else secrets.randbelow(2**31)
     n = n if n is not None else previous.get("n", settings.sampling.n)
@@ -132,9 +165,6 @@ def sample(workspace: Workspace, *, n: int | None = None, seed: int | None = Non
         "stratify_by", settings.sampling.stratify_by)
     if n < 0:
         raise SamplingError(f"sample size {n}: expected 0 (all) or a positive number of exams")
-    exams = exam_table(series)
-    if exams.empty:
-        raise SamplingError(f"{workspace.series_table}: the catalog holds no CT exam; scan an export with CT first")
     drawn = draw(exams, seed=int(seed), n=int(n), stratify_by=stratify_by or "")
     members = tuple(drawn["study_key"])
     before = set(previous.get("members", []))
@@ -142,7 +172,7 @@ def sample(workspace: Workspace, *, n: int | None = None, seed: int | None = Non
     dropped = tuple(sorted(before - set(members)))
     strata = {str(k): int(v) for k, v in drawn["stratum"].value_counts().sort_index().items()}
     manifest = {
-        "seed": int(seed), "n": int(n), "stratify_by": stratify_by or "", "frame_size": len(exams),
+        "seed": int(seed), "n": int(n), "stratify_by": stratify_by or "", "frame_size": len(exams), "frame": frame,
         "method": "HMAC-SHA256(seed, study key), lowest ranks first; largest-remainder allocation per stratum",
         "members": list(members), "strata": strata, "added_since_previous": list(added),
         "dropped_since_previous": list(dropped),

@@ -22,6 +22,7 @@ __all__ = [
     "ExecutorSettings",
     "LabelSettings",
     "AnnotationSettings",
+    "PacsSettings",
     "QASettings",
     "Settings",
     "load_settings",
@@ -185,6 +186,62 @@ class AnnotationSettings:
             raise ConfigError(f"setting 'annotation.autosave_seconds': expected >= 5, found {self.autosave_seconds}")
 
 
+def _check_date(name: str, value: str) -> None:
+    from datetime import date
+
+    if value:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise ConfigError(f"setting 'pacs.{name}': expected a date YYYY-MM-DD, found {value!r}") from None
+
+
+@dataclass(frozen=True)
+class PacsSettings:
+    """The PACS ``ctcurate pull`` queries over DICOMweb, what it asks for, and how it retrieves.
+
+    The secret (password or token) is never stored here: ``secret_env`` names the environment
+    variable, or ``secret_file`` the file, that holds it. Dates are YYYY-MM-DD, both ends included;
+    ``description`` and ``body_part`` take DICOM wildcards (``*CHEST*``). ``series`` is ``chosen``
+    (retrieve the one series per exam the rules prefer) or ``included`` (every series they let through).
+    """
+
+    url: str = ""
+    auth: str = "none"
+    username: str = ""
+    secret_env: str = "CTCURATE_PACS_SECRET"
+    secret_file: str = ""
+    modality: str = "CT"
+    date_from: str = ""
+    date_to: str = ""
+    description: str = ""
+    body_part: str = ""
+    series: str = "chosen"
+    workers: int = 4
+    retries: int = 3
+    timeout_s: float = 30.0
+    page_size: int = 100
+
+    def __post_init__(self) -> None:
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ConfigError(f"setting 'pacs.url': expected http(s)://host[:port]/dicom-web, found {self.url!r}")
+        if self.auth not in ("none", "basic", "bearer"):
+            raise ConfigError(f"setting 'pacs.auth': expected none, basic or bearer, found {self.auth!r}")
+        if self.series not in ("chosen", "included"):
+            raise ConfigError(f"setting 'pacs.series': expected chosen or included, found {self.series!r}")
+        _check_date("date_from", self.date_from)
+        _check_date("date_to", self.date_to)
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ConfigError(f"settings 'pacs.date_from' {self.date_from} is after 'pacs.date_to' {self.date_to}; "
+                              "swap them")
+        for name in ("workers", "page_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"setting 'pacs.{name}': expected >= 1, found {getattr(self, name)}")
+        if self.retries < 0:
+            raise ConfigError(f"setting 'pacs.retries': expected >= 0, found {self.retries}")
+        _check_positive("pacs.timeout_s", self.timeout_s)
+
+
 @dataclass(frozen=True)
 class Settings:
     """All settings of one workspace."""
@@ -199,6 +256,7 @@ class Settings:
     labels: LabelSettings = field(default_factory=LabelSettings)
     qa: QASettings = field(default_factory=QASettings)
     annotation: AnnotationSettings = field(default_factory=AnnotationSettings)
+    pacs: PacsSettings = field(default_factory=PacsSettings)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", tuple(str(s) for s in self.sources))
@@ -224,6 +282,7 @@ _SECTIONS = {
     "labels": LabelSettings,
     "qa": QASettings,
     "annotation": AnnotationSettings,
+    "pacs": PacsSettings,
 }
 
 

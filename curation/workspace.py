@@ -7,6 +7,10 @@ Layout (``WS`` is the workspace root)::
         secret.key                   key of the keyed hashes (fingerprints, pseudonyms)
         catalog/files.parquet        one row per scanned file (paths, UIDs, header facts)
         catalog/series.parquet       one row per series (grouped, with geometry)
+        catalog/pacs_studies.parquet candidate studies of a PACS query ('ctcurate pull') and pacs_query.json
+        catalog/pacs_metadata/<study>.parquet   headers (DICOMweb metadata) of a drawn study, one row per instance
+        catalog/pacs_series.parquet  the drawn studies' series on the PACS: verdicts, what was retrieved
+        exports/pacs/<study UID>/<series UID>/<SOP UID>.dcm   series retrieved from the PACS
         sample/manifest.json         seed, parameters and members of the current draw
         sample/sample.parquet        the drawn exams with their rank
         filter/verdicts.parquet      series -> included/excluded, reason codes and details
@@ -146,6 +150,31 @@ class Workspace:
     @property
     def series_table(self) -> Path:
         return self.catalog_dir / "series.parquet"
+
+    @property
+    def pacs_studies_table(self) -> Path:
+        """Candidate studies of the last PACS query."""
+        return self.catalog_dir / "pacs_studies.parquet"
+
+    @property
+    def pacs_query_file(self) -> Path:
+        """The PACS and the query that gave the candidate studies."""
+        return self.catalog_dir / "pacs_query.json"
+
+    @property
+    def pacs_metadata_dir(self) -> Path:
+        """Instance headers of drawn studies, read from the PACS: ``<study key>.parquet``."""
+        return self.catalog_dir / "pacs_metadata"
+
+    @property
+    def pacs_series_table(self) -> Path:
+        """Series of the drawn studies on the PACS, their verdicts and retrieval state."""
+        return self.catalog_dir / "pacs_series.parquet"
+
+    @property
+    def pacs_export_dir(self) -> Path:
+        """Where series retrieved from the PACS are saved (a private export folder)."""
+        return self.private / "exports" / "pacs"
 
     @property
     def sample_dir(self) -> Path:

@@ -2,14 +2,14 @@
 
 Library code logs through ``logging``; the CLI configures rich output and progress bars and turns
 :class:`~curation.errors.CtcurateError` into one red line and exit code 2. Commands live in
-:mod:`curation.cli.curate` (curation steps), :mod:`curation.cli.model` (``ctcurate model ...``),
-:mod:`curation.cli.annotate` (``presegment``, ``phase``), :mod:`curation.cli.retrain` (``review``,
-``export nnunet``, ``retrain``) and :mod:`curation.cli.qa` (``ctcurate qa ...``).
+:mod:`curation.cli.curate` (curation steps), :mod:`curation.cli.pacs` (``pull``), :mod:`curation.cli.model`
+(``ctcurate model ...``), :mod:`curation.cli.annotate` (``presegment``, ``phase``), :mod:`curation.cli.retrain`
+(``review``, ``export nnunet``, ``retrain``) and :mod:`curation.cli.qa` (``ctcurate qa ...``).
 """
 
 from __future__ import annotations
 
-from . import annotate, curate, model, qa, release, retrain  # noqa: F401  (registers the commands)
+from . import annotate, curate, model, pacs, qa, release, retrain  # noqa: F401  (registers the commands)
 from ._common import app
 
 __all__ = ["app", "main"]

@@ -1,4 +1,5 @@
-"""Fixtures of the curation tests: annotation databases on SQLite and on a real PostgreSQL server.
+"""Fixtures of the curation tests: annotation databases on SQLite and on a real PostgreSQL server, and a
+real PACS (Orthanc with its DICOMweb plugin, see :mod:`tests.orthanc`).
 
 The PostgreSQL server is Debian's (``.ci/run`` installs it): ``initdb`` into a temporary folder and
 ``pg_ctl start`` on 127.0.0.1 at a free port, once per test session (as the ``postgres`` user when
@@ -15,10 +16,13 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.orthanc import Orthanc
+from tests.orthanc import installed as orthanc_installed
 
 
 def _free_port() -> int:
@@ -68,55 +72,34 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"{base}/{name}"
 
 
-@dataclass
-class OrthancServer:
-    """A running Orthanc: its REST base URL, DICOMweb URL, and the shared files it accepted."""
-
-    url: str
-    dicomweb: str
-    accepted: list[Path]
-
-
 @pytest.fixture(scope="session")
-def orthanc(shared_data: Path) -> Iterator[OrthancServer]:
+def orthanc(shared_data: Path) -> Iterator[Orthanc]:
     """Debian's Orthanc with its DICOMweb plugin on free loopback ports with a temporary storage folder,
     loaded with every file of the shared data through the REST API (it refuses what is not DICOM)."""
-    import json
-    import time
-    import urllib.error
-    import urllib.request
+    server = _orthanc()
+    try:
+        server.start().load(p for p in shared_data.rglob("*") if p.is_file())
+        yield server
+    finally:
+        server.close()
 
-    exe, plugin = shutil.which("Orthanc") or "/usr/sbin/Orthanc", "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
-    if not (Path(exe).is_file() and Path(plugin).is_file()):
+
+def _orthanc(users: dict[str, str] | None = None) -> Orthanc:
+    if not orthanc_installed():
         pytest.fail("Orthanc with its DICOMweb plugin is not installed (apt-get install orthanc orthanc-dicomweb); "
                     ".ci/run installs them")
-    root = Path(tempfile.mkdtemp(prefix="ctcurate-orthanc-"))
-    http, dicom = _free_port(), _free_port()
-    config = {"Name": "ctcurate-test", "StorageDirectory": str(root / "db"), "IndexDirectory": str(root / "db"),
-              "HttpPort": http, "DicomPort": dicom, "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
-              "HttpBindAddress": "127.0.0.1", "DicomServerEnabled": False, "Plugins": [plugin],
-              "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}}
-    (root / "orthanc.json").write_text(json.dumps(config))
-    server = subprocess.Popen([exe, str(root / "orthanc.json")], stdout=(root / "log.txt").open("w"),
-                              stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{http}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{url}/system", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
-        accepted = []
-        for path in sorted(p for p in shared_data.rglob("*") if p.is_file()):
-            request = urllib.request.Request(f"{url}/instances", data=path.read_bytes(), method="POST")
-            try:
-                urllib.request.urlopen(request, timeout=30).read()
-                accepted.append(path)
-            except urllib.error.HTTPError:
-                continue  # not DICOM, or DICOM Orthanc cannot index (no UIDs)
-        yield OrthancServer(url, f"{url}/dicom-web", accepted)
-    finally:
-        server.terminate()
-        server.wait(20)
-        shutil.rmtree(root, ignore_errors=True)
+    return Orthanc(users)
+
+
+@pytest.fixture
+def make_orthanc() -> Iterator[Any]:
+    """Start Orthancs of a test's own (``make_orthanc(users=...)``); they are stopped and removed after it."""
+    servers: list[Orthanc] = []
+
+    def make(users: dict[str, str] | None = None) -> Orthanc:
+        servers.append(_orthanc(users).start())
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()

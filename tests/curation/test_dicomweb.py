@@ -55,7 +55,7 @@ def test_source_settings_and_unreachable_pacs() -> None:
 
 
 def test_retrieve_a_series_and_resume(orthanc, tmp_path) -> None:
-    from curation.dicomweb import retrieve_series
+    from curation.retrieve import retrieve_series
 
     source = DicomWebSource(orthanc.dicomweb)
     expected, _ = _ct_studies(orthanc)
@@ -66,7 +66,7 @@ def test_retrieve_a_series_and_resume(orthanc, tmp_path) -> None:
             originals.setdefault(str(record["series_uid"]), set()).add(str(record["sop_instance_uid"]))
     study, series = next((s, u) for s, uids in sorted(expected.items()) for u in sorted(uids)
                          if len(originals.get(u, ())) >= 5)
-    first = retrieve_series(source, study, series, tmp_path / "series", workers=2)
+    first = retrieve_series(source, study, series, tmp_path / "series")
     assert first.expected == len(originals[series]) and not first.skipped
     fetched = {read_header(p)["sop_instance_uid"] for p in (tmp_path / "series").glob("*.dcm")}
     assert fetched == originals[series]  # the same instances as on disk, read back by ctcurate's reader

@@ -1,0 +1,217 @@
+"""``ctcurate pull``: query a PACS over DICOMweb, draw exams at random, retrieve only what the rules keep.
+
+1. **Query** (QIDO-RS): the studies of the modality in the period, paged, filtered by description and
+   body part; kept as candidates in the private catalog. A rerun with the same PACS and query reuses
+   them (``refresh`` asks again), so it repeats the same draw.
+2. **Draw**: the same seeded keyed-hash sampling as for export folders (:mod:`curation.sample`).
+3. **Describe**: each drawn study's series, CT series instance by instance from WADO-RS metadata
+   (headers only); the exclusion rules judge them and choose one series per exam, exactly as
+   ``filter`` does for scanned files. Excluded series are never retrieved.
+4. **Retrieve** (WADO-RS): the chosen series (or every included one) into ``private/exports/pacs``,
+   several series at a time, resumable and verified by SOP Instance UID (:mod:`curation.retrieve`).
+5. **Scan and filter** the retrieved files as any export; ``convert`` follows as usual.
+
+An exam whose description or retrieval fails is reported and left for the next run; the others go on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .atomic import atomic_write_parquet, atomic_write_text
+from .dicomweb import DicomWebSource, query_studies
+from .errors import SamplingError, ScanError
+from .executor import Executor
+from .filter import FilterResult, choose_series, judge_series, run_filter
+from .pacs_catalog import PACS_STRATA, candidate_exams, describe_study, remote_series
+from .retrieve import present_instances, retrieve_series
+from .sample import SampleResult, sample_frame
+from .settings import PacsSettings
+from .workspace import Workspace
+
+__all__ = ["PullResult", "pull", "source_of"]
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """What a pull found, drew, excluded from metadata and retrieved."""
+
+    n_candidates: int
+    sample: SampleResult
+    n_described: int
+    excluded_series: dict[str, int]
+    n_series_to_retrieve: int
+    n_series_retrieved: int
+    n_instances_fetched: int
+    n_instances_present: int
+    failed: dict[str, str] = field(default_factory=dict)
+    filter: FilterResult | None = None
+
+
+def source_of(settings: PacsSettings, secret: str = "") -> DicomWebSource:
+    """The DICOMweb source the settings name, with the secret the caller read."""
+    if not settings.url:
+        raise ScanError("no PACS given: pass --dicomweb http://pacs:8042/dicom-web (it is kept in the workspace "
+                        "settings as pacs.url)")
+    return DicomWebSource(settings.url, settings.auth, settings.username, secret, settings.timeout_s)
+
+
+def _query_record(settings: PacsSettings) -> dict[str, Any]:
+    return {"url": settings.url, "modality": settings.modality, "date_from": settings.date_from,
+            "date_to": settings.date_to, "description": settings.description, "body_part": settings.body_part}
+
+
+def _candidates(ws: Workspace, source: DicomWebSource, settings: PacsSettings, refresh: bool) -> pd.DataFrame:
+    query = _query_record(settings)
+    if (not refresh and ws.pacs_studies_table.exists() and ws.pacs_query_file.exists()
+            and json.loads(ws.pacs_query_file.read_text(encoding="utf-8")) == query):
+        return pd.read_parquet(ws.pacs_studies_table)
+    studies = query_studies(
+        source, modality=settings.modality, description=settings.description, body_part=settings.body_part,
+        date_from=date.fromisoformat(settings.date_from) if settings.date_from else None,
+        date_to=date.fromisoformat(settings.date_to) if settings.date_to else None, page_size=settings.page_size)
+    exams = candidate_exams(studies)
+    studies = studies.merge(exams[["study_uid", "study_key", "patient_key"]], on="study_uid")
+    atomic_write_parquet(ws.pacs_studies_table, studies)
+    atomic_write_text(ws.pacs_query_file, json.dumps(query, indent=2))
+    return studies
+
+
+def _describe(ws: Workspace, source: DicomWebSource, drawn: pd.DataFrame, studies: pd.DataFrame,
+              failed: dict[str, str]) -> pd.DataFrame:
+    """Instance records of the drawn studies: cached per study, asked from the PACS when missing."""
+    by_key = studies.drop_duplicates("study_key").set_index("study_key")
+    parts = []
+    for key in drawn["study_key"]:
+        cached = ws.pacs_metadata_dir / f"{key}.parquet"
+        if not cached.exists():
+            try:
+                records = describe_study(source, by_key.loc[key].to_dict(), ws.pacs_export_dir)
+            except ScanError as exc:
+                failed[f"exam {key}"] = str(exc)
+                continue
+            atomic_write_parquet(cached, records)
+        parts.append(pd.read_parquet(cached))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _retrieve(source: DicomWebSource, series: pd.DataFrame, files: pd.DataFrame, settings: PacsSettings,
+              failed: dict[str, str], progress: Progress | None) -> tuple[dict[str, str], int, int]:
+    """Retrieve the series marked ``retrieve``; returns (series key -> state, instances fetched, present)."""
+    todo = series[series["retrieve"]]
+    expected = files.groupby("series_key")["sop_instance_uid"].agg(lambda u: sorted(set(u) - {""}))
+    lock = threading.Lock()
+    counts = {"done": 0, "fetched": 0}
+    total = int(sum(len(expected.get(k, [])) for k in todo["series_key"]))
+
+    def tick(n: int = 1, fetched: int = 1) -> None:
+        with lock:
+            counts["done"] += n
+            counts["fetched"] += fetched
+            if progress:
+                progress(counts["done"], total)
+
+    def one(row: dict[str, Any]) -> tuple[str, str]:
+        uids = expected.get(row["series_key"], [])
+        folder = Path(files.loc[files["series_key"] == row["series_key"], "folder"].iloc[0])
+        present = present_instances(Path(folder)) & set(uids)
+        tick(len(present), 0)
+        try:
+            retrieve_series(source, row["study_uid"], row["series_uid"], folder, expected=uids,
+                            retries=settings.retries, on_instance=tick)
+        except ScanError as exc:
+            return row["series_key"], f"failed: {exc}"
+        return row["series_key"], "retrieved"
+
+    states: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=settings.workers) as pool:
+        for key, state in pool.map(one, todo.to_dict("records")):
+            states[key] = state
+            if state.startswith("failed"):
+                row = todo[todo["series_key"] == key].iloc[0]
+                failed[f"series {row['series_uid']} (exam {row['study_key']})"] = state[len("failed: "):]
+    return states, counts["fetched"], counts["done"] - counts["fetched"]
+
+
+def pull(workspace: Workspace, secret: str = "", *, n: int | None = None, seed: int | None = None,
+         stratify_by: str | None = None, redraw: bool = False, refresh: bool = False, retrieve: bool = True,
+         executor: Executor | None = None, progress: Progress | None = None) -> PullResult:
+    """Query the workspace's PACS (settings ``[pacs]``), draw, describe, retrieve, then scan and filter.
+
+    Parameters
+    ----------
+    workspace : Workspace
+        Its ``pacs`` settings name the PACS and the query; ``n``, ``seed`` and ``stratify_by`` default
+        to the previous draw from the same query, else to the sampling settings.
+    secret : str
+        Password or token for ``basic``/``bearer`` authentication (read by the caller).
+    redraw, refresh : bool
+        Ignore the previous draw; ask the PACS for the candidates again.
+    retrieve : bool
+        False stops after the description (what would be retrieved, and why the rest would not).
+    executor, progress
+        Where the scan of the retrieved files runs; ``progress(done, total)`` counts instances.
+    """
+    settings = workspace.settings.pacs
+    source = source_of(settings, secret)
+    studies = _candidates(workspace, source, settings, refresh)
+    if studies.empty:
+        raise SamplingError(f"{source.url}: no {settings.modality} study matches the query "
+                            f"{json.dumps(_query_record(settings))}; widen the period or the filters")
+    if stratify_by and stratify_by not in PACS_STRATA:
+        raise SamplingError(f"stratify_by {stratify_by!r}: a PACS draw can stratify by {', '.join(PACS_STRATA)} "
+                            "only (the other strata are known once series are described)")
+    exams = candidate_exams(studies)
+    drawn = sample_frame(workspace, exams, frame={"source": "dicomweb", **_query_record(settings)}, n=n, seed=seed,
+                         stratify_by=stratify_by, redraw=redraw)
+    sampled = pd.read_parquet(workspace.sample_table)
+    failed: dict[str, str] = {}
+    instances = _describe(workspace, source, sampled, studies, failed)
+    files, series = remote_series(instances) if not instances.empty else (pd.DataFrame(), pd.DataFrame())
+    excluded: dict[str, int] = {}
+    n_fetched = n_present = 0
+    states: dict[str, str] = {}
+    if not series.empty:
+        rules = replace(workspace.settings.exclusion, decode_check=False)  # no pixels yet
+        verdicts = judge_series(series, files, rules)
+        described = sampled[sampled["study_key"].isin(set(series["study_key"]))]
+        chosen = set(choose_series(series, verdicts, described, rules)["chosen_series_key"])
+        series = series.merge(verdicts[["series_key", "included", "reasons", "primary_reason", "findings"]],
+                              on="series_key")
+        series["retrieve"] = series["included"] & (
+            series["series_key"].isin(chosen) if settings.series == "chosen" else True)
+        series["retrieval"] = ""
+        excluded = {str(k): int(v) for k, v in series.loc[~series["included"], "primary_reason"].value_counts().items()}
+        if retrieve:
+            states, n_fetched, n_present = _retrieve(source, series, files, settings, failed, progress)
+            series["retrieval"] = series["series_key"].map(states).fillna("")
+        atomic_write_parquet(workspace.pacs_series_table, series)
+    else:
+        workspace.pacs_series_table.unlink(missing_ok=True)
+    n_retrieved = sum(1 for s in states.values() if s == "retrieved")
+    filter_result = None
+    if retrieve and any(workspace.pacs_export_dir.rglob("*.dcm")):
+        from .scan import scan
+
+        scan(workspace, [workspace.pacs_export_dir], executor=executor)
+        filter_result = run_filter(workspace)
+    log.info("pull: %d candidates, %d drawn, %d series retrieved, %d failures", len(studies), len(drawn.members),
+             n_retrieved, len(failed))
+    return PullResult(
+        n_candidates=len(studies), sample=drawn, n_described=int(series["study_key"].nunique()) if len(series) else 0,
+        excluded_series=excluded, n_series_to_retrieve=int(series["retrieve"].sum()) if len(series) else 0,
+        n_series_retrieved=n_retrieved, n_instances_fetched=n_fetched, n_instances_present=n_present,
+        failed=failed, filter=filter_result)

@@ -1,0 +1,165 @@
+"""Fetch a series over WADO-RS into a folder, resumably: one ``<SOPInstanceUID>.dcm`` per instance.
+
+The instances to expect come from the series' metadata (or a QIDO-RS instance query). Whatever is
+missing from the folder is fetched: the whole series in one streamed multipart answer when much is
+missing, instance by instance when little is. Each file is written atomically and read back (an
+instance cut short by a dropped connection is discarded), so a stop at any moment leaves only whole
+files, and a rerun fetches only what is still missing. Network failures are retried with
+exponential backoff; the end result is checked against the expected SOP Instance UIDs. Instances
+arrive in the transfer syntax the PACS stores (``transfer-syntax=*``), as on its disks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .atomic import TMP_PREFIX, atomic_path
+from .dicom_header import read_header
+from .dicomweb import REQUEST_ERRORS, DicomWebSource, explain, list_instances
+from .errors import ScanError
+
+__all__ = ["RetrieveResult", "retrieve_series", "present_instances"]
+
+log = logging.getLogger(__name__)
+_ANY_SYNTAX = (("application/dicom", "*"),)
+#: below this many missing instances they are fetched one by one, else the series is streamed
+STREAM_MIN = 4
+_BROKEN = ("truncated", "unparseable", "not_dicom")
+
+
+@dataclass
+class RetrieveResult:
+    """One series' retrieval: instances expected, fetched now, already there."""
+
+    series_uid: str
+    expected: int
+    fetched: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def present_instances(folder: Path) -> set[str]:
+    """SOP Instance UIDs already saved in ``folder`` (temporary files of a stopped run do not count)."""
+    if not folder.is_dir():
+        return set()
+    return {p.stem for p in folder.glob("*.dcm") if not p.name.startswith(TMP_PREFIX)}
+
+
+def _status(exc: BaseException) -> int:
+    return int(getattr(getattr(exc, "response", None), "status_code", 0) or 0)
+
+
+def _retriable(exc: BaseException) -> bool:
+    import requests
+
+    if isinstance(exc, requests.HTTPError):
+        return _status(exc) in (408, 429) or _status(exc) >= 500
+    return isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError))
+
+
+class _Writer:
+    """Saves datasets into the folder, counting them for the result and the progress callback."""
+
+    def __init__(self, folder: Path, wanted: set[str], on_instance: Callable[[], None] | None) -> None:
+        self.folder, self.wanted, self.on_instance = folder, wanted, on_instance
+        self.fetched: list[str] = []
+        self.lock = threading.Lock()
+
+    def save(self, dataset: Any) -> None:
+        uid = str(getattr(dataset, "SOPInstanceUID", "") or "")
+        if uid not in self.wanted:
+            log.warning("%s: instance %r was not expected; not saved", self.folder, uid)
+            return
+        with atomic_path(self.folder / f"{uid}.dcm") as tmp:
+            dataset.save_as(tmp, enforce_file_format=True)
+            record = read_header(tmp)
+            if record["status"] in _BROKEN:  # the answer was cut short (e.g. the PACS stopped mid-stream)
+                raise ConnectionError(f"instance {uid} arrived incomplete ({record['detail']})")
+        with self.lock:
+            self.wanted.discard(uid)
+            self.fetched.append(uid)
+        if self.on_instance:
+            self.on_instance()
+
+
+def retrieve_series(source: DicomWebSource, study_uid: str, series_uid: str, folder: str | Path, *,
+                    expected: Sequence[str] | None = None, retries: int = 3, backoff_s: float = 0.5,
+                    on_instance: Callable[[], None] | None = None) -> RetrieveResult:
+    """Fetch the instances of a series that ``folder`` lacks.
+
+    Parameters
+    ----------
+    source : DicomWebSource
+        The PACS.
+    study_uid, series_uid : str
+        The series.
+    folder : path
+        Where ``<SOPInstanceUID>.dcm`` files go (created when missing).
+    expected : sequence of str, optional
+        The series' SOP Instance UIDs (from its metadata); default: ask the PACS (QIDO-RS).
+    retries, backoff_s
+        Network failures are retried ``retries`` times, waiting ``backoff_s * 2**attempt`` seconds.
+    on_instance : callable, optional
+        Called after each instance is saved (progress).
+
+    Raises
+    ------
+    ScanError
+        The PACS cannot be reached or refuses, answers with something that is not DICOM, or does not
+        return every expected instance. What was saved stays; a rerun fetches the rest.
+    """
+    folder = Path(folder)
+    sop_uids = sorted(set(expected)) if expected is not None else list_instances(source, study_uid, series_uid)
+    present = present_instances(folder)
+    result = RetrieveResult(series_uid, len(sop_uids), skipped=[u for u in sop_uids if u in present])
+    writer = _Writer(folder, {u for u in sop_uids if u not in present}, on_instance)
+    if writer.wanted:
+        folder.mkdir(parents=True, exist_ok=True)
+    client = source.client()
+    not_returned: dict[str, str] = {}
+    stream_done, attempt = False, 0
+    while True:
+        missing = sorted(writer.wanted - set(not_returned))
+        if not missing:
+            break
+        streamed = len(missing) >= STREAM_MIN and not stream_done
+        what = f"retrieval of series {series_uid}"
+        try:
+            if streamed:
+                for dataset in client.iter_series(study_uid, series_uid, media_types=_ANY_SYNTAX):
+                    writer.save(dataset)
+                stream_done = True
+                continue
+            for sop_uid in missing:
+                what = f"retrieval of instance {sop_uid} of series {series_uid}"
+                try:
+                    writer.save(client.retrieve_instance(study_uid, series_uid, sop_uid, media_types=_ANY_SYNTAX))
+                except REQUEST_ERRORS as exc:
+                    if _status(exc) != 404:
+                        raise
+                    not_returned[sop_uid] = "HTTP 404"
+            for sop_uid in missing:  # answered, but with another instance
+                if sop_uid in writer.wanted:
+                    not_returned.setdefault(sop_uid, "answered with another instance")
+        except REQUEST_ERRORS as exc:
+            if not _retriable(exc) or attempt >= retries:
+                error = explain(source, what, exc)
+                raise ScanError(f"{error}; {len(writer.fetched) + len(result.skipped)} of {len(sop_uids)} instances "
+                                "saved, run the same command again to fetch the rest") from None
+            time.sleep(backoff_s * 2**attempt)
+            attempt += 1
+    result.fetched = sorted(writer.fetched)
+    if writer.wanted:
+        first = sorted(writer.wanted)[0]
+        why = not_returned.get(first, "absent from its answer")
+        raise ScanError(f"series {series_uid}: the PACS announced {len(sop_uids)} instances but did not return "
+                        f"{len(writer.wanted)} of them (e.g. {first}: {why})"
+                        f"; {len(sop_uids) - len(writer.wanted)} saved, run the same command again once the PACS "
+                        "holds them")
+    log.info("series %s: %d fetched, %d already there", series_uid, len(result.fetched), len(result.skipped))
+    return result

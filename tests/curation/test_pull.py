@@ -1,0 +1,190 @@
+"""``ctcurate pull`` against a real Orthanc: query, seeded draw, judgement from metadata, retrieval, resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import nrrd
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from curation.cli import app
+from curation.dicom_header import read_header
+from curation.pull import pull
+from curation.settings import ExclusionSettings, PacsSettings, Settings
+from curation.workspace import Workspace
+
+runner = CliRunner()
+PHILIPS = Path("dcm_qa_ct/In/Philips")
+
+
+def _headers(paths: list[Path]) -> list[dict]:
+    return [read_header(p) for p in paths]
+
+
+def _workspace(root: Path, url: str, *, exclusion: ExclusionSettings | None = None, **pacs: object) -> Workspace:
+    settings = Settings(seed=7, pacs=PacsSettings(url=url, retries=1, **pacs),  # type: ignore[arg-type]
+                        exclusion=exclusion or ExclusionSettings())
+    return Workspace.create(root, settings)
+
+
+def _series_files(ws: Workspace) -> dict[str, set[str]]:
+    """Series UID -> SOP UIDs of the retrieved files, read back with ctcurate's header reader."""
+    found: dict[str, set[str]] = {}
+    for path in ws.pacs_export_dir.rglob("*"):
+        if path.is_file():
+            record = read_header(path)
+            assert path.name == f"{record['sop_instance_uid']}.dcm", path  # nothing but whole, named instances
+            found.setdefault(str(record["series_uid"]), set()).add(str(record["sop_instance_uid"]))
+    return found
+
+
+def test_query_draw_judge_retrieve_convert(orthanc, shared_data: Path, tmp_path: Path) -> None:
+    records = [r for r in _headers(orthanc.accepted) if r.get("modality") == "CT" and r.get("study_uid")]
+    in_period = {str(r["study_uid"]) for r in records if str(r.get("study_date") or "").isdigit()
+                 and "20100101" <= str(r["study_date"]) <= "20181231"}
+    ws = _workspace(tmp_path / "pacs", orthanc.dicomweb, date_from="2010-01-01", date_to="2018-12-31")
+    result = runner.invoke(app, ["pull", "-w", str(ws.root), "--n", "5", "--no-retrieve"])
+    assert result.exit_code == 0, result.output
+    studies = pd.read_parquet(ws.pacs_studies_table)
+    assert set(studies["study_uid"]) == in_period  # the date-range CT query finds the CT studies
+    first = json.loads(ws.sample_manifest.read_text())
+    assert len(first["members"]) == 5 and first["frame"]["source"] == "dicomweb"
+    again = pull(ws, refresh=True, retrieve=False)  # asks the PACS again: the same draw
+    assert list(again.sample.members) == first["members"]
+    other = _workspace(tmp_path / "other", orthanc.dicomweb, date_from="2010-01-01", date_to="2018-12-31")
+    assert list(pull(other, n=5, retrieve=False).sample.members) == first["members"]  # seed 7 alone decides
+
+    full = pull(ws, n=0)  # every CT study of the period
+    assert full.sample.frame_size == len(in_period) and not full.failed
+    judged = pd.read_parquet(ws.pacs_series_table)
+    philips = [r for r in records if str(r["path"]).startswith(str(shared_data / PHILIPS))]
+    localizers = {str(r["series_uid"]) for r in philips if "/S1000/" in str(r["path"])}
+    screens = {str(r["series_uid"]) for r in philips if "/S4010/" in str(r["path"])}
+    assert localizers and screens
+    reasons = judged.set_index("series_uid")["primary_reason"]
+    assert set(reasons[list(localizers)]) == {"localizer"}
+    assert set(reasons[list(screens)]) <= {"secondary_capture", "screen_capture"}
+    retrieved = _series_files(ws)
+    assert set(retrieved) == set(judged.loc[judged["retrieve"], "series_uid"])  # nothing excluded was moved
+    assert not (localizers | screens) & set(retrieved)
+    for row in judged[judged["retrieve"]].itertuples():
+        originals = {str(r["sop_instance_uid"]) for r in records if r["series_uid"] == row.series_uid}
+        assert retrieved[row.series_uid] == originals
+
+    assert runner.invoke(app, ["convert", "-w", str(ws.root), "--workers", "1"]).exit_code == 0
+    disk = Workspace.create(tmp_path / "disk", Settings(seed=7))
+    for step in (["scan", str(shared_data / PHILIPS), "--workers", "1"], ["sample"], ["filter"],
+                 ["convert", "--workers", "1"]):
+        assert runner.invoke(app, [step[0], "-w", str(disk.root), *step[1:]]).exit_code == 0
+    pulled = pd.read_parquet(ws.linkage_table).set_index("series_key")["case_id"]
+    scanned = pd.read_parquet(disk.linkage_table).set_index("series_key")["case_id"]
+    common = sorted(set(pulled.index) & set(scanned.index))
+    assert common  # the Philips head series, retrieved and scanned
+    for key in common:
+        for name in ("ct.nrrd", "ct_1.5mm.nrrd"):
+            a, ha = nrrd.read(str(ws.case_dir(pulled[key]) / name))
+            b, hb = nrrd.read(str(disk.case_dir(scanned[key]) / name))
+            assert np.array_equal(a, b) and np.allclose(ha["space directions"], hb["space directions"])
+            assert np.allclose(ha["space origin"], hb["space origin"])
+
+    refused = runner.invoke(app, ["sample", "-w", str(ws.root)])
+    assert refused.exit_code == 2 and "drawn from the PACS" in " ".join(refused.output.split())
+
+
+def _philips_orthanc(make_orthanc, shared_data: Path, users: dict[str, str] | None = None):
+    server = make_orthanc(users)
+    server.load(p for p in (shared_data / PHILIPS).rglob("*") if p.is_file())
+    return server
+
+
+LENIENT = ExclusionSettings(max_tilt_deg=30.0)  # keeps the tilted Philips series: two series to retrieve
+
+
+def test_pacs_stops_mid_retrieval_and_the_rerun_completes(make_orthanc, shared_data: Path, tmp_path: Path) -> None:
+    server = _philips_orthanc(make_orthanc, shared_data)
+    ws = _workspace(tmp_path / "ws", server.dicomweb, exclusion=LENIENT, workers=2)
+    seen: list[int] = []
+
+    def stop_midway(done: int, total: int) -> None:
+        seen.append(done)
+        if done >= 20 and server.process is not None:
+            server.stop()  # the PACS goes down while instances stream in
+
+    first = pull(ws, n=0, progress=stop_midway)
+    judged = pd.read_parquet(ws.pacs_series_table)
+    wanted = judged[judged["retrieve"]]
+    total = int(wanted["n_files"].sum())
+    assert len(wanted) == 2 and total == 82
+    assert first.failed and all("unreachable" in m or "refused" in m or "not" in m for m in first.failed.values())
+    partial = _series_files(ws)
+    n_before = sum(len(v) for v in partial.values())
+    assert 20 <= n_before < total
+    exams = pd.read_parquet(ws.exams_table)
+    assert "not_retrieved" in set(exams["primary_reason"])  # an incomplete series is not judged as a short one
+
+    server.start()  # the PACS is back
+    second = pull(ws)
+    assert not second.failed and second.n_series_retrieved == 2
+    assert second.n_instances_present == n_before and second.n_instances_fetched == total - n_before
+    originals: dict[str, set[str]] = {}
+    for record in _headers(server.accepted):
+        originals.setdefault(str(record["series_uid"]), set()).add(str(record["sop_instance_uid"]))
+    final = _series_files(ws)
+    assert set(final) == set(wanted["series_uid"])
+    for uid, sops in final.items():
+        assert sops == originals[uid]  # no instance missing
+    assert sum(len(v) for v in final.values()) == total  # and none twice
+    assert not [p for p in ws.pacs_export_dir.rglob("*") if p.name.startswith(".")]  # no temporary leftovers
+    exams = pd.read_parquet(ws.exams_table)
+    assert exams["included"].all(), exams[["primary_reason", "reasons"]].to_string()
+
+
+def test_wrong_credentials_is_one_line_and_exit_code(make_orthanc, shared_data: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    server = _philips_orthanc(make_orthanc, shared_data, users={"steward": "right-secret"})
+    ws = Workspace.create(tmp_path / "ws", Settings())
+    args = ["pull", "-w", str(ws.root), "--dicomweb", server.dicomweb, "--auth", "basic", "--user", "steward",
+            "--no-retrieve"]
+    monkeypatch.setenv("CTCURATE_PACS_SECRET", "wrong")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "study query refused with HTTP 401 (wrong credentials" in text and "wrong" not in text.split("(")[0]
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 3  # one wrapped line
+    monkeypatch.delenv("CTCURATE_PACS_SECRET")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "no secret; set the environment variable CTCURATE_PACS_SECRET" in " ".join(
+        result.output.split())
+    secret = tmp_path / "secret.txt"
+    secret.write_text("right-secret\n")
+    result = runner.invoke(app, [*args, "--secret-file", str(secret)])
+    assert result.exit_code == 0, result.output
+    assert "2 candidate studies" in " ".join(result.output.split())
+    assert "right-secret" not in ws.settings_path.read_text()  # the secret is never stored
+
+
+def test_deleted_study_and_missing_instance_then_rerun(make_orthanc, shared_data: Path, tmp_path: Path) -> None:
+    server = _philips_orthanc(make_orthanc, shared_data)
+    ws = _workspace(tmp_path / "ws", server.dicomweb, exclusion=LENIENT)
+    pull(ws, n=0, retrieve=False)  # described; now the PACS changes before retrieval
+    judged = pd.read_parquet(ws.pacs_series_table)
+    wanted = judged[judged["retrieve"]].sort_values("n_files")
+    small, large = wanted.iloc[0], wanted.iloc[1]  # 28-slice head, 54-slice tilted series
+    large_files = sorted(p for p in server.accepted if read_header(p)["series_uid"] == large.series_uid)
+    server.delete("instances", str(read_header(large_files[0])["sop_instance_uid"]))
+    server.delete("studies", str(small.study_uid))
+    result = pull(ws)
+    messages = " | ".join(result.failed.values())
+    assert len(result.failed) == 2
+    assert f"retrieval of series {small.series_uid} refused with HTTP 404 (not found on the PACS" in messages
+    assert f"series {large.series_uid}: the PACS announced 54 instances but did not return 1 of them" in messages
+    assert len(_series_files(ws)[large.series_uid]) == 53  # what came is kept
+    server.load(p for p in (shared_data / PHILIPS).rglob("*") if p.is_file())  # the archive is restored
+    rerun = pull(ws)
+    assert not rerun.failed and rerun.n_instances_fetched == 28 + 1
+    assert {k: len(v) for k, v in _series_files(ws).items()} == {small.series_uid: 28, large.series_uid: 54}

@@ -1,0 +1,104 @@
+"""A real Orthanc PACS with its DICOMweb plugin for tests and benchmarks (Debian packages ``orthanc``,
+``orthanc-dicomweb``): free loopback ports, a temporary storage folder, optional HTTP basic users.
+
+It can be stopped and started again on the same storage and ports, as a PACS that goes down and
+comes back.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+EXE = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
+PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+
+
+def installed() -> bool:
+    return Path(EXE).is_file() and Path(PLUGIN).is_file()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Orthanc:
+    """One Orthanc server; ``users`` turns HTTP basic authentication on."""
+
+    def __init__(self, users: dict[str, str] | None = None) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="ctcurate-orthanc-"))
+        self.port = _free_port()
+        self.users = users or {}
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.dicomweb = f"{self.url}/dicom-web"
+        self.accepted: list[Path] = []
+        self.process: subprocess.Popen[bytes] | None = None
+        config = {"Name": "ctcurate-test", "StorageDirectory": str(self.root / "db"),
+                  "IndexDirectory": str(self.root / "db"), "HttpPort": self.port, "DicomPort": _free_port(),
+                  "RemoteAccessAllowed": False, "HttpBindAddress": "127.0.0.1", "DicomServerEnabled": False,
+                  "AuthenticationEnabled": bool(self.users), "RegisteredUsers": self.users, "Plugins": [PLUGIN],
+                  "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}}
+        (self.root / "orthanc.json").write_text(json.dumps(config))
+
+    def _request(self, path: str, data: bytes | None = None, method: str = "GET") -> Any:
+        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method)
+        if self.users:
+            user, password = next(iter(self.users.items()))
+            request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            body = answer.read()
+        return json.loads(body) if body else None
+
+    def start(self) -> Orthanc:
+        with (self.root / "log.txt").open("a") as log:
+            self.process = subprocess.Popen([EXE, str(self.root / "orthanc.json")], stdout=log,
+                                            stderr=subprocess.STDOUT)
+        for _ in range(200):
+            try:
+                self._request("/system")
+                return self
+            except (OSError, ValueError):
+                time.sleep(0.05)
+        raise RuntimeError(f"Orthanc did not start; see {self.root / 'log.txt'}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(30)
+            self.process = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def load(self, paths: Iterable[Path]) -> list[Path]:
+        """Store each file through the REST API; returns those Orthanc accepted (it refuses non-DICOM and
+        DICOM without UIDs)."""
+        for path in sorted(paths):
+            try:
+                self._request("/instances", path.read_bytes(), "POST")
+                self.accepted.append(path)
+            except urllib.error.HTTPError:
+                continue
+        return self.accepted
+
+    def delete(self, level: str, uid: str) -> None:
+        """Delete a study, series or instance given its DICOM UID (as if removed from the PACS)."""
+        tag = {"studies": "StudyInstanceUID", "series": "SeriesInstanceUID", "instances": "SOPInstanceUID"}[level]
+        found = self._request("/tools/find", json.dumps({"Level": {"studies": "Study", "series": "Series",
+                                                                   "instances": "Instance"}[level],
+                                                         "Query": {tag: uid}}).encode(), "POST")
+        for orthanc_id in found:
+            self._request(f"/{level}/{orthanc_id}", method="DELETE")
