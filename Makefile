@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_label_qa.py
 	$(BIN)/python bench/bench_presegment.py
 	$(BIN)/python bench/bench_annotator.py
+	$(BIN)/python bench/bench_pull.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

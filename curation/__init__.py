@@ -1,4 +1,4 @@
-"""ctcurate curation stage: PACS export -> catalog -> sample -> exclusion verdicts -> NRRD cases.
+"""ctcurate curation stage: PACS export or DICOMweb -> catalog -> sample -> exclusion verdicts -> NRRD cases.
 
 It owns the workspace layout (:class:`Workspace`) and the volume IO (:class:`Volume`,
 :func:`read_nrrd`, :func:`write_nrrd`) that the other stages use. Arrays are (z, y, x); patient
@@ -15,6 +15,7 @@ from .errors import (  # noqa: E402
     FilterError,
     LabelIOError,
     LabelSetError,
+    PacsError,
     QAError,
     SamplingError,
     ScanError,
@@ -34,6 +35,7 @@ __all__ = [
     "FilterError",
     "LabelIOError",
     "LabelSetError",
+    "PacsError",
     "QAError",
     "SamplingError",
     "ScanError",

@@ -48,8 +48,6 @@ def candidate_exams(studies: pd.DataFrame) -> pd.DataFrame:
     Columns are those of :func:`curation.sample.exam_table` plus ``study_uid``; strata other than
     :data:`PACS_STRATA` are unknown before the series are described and stay empty.
     """
-    if studies.empty:
-        return exam_table(pd.DataFrame(columns=["study_key", "modality"])).assign(study_uid="")
     records = [_record({str(k): v for k, v in row.items()}, "", modality="CT", series_uid=f"study:{row['study_uid']}")
                for row in studies.to_dict("records")]
     keyed = assign_keys(records_to_frame(records))

@@ -83,6 +83,8 @@ def _candidates(ws: Workspace, source: DicomWebSource, settings: PacsSettings, r
         source, modality=settings.modality, description=settings.description, body_part=settings.body_part,
         date_from=date.fromisoformat(settings.date_from) if settings.date_from else None,
         date_to=date.fromisoformat(settings.date_to) if settings.date_to else None, page_size=settings.page_size)
+    if studies.empty:
+        return studies.assign(study_key="", patient_key="")
     exams = candidate_exams(studies)
     studies = studies.merge(exams[["study_uid", "study_key", "patient_key"]], on="study_uid")
     atomic_write_parquet(ws.pacs_studies_table, studies)

@@ -50,6 +50,7 @@ def friendly(func: F) -> F:
 def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logging.")] = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=err_console, show_path=False)], force=True)
+    logging.getLogger("retrying").setLevel(logging.CRITICAL)  # dicomweb-client's retry wrapper logs every failure
 
 
 @contextmanager

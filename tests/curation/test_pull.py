@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -188,3 +187,126 @@ def test_deleted_study_and_missing_instance_then_rerun(make_orthanc, shared_data
     rerun = pull(ws)
     assert not rerun.failed and rerun.n_instances_fetched == 28 + 1
     assert {k: len(v) for k, v in _series_files(ws).items()} == {small.series_uid: 28, large.series_uid: 54}
+
+
+class _Gateway:
+    """A loopback HTTP server in front of a PACS: passes queries and metadata through to ``upstream`` (the
+    PACS's root URL), answers
+    retrievals, or everything when there is no upstream, with an HTML page; records the Authorization headers."""
+
+    def __init__(self, upstream: str = "") -> None:
+        import http.server
+        import threading
+        import urllib.error
+        import urllib.request
+
+        gateway = self
+        self.authorizations: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+                gateway.authorizations.append(self.headers.get("Authorization", ""))
+                path = self.path.split("?")[0]
+                query = path.endswith(("/studies", "/series", "/instances", "/metadata"))
+                status, kind = 200, "text/html"
+                body = b"<html><body>Scheduled maintenance</body></html>"
+                if upstream and query:
+                    request = urllib.request.Request(upstream + self.path, headers={"Accept": "application/dicom+json"})
+                    try:
+                        with urllib.request.urlopen(request, timeout=30) as answer:
+                            body, kind = answer.read(), answer.headers.get("Content-Type", "application/dicom+json")
+                    except urllib.error.HTTPError as exc:
+                        status, body = exc.code, exc.read()
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/dicom-web"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_answers_that_are_not_dicom(make_orthanc, shared_data: Path, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    web_page = _Gateway()
+    try:
+        ws = Workspace.create(tmp_path / "ws", Settings())
+        result = runner.invoke(app, ["pull", "-w", str(ws.root), "--dicomweb", web_page.url])
+        assert result.exit_code == 2
+        assert "study query did not return DICOM" in " ".join(result.output.split())
+    finally:
+        web_page.close()
+    server = _philips_orthanc(make_orthanc, shared_data)
+    gateway = _Gateway(server.url)
+    try:
+        ws = _workspace(tmp_path / "bearer", gateway.url, auth="bearer")
+        monkeypatch.setenv("CTCURATE_PACS_SECRET", "token-123")
+        result = runner.invoke(app, ["pull", "-w", str(ws.root), "--n", "0"])
+        assert set(gateway.authorizations) == {"Bearer token-123"}
+        text = " ".join(result.output.split())
+        assert result.exit_code == 1 and "did not return DICOM" in text, text  # each failed series named
+        assert "0 of 1 series retrieved" in text and "token-123" not in text
+        exams = pd.read_parquet(ws.exams_table) if ws.exams_table.exists() else None
+        assert exams is None  # nothing retrieved: nothing to scan yet; a rerun completes it
+    finally:
+        gateway.close()
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"url": "pacs:8042"}, r"pacs.url': expected http\(s\)://host\[:port\]/dicom-web, found 'pacs:8042'"),
+    ({"auth": "kerberos"}, "pacs.auth': expected none, basic or bearer, found 'kerberos'"),
+    ({"series": "all"}, "pacs.series': expected chosen or included, found 'all'"),
+    ({"date_from": "2016/01/01"}, "pacs.date_from': expected a date YYYY-MM-DD, found '2016/01/01'"),
+    ({"date_from": "2017-01-01", "date_to": "2016-01-01"}, "is after 'pacs.date_to' 2016-01-01; swap them"),
+    ({"workers": 0}, "pacs.workers': expected >= 1, found 0"),
+    ({"retries": -1}, "pacs.retries': expected >= 0, found -1"),
+    ({"timeout_s": 0}, "pacs.timeout_s': expected a positive number"),
+])
+def test_pacs_settings_are_checked(values: dict, message: str) -> None:
+    from curation.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        PacsSettings(**values)
+
+
+def test_pull_refuses_what_it_cannot_do(orthanc, tmp_path: Path) -> None:
+    from curation.errors import SamplingError, ScanError
+
+    with pytest.raises(ScanError, match="no PACS given: pass --dicomweb"):
+        pull(Workspace.create(tmp_path / "none", Settings()))
+    ws = _workspace(tmp_path / "ws", orthanc.dicomweb, date_from="2100-01-01")
+    with pytest.raises(SamplingError, match=r"no CT study matches the query .*widen the period"):
+        pull(ws)
+    ws = _workspace(tmp_path / "strata", orthanc.dicomweb)
+    with pytest.raises(SamplingError, match="a PACS draw can stratify by study_year, patient_sex only"):
+        pull(ws, stratify_by="manufacturer", retrieve=False)
+    result = runner.invoke(app, ["pull", "-w", str(ws.root), "--auth", "basic", "--secret-file",
+                                 str(tmp_path / "missing.txt")])
+    assert result.exit_code == 2 and "cannot read the PACS secret" in " ".join(result.output.split())
+
+
+def test_headers_from_metadata_without_bulk_data(shared_data: Path) -> None:
+    """Servers may leave Pixel Data out of metadata (Orthanc does for compressed pixels): an image object with a
+    matrix size counts as having pixels; a header-only non-image object does not."""
+    import pydicom
+
+    from curation.dicom_header import header_from_dataset
+    from curation.errors import PacsError
+
+    path = next((shared_data / PHILIPS / "S21570" / "S2010").iterdir())
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    record = header_from_dataset(ds, "/export/x.dcm")
+    assert record["status"] == "ok" and record["has_pixel_data"] and record["path"] == "/export/x.dcm"
+    assert record["series_uid"] == read_header(path)["series_uid"]
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.22"  # Enhanced SR
+    assert header_from_dataset(ds, "/export/y.dcm")["status"] == "non_image"
+    assert PacsError("x", 500).permanent and not PacsError("x", 503).permanent and not PacsError("x").permanent
