@@ -25,12 +25,11 @@ from pathlib import Path
 import pydicom
 from pydicom.uid import generate_uid
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from curation.dicomweb import DicomWebSource, list_instances
+from curation.local_pacs import LocalOrthanc, orthanc_installed
+from curation.retrieve import retrieve_series
 
-from curation.dicomweb import DicomWebSource, list_instances  # noqa: E402
-from curation.retrieve import retrieve_series  # noqa: E402
-from tests.orthanc import Orthanc, installed  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 SOURCE = Path("dcm_qa_ct/In/Philips/S21570/S2010")  # 28 real 512 x 512 CT slices
 
@@ -75,9 +74,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--shared-data", type=Path, default=REPO.parent / "shared" / "data")
     args = parser.parse_args()
-    if not installed():
+    if not orthanc_installed():
         sys.exit("Orthanc with its DICOMweb plugin is needed: apt-get install orthanc orthanc-dicomweb")
-    server = Orthanc().start()
+    server = LocalOrthanc().start()
     try:
         with tempfile.TemporaryDirectory(prefix="ctcurate-bench-pull-") as tmp:
             root = Path(tmp)

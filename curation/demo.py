@@ -8,10 +8,11 @@ corrupt file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
+from .errors import ScanError
 from .labelmap import write_seg_nrrd
 from .labelset import LabelClass, LabelSet
 from .volume import Volume, read_nrrd
@@ -242,15 +244,19 @@ def build_demo_export(folder: str | Path) -> Path:
     return root
 
 
-def run_demo(folder: str | Path | None = None, *, workers: int = 2,
+def run_demo(folder: str | Path | None = None, *, workers: int = 2, pacs: bool = False,
              on_step: Callable[[str], None] | None = None) -> DemoResult:
-    """Build the export and run init, scan, sample, filter and convert; return where things are."""
+    """Build the export and run init, scan, sample, filter and convert; return where things are.
+
+    With ``pacs``, the export is loaded into a local Orthanc (:mod:`curation.local_pacs`) and pulled from it
+    over DICOMweb (query, draw, judgement from metadata, retrieval, scan, filter) instead of scanned.
+    """
     from .convert import convert
     from .executor import make_executor
     from .filter import run_filter
     from .sample import sample
     from .scan import scan
-    from .settings import ExecutorSettings, SamplingSettings, Settings
+    from .settings import ExecutorSettings, PacsSettings, SamplingSettings, Settings
 
     base = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="ctcurate-demo-"))
     step = on_step or (lambda label: log.info(label))
@@ -260,13 +266,27 @@ def run_demo(folder: str | Path | None = None, *, workers: int = 2,
     settings = Settings(name="ctcurate demo", seed=1368, sampling=SamplingSettings(n=0),
                         executor=ExecutorSettings(workers=workers))
     ws = Workspace.create(base / "workspace", settings, exist_ok=True)
-    with make_executor(settings.executor) as executor:
-        step("scan")
-        scan(ws, [export], executor=executor)
-        step("sample")
-        sample(ws)
-        step("filter")
-        flow = run_filter(ws)
+    with contextlib.ExitStack() as stack:
+        executor = stack.enter_context(make_executor(settings.executor))
+        if pacs:
+            from .local_pacs import LocalOrthanc
+            from .pull import pull
+
+            step("local PACS: Orthanc with DICOMweb, loaded with the export")
+            server = stack.enter_context(LocalOrthanc())
+            server.load(p for p in export.rglob("*") if p.is_file())
+            ws.save_settings(replace(ws.settings, pacs=PacsSettings(url=server.dicomweb)))
+            step("pull: query, draw, judge from metadata, retrieve, scan, filter")
+            flow = pull(ws, executor=executor).filter
+            if flow is None:
+                raise ScanError(f"{server.dicomweb}: nothing was retrieved from the demo PACS; see the log")
+        else:
+            step("scan")
+            scan(ws, [export], executor=executor)
+            step("sample")
+            sample(ws)
+            step("filter")
+            flow = run_filter(ws)
         step("convert")
         result = convert(ws, executor=executor)
     cases = tuple(sorted(result.converted + result.skipped))
@@ -275,8 +295,6 @@ def run_demo(folder: str | Path | None = None, *, workers: int = 2,
     return DemoResult(export=export, workspace=ws.root, n_sampled=flow.n_sampled_exams,
                       n_included=flow.n_included_exams, cases=cases, cases_dir=ws.cases_dir,
                       flow_png=Path(flow.flow_png))
-
-
 
 
 DEMO_LABEL_SET = LabelSet("demo", "1", (

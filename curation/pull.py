@@ -92,21 +92,26 @@ def _candidates(ws: Workspace, source: DicomWebSource, settings: PacsSettings, r
     return studies
 
 
-def _describe(ws: Workspace, source: DicomWebSource, drawn: pd.DataFrame, studies: pd.DataFrame,
+def _describe(ws: Workspace, source: DicomWebSource, drawn: pd.DataFrame, studies: pd.DataFrame, workers: int,
               failed: dict[str, str]) -> pd.DataFrame:
-    """Instance records of the drawn studies: cached per study, asked from the PACS when missing."""
+    """Instance records of the drawn studies: cached per study, asked from the PACS (``workers`` at a time)
+    when missing."""
     by_key = studies.drop_duplicates("study_key").set_index("study_key")
-    parts = []
-    for key in drawn["study_key"]:
+
+    def one(key: str) -> str:
         cached = ws.pacs_metadata_dir / f"{key}.parquet"
         if not cached.exists():
             try:
-                records = describe_study(source, by_key.loc[key].to_dict(), ws.pacs_export_dir)
+                row = {str(k): v for k, v in by_key.loc[key].to_dict().items()}
+                atomic_write_parquet(cached, describe_study(source, row, ws.pacs_export_dir))
             except ScanError as exc:
-                failed[f"exam {key}"] = str(exc)
-                continue
-            atomic_write_parquet(cached, records)
-        parts.append(pd.read_parquet(cached))
+                return str(exc)
+        return ""
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        errors = dict(zip(drawn["study_key"], pool.map(one, drawn["study_key"]), strict=True))
+    failed.update({f"exam {key}": error for key, error in errors.items() if error})
+    parts = [pd.read_parquet(ws.pacs_metadata_dir / f"{key}.parquet") for key, error in errors.items() if not error]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
@@ -115,6 +120,7 @@ def _retrieve(source: DicomWebSource, series: pd.DataFrame, files: pd.DataFrame,
     """Retrieve the series marked ``retrieve``; returns (series key -> state, instances fetched, present)."""
     todo = series[series["retrieve"]]
     expected = files.groupby("series_key")["sop_instance_uid"].agg(lambda u: sorted(set(u) - {""}))
+    folders = files.groupby("series_key")["folder"].first()
     lock = threading.Lock()
     counts = {"done": 0, "fetched": 0}
     total = int(sum(len(expected.get(k, [])) for k in todo["series_key"]))
@@ -128,7 +134,7 @@ def _retrieve(source: DicomWebSource, series: pd.DataFrame, files: pd.DataFrame,
 
     def one(row: dict[str, Any]) -> tuple[str, str]:
         uids = expected.get(row["series_key"], [])
-        folder = Path(files.loc[files["series_key"] == row["series_key"], "folder"].iloc[0])
+        folder = Path(folders[row["series_key"]])
         present = present_instances(Path(folder)) & set(uids)
         tick(len(present), 0)
         try:
@@ -181,7 +187,7 @@ def pull(workspace: Workspace, secret: str = "", *, n: int | None = None, seed: 
                          stratify_by=stratify_by, redraw=redraw)
     sampled = pd.read_parquet(workspace.sample_table)
     failed: dict[str, str] = {}
-    instances = _describe(workspace, source, sampled, studies, failed)
+    instances = _describe(workspace, source, sampled, studies, settings.workers, failed)
     files, series = remote_series(instances) if not instances.empty else (pd.DataFrame(), pd.DataFrame())
     excluded: dict[str, int] = {}
     n_fetched = n_present = 0

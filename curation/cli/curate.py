@@ -117,6 +117,9 @@ def demo(
     folder: Annotated[Path | None, typer.Argument(help="Where to put the demo export and workspace "
                                                         "(default: a new temporary folder).")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    pacs: Annotated[bool, typer.Option(help="Load the export into a local Orthanc (Debian packages orthanc, "
+                                            "orthanc-dicomweb) and pull from it over DICOMweb instead of "
+                                            "scanning it.")] = False,
 ) -> None:
     """Build a small synthetic PACS export, run init -> scan -> sample -> filter -> convert on it, label the
     phantom's structures, pre-segment the cases with the small model, run the QA (labels, metadata, report),
@@ -128,7 +131,7 @@ def demo(
 
     from qa.demo import run_demo_qa
 
-    result = run_demo(folder, workers=workers, on_step=step)
+    result = run_demo(folder, workers=workers, pacs=pacs, on_step=step)
     step("presegment (small model)")
     from annotator.demo import run_demo_presegment
 

@@ -1,5 +1,5 @@
 """Fixtures of the curation tests: annotation databases on SQLite and on a real PostgreSQL server, and a
-real PACS (Orthanc with its DICOMweb plugin, see :mod:`tests.orthanc`).
+real PACS (Orthanc with its DICOMweb plugin, see :mod:`curation.local_pacs`).
 
 The PostgreSQL server is Debian's (``.ci/run`` installs it): ``initdb`` into a temporary folder and
 ``pg_ctl start`` on 127.0.0.1 at a free port, once per test session (as the ``postgres`` user when
@@ -11,7 +11,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -21,14 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.orthanc import Orthanc
-from tests.orthanc import installed as orthanc_installed
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from curation.local_pacs import LocalOrthanc, free_port, orthanc_installed
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +35,7 @@ def postgres_server() -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", _free_port()
+    data, port = root / "data", free_port()
     subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "ctcurate",
                     "--no-sync"], check=True, capture_output=True)
     subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "server.log"),
@@ -73,7 +65,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def orthanc(shared_data: Path) -> Iterator[Orthanc]:
+def orthanc(shared_data: Path) -> Iterator[LocalOrthanc]:
     """Debian's Orthanc with its DICOMweb plugin on free loopback ports with a temporary storage folder,
     loaded with every file of the shared data through the REST API (it refuses what is not DICOM)."""
     server = _orthanc()
@@ -84,19 +76,19 @@ def orthanc(shared_data: Path) -> Iterator[Orthanc]:
         server.close()
 
 
-def _orthanc(users: dict[str, str] | None = None) -> Orthanc:
+def _orthanc(users: dict[str, str] | None = None) -> LocalOrthanc:
     if not orthanc_installed():
         pytest.fail("Orthanc with its DICOMweb plugin is not installed (apt-get install orthanc orthanc-dicomweb); "
                     ".ci/run installs them")
-    return Orthanc(users)
+    return LocalOrthanc(users)
 
 
 @pytest.fixture
 def make_orthanc() -> Iterator[Any]:
     """Start Orthancs of a test's own (``make_orthanc(users=...)``); they are stopped and removed after it."""
-    servers: list[Orthanc] = []
+    servers: list[LocalOrthanc] = []
 
-    def make(users: dict[str, str] | None = None) -> Orthanc:
+    def make(users: dict[str, str] | None = None) -> LocalOrthanc:
         servers.append(_orthanc(users).start())
         return servers[-1]
 

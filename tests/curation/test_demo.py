@@ -41,3 +41,24 @@ def test_demo_cases_are_pre_segmented_with_a_contrast_phase(demo_run) -> None:
     import pandas as pd
 
     assert set(pd.read_parquet(ws.meta_table)["contrast_phase"]) == {"native"}
+
+
+def test_pacs_mode_pulls_the_same_cases_over_dicomweb(demo_run, tmp_path: Path) -> None:
+    """``demo --pacs``: the export goes into a local Orthanc and is pulled back: the same exams are kept for the
+    same reasons, the cases hold the same voxels, and the series the rules exclude were never retrieved."""
+    import pandas as pd
+
+    pulled = run_demo(tmp_path, workers=1, pacs=True)
+    assert pulled.cases == demo_run.cases and pulled.n_included == demo_run.n_included
+    reasons = [pd.read_parquet(Path(r.workspace) / "private" / "filter" / "exams.parquet")
+               .set_index("rank")["primary_reason"].to_dict() for r in (demo_run, pulled)]
+    assert reasons[0] == reasons[1] and {"extremity", "missing_slices", "gantry_tilt"} <= set(reasons[1].values())
+    for case in pulled.cases:
+        ours = read_volume(Path(pulled.cases_dir) / case / "ct.nrrd")
+        theirs = read_volume(Path(demo_run.cases_dir) / case / "ct.nrrd")
+        assert np.array_equal(ours.array, theirs.array) and np.allclose(ours.origin, theirs.origin)
+    ws = Workspace.open(pulled.workspace)
+    judged = pd.read_parquet(ws.pacs_series_table)
+    retrieved = [p for p in ws.pacs_export_dir.rglob("*.dcm")]
+    assert len(retrieved) == int(judged.loc[judged["retrieve"], "n_files"].sum())
+    assert set(judged.loc[~judged["included"], "primary_reason"]) >= {"localizer", "extremity", "missing_slices"}

@@ -1,8 +1,9 @@
-"""A real Orthanc PACS with its DICOMweb plugin for tests and benchmarks (Debian packages ``orthanc``,
-``orthanc-dicomweb``): free loopback ports, a temporary storage folder, optional HTTP basic users.
+"""A throwaway local PACS: Orthanc with its DICOMweb plugin (Debian packages ``orthanc`` and ``orthanc-dicomweb``).
 
-It can be stopped and started again on the same storage and ports, as a PACS that goes down and
-comes back.
+The demo's PACS mode, the tests and the benchmarks start one on free loopback ports with a temporary
+storage folder (optionally HTTP basic users), load DICOM files through its REST API, and point
+``ctcurate pull`` at it. It can be stopped and started again on the same storage and ports, as a PACS
+that goes down and comes back. Nothing here is needed to use a real PACS.
 """
 
 from __future__ import annotations
@@ -18,35 +19,49 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
+from types import TracebackType
 from typing import Any
+
+from .errors import PacsError
+
+__all__ = ["LocalOrthanc", "free_port", "orthanc_installed"]
 
 EXE = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
 PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
 
 
-def installed() -> bool:
+def orthanc_installed() -> bool:
+    """Whether Orthanc and its DICOMweb plugin are where Debian's packages put them."""
     return Path(EXE).is_file() and Path(PLUGIN).is_file()
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-class Orthanc:
-    """One Orthanc server; ``users`` turns HTTP basic authentication on."""
+class LocalOrthanc:
+    """One Orthanc server on loopback; ``users`` turns HTTP basic authentication on.
+
+    Use as a context manager, or call :meth:`start` and, at the end, :meth:`close` (which also removes
+    its storage).
+    """
 
     def __init__(self, users: dict[str, str] | None = None) -> None:
+        if not orthanc_installed():
+            raise PacsError(f"{EXE}: Orthanc with its DICOMweb plugin ({PLUGIN}) is not installed; install the "
+                            "Debian packages orthanc and orthanc-dicomweb")
         self.root = Path(tempfile.mkdtemp(prefix="ctcurate-orthanc-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.users = users or {}
         self.url = f"http://127.0.0.1:{self.port}"
         self.dicomweb = f"{self.url}/dicom-web"
         self.accepted: list[Path] = []
         self.process: subprocess.Popen[bytes] | None = None
         config = {"Name": "ctcurate-test", "StorageDirectory": str(self.root / "db"),
-                  "IndexDirectory": str(self.root / "db"), "HttpPort": self.port, "DicomPort": _free_port(),
+                  "IndexDirectory": str(self.root / "db"), "HttpPort": self.port, "DicomPort": free_port(),
                   "RemoteAccessAllowed": False, "HttpBindAddress": "127.0.0.1", "DicomServerEnabled": False,
                   "AuthenticationEnabled": bool(self.users), "RegisteredUsers": self.users, "Plugins": [PLUGIN],
                   "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}}
@@ -61,7 +76,15 @@ class Orthanc:
             body = answer.read()
         return json.loads(body) if body else None
 
-    def start(self) -> Orthanc:
+    def __enter__(self) -> LocalOrthanc:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def start(self) -> LocalOrthanc:
+        """Start the server (again, on the same storage and port) and wait until it answers."""
         with (self.root / "log.txt").open("a") as log:
             self.process = subprocess.Popen([EXE, str(self.root / "orthanc.json")], stdout=log,
                                             stderr=subprocess.STDOUT)
@@ -71,15 +94,18 @@ class Orthanc:
                 return self
             except (OSError, ValueError):
                 time.sleep(0.05)
-        raise RuntimeError(f"Orthanc did not start; see {self.root / 'log.txt'}")
+        self.stop()
+        raise PacsError(f"{EXE}: Orthanc did not answer on port {self.port} within 10 s; see {self.root / 'log.txt'}")
 
     def stop(self) -> None:
+        """Stop the server; its storage stays."""
         if self.process is not None:
             self.process.terminate()
             self.process.wait(30)
             self.process = None
 
     def close(self) -> None:
+        """Stop the server and remove its storage."""
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
