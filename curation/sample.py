@@ -136,6 +136,7 @@ def sample(workspace: Workspace, *, n: int | None = None, seed: int | None = Non
     seed is used unless one is given. A sample drawn from a PACS by ``ctcurate pull`` is redrawn by
     ``pull``, not here.
     """
+    _ = workspace.settings  # read first: a bad settings file is named before anything else
     series = pd.read_parquet(workspace.require(workspace.series_table, "scan"))
     recorded = {} if redraw else _read_manifest(workspace).get("frame", CATALOG_FRAME)
     if recorded and recorded != CATALOG_FRAME:
