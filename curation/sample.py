@@ -91,8 +91,8 @@ def draw(exams: pd.DataFrame, *, seed: int, n: int, stratify_by: str = "") -> pd
         )
     if n > len(exams):
         raise SamplingError(
-            f"sample of {n} exams requested, but the catalog holds only {len(exams)} CT exams; "
-            "lower --n or scan more exports"
+            f"sample of {n} exams requested, but the sampling frame holds only {len(exams)} CT exams; "
+            "lower --n, or scan more exports (a PACS: widen the query)"
         )
     ranked = exams.assign(rank_key=[rank_key(seed, k) for k in exams["study_key"]])
     ranked = ranked.sort_values("rank_key", kind="stable").reset_index(drop=True)

@@ -60,3 +60,10 @@ def test_workspace_rerun_repeats_and_redraw_changes(demo_export, filtered_worksp
     assert fresh.seed == 10
     with pytest.raises(SamplingError, match="lower --n"):
         sample(ws, n=50)
+
+
+def test_more_exams_than_the_frame_holds() -> None:
+    frame = pd.DataFrame({"study_key": ["a", "b"], "patient_key": ["p", "q"]})
+    with pytest.raises(SamplingError, match=r"sample of 3 exams requested, but the sampling frame holds only 2 CT "
+                                            r"exams; lower --n, or scan more exports \(a PACS: widen the query\)"):
+        draw(frame, seed=1, n=3)
