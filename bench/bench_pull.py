@@ -36,7 +36,7 @@ SOURCE = Path("dcm_qa_ct/In/Philips/S21570/S2010")  # 28 real 512 x 512 CT slice
 
 def make_series(source: Path, target: Path, n_series: int) -> list[tuple[str, str]]:
     """Copies of a real series under new UIDs; returns (study UID, series UID) of each."""
-    datasets = [pydicom.dcmread(p) for p in sorted(source.iterdir()) if p.is_file()]
+    datasets = [pydicom.dcmread(p) for p in sorted(source.iterdir()) if p.is_file() and p.name != "DIRFILE"]
     made = []
     for copy in range(n_series):
         study, series, frame = generate_uid(), generate_uid(), generate_uid()

@@ -156,8 +156,9 @@ def query_studies(source: DicomWebSource, *, modality: str = "CT", date_from: da
     The server filters the period and pages the answer; the modality, the description (StudyDescription,
     wildcards ``*`` ``?``, any case) and the body part (BodyPartExamined of any series, asked per study)
     are matched here: servers differ in how they match them (Orthanc filters the computed
-    ModalitiesInStudy after cutting the page, which would end paging early). Studies without a valid
-    StudyDate cannot match a period.
+    ModalitiesInStudy after cutting the page, which would end paging early, and leaves it empty when a
+    series has no Modality; a study answered without ModalitiesInStudy is asked for its series).
+    Studies without a valid StudyDate cannot match a period.
     """
     filters: dict[str, Any] = {}
     if date_from or date_to:
@@ -168,6 +169,10 @@ def query_studies(source: DicomWebSource, *, modality: str = "CT", date_from: da
     answers = _query(source, "study query", lambda offset, limit: client.search_for_studies(
         offset=offset, limit=limit, search_filters=filters, fields=list(STUDY_FIELDS)), page_size)
     table = _table(answers, STUDY_FIELDS).drop_duplicates("study_uid")
+    unknown = table["modalities"].astype(str) == ""  # not every server computes ModalitiesInStudy
+    table.loc[unknown, "modalities"] = [
+        "\\".join(sorted(set(query_series(source, uid, page_size=page_size)["modality"].astype(str)) - {""}))
+        for uid in table.loc[unknown, "study_uid"]]
     table = table[table["modalities"].astype(str).str.split("\\").map(lambda m: modality in m)]
     if description:
         table = table[_matches(table["study_description"], description)]

@@ -75,3 +75,25 @@ def test_retrieve_a_series_and_resume(orthanc, tmp_path) -> None:
     assert again.fetched == [sorted(fetched)[0]] and len(again.skipped) == first.expected - 1
     with pytest.raises(ScanError, match="PACS unreachable during instance query"):
         retrieve_series(DicomWebSource("http://127.0.0.1:9/dicom-web", timeout_s=2), study, series, tmp_path / "x")
+
+
+def test_study_answered_without_modalities_is_asked_for_its_series(orthanc, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Some servers never fill ModalitiesInStudy (Orthanc leaves it empty when a series' first instance has no
+    Modality): such a study is asked for its series rather than dropped."""
+    source = DicomWebSource(orthanc.dicomweb)
+    expected = set(query_studies(source)["study_uid"])
+    make_client = DicomWebSource.client
+
+    def without_modalities(self: DicomWebSource):
+        client = make_client(self)
+        search = client.search_for_studies
+
+        def answer(**kwargs):
+            return [{k: v for k, v in study.items() if k != "00080061"} for study in search(**kwargs)]
+
+        client.search_for_studies = answer
+        return client
+
+    monkeypatch.setattr(DicomWebSource, "client", without_modalities)
+    found = query_studies(source)
+    assert set(found["study_uid"]) == expected and (found["modalities"].str.split("\\").map(lambda m: "CT" in m)).all()
