@@ -5,9 +5,10 @@
    (the Philips head series, copied under new UIDs).
 2. Baseline: a plain loop that asks for each instance in turn (QIDO-RS instance list, then one WADO-RS
    request per instance) and saves it.
-3. ctcurate: :func:`curation.retrieve.retrieve_series` for every series, ``--workers`` series at a time, as
+3. A second sequential loop with one WADO-RS request per series (shows where the baseline's time goes).
+4. ctcurate: :func:`curation.retrieve.retrieve_series` for every series, ``--workers`` series at a time, as
    ``pull`` runs it (one streamed request per series, atomic writes, each file read back and checked).
-4. A rerun of ctcurate's retrieval on the complete folders (what a resumed ``pull`` costs when nothing is missing).
+5. A rerun of ctcurate's retrieval on the complete folders (what a resumed ``pull`` costs when nothing is missing).
 
 Prints instances/s for both and the ratio ctcurate / baseline (higher is better).
 Usage: ``python bench/bench_pull.py [--series 8] [--workers 4] [--shared-data ../shared/data]``.
@@ -61,6 +62,17 @@ def baseline(source: DicomWebSource, series: list[tuple[str, str]], out: Path) -
     return time.perf_counter() - start, n
 
 
+def series_loop(source: DicomWebSource, series: list[tuple[str, str]], out: Path) -> tuple[float, int]:
+    """Sequential too, but one WADO-RS request per series (where the baseline's time goes: per-request costs)."""
+    client = source.client()
+    start, n = time.perf_counter(), 0
+    for study, uid in series:
+        for ds in client.retrieve_series(study, uid):
+            ds.save_as(out / f"{ds.SOPInstanceUID}.dcm", enforce_file_format=True)
+            n += 1
+    return time.perf_counter() - start, n
+
+
 def ctcurate(source: DicomWebSource, series: list[tuple[str, str]], out: Path, workers: int) -> tuple[float, int]:
     start = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
@@ -87,15 +99,21 @@ def main() -> None:
             source = DicomWebSource(server.dicomweb)
             (root / "base").mkdir()
             t_base, n_base = baseline(source, series, root / "base")
+            (root / "series").mkdir()
+            t_series, n_series = series_loop(source, series, root / "series")
             t_ours, n_ours = ctcurate(source, series, root / "ours", args.workers)
             t_again, n_again = ctcurate(source, series, root / "ours", args.workers)
-        assert n_base == n_ours == n_total and n_again == 0
+        assert n_base == n_series == n_ours == n_total and n_again == 0
         print(f"Orthanc loaded with {args.series} copies of a real 512 x 512 CT series ({n_total} instances)")
         print(f"baseline (sequential WADO-RS, one instance per request): {n_base / t_base:8.1f} instances/s "
               f"({t_base:.2f} s)")
+        print(f"sequential, one WADO-RS request per series:              {n_series / t_series:8.1f} instances/s "
+              f"({t_series:.2f} s)")
         print(f"ctcurate retrieve_series, {args.workers} series at a time:  {n_ours / t_ours:8.1f} instances/s "
               f"({t_ours:.2f} s)")
-        print(f"ratio ctcurate / baseline: {t_base / t_ours * n_ours / n_base:.1f}x")
+        print(f"ratio ctcurate / baseline: {t_base / t_ours * n_ours / n_base:.1f}x "
+              f"(ctcurate / per-series loop: {t_series / t_ours * n_ours / n_series:.1f}x; ctcurate also reads "
+              "each file back and writes atomically)")
         print(f"rerun on complete folders (resume, nothing missing): {t_again:.2f} s, {n_again} fetched")
     finally:
         server.close()

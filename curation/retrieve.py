@@ -2,24 +2,29 @@
 
 The instances to expect come from the series' metadata (or a QIDO-RS instance query). Whatever is
 missing from the folder is fetched: the whole series in one streamed multipart answer when much is
-missing, instance by instance when little is. Each file is written atomically and read back (an
-instance cut short by a dropped connection is discarded), so a stop at any moment leaves only whole
-files, and a rerun fetches only what is still missing. Network failures are retried with
-exponential backoff; the end result is checked against the expected SOP Instance UIDs. Instances
-arrive in the transfer syntax the PACS stores (``transfer-syntax=*``), as on its disks.
+missing, instance by instance when little is. Each instance is saved byte for byte as the PACS sent
+it, in the transfer syntax it stores (``transfer-syntax=*``): written under a temporary name, read
+back (an instance cut short by a dropped connection is discarded) and renamed after its SOP Instance
+UID, so a stop at any moment leaves only whole files and a rerun fetches only what is still missing.
+Network failures are retried with exponential backoff; the end result is checked against the
+expected SOP Instance UIDs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import TMP_PREFIX, atomic_path
+from pydicom.errors import InvalidDicomError
+
+from .atomic import TMP_PREFIX
 from .dicom_header import read_header
 from .dicomweb import REQUEST_ERRORS, DicomWebSource, explain, list_instances
 from .errors import ScanError
@@ -27,10 +32,9 @@ from .errors import ScanError
 __all__ = ["RetrieveResult", "retrieve_series", "present_instances"]
 
 log = logging.getLogger(__name__)
-_ANY_SYNTAX = (("application/dicom", "*"),)
+_ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'  # as stored on the PACS
 #: below this many missing instances they are fetched one by one, else the series is streamed
 STREAM_MIN = 4
-_BROKEN = ("truncated", "unparseable", "not_dicom")
 
 
 @dataclass
@@ -62,24 +66,50 @@ def _retriable(exc: BaseException) -> bool:
     return isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError))
 
 
+def _parts(client: Any, url: str) -> Iterator[bytes]:
+    """The instances of a WADO-RS answer as the PACS sent them (Part 10 bytes, one per part).
+
+    dicomweb-client makes the request and splits the multipart answer (its ``_http_get`` and
+    ``_decode_multipart_message``, the same calls its ``iter_series`` makes); its datasets are not used:
+    parsing every instance into pydicom and encoding it again costs more than the transfer, and the
+    bytes kept are then those the PACS stores.
+    """
+    response = client._http_get(url, headers={"Accept": _ACCEPT}, stream=True)
+    if response.headers.get("Content-Type", "").startswith("application/dicom"):  # a single bare instance
+        yield response.content
+        return
+    yield from client._decode_multipart_message(response, stream=True)
+
+
 class _Writer:
-    """Saves datasets into the folder, counting them for the result and the progress callback."""
+    """Saves instances into the folder, counting them for the result and the progress callback."""
 
     def __init__(self, folder: Path, wanted: set[str], on_instance: Callable[[], None] | None) -> None:
         self.folder, self.wanted, self.on_instance = folder, wanted, on_instance
         self.fetched: list[str] = []
         self.lock = threading.Lock()
 
-    def save(self, dataset: Any) -> None:
-        uid = str(getattr(dataset, "SOPInstanceUID", "") or "")
-        if uid not in self.wanted:
-            log.warning("%s: instance %r was not expected; not saved", self.folder, uid)
-            return
-        with atomic_path(self.folder / f"{uid}.dcm") as tmp:
-            dataset.save_as(tmp, enforce_file_format=True)
+    def save(self, raw: bytes) -> None:
+        """Write ``raw`` under a temporary name, read it back, then rename it to ``<SOPInstanceUID>.dcm``."""
+        tmp = self.folder / f"{TMP_PREFIX}{os.getpid()}-{threading.get_ident()}-{os.urandom(4).hex()}.dcm"
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(raw)
+                handle.flush()
+                os.fsync(handle.fileno())
             record = read_header(tmp)
-            if record["status"] in _BROKEN:  # the answer was cut short (e.g. the PACS stopped mid-stream)
-                raise ConnectionError(f"instance {uid} arrived incomplete ({record['detail']})")
+            if record["status"] == "truncated":  # cut short: the PACS stopped mid-answer; worth another try
+                raise ConnectionError(f"an instance arrived cut short ({record['detail']})")
+            if record["status"] in ("unparseable", "not_dicom"):
+                raise InvalidDicomError(f"a part of the answer is not a DICOM instance ({record['detail']})")
+            uid = str(record["sop_instance_uid"] or "")
+            if uid not in self.wanted:
+                log.warning("%s: instance %r was not expected; not saved", self.folder, uid)
+                return
+            os.replace(tmp, self.folder / f"{uid}.dcm")
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
         with self.lock:
             self.wanted.discard(uid)
             self.fetched.append(uid)
@@ -121,6 +151,7 @@ def retrieve_series(source: DicomWebSource, study_uid: str, series_uid: str, fol
     if writer.wanted:
         folder.mkdir(parents=True, exist_ok=True)
     client = source.client()
+    series_url = f"{source.url.rstrip('/')}/studies/{study_uid}/series/{series_uid}"
     not_returned: dict[str, str] = {}
     stream_done, attempt = False, 0
     while True:
@@ -131,14 +162,15 @@ def retrieve_series(source: DicomWebSource, study_uid: str, series_uid: str, fol
         what = f"retrieval of series {series_uid}"
         try:
             if streamed:
-                for dataset in client.iter_series(study_uid, series_uid, media_types=_ANY_SYNTAX):
-                    writer.save(dataset)
+                for raw in _parts(client, series_url):
+                    writer.save(raw)
                 stream_done = True
                 continue
             for sop_uid in missing:
                 what = f"retrieval of instance {sop_uid} of series {series_uid}"
                 try:
-                    writer.save(client.retrieve_instance(study_uid, series_uid, sop_uid, media_types=_ANY_SYNTAX))
+                    for raw in _parts(client, f"{series_url}/instances/{sop_uid}"):
+                        writer.save(raw)
                 except REQUEST_ERRORS as exc:
                     if _status(exc) != 404:
                         raise

@@ -70,6 +70,10 @@ def test_retrieve_a_series_and_resume(orthanc, tmp_path) -> None:
     assert first.expected == len(originals[series]) and not first.skipped
     fetched = {read_header(p)["sop_instance_uid"] for p in (tmp_path / "series").glob("*.dcm")}
     assert fetched == originals[series]  # the same instances as on disk, read back by ctcurate's reader
+    on_disk = {read_header(p)["sop_instance_uid"]: p.read_bytes() for p in orthanc.accepted
+               if read_header(p)["series_uid"] == series}
+    for sop, data in on_disk.items():  # byte for byte, as the PACS stores them
+        assert (tmp_path / "series" / f"{sop}.dcm").read_bytes() == data
     (tmp_path / "series" / f"{sorted(fetched)[0]}.dcm").unlink()  # as if a run had stopped before it
     again = retrieve_series(source, study, series, tmp_path / "series")
     assert again.fetched == [sorted(fetched)[0]] and len(again.skipped) == first.expected - 1
