@@ -93,7 +93,7 @@ def _candidates(ws: Workspace, source: DicomWebSource, settings: PacsSettings, r
 
 
 def _describe(ws: Workspace, source: DicomWebSource, drawn: pd.DataFrame, studies: pd.DataFrame, workers: int,
-              failed: dict[str, str]) -> pd.DataFrame:
+              failed: dict[str, str], progress: Progress | None) -> pd.DataFrame:
     """Instance records of the drawn studies: cached per study, asked from the PACS (``workers`` at a time)
     when missing."""
     by_key = studies.drop_duplicates("study_key").set_index("study_key")
@@ -108,8 +108,12 @@ def _describe(ws: Workspace, source: DicomWebSource, drawn: pd.DataFrame, studie
                 return str(exc)
         return ""
 
+    errors: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        errors = dict(zip(drawn["study_key"], pool.map(one, drawn["study_key"]), strict=True))
+        for key, error in zip(drawn["study_key"], pool.map(one, drawn["study_key"]), strict=True):
+            errors[key] = error
+            if progress:
+                progress(len(errors), len(drawn))
     failed.update({f"exam {key}": error for key, error in errors.items() if error})
     parts = [pd.read_parquet(ws.pacs_metadata_dir / f"{key}.parquet") for key, error in errors.items() if not error]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
@@ -156,7 +160,8 @@ def _retrieve(source: DicomWebSource, series: pd.DataFrame, files: pd.DataFrame,
 
 def pull(workspace: Workspace, secret: str = "", *, n: int | None = None, seed: int | None = None,
          stratify_by: str | None = None, redraw: bool = False, refresh: bool = False, retrieve: bool = True,
-         executor: Executor | None = None, progress: Progress | None = None) -> PullResult:
+         executor: Executor | None = None, progress: Progress | None = None,
+         describe_progress: Progress | None = None) -> PullResult:
     """Query the workspace's PACS (settings ``[pacs]``), draw, describe, retrieve, then scan and filter.
 
     Parameters
@@ -170,8 +175,9 @@ def pull(workspace: Workspace, secret: str = "", *, n: int | None = None, seed: 
         Ignore the previous draw; ask the PACS for the candidates again.
     retrieve : bool
         False stops after the description (what would be retrieved, and why the rest would not).
-    executor, progress
-        Where the scan of the retrieved files runs; ``progress(done, total)`` counts instances.
+    executor, progress, describe_progress
+        Where the scan of the retrieved files runs; ``progress(done, total)`` counts instances retrieved,
+        ``describe_progress(done, total)`` drawn exams described.
     """
     settings = workspace.settings.pacs
     source = source_of(settings, secret)
@@ -187,7 +193,7 @@ def pull(workspace: Workspace, secret: str = "", *, n: int | None = None, seed: 
                          stratify_by=stratify_by, redraw=redraw)
     sampled = pd.read_parquet(workspace.sample_table)
     failed: dict[str, str] = {}
-    instances = _describe(workspace, source, sampled, studies, settings.workers, failed)
+    instances = _describe(workspace, source, sampled, studies, settings.workers, failed, describe_progress)
     files, series = remote_series(instances) if not instances.empty else (pd.DataFrame(), pd.DataFrame())
     excluded: dict[str, int] = {}
     n_fetched = n_present = 0

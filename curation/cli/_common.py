@@ -17,8 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..errors import CtcurateError
 from ..workspace import Workspace
 
-__all__ = ["app", "console", "err_console", "exit_on_failures", "friendly", "progress_bar", "with_executor",
-           "WorkspaceOpt"]
+__all__ = ["app", "console", "err_console", "exit_on_failures", "friendly", "progress_bar", "progress_bars",
+           "with_executor", "WorkspaceOpt"]
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
@@ -55,14 +55,21 @@ def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show d
 
 @contextmanager
 def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    with progress_bars(label) as (update,):
+        yield update
+
+
+@contextmanager
+def progress_bars(*labels: str) -> Iterator[tuple[Callable[[int, int], None], ...]]:
+    """One bar per label; each comes with an ``update(done, total)``."""
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as bar:
-        task = bar.add_task(label, total=None)
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+        def updater(label: str) -> Callable[[int, int], None]:
+            task = bar.add_task(label, total=None)
+            return lambda done, total: bar.update(task, completed=done, total=total)
 
-        yield update
+        yield tuple(updater(label) for label in labels)
 
 
 def with_executor(ws: Workspace, workers: int | None, scheduler: str | None, label: str,

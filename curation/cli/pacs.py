@@ -11,9 +11,10 @@ import typer
 from rich.table import Table
 
 from ..errors import ConfigError
+from ..executor import make_executor
 from ..settings import PacsSettings
 from ..workspace import Workspace
-from ._common import WorkspaceOpt, app, console, exit_on_failures, friendly, with_executor
+from ._common import WorkspaceOpt, app, console, exit_on_failures, friendly, progress_bars
 
 __all__: list[str] = []
 
@@ -77,9 +78,10 @@ def pull(
     if pacs != settings.pacs:
         ws.save_settings(dataclasses.replace(settings, pacs=pacs))
     secret = _secret(pacs)
-    result = with_executor(ws, None, None, "retrieve", lambda executor, progress: run_pull(
-        ws, secret, n=n, seed=seed, stratify_by=stratify_by, redraw=redraw, refresh=refresh, retrieve=retrieve,
-        executor=executor, progress=progress))
+    with make_executor(ws.settings.executor) as executor, progress_bars("describe (exams)",
+                                                                        "retrieve (instances)") as bars:
+        result = run_pull(ws, secret, n=n, seed=seed, stratify_by=stratify_by, redraw=redraw, refresh=refresh,
+                          retrieve=retrieve, executor=executor, describe_progress=bars[0], progress=bars[1])
     drawn = result.sample
     console.print(f"{result.n_candidates} candidate studies on {pacs.url}; drew {len(drawn.members)} (seed "
                   f"{drawn.seed}); {result.n_described} described from metadata")
