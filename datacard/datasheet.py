@@ -68,6 +68,18 @@ def _text(value: Any) -> str:
     return str(value).strip() if value else ""
 
 
+def _frame(sample: dict[str, Any]) -> str:
+    """Where the draw came from, for a sample drawn from a PACS query (the PACS's address stays private)."""
+    frame = sample.get("frame") or {}
+    if frame.get("source") != "dicomweb":
+        return ""
+    dates = f"study dates {frame.get('date_from') or 'any'} to {frame.get('date_to') or 'any'}"
+    narrower = "".join(f", {k.replace('_', ' ')} {frame[k]!r}" for k in ("description", "body_part") if frame.get(k))
+    return (f" from the {sample.get('frame_size', '?')} {frame.get('modality', 'CT')} studies a PACS query returned "
+            f"({dates}{narrower}; queried and retrieved over DICOMweb, series judged from their metadata before "
+            "retrieval)")
+
+
 def _computed(f: DatasetFacts) -> dict[str, str]:
     c = f.cases
     scanner_names = c["manufacturer"].fillna("").astype(str) + " " + c["model"].fillna("").astype(str)
@@ -99,8 +111,8 @@ def _computed(f: DatasetFacts) -> dict[str, str]:
                                            "exams of a patient are in the same split",
         "Subpopulations": "sex: " + ", ".join(f"{k} {int(v)}" for k, v in c["sex"].fillna("unknown").value_counts()
                                               .items()) + f"; age bands of 20 years; {c['site'].nunique()} site(s)",
-        "Collection Process": f"{f.sampled} CT exams sampled at random ({method}; seed {f.sample.get('seed', '?')}); "
-                              f"excluded: {excluded}; {f.included} included",
+        "Collection Process": f"{f.sampled} CT exams sampled at random{_frame(f.sample)} ({method}; seed "
+                              f"{f.sample.get('seed', '?')}); excluded: {excluded}; {f.included} included",
         "Composition": f"{len(c)} CT exams of {c['patient_pseudonym'].nunique()} patients from "
                        f"{c['site'].nunique()} site(s); {len(f.label_set)} structures per exam",
         "Number Of Instances": f"{len(c)} exams",

@@ -79,3 +79,17 @@ def test_structures_per_category_of_the_v1_set(sheet_ws: Workspace) -> None:
     assert "label set total_v1" in labeling and "104 structures" in labeling
     for part in ("27 organ", "59 bone", "10 muscle", "8 vessel"):
         assert part in labeling, labeling
+
+
+def test_collection_process_names_a_pacs_query_but_not_the_pacs(sheet_ws: Workspace) -> None:
+    import json
+
+    manifest = json.loads(sheet_ws.sample_manifest.read_text())
+    manifest["frame"] = {"source": "dicomweb", "url": "https://pacs.hospital.example/dicom-web", "modality": "CT",
+                         "date_from": "2012-01-01", "date_to": "2016-12-31", "description": "*ABDOMEN*",
+                         "body_part": ""}
+    sheet_ws.sample_manifest.write_text(json.dumps(manifest))
+    text = " ".join(build_datasheet(sheet_ws).markdown.read_text().split())
+    assert ("6 CT exams sampled at random from the 6 CT studies a PACS query returned (study dates 2012-01-01 to "
+            "2016-12-31, description '*ABDOMEN*'; queried and retrieved over DICOMweb") in text
+    assert "hospital.example" not in text
