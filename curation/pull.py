@@ -36,6 +36,7 @@ from .filter import FilterResult, choose_series, judge_series, run_filter
 from .pacs_catalog import PACS_STRATA, candidate_exams, describe_study, remote_series
 from .retrieve import present_instances, retrieve_series
 from .sample import SampleResult, sample_frame
+from .scan import scan
 from .settings import PacsSettings
 from .workspace import Workspace
 
@@ -158,6 +159,19 @@ def _retrieve(source: DicomWebSource, series: pd.DataFrame, files: pd.DataFrame,
     return states, counts["fetched"], counts["done"] - counts["fetched"]
 
 
+def _judge(ws: Workspace, series: pd.DataFrame, files: pd.DataFrame, sampled: pd.DataFrame) -> pd.DataFrame:
+    """The series with their verdicts (the filter's rules, no decode check: no pixels yet) and ``retrieve``:
+    the series ``choose_series`` prefers per exam, or every included one (settings ``pacs.series``)."""
+    rules = replace(ws.settings.exclusion, decode_check=False)
+    verdicts = judge_series(series, files, rules)
+    described = sampled[sampled["study_key"].isin(set(series["study_key"]))]
+    chosen = set(choose_series(series, verdicts, described, rules)["chosen_series_key"])
+    series = series.merge(verdicts[["series_key", "included", "reasons", "primary_reason", "findings"]],
+                          on="series_key")
+    keep = series["series_key"].isin(chosen) if ws.settings.pacs.series == "chosen" else True
+    return series.assign(retrieve=series["included"] & keep, retrieval="")
+
+
 def pull(workspace: Workspace, secret: str = "", *, n: int | None = None, seed: int | None = None,
          stratify_by: str | None = None, redraw: bool = False, refresh: bool = False, retrieve: bool = True,
          executor: Executor | None = None, progress: Progress | None = None,
@@ -199,27 +213,18 @@ def pull(workspace: Workspace, secret: str = "", *, n: int | None = None, seed: 
     n_fetched = n_present = 0
     states: dict[str, str] = {}
     if not series.empty:
-        rules = replace(workspace.settings.exclusion, decode_check=False)  # no pixels yet
-        verdicts = judge_series(series, files, rules)
-        described = sampled[sampled["study_key"].isin(set(series["study_key"]))]
-        chosen = set(choose_series(series, verdicts, described, rules)["chosen_series_key"])
-        series = series.merge(verdicts[["series_key", "included", "reasons", "primary_reason", "findings"]],
-                              on="series_key")
-        series["retrieve"] = series["included"] & (
-            series["series_key"].isin(chosen) if settings.series == "chosen" else True)
-        series["retrieval"] = ""
+        series = _judge(workspace, series, files, sampled)
         excluded = {str(k): int(v) for k, v in series.loc[~series["included"], "primary_reason"].value_counts().items()}
+        atomic_write_parquet(workspace.pacs_series_table, series)  # before retrieval: a killed run leaves it too
         if retrieve:
             states, n_fetched, n_present = _retrieve(source, series, files, settings, failed, progress)
             series["retrieval"] = series["series_key"].map(states).fillna("")
-        atomic_write_parquet(workspace.pacs_series_table, series)
+            atomic_write_parquet(workspace.pacs_series_table, series)
     else:
         workspace.pacs_series_table.unlink(missing_ok=True)
     n_retrieved = sum(1 for s in states.values() if s == "retrieved")
     filter_result = None
     if retrieve and any(workspace.pacs_export_dir.rglob("*.dcm")):
-        from .scan import scan
-
         scan(workspace, [workspace.pacs_export_dir], executor=executor)
         filter_result = run_filter(workspace)
     log.info("pull: %d candidates, %d drawn, %d series retrieved, %d failures", len(studies), len(drawn.members),
