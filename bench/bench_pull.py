@@ -8,7 +8,8 @@
 3. A second sequential loop with one WADO-RS request per series (shows where the baseline's time goes).
 4. ctcurate: :func:`curation.retrieve.retrieve_series` for every series, ``--workers`` series at a time, as
    ``pull`` runs it (one streamed request per series, atomic writes, each file read back and checked).
-5. A rerun of ctcurate's retrieval on the complete folders (what a resumed ``pull`` costs when nothing is missing).
+5. The same retrieval over DIMSE (C-GET), for a PACS without DICOMweb.
+6. A rerun of ctcurate's retrieval on the complete folders (what a resumed ``pull`` costs when nothing is missing).
 
 Prints instances/s for both and the ratio ctcurate / baseline (higher is better).
 Usage: ``python bench/bench_pull.py [--series 8] [--workers 4] [--shared-data ../shared/data]``.
@@ -27,6 +28,7 @@ import pydicom
 from pydicom.uid import generate_uid
 
 from curation.dicomweb import DicomWebSource, list_instances
+from curation.dimse import DimseSource
 from curation.local_pacs import LocalOrthanc, orthanc_installed
 from curation.retrieve import retrieve_series
 
@@ -103,7 +105,8 @@ def main() -> None:
             t_series, n_series = series_loop(source, series, root / "series")
             t_ours, n_ours = ctcurate(source, series, root / "ours", args.workers)
             t_again, n_again = ctcurate(source, series, root / "ours", args.workers)
-        assert n_base == n_series == n_ours == n_total and n_again == 0
+            t_dimse, n_dimse = ctcurate(DimseSource(server.dimse), series, root / "dimse", args.workers)
+        assert n_base == n_series == n_ours == n_dimse == n_total and n_again == 0
         print(f"Orthanc loaded with {args.series} copies of a real 512 x 512 CT series ({n_total} instances)")
         print(f"baseline (sequential WADO-RS, one instance per request): {n_base / t_base:8.1f} instances/s "
               f"({t_base:.2f} s)")
@@ -114,6 +117,8 @@ def main() -> None:
         print(f"ratio ctcurate / baseline: {t_base / t_ours * n_ours / n_base:.1f}x "
               f"(ctcurate / per-series loop: {t_series / t_ours * n_ours / n_series:.1f}x; ctcurate also reads "
               "each file back and writes atomically)")
+        print(f"ctcurate over DIMSE (C-GET), {args.workers} series at a time: {n_dimse / t_dimse:8.1f} instances/s "
+              f"({t_dimse:.2f} s)")
         print(f"rerun on complete folders (resume, nothing missing): {t_again:.2f} s, {n_again} fetched")
     finally:
         server.close()

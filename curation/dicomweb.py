@@ -14,7 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 from pydicom.errors import InvalidDicomError
@@ -24,8 +24,8 @@ from .errors import PacsError, ScanError
 if TYPE_CHECKING:
     from pydicom import Dataset
 
-__all__ = ["DicomWebSource", "REQUEST_ERRORS", "explain", "query_studies", "query_series", "list_instances",
-           "series_metadata"]
+__all__ = ["DicomWebSource", "PacsSource", "REQUEST_ERRORS", "explain", "query_studies", "query_series",
+           "list_instances", "series_metadata"]
 
 log = logging.getLogger(__name__)
 _AUTH = ("none", "basic", "bearer")
@@ -38,6 +38,16 @@ STUDY_FIELDS = {"StudyInstanceUID": "study_uid", "StudyDate": "study_date", "Stu
 SERIES_FIELDS = {"SeriesInstanceUID": "series_uid", "Modality": "modality", "SeriesDescription": "series_description",
                  "SeriesNumber": "series_number", "BodyPartExamined": "body_part",
                  "NumberOfSeriesRelatedInstances": "n_instances"}
+
+
+class PacsSource(Protocol):
+    """What the queries and the retrieval need of a PACS: its address (for messages) and a client with
+    dicomweb-client's query and metadata calls (:class:`DicomWebSource`, or :class:`curation.dimse.DimseSource`)."""
+
+    @property
+    def url(self) -> str: ...
+
+    def client(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -95,10 +105,12 @@ def _table(answers: list[dict[str, Any]], fields: dict[str, str]) -> pd.DataFram
     return pd.DataFrame(rows, columns=list(fields.values()))
 
 
-def explain(source: DicomWebSource, what: str, exc: BaseException) -> PacsError:
+def explain(source: PacsSource, what: str, exc: BaseException) -> PacsError:
     """One-line :class:`PacsError` for a failed DICOMweb request: which server, what, why, what to do."""
     import requests
 
+    if isinstance(exc, PacsError):  # already explained (DIMSE)
+        return exc
     if isinstance(exc, requests.HTTPError):
         code = exc.response.status_code if exc.response is not None else 0
         hint = {401: "wrong credentials; check the user and the secret", 403: "not allowed for these credentials",
@@ -114,13 +126,13 @@ def explain(source: DicomWebSource, what: str, exc: BaseException) -> PacsError:
 
 #: what a DICOMweb call can raise: HTTP and network errors, answers that are not DICOM (JSON or Part 10)
 REQUEST_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError, TypeError, AttributeError,
-                                                   EOFError, InvalidDicomError)
+                                                   EOFError, InvalidDicomError, PacsError)
 
 
 QUERY_RETRIES = 2
 
 
-def _query(source: DicomWebSource, what: str, call: Any, page_size: int) -> list[dict[str, Any]]:
+def _query(source: PacsSource, what: str, call: Any, page_size: int) -> list[dict[str, Any]]:
     answers: list[dict[str, Any]] = []
     offset = attempt = 0
     while True:
@@ -128,7 +140,7 @@ def _query(source: DicomWebSource, what: str, call: Any, page_size: int) -> list
             page = call(offset=offset, limit=page_size)
         except REQUEST_ERRORS as exc:  # requests' errors are OSErrors; bad JSON is a ValueError
             error = explain(source, what, exc)
-            if error.permanent or attempt >= QUERY_RETRIES or not isinstance(exc, OSError):
+            if error.permanent or attempt >= QUERY_RETRIES or not isinstance(exc, (OSError, PacsError)):
                 raise error from None
             attempt += 1
             time.sleep(0.5 * 2**attempt)
@@ -148,7 +160,7 @@ def _matches(values: pd.Series, pattern: str) -> pd.Series:
     return values.astype(str).str.upper().map(lambda v: fnmatch.fnmatchcase(v, pattern.upper()))
 
 
-def query_studies(source: DicomWebSource, *, modality: str = "CT", date_from: date | None = None,
+def query_studies(source: PacsSource, *, modality: str = "CT", date_from: date | None = None,
                   date_to: date | None = None, description: str = "", body_part: str = "",
                   page_size: int = 100) -> pd.DataFrame:
     """Studies holding ``modality`` in the period (both ends included), optionally filtered.
@@ -183,7 +195,7 @@ def query_studies(source: DicomWebSource, *, modality: str = "CT", date_from: da
     return table.reset_index(drop=True)
 
 
-def query_series(source: DicomWebSource, study_uid: str, *, page_size: int = 100) -> pd.DataFrame:
+def query_series(source: PacsSource, study_uid: str, *, page_size: int = 100) -> pd.DataFrame:
     """The series of one study with the metadata QIDO-RS gives at series level."""
     client = source.client()
     answers = _query(source, f"series query of study {study_uid}", lambda offset, limit: client.search_for_series(
@@ -193,7 +205,7 @@ def query_series(source: DicomWebSource, study_uid: str, *, page_size: int = 100
     return table
 
 
-def list_instances(source: DicomWebSource, study_uid: str, series_uid: str) -> list[str]:
+def list_instances(source: PacsSource, study_uid: str, series_uid: str) -> list[str]:
     """SOP Instance UIDs of a series, by a paged QIDO-RS instance query."""
     client = source.client()
     listed = _query(source, f"instance query of series {series_uid}", lambda offset, limit:
@@ -202,7 +214,7 @@ def list_instances(source: DicomWebSource, study_uid: str, series_uid: str) -> l
     return sorted({str(_value(answer.get("00080018"))) for answer in listed} - {""})
 
 
-def series_metadata(source: DicomWebSource, study_uid: str, series_uid: str) -> list[Dataset]:
+def series_metadata(source: PacsSource, study_uid: str, series_uid: str) -> list[Dataset]:
     """WADO-RS metadata of every instance of a series: whole headers, no pixel data moved."""
     import pydicom
 

@@ -2,8 +2,9 @@
 
 The demo's PACS mode, the tests and the benchmarks start one on free loopback ports with a temporary
 storage folder (optionally HTTP basic users), load DICOM files through its REST API, and point
-``ctcurate pull`` at it. It can be stopped and started again on the same storage and ports, as a PACS
-that goes down and comes back. Nothing here is needed to use a real PACS.
+``ctcurate pull`` at it, over DICOMweb (``dicomweb``) or DIMSE (``dimse``: C-FIND and C-GET from any
+AE title). It can be stopped and started again on the same storage and ports, as a PACS that goes
+down and comes back. Nothing here is needed to use a real PACS.
 """
 
 from __future__ import annotations
@@ -60,9 +61,13 @@ class LocalOrthanc:
         self.dicomweb = f"{self.url}/dicom-web"
         self.accepted: list[Path] = []
         self.process: subprocess.Popen[bytes] | None = None
+        self.dicom_port = free_port()
+        self.dimse = f"dicom://127.0.0.1:{self.dicom_port}/ORTHANC"
         config = {"Name": "ctcurate-test", "StorageDirectory": str(self.root / "db"),
-                  "IndexDirectory": str(self.root / "db"), "HttpPort": self.port, "DicomPort": free_port(),
-                  "RemoteAccessAllowed": False, "HttpBindAddress": "127.0.0.1", "DicomServerEnabled": False,
+                  "IndexDirectory": str(self.root / "db"), "HttpPort": self.port, "DicomPort": self.dicom_port,
+                  "RemoteAccessAllowed": False, "HttpBindAddress": "127.0.0.1", "DicomServerEnabled": True,
+                  "DicomAet": "ORTHANC", "DicomCheckCalledAet": False, "DicomAlwaysAllowFind": True,
+                  "DicomAlwaysAllowGet": True,
                   "AuthenticationEnabled": bool(self.users), "RegisteredUsers": self.users, "Plugins": [PLUGIN],
                   "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}}
         (self.root / "orthanc.json").write_text(json.dumps(config))

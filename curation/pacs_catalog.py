@@ -18,7 +18,7 @@ import pandas as pd
 from .catalog import assign_keys, build_catalog
 from .dicom_header import header_from_dataset
 from .dicom_tags import empty_record
-from .dicomweb import DicomWebSource, query_series, series_metadata
+from .dicomweb import PacsSource, query_series, series_metadata
 from .errors import PacsError, ScanError
 from .sample import exam_table
 from .scan import records_to_frame
@@ -59,7 +59,7 @@ def candidate_exams(studies: pd.DataFrame) -> pd.DataFrame:
     return exams.assign(study_uid=exams["study_key"].map(uids))
 
 
-def describe_study(source: DicomWebSource, study: dict[str, Any], export_dir: Path) -> pd.DataFrame:
+def describe_study(source: PacsSource, study: dict[str, Any], export_dir: Path) -> pd.DataFrame:
     """Catalog records of one study's instances, from the PACS's answers alone.
 
     CT series are described instance by instance from their WADO-RS metadata; other series (SR, RT,

@@ -1,13 +1,16 @@
-"""``ctcurate pull``: query a PACS over DICOMweb, draw exams at random, retrieve only what the rules keep.
+"""``ctcurate pull``: query a PACS, draw exams at random, retrieve only what the rules keep.
 
-1. **Query** (QIDO-RS): the studies of the modality in the period, paged, filtered by description and
+The PACS is reached over DICOMweb (:mod:`curation.dicomweb`) or, for ``dicom://`` addresses, over DIMSE
+(:mod:`curation.dimse`); the steps are the same.
+
+1. **Query** (QIDO-RS or C-FIND): the studies of the modality in the period, paged, filtered by description and
    body part; kept as candidates in the private catalog. A rerun with the same PACS and query reuses
    them (``refresh`` asks again), so it repeats the same draw.
 2. **Draw**: the same seeded keyed-hash sampling as for export folders (:mod:`curation.sample`).
-3. **Describe**: each drawn study's series, CT series instance by instance from WADO-RS metadata
-   (headers only); the exclusion rules judge them and choose one series per exam, exactly as
+3. **Describe**: each drawn study's series, CT series instance by instance from WADO-RS metadata or an
+   image-level C-FIND (headers only); the exclusion rules judge them and choose one series per exam, exactly as
    ``filter`` does for scanned files. Excluded series are never retrieved.
-4. **Retrieve** (WADO-RS): the chosen series (or every included one) into ``private/exports/pacs``,
+4. **Retrieve** (WADO-RS or C-GET): the chosen series (or every included one) into ``private/exports/pacs``,
    several series at a time, resumable and verified by SOP Instance UID (:mod:`curation.retrieve`).
 5. **Scan and filter** the retrieved files as any export; ``convert`` follows as usual.
 
@@ -29,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 from .atomic import atomic_write_parquet, atomic_write_text
-from .dicomweb import DicomWebSource, query_studies
+from .dicomweb import DicomWebSource, PacsSource, query_studies
 from .errors import SamplingError, ScanError
 from .executor import Executor
 from .filter import FilterResult, choose_series, judge_series, run_filter
@@ -62,11 +65,16 @@ class PullResult:
     filter: FilterResult | None = None
 
 
-def source_of(settings: PacsSettings, secret: str = "") -> DicomWebSource:
-    """The DICOMweb source the settings name, with the secret the caller read."""
+def source_of(settings: PacsSettings, secret: str = "") -> PacsSource:
+    """The PACS the settings name: DICOMweb (``http(s)://``, with the secret the caller read) or DIMSE
+    (``dicom://host:port/AET``)."""
     if not settings.url:
-        raise ScanError("no PACS given: pass --dicomweb http://pacs:8042/dicom-web (it is kept in the workspace "
-                        "settings as pacs.url)")
+        raise ScanError("no PACS given: pass --dicomweb http://pacs:8042/dicom-web or --dimse dicom://pacs:104/AET "
+                        "(it is kept in the workspace settings as pacs.url)")
+    if settings.url.startswith("dicom://"):
+        from .dimse import DimseSource
+
+        return DimseSource(settings.url, settings.calling_aet, settings.timeout_s)
     return DicomWebSource(settings.url, settings.auth, settings.username, secret, settings.timeout_s)
 
 
@@ -75,7 +83,7 @@ def _query_record(settings: PacsSettings) -> dict[str, Any]:
             "date_to": settings.date_to, "description": settings.description, "body_part": settings.body_part}
 
 
-def _candidates(ws: Workspace, source: DicomWebSource, settings: PacsSettings, refresh: bool) -> pd.DataFrame:
+def _candidates(ws: Workspace, source: PacsSource, settings: PacsSettings, refresh: bool) -> pd.DataFrame:
     query = _query_record(settings)
     if (not refresh and ws.pacs_studies_table.exists() and ws.pacs_query_file.exists()
             and json.loads(ws.pacs_query_file.read_text(encoding="utf-8")) == query):
@@ -93,7 +101,7 @@ def _candidates(ws: Workspace, source: DicomWebSource, settings: PacsSettings, r
     return studies
 
 
-def _describe(ws: Workspace, source: DicomWebSource, drawn: pd.DataFrame, studies: pd.DataFrame, workers: int,
+def _describe(ws: Workspace, source: PacsSource, drawn: pd.DataFrame, studies: pd.DataFrame, workers: int,
               failed: dict[str, str], progress: Progress | None) -> pd.DataFrame:
     """Instance records of the drawn studies: cached per study, asked from the PACS (``workers`` at a time)
     when missing."""
@@ -120,7 +128,7 @@ def _describe(ws: Workspace, source: DicomWebSource, drawn: pd.DataFrame, studie
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def _retrieve(source: DicomWebSource, series: pd.DataFrame, files: pd.DataFrame, settings: PacsSettings,
+def _retrieve(source: PacsSource, series: pd.DataFrame, files: pd.DataFrame, settings: PacsSettings,
               failed: dict[str, str], progress: Progress | None) -> tuple[dict[str, str], int, int]:
     """Retrieve the series marked ``retrieve``; returns (series key -> state, instances fetched, present)."""
     todo = series[series["retrieve"]]
@@ -203,7 +211,8 @@ def pull(workspace: Workspace, secret: str = "", *, n: int | None = None, seed: 
         raise SamplingError(f"stratify_by {stratify_by!r}: a PACS draw can stratify by {', '.join(PACS_STRATA)} "
                             "only (the other strata are known once series are described)")
     exams = candidate_exams(studies)
-    drawn = sample_frame(workspace, exams, frame={"source": "dicomweb", **_query_record(settings)}, n=n, seed=seed,
+    protocol = "dimse" if settings.url.startswith("dicom://") else "dicomweb"
+    drawn = sample_frame(workspace, exams, frame={"source": protocol, **_query_record(settings)}, n=n, seed=seed,
                          stratify_by=stratify_by, redraw=redraw)
     sampled = pd.read_parquet(workspace.sample_table)
     failed: dict[str, str] = {}

@@ -26,8 +26,8 @@ from pydicom.errors import InvalidDicomError
 
 from .atomic import TMP_PREFIX
 from .dicom_header import read_header
-from .dicomweb import REQUEST_ERRORS, DicomWebSource, explain, list_instances
-from .errors import ScanError
+from .dicomweb import REQUEST_ERRORS, PacsSource, explain, list_instances
+from .errors import PacsError, ScanError
 
 __all__ = ["RetrieveResult", "retrieve_series", "present_instances"]
 
@@ -61,20 +61,27 @@ def _status(exc: BaseException) -> int:
 def _retriable(exc: BaseException) -> bool:
     import requests
 
+    if isinstance(exc, PacsError):
+        return not exc.permanent
     if isinstance(exc, requests.HTTPError):
         return _status(exc) in (408, 429) or _status(exc) >= 500
     return isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError))
 
 
-def _parts(client: Any, url: str) -> Iterator[bytes]:
-    """The instances of a WADO-RS answer as the PACS sent them (Part 10 bytes, one per part).
+def _parts(client: Any, base_url: str, study_uid: str, series_uid: str, sop_uid: str | None = None) -> Iterator[bytes]:
+    """The instances of a series (or one instance) as the PACS sent them (Part 10 bytes, one per part).
 
-    dicomweb-client makes the request and splits the multipart answer (its ``_http_get`` and
-    ``_decode_multipart_message``, the same calls its ``iter_series`` makes); its datasets are not used:
-    parsing every instance into pydicom and encoding it again costs more than the transfer, and the
-    bytes kept are then those the PACS stores.
+    Over DICOMweb, dicomweb-client makes the request and splits the multipart answer (its ``_http_get``
+    and ``_decode_multipart_message``, the same calls its ``iter_series`` makes); its datasets are not
+    used: parsing every instance into pydicom and encoding it again costs more than the transfer, and the
+    bytes kept are then those the PACS stores. A DIMSE client (:mod:`curation.dimse`) delivers C-GET's bytes.
     """
-    response = client._http_get(url, headers={"Accept": _ACCEPT}, stream=True)
+    if hasattr(client, "iter_parts"):
+        yield from client.iter_parts(study_uid, series_uid, sop_uid)
+        return
+    url = f"{base_url.rstrip('/')}/studies/{study_uid}/series/{series_uid}"
+    response = client._http_get(url + (f"/instances/{sop_uid}" if sop_uid else ""), headers={"Accept": _ACCEPT},
+                                stream=True)
     if response.headers.get("Content-Type", "").startswith("application/dicom"):  # a single bare instance
         yield response.content
         return
@@ -117,15 +124,15 @@ class _Writer:
             self.on_instance()
 
 
-def retrieve_series(source: DicomWebSource, study_uid: str, series_uid: str, folder: str | Path, *,
+def retrieve_series(source: PacsSource, study_uid: str, series_uid: str, folder: str | Path, *,
                     expected: Sequence[str] | None = None, retries: int = 3, backoff_s: float = 0.5,
                     on_instance: Callable[[], None] | None = None) -> RetrieveResult:
     """Fetch the instances of a series that ``folder`` lacks.
 
     Parameters
     ----------
-    source : DicomWebSource
-        The PACS.
+    source : PacsSource
+        The PACS (DICOMweb, or DIMSE through :mod:`curation.dimse`).
     study_uid, series_uid : str
         The series.
     folder : path
@@ -151,7 +158,6 @@ def retrieve_series(source: DicomWebSource, study_uid: str, series_uid: str, fol
     if writer.wanted:
         folder.mkdir(parents=True, exist_ok=True)
     client = source.client()
-    series_url = f"{source.url.rstrip('/')}/studies/{study_uid}/series/{series_uid}"
     not_returned: dict[str, str] = {}
     stream_done, attempt = False, 0
     while True:
@@ -162,14 +168,14 @@ def retrieve_series(source: DicomWebSource, study_uid: str, series_uid: str, fol
         what = f"retrieval of series {series_uid}"
         try:
             if streamed:
-                for raw in _parts(client, series_url):
+                for raw in _parts(client, source.url, study_uid, series_uid):
                     writer.save(raw)
                 stream_done = True
                 continue
             for sop_uid in missing:
                 what = f"retrieval of instance {sop_uid} of series {series_uid}"
                 try:
-                    for raw in _parts(client, f"{series_url}/instances/{sop_uid}"):
+                    for raw in _parts(client, source.url, study_uid, series_uid, sop_uid):
                         writer.save(raw)
                 except REQUEST_ERRORS as exc:
                     if _status(exc) != 404:

@@ -200,8 +200,9 @@ def _check_date(name: str, value: str) -> None:
 class PacsSettings:
     """The PACS ``ctcurate pull`` queries over DICOMweb, what it asks for, and how it retrieves.
 
-    The secret (password or token) is never stored here: ``secret_env`` names the environment
-    variable, or ``secret_file`` the file, that holds it. Dates are YYYY-MM-DD, both ends included;
+    ``url`` is a DICOMweb root (``http(s)://…``) or a DIMSE peer (``dicom://host:port/CALLED_AET``, called
+    from ``calling_aet``). The secret (password or token) is never stored here: ``secret_env`` names the
+    environment variable, or ``secret_file`` the file, that holds it. Dates are YYYY-MM-DD, both ends included;
     ``description`` and ``body_part`` take DICOM wildcards (``*CHEST*``). ``series`` is ``chosen``
     (retrieve the one series per exam the rules prefer) or ``included`` (every series they let through).
     """
@@ -211,6 +212,7 @@ class PacsSettings:
     username: str = ""
     secret_env: str = "CTCURATE_PACS_SECRET"
     secret_file: str = ""
+    calling_aet: str = "CTCURATE"
     modality: str = "CT"
     date_from: str = ""
     date_to: str = ""
@@ -223,8 +225,11 @@ class PacsSettings:
     page_size: int = 100
 
     def __post_init__(self) -> None:
-        if self.url and not self.url.startswith(("http://", "https://")):
-            raise ConfigError(f"setting 'pacs.url': expected http(s)://host[:port]/dicom-web, found {self.url!r}")
+        if self.url and not self.url.startswith(("http://", "https://", "dicom://")):
+            raise ConfigError(f"setting 'pacs.url': expected http(s)://host[:port]/dicom-web (DICOMweb) or "
+                              f"dicom://host:port/AET (DIMSE), found {self.url!r}")
+        if not 1 <= len(self.calling_aet) <= 16 or "\\" in self.calling_aet:
+            raise ConfigError(f"setting 'pacs.calling_aet': expected 1 to 16 characters, found {self.calling_aet!r}")
         if self.auth not in ("none", "basic", "bearer"):
             raise ConfigError(f"setting 'pacs.auth': expected none, basic or bearer, found {self.auth!r}")
         if self.series not in ("chosen", "included"):

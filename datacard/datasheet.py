@@ -71,12 +71,13 @@ def _text(value: Any) -> str:
 def _frame(sample: dict[str, Any]) -> str:
     """Where the draw came from, for a sample drawn from a PACS query (the PACS's address stays private)."""
     frame = sample.get("frame") or {}
-    if frame.get("source") != "dicomweb":
+    protocol = {"dicomweb": "DICOMweb", "dimse": "DIMSE (C-FIND, C-GET)"}.get(frame.get("source", ""))
+    if protocol is None:
         return ""
     dates = f"study dates {frame.get('date_from') or 'any'} to {frame.get('date_to') or 'any'}"
     narrower = "".join(f", {k.replace('_', ' ')} {frame[k]!r}" for k in ("description", "body_part") if frame.get(k))
     return (f" from the {sample.get('frame_size', '?')} {frame.get('modality', 'CT')} studies a PACS query returned "
-            f"({dates}{narrower}; queried and retrieved over DICOMweb, series judged from their metadata before "
+            f"({dates}{narrower}; queried and retrieved over {protocol}, series judged from their metadata before "
             "retrieval)")
 
 

@@ -42,7 +42,10 @@ def pull(
     workspace: WorkspaceOpt = Path("."),
     dicomweb: Annotated[str | None, typer.Option("--dicomweb", help="DICOMweb root of the PACS, e.g. "
                                                  "http://pacs:8042/dicom-web (kept in the settings).")] = None,
-    auth: Annotated[str | None, typer.Option(help="none, basic or bearer.")] = None,
+    dimse: Annotated[str | None, typer.Option("--dimse", help="Or a PACS without DICOMweb: dicom://host:port/AET "
+                                              "(C-FIND, C-GET).")] = None,
+    aet: Annotated[str | None, typer.Option("--aet", help="Calling AE title over DIMSE (default CTCURATE).")] = None,
+    auth: Annotated[str | None, typer.Option(help="none, basic or bearer (DICOMweb).")] = None,
     user: Annotated[str | None, typer.Option("--user", help="User name (basic auth).")] = None,
     secret_env: Annotated[str | None, typer.Option(help="Environment variable holding the password or token "
                                                         "(default CTCURATE_PACS_SECRET).")] = None,
@@ -64,15 +67,18 @@ def pull(
     refresh: Annotated[bool, typer.Option(help="Ask the PACS for the candidate studies again.")] = False,
     retrieve: Annotated[bool, typer.Option(help="Retrieve (--no-retrieve: only query, draw and judge).")] = True,
 ) -> None:
-    """Query a PACS over DICOMweb, draw exams at random, judge their series from metadata, retrieve only the
-    series kept, then scan and filter them; 'ctcurate convert' follows. A rerun fetches only what is missing."""
+    """Query a PACS over DICOMweb (or DIMSE), draw exams at random, judge their series from metadata, retrieve
+    only the series kept, then scan and filter them; 'ctcurate convert' follows. A rerun fetches only what is
+    missing."""
     from ..pull import pull as run_pull
 
     ws = Workspace.open(workspace)
-    given: dict[str, Any] = {"url": dicomweb, "auth": auth, "username": user, "secret_env": secret_env,
-                             "secret_file": str(secret_file) if secret_file else None, "date_from": date_from,
-                             "date_to": date_to, "description": description, "body_part": body_part,
-                             "series": series, "workers": workers, "retries": retries}
+    if dicomweb and dimse:
+        raise ConfigError("--dicomweb and --dimse both given: a pull uses one PACS; choose one")
+    given: dict[str, Any] = {"url": dicomweb or dimse, "calling_aet": aet, "auth": auth, "username": user,
+                             "secret_env": secret_env, "secret_file": str(secret_file) if secret_file else None,
+                             "date_from": date_from, "date_to": date_to, "description": description,
+                             "body_part": body_part, "series": series, "workers": workers, "retries": retries}
     settings = ws.settings
     pacs = dataclasses.replace(settings.pacs, **{k: v for k, v in given.items() if v is not None})
     if pacs != settings.pacs:

@@ -310,3 +310,50 @@ def test_headers_from_metadata_without_bulk_data(shared_data: Path) -> None:
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.22"  # Enhanced SR
     assert header_from_dataset(ds, "/export/y.dcm")["status"] == "non_image"
     assert PacsError("x", 500).permanent and not PacsError("x", 503).permanent and not PacsError("x").permanent
+
+
+def test_the_same_pull_over_dimse(orthanc, tmp_path: Path) -> None:
+    """C-FIND and C-GET instead of DICOMweb: the same candidates, draw and verdicts, the same bytes retrieved, and a
+    rerun fetches only what is missing."""
+    import pydicom
+
+    period = {"date_from": "2010-01-01", "date_to": "2018-12-31"}
+    web = _workspace(tmp_path / "web", orthanc.dicomweb, **period)
+    dimse = _workspace(tmp_path / "dimse", orthanc.dimse, **period)
+    by_web, by_dimse = pull(web, n=0), pull(dimse, n=0)
+    assert by_dimse.n_candidates == by_web.n_candidates and by_dimse.sample.members == by_web.sample.members
+    assert not by_dimse.failed and by_dimse.filter and by_web.filter
+    assert by_dimse.filter.n_included_exams == by_web.filter.n_included_exams
+    verdicts = [pd.read_parquet(ws.pacs_series_table).set_index("series_key")["primary_reason"] for ws in (web, dimse)]
+    differ = verdicts[0][verdicts[0] != verdicts[1].reindex(verdicts[0].index)]
+    assert set(differ) <= {"not_retrieved"}  # where Orthanc's DICOMweb cannot give metadata, its C-FIND can
+    files = {ws: {p.name: pydicom.dcmread(p) for p in ws.pacs_export_dir.rglob("*.dcm")} for ws in (web, dimse)}
+    assert files[web] and set(files[web]) == set(files[dimse])
+    for name, ds in files[web].items():  # the same data set in the same transfer syntax (file meta is C-GET's)
+        other = files[dimse][name]
+        assert ds == other and ds.file_meta.TransferSyntaxUID == other.file_meta.TransferSyntaxUID
+    first = sorted(dimse.pacs_export_dir.rglob("*.dcm"))[0]
+    first.unlink()
+    again = pull(dimse)
+    assert again.n_instances_fetched == 1 and pydicom.dcmread(first) == files[web][first.name]
+
+
+def test_dimse_addresses_and_an_unreachable_peer(tmp_path: Path) -> None:
+    from curation.dicomweb import query_studies
+    from curation.dimse import DimseSource
+    from curation.errors import ConfigError, ScanError
+    from curation.local_pacs import free_port
+
+    with pytest.raises(ScanError, match=r"DIMSE address 'dicom://pacs/PACS': expected dicom://host:port/CALLED_AET"):
+        DimseSource("dicom://pacs/PACS")
+    with pytest.raises(ScanError, match="calling AE title 'A_TITLE_LONGER_THAN_16': expected 1 to 16 characters"):
+        DimseSource("dicom://pacs:104/PACS", "A_TITLE_LONGER_THAN_16")
+    with pytest.raises(ConfigError, match="pacs.calling_aet': expected 1 to 16 characters"):
+        PacsSettings(calling_aet="")
+    source = DimseSource(f"dicom://127.0.0.1:{free_port()}/PACS", timeout_s=2)
+    with pytest.raises(ScanError, match=r"PACS unreachable during study query \(no DICOM association\)"):
+        query_studies(source)
+    ws = Workspace.create(tmp_path / "ws", Settings())
+    result = runner.invoke(app, ["pull", "-w", str(ws.root), "--dicomweb", "http://x/dicom-web", "--dimse",
+                                 "dicom://x:104/X"])
+    assert result.exit_code == 2 and "--dicomweb and --dimse both given" in result.output
