@@ -262,7 +262,8 @@ def test_answers_that_are_not_dicom(make_orthanc, shared_data: Path, tmp_path: P
 
 
 @pytest.mark.parametrize(("values", "message"), [
-    ({"url": "pacs:8042"}, r"pacs.url': expected http\(s\)://host\[:port\]/dicom-web, found 'pacs:8042'"),
+    ({"url": "pacs:8042"}, r"pacs.url': expected http\(s\)://host\[:port\]/dicom-web \(DICOMweb\) or "
+                           r"dicom://host:port/AET \(DIMSE\), found 'pacs:8042'"),
     ({"auth": "kerberos"}, "pacs.auth': expected none, basic or bearer, found 'kerberos'"),
     ({"series": "all"}, "pacs.series': expected chosen or included, found 'all'"),
     ({"date_from": "2016/01/01"}, "pacs.date_from': expected a date YYYY-MM-DD, found '2016/01/01'"),
