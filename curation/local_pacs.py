@@ -44,13 +44,14 @@ def free_port() -> int:
 
 
 class LocalOrthanc:
-    """One Orthanc server on loopback; ``users`` turns HTTP basic authentication on.
+    """One Orthanc server on loopback; ``users`` turns HTTP basic authentication on, ``check_called_aet`` makes
+    it refuse DICOM associations not addressed to its AE title ``ORTHANC``.
 
     Use as a context manager, or call :meth:`start` and, at the end, :meth:`close` (which also removes
     its storage).
     """
 
-    def __init__(self, users: dict[str, str] | None = None) -> None:
+    def __init__(self, users: dict[str, str] | None = None, *, check_called_aet: bool = False) -> None:
         if not orthanc_installed():
             raise PacsError(f"{EXE}: Orthanc with its DICOMweb plugin ({PLUGIN}) is not installed; install the "
                             "Debian packages orthanc and orthanc-dicomweb")
@@ -66,7 +67,7 @@ class LocalOrthanc:
         config = {"Name": "ctcurate-test", "StorageDirectory": str(self.root / "db"),
                   "IndexDirectory": str(self.root / "db"), "HttpPort": self.port, "DicomPort": self.dicom_port,
                   "RemoteAccessAllowed": False, "HttpBindAddress": "127.0.0.1", "DicomServerEnabled": True,
-                  "DicomAet": "ORTHANC", "DicomCheckCalledAet": False, "DicomAlwaysAllowFind": True,
+                  "DicomAet": "ORTHANC", "DicomCheckCalledAet": check_called_aet, "DicomAlwaysAllowFind": True,
                   "DicomAlwaysAllowGet": True,
                   "AuthenticationEnabled": bool(self.users), "RegisteredUsers": self.users, "Plugins": [PLUGIN],
                   "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}}

@@ -76,20 +76,21 @@ def orthanc(shared_data: Path) -> Iterator[LocalOrthanc]:
         server.close()
 
 
-def _orthanc(users: dict[str, str] | None = None) -> LocalOrthanc:
+def _orthanc(users: dict[str, str] | None = None, **options: Any) -> LocalOrthanc:
     if not orthanc_installed():
         pytest.fail("Orthanc with its DICOMweb plugin is not installed (apt-get install orthanc orthanc-dicomweb); "
                     ".ci/run installs them")
-    return LocalOrthanc(users)
+    return LocalOrthanc(users, **options)
 
 
 @pytest.fixture
 def make_orthanc() -> Iterator[Any]:
-    """Start Orthancs of a test's own (``make_orthanc(users=...)``); they are stopped and removed after it."""
+    """Start Orthancs of a test's own (``make_orthanc(users=..., check_called_aet=...)``); they are stopped and
+    removed after it."""
     servers: list[LocalOrthanc] = []
 
-    def make(users: dict[str, str] | None = None) -> LocalOrthanc:
-        servers.append(_orthanc(users).start())
+    def make(users: dict[str, str] | None = None, **options: Any) -> LocalOrthanc:
+        servers.append(_orthanc(users, **options).start())
         return servers[-1]
 
     yield make

@@ -339,7 +339,7 @@ def test_the_same_pull_over_dimse(orthanc, tmp_path: Path) -> None:
     assert again.n_instances_fetched == 1 and pydicom.dcmread(first) == files[web][first.name]
 
 
-def test_dimse_addresses_and_an_unreachable_peer(tmp_path: Path) -> None:
+def test_dimse_addresses_an_unreachable_peer_and_a_refusal(make_orthanc, tmp_path: Path) -> None:
     from curation.dicomweb import query_studies
     from curation.dimse import DimseSource
     from curation.errors import ConfigError, ScanError
@@ -354,6 +354,11 @@ def test_dimse_addresses_and_an_unreachable_peer(tmp_path: Path) -> None:
     source = DimseSource(f"dicom://127.0.0.1:{free_port()}/PACS", timeout_s=2)
     with pytest.raises(ScanError, match=r"PACS unreachable during study query \(no DICOM association\)"):
         query_studies(source)
+    strict = make_orthanc(check_called_aet=True)
+    wrong = DimseSource(strict.dimse.replace("/ORTHANC", "/NOT-ORTHANC"))
+    with pytest.raises(ScanError, match="study query refused: the PACS rejected the association"):
+        query_studies(wrong)
+    assert query_studies(DimseSource(strict.dimse)).empty  # addressed right: answered (nothing stored)
     ws = Workspace.create(tmp_path / "ws", Settings())
     result = runner.invoke(app, ["pull", "-w", str(ws.root), "--dicomweb", "http://x/dicom-web", "--dimse",
                                  "dicom://x:104/X"])
