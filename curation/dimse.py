@@ -155,7 +155,7 @@ class DimseClient:
         from pynetdicom import StoragePresentationContexts, build_role, evt
 
         what = f"retrieval of series {series_uid}" if sop_uid is None else f"retrieval of instance {sop_uid}"
-        arrived: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=64)
+        arrived: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=4)  # C-GET waits for the disk
 
         def on_store(event: Any) -> int:
             arrived.put(event.encoded_dataset(include_meta=True))

@@ -103,10 +103,13 @@ class LocalOrthanc:
         self.stop()
         raise PacsError(f"{EXE}: Orthanc did not answer on port {self.port} within 10 s; see {self.root / 'log.txt'}")
 
-    def stop(self) -> None:
-        """Stop the server; its storage stays."""
+    def stop(self, *, kill: bool = False) -> None:
+        """Stop the server (``kill``: at once, as in a crash, without finishing transfers); its storage stays."""
         if self.process is not None:
-            self.process.terminate()
+            if kill:
+                self.process.kill()
+            else:
+                self.process.terminate()
             self.process.wait(30)
             self.process = None
 
