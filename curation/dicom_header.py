@@ -34,7 +34,7 @@ from .dicom_tags import (
 
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 
-__all__ = ["read_header", "header_from_dataset", "STATUSES", "READABLE_STATUSES"]
+__all__ = ["read_header", "header_from_dataset", "new_record", "STATUSES", "READABLE_STATUSES"]
 
 STATUSES = ("ok", "non_image", "no_pixel_data", "truncated", "unparseable", "not_dicom")
 READABLE_STATUSES = ("ok", "non_image", "no_pixel_data", "truncated")
@@ -291,6 +291,14 @@ def _plausible_raw_dataset(handle: Any) -> bool:
     return group in (0x0002, 0x0008)
 
 
+def new_record(path: str) -> dict[str, Any]:
+    """An empty catalog record for ``path``: every column present, status ``ok``, nothing read yet."""
+    record = empty_record()
+    record.update(path=path, size=0, mtime_ns=0, status="ok", detail="", transfer_syntax="", sop_class="",
+                  has_pixel_data=False, pixel_offset=None, pixel_length=None, bytes_read=0)
+    return record
+
+
 def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read one file's header into a catalog record (never raises for bad files).
 
@@ -307,9 +315,7 @@ def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
         ``pixel_length``, ``transfer_syntax`` and ``bytes_read``.
     """
     path = os.fspath(path)
-    record = empty_record()
-    record.update(path=path, size=0, mtime_ns=0, status="ok", detail="", transfer_syntax="", sop_class="",
-                  has_pixel_data=False, pixel_offset=None, pixel_length=None, bytes_read=0)
+    record = new_record(path)
     try:
         st = os.stat(path)
     except OSError as exc:
@@ -350,9 +356,7 @@ def header_from_dataset(ds: pydicom.Dataset, path: str) -> dict[str, Any]:
     ``path`` is where the file will be once retrieved; ``size``, ``mtime_ns`` and ``bytes_read``
     are 0, and pixel data counts as present when the header names it (inline or as bulk data).
     """
-    record = empty_record()
-    record.update(path=path, size=0, mtime_ns=0, status="ok", detail="", transfer_syntax="", sop_class="",
-                  has_pixel_data=False, pixel_offset=None, pixel_length=None, bytes_read=0)
+    record = new_record(path)
     _fill_from_dataset(ds, record)
     # servers may leave bulk data out of metadata (Orthanc does for compressed pixels): an image object
     # with a matrix size is taken to have pixels; the scan of the retrieved file checks it

@@ -16,8 +16,7 @@ from typing import Any
 import pandas as pd
 
 from .catalog import assign_keys, build_catalog
-from .dicom_header import header_from_dataset
-from .dicom_tags import empty_record
+from .dicom_header import header_from_dataset, new_record
 from .dicomweb import PacsSource, query_series, series_metadata
 from .errors import PacsError, ScanError
 from .sample import exam_table
@@ -34,10 +33,8 @@ _STUDY_COLUMNS = ("study_uid", "study_date", "study_time", "study_description", 
 
 
 def _record(row: dict[str, Any], path: str, **facts: Any) -> dict[str, Any]:
-    record = empty_record()
+    record = new_record(path)
     record.update({k: str(row.get(k) or "") for k in _STUDY_COLUMNS})
-    record.update(path=path, size=0, mtime_ns=0, status="ok", detail="", transfer_syntax="", sop_class="",
-                  has_pixel_data=False, pixel_offset=None, pixel_length=None, bytes_read=0)
     record.update(facts)
     return record
 

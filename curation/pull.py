@@ -83,22 +83,28 @@ def _query_record(settings: PacsSettings) -> dict[str, Any]:
             "date_to": settings.date_to, "description": settings.description, "body_part": settings.body_part}
 
 
-def _candidates(ws: Workspace, source: PacsSource, settings: PacsSettings, refresh: bool) -> pd.DataFrame:
+def _candidates(ws: Workspace, source: PacsSource, settings: PacsSettings,
+                refresh: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(candidate studies with their keys, the sampling frame): asked from the PACS, or the stored answer to the
+    same query."""
     query = _query_record(settings)
-    if (not refresh and ws.pacs_studies_table.exists() and ws.pacs_query_file.exists()
-            and json.loads(ws.pacs_query_file.read_text(encoding="utf-8")) == query):
-        return pd.read_parquet(ws.pacs_studies_table)
-    studies = query_studies(
-        source, modality=settings.modality, description=settings.description, body_part=settings.body_part,
-        date_from=date.fromisoformat(settings.date_from) if settings.date_from else None,
-        date_to=date.fromisoformat(settings.date_to) if settings.date_to else None, page_size=settings.page_size)
+    stored = (not refresh and ws.pacs_studies_table.exists() and ws.pacs_query_file.exists()
+              and json.loads(ws.pacs_query_file.read_text(encoding="utf-8")) == query)
+    if stored:
+        studies = pd.read_parquet(ws.pacs_studies_table).drop(columns=["study_key", "patient_key"])
+    else:
+        studies = query_studies(
+            source, modality=settings.modality, description=settings.description, body_part=settings.body_part,
+            date_from=date.fromisoformat(settings.date_from) if settings.date_from else None,
+            date_to=date.fromisoformat(settings.date_to) if settings.date_to else None, page_size=settings.page_size)
     if studies.empty:
-        return studies.assign(study_key="", patient_key="")
+        return studies.assign(study_key="", patient_key=""), pd.DataFrame()
     exams = candidate_exams(studies)
     studies = studies.merge(exams[["study_uid", "study_key", "patient_key"]], on="study_uid")
-    atomic_write_parquet(ws.pacs_studies_table, studies)
-    atomic_write_text(ws.pacs_query_file, json.dumps(query, indent=2))
-    return studies
+    if not stored:
+        atomic_write_parquet(ws.pacs_studies_table, studies)
+        atomic_write_text(ws.pacs_query_file, json.dumps(query, indent=2))
+    return studies, exams
 
 
 def _describe(ws: Workspace, source: PacsSource, drawn: pd.DataFrame, studies: pd.DataFrame, workers: int,
@@ -203,14 +209,13 @@ def pull(workspace: Workspace, secret: str = "", *, n: int | None = None, seed: 
     """
     settings = workspace.settings.pacs
     source = source_of(settings, secret)
-    studies = _candidates(workspace, source, settings, refresh)
+    studies, exams = _candidates(workspace, source, settings, refresh)
     if studies.empty:
         raise SamplingError(f"{source.url}: no {settings.modality} study matches the query "
                             f"{json.dumps(_query_record(settings))}; widen the period or the filters")
     if stratify_by and stratify_by not in PACS_STRATA:
         raise SamplingError(f"stratify_by {stratify_by!r}: a PACS draw can stratify by {', '.join(PACS_STRATA)} "
                             "only (the other strata are known once series are described)")
-    exams = candidate_exams(studies)
     protocol = "dimse" if settings.url.startswith("dicom://") else "dicomweb"
     drawn = sample_frame(workspace, exams, frame={"source": protocol, **_query_record(settings)}, n=n, seed=seed,
                          stratify_by=stratify_by, redraw=redraw)
