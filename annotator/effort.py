@@ -13,8 +13,8 @@ from typing import Any
 import pandas as pd
 
 from curation import Workspace
-from curation.revisions import RevisionStore
-from curation.worklist import CaseStatus, Worklist
+from curation.annotation.revisions import RevisionStore
+from curation.annotation.worklist import CaseStatus, Worklist
 from qa.labels import FINDINGS_FILE
 
 __all__ = ["WorklistSummary", "worklist_summary"]

@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 
 from curation import Volume, Workspace
+from curation.annotation.revisions import ReviewStatus, Revision, RevisionStore
 from curation.atomic import atomic_directory, atomic_write_text
-from curation.casemeta import case_splits
+from curation.cases.casemeta import case_splits
 from curation.errors import CtcurateError, ModelError
-from curation.labelmap import read_seg_nrrd
-from curation.orientation import to_canonical
-from curation.revisions import ReviewStatus, Revision, RevisionStore
-from curation.volume import read_nrrd, write_nrrd
+from curation.image.orientation import to_canonical
+from curation.image.volume import read_nrrd, write_nrrd
+from curation.labels.labelmap import read_seg_nrrd
 
 __all__ = ["NnunetExport", "export_nnunet", "dataset_folder_name"]
 

@@ -24,11 +24,11 @@ import numpy as np
 from scipy import ndimage
 
 from curation import Volume, Workspace
-from curation.casemeta import ContrastPhase, read_case_metadata, update_case_metadata, write_meta_table
+from curation.annotation.revisions import RevisionStore
+from curation.cases.casemeta import ContrastPhase, read_case_metadata, update_case_metadata, write_meta_table
 from curation.errors import CtcurateError, ModelError
-from curation.labelset import LabelSet
-from curation.revisions import RevisionStore
-from curation.volume import read_nrrd
+from curation.image.volume import read_nrrd
+from curation.labels.labelset import LabelSet
 
 __all__ = ["PHASE_HU", "PhaseEstimate", "estimate_phase", "measure_hu", "phase_prior", "estimate_case_phase",
            "estimate_phases"]
@@ -161,7 +161,7 @@ def estimate_case_phase(ws: Workspace, case_id: str, *, labels: Volume | None = 
     meta = read_case_metadata(ws, case_id)
     revision_number = revision
     if labels is None:
-        from curation.labelmap import read_seg_nrrd
+        from curation.labels.labelmap import read_seg_nrrd
 
         store = RevisionStore(ws, database_url)
         latest = store.latest(case_id)

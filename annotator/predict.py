@@ -2,7 +2,7 @@
 
 :class:`NnunetModel` checks the folder (``dataset.json``, ``plans.json``, ``fold_*/checkpoint_*.pth``),
 loads it with ``nnUNetPredictor.initialize_from_trained_model_folder`` and predicts a label array for a
-CT given in the canonical LPS array order (:func:`curation.orientation.to_canonical`) at the model's
+CT given in the canonical LPS array order (:func:`curation.image.orientation.to_canonical`) at the model's
 spacing. nnU-Net's environment is set at :mod:`annotator.nnunet_env` only.
 """
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from curation import Workspace
+from curation.annotation.revisions import RevisionStore
 from curation.atomic import remove_stale_temporaries
-from curation.casemeta import read_case_metadata, write_meta_table
+from curation.cases.casemeta import read_case_metadata, write_meta_table
 from curation.errors import CtcurateError, ModelError
-from curation.executor import SerialExecutor
-from curation.revisions import RevisionStore
-from curation.volume import read_nrrd
+from curation.image.volume import read_nrrd
+from curation.workspace.executor import SerialExecutor
 
 from .phase import estimate_case_phase
 from .registry import ModelRecord, load_model_parts, load_model_record

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from curation import Workspace
+from curation.annotation.revisions import ReviewStatus
 from curation.atomic import atomic_directory, atomic_write_text
 from curation.errors import ModelError
-from curation.revisions import ReviewStatus
 
 from .export import NnunetExport, export_nnunet
 from .nnunet_env import NnunetFolders, nnunet_env

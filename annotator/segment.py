@@ -16,10 +16,10 @@ import numpy as np
 
 from curation import Volume
 from curation.errors import ModelError
-from curation.labelmap import label_dtype
-from curation.labelset import LabelSet
-from curation.orientation import to_canonical
-from curation.volume import resample_image, resample_labels
+from curation.image.orientation import to_canonical
+from curation.image.volume import resample_image, resample_labels
+from curation.labels.labelmap import label_dtype
+from curation.labels.labelset import LabelSet
 
 from .predict import ModelFolder, NnunetModel
 

@@ -23,15 +23,15 @@ from pathlib import Path
 import numpy as np
 
 from curation import Volume, Workspace
-from curation.annotationdb import now_iso
+from curation.annotation.db import now_iso
+from curation.annotation.revisions import Revision, RevisionStore, voxel_changes
+from curation.annotation.worklist import EXCLUSION_REASONS, CaseStatus, StructureState, Worklist
 from curation.atomic import atomic_write_text
 from curation.errors import AnnotationError, CtcurateError
-from curation.filter import redraw_flow
-from curation.labelmap import label_dtype, read_seg_nrrd, write_seg_nrrd
-from curation.labelset import LabelSet
-from curation.revisions import Revision, RevisionStore, voxel_changes
-from curation.volume import read_nrrd, read_nrrd_grid, resample_labels
-from curation.worklist import EXCLUSION_REASONS, CaseStatus, StructureState, Worklist
+from curation.image.volume import read_nrrd, read_nrrd_grid, resample_labels
+from curation.labels.labelmap import label_dtype, read_seg_nrrd, write_seg_nrrd
+from curation.labels.labelset import LabelSet
+from curation.selection.filter import redraw_flow
 
 from . import edits
 

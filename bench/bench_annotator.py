@@ -45,8 +45,8 @@ def _display() -> subprocess.Popen | None:
 
 def _case(shared: Path, root: Path):  # type: ignore[no-untyped-def]
     from curation import Volume, Workspace, read_volume, resample_isotropic, write_nrrd
-    from curation.revisions import RevisionStore
-    from curation.volume import resample_labels
+    from curation.annotation.revisions import RevisionStore
+    from curation.image.volume import resample_labels
 
     ts = shared / "totalsegmentator"
     ct3 = read_volume(ts / "example_ct.nii.gz")
@@ -86,7 +86,7 @@ def main() -> None:
         from qtpy.QtWidgets import QApplication
 
         from annotator._qt import CtcurateDock
-        from curation.revisions import RevisionStore
+        from curation.annotation.revisions import RevisionStore
 
         start = time.perf_counter()
         viewer = napari.Viewer(show=True)

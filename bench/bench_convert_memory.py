@@ -19,8 +19,8 @@ from pathlib import Path
 
 CHILD = """
 import resource, sys
-from curation.convert import ConvertTask, convert_case
-from curation.settings import ConversionSettings
+from curation.cases.convert import ConvertTask, convert_case
+from curation.workspace.settings import ConversionSettings
 baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if sys.argv[1] == "convert":
     paths = tuple(sorted(str(p) for p in __import__("pathlib").Path(sys.argv[2]).iterdir()))
@@ -35,7 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slices", type=int, default=1000)
     args = parser.parse_args()
-    from curation.demo import DEMO_PATIENTS, write_ct_series
+    from ctcurate.demo import DEMO_PATIENTS, write_ct_series
 
     tmp = Path(tempfile.mkdtemp(prefix="ctcurate-mem-"))
     try:

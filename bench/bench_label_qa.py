@@ -138,7 +138,7 @@ def end_to_end(labels: Volume, image: np.ndarray) -> None:
     import tempfile
 
     from curation import write_nrrd
-    from curation.labelmap import write_mask_folder
+    from curation.labels.labelmap import write_mask_folder
     from qa.cases import CaseFiles
     from qa.labels import LabelQASettings, check_case
 

@@ -26,7 +26,7 @@ from annotator.predict import ModelFolder, NnunetModel
 from annotator.segment import ModelPart, map_labels, segment_ct
 from annotator.small_model import SMALL_MODEL_FOLDER
 from curation import load_label_set, read_volume
-from curation.orientation import to_canonical
+from curation.image.orientation import to_canonical
 
 variant, ct_path, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
 label_set = load_label_set("total_v2")

@@ -6,7 +6,7 @@
 2. Baseline: a plain loop that asks for each instance in turn (QIDO-RS instance list, then one WADO-RS
    request per instance) and saves it.
 3. A second sequential loop with one WADO-RS request per series (shows where the baseline's time goes).
-4. ctcurate: :func:`curation.retrieve.retrieve_series` for every series, ``--workers`` series at a time, as
+4. ctcurate: :func:`curation.pacs.retrieve.retrieve_series` for every series, ``--workers`` series at a time, as
    ``pull`` runs it (one streamed request per series, atomic writes, each file read back and checked).
 5. The same retrieval over DIMSE (C-GET), for a PACS without DICOMweb.
 6. A rerun of ctcurate's retrieval on the complete folders (what a resumed ``pull`` costs when nothing is missing).
@@ -27,10 +27,10 @@ from pathlib import Path
 import pydicom
 from pydicom.uid import generate_uid
 
-from curation.dicomweb import DicomWebSource, list_instances
-from curation.dimse import DimseSource
-from curation.local_pacs import LocalOrthanc, orthanc_installed
-from curation.retrieve import retrieve_series
+from curation.pacs.dicomweb import DicomWebSource, list_instances
+from curation.pacs.dimse import DimseSource
+from curation.pacs.local import LocalOrthanc, orthanc_installed
+from curation.pacs.retrieve import retrieve_series
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -26,8 +26,8 @@ from pathlib import Path
 import pydicom
 from pydicom.uid import generate_uid
 
-from curation.executor import DaskExecutor, LocalExecutor
-from curation.scan import find_files, read_headers
+from curation.catalog.scan import find_files, read_headers
+from curation.workspace.executor import DaskExecutor, LocalExecutor
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -100,8 +100,8 @@ def ctcurate_scan(root: Path, workers: int) -> tuple[float, int]:
 
 
 def convert_native(paths: list[str], out: Path, level: int) -> float:
-    from curation.dicom_volume import load_series
-    from curation.volume import write_nrrd
+    from curation.dicom.series import load_series
+    from curation.image.volume import write_nrrd
 
     start = time.perf_counter()
     write_nrrd(out, load_series(paths), compression_level=level)
@@ -120,12 +120,12 @@ def dcm2niix(folder: Path, out: Path, level: int) -> float:
 def dask_convert(exports: list[Path], workers: int, tmp: Path) -> float:
     from distributed import LocalCluster
 
-    from curation.convert import convert
-    from curation.executor import SerialExecutor
-    from curation.filter import run_filter
-    from curation.sample import sample
-    from curation.scan import scan
-    from curation.workspace import Workspace
+    from curation.cases.convert import convert
+    from curation.catalog.scan import scan
+    from curation.selection.filter import run_filter
+    from curation.selection.sample import sample
+    from curation.workspace.executor import SerialExecutor
+    from curation.workspace.layout import Workspace
 
     ws = Workspace.create(tmp / f"ws{workers}")
     scan(ws, exports, executor=SerialExecutor())

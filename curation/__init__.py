@@ -5,8 +5,12 @@ It owns the workspace layout (:class:`Workspace`) and the volume IO (:class:`Vol
 coordinates are LPS.
 """
 
-__version__ = "0.1.0"
+from curation.image.volume import Volume, read_nrrd, read_volume, resample_isotropic, write_nrrd, write_volume  # noqa: E402
+from curation.labels.labelset import Category, LabelClass, LabelSet, Laterality, builtin_label_sets, load_label_set  # noqa: E402
+from curation.workspace.layout import Workspace  # noqa: E402
+from curation.workspace.settings import Settings, load_settings, save_settings  # noqa: E402
 
+from ._version import __version__  # noqa: E402
 from .errors import (  # noqa: E402
     ConfigError,
     ConversionError,
@@ -21,10 +25,6 @@ from .errors import (  # noqa: E402
     ScanError,
     WorkspaceError,
 )
-from .labelset import Category, LabelClass, LabelSet, Laterality, builtin_label_sets, load_label_set  # noqa: E402
-from .settings import Settings, load_settings, save_settings  # noqa: E402
-from .volume import Volume, read_nrrd, read_volume, resample_isotropic, write_nrrd, write_volume  # noqa: E402
-from .workspace import Workspace  # noqa: E402
 
 __all__ = [
     "__version__",

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from curation import Workspace
-from curation.filter import flow_counts
-from curation.revisions import ReviewStatus, RevisionStore
+from curation.annotation.revisions import ReviewStatus, RevisionStore
+from curation.selection.filter import flow_counts
 
 from .split import included_cases
 

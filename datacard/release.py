@@ -28,11 +28,11 @@ from typing import Any
 import pandas as pd
 
 from curation import Workspace
+from curation.annotation.revisions import ReviewStatus, RevisionStore
 from curation.atomic import atomic_directory, atomic_write_text
-from curation.deid import PHI_COLUMNS
+from curation.dicom.deid import PHI_COLUMNS
 from curation.errors import CtcurateError
-from curation.labelmap import list_mask_files, read_seg_nrrd, write_mask_folder
-from curation.revisions import ReviewStatus, RevisionStore
+from curation.labels.labelmap import list_mask_files, read_seg_nrrd, write_mask_folder
 
 from .croissant import RAI_FIELDS, build_croissant, sha256_of
 from .datasheet import build_datasheet, load_answers

@@ -29,7 +29,7 @@ import pandas as pd
 
 from curation import Workspace
 from curation.atomic import atomic_write_text
-from curation.casemeta import SPLITS, update_case_metadata, write_meta_table
+from curation.cases.casemeta import SPLITS, update_case_metadata, write_meta_table
 from curation.errors import CtcurateError
 
 __all__ = ["SplitError", "SplitPlan", "SplitVersion", "assign_splits", "make_split", "split_diff", "load_split",
@@ -184,7 +184,7 @@ def load_split(ws: Workspace, version: str) -> SplitVersion:
 
 def included_cases(ws: Workspace) -> pd.DataFrame:
     """The cases table without the cases annotators excluded."""
-    from curation.worklist import CaseStatus, Worklist
+    from curation.annotation.worklist import CaseStatus, Worklist
 
     cases = pd.read_parquet(ws.require(ws.meta_table, "convert"))
     if ws.settings.annotation.database_url or (ws.root / "annotations.sqlite").is_file():

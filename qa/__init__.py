@@ -1,6 +1,6 @@
 """ctcurate QA stage: label checks, metadata expectations (Great Expectations) and QA reports.
 
-Label sets and label map storage live in :mod:`curation` (``curation.labelset``, ``curation.labelmap``)
+Label sets and label map storage live in :mod:`curation` (``curation.labels.labelset``, ``curation.labels.labelmap``)
 because every stage uses them; this package judges labels and metadata.
 """
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from curation import Volume
-from curation.labelset import Category, LabelClass, LabelSet, Laterality
+from curation.labels.labelset import Category, LabelClass, LabelSet, Laterality
 
 from .findings import Check, Finding, Severity
 from .labelstats import LabelStats

@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from curation import Workspace
+from curation.annotation.revisions import RevisionStore
 from curation.errors import QAError
-from curation.revisions import RevisionStore
-from curation.workspace import SETTINGS_FILE
+from curation.workspace.layout import SETTINGS_FILE
 
 __all__ = ["CaseFiles", "IMAGE_NAMES", "MULTILABEL_NAMES", "MASKS_FOLDER", "find_cases"]
 

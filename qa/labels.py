@@ -22,8 +22,8 @@ import pandas as pd
 
 from curation import __version__
 from curation.atomic import atomic_write_parquet, atomic_write_text
-from curation.executor import SerialExecutor
-from curation.labelset import LabelSet
+from curation.labels.labelset import LabelSet
+from curation.workspace.executor import SerialExecutor
 
 from .anatomy import AnatomySettings, check_anatomy, class_rows
 from .cases import CaseFiles

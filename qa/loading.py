@@ -16,9 +16,9 @@ import numpy as np
 
 from curation import Volume
 from curation.errors import ConversionError, LabelIOError
-from curation.labelmap import label_dtype, list_mask_files, read_seg_nrrd
-from curation.labelset import LabelSet
-from curation.volume import nifti_nonfinite, read_volume, volume_suffix
+from curation.image.volume import nifti_nonfinite, read_volume, volume_suffix
+from curation.labels.labelmap import label_dtype, list_mask_files, read_seg_nrrd
+from curation.labels.labelset import LabelSet
 
 from .cases import CaseFiles
 from .findings import Check, Finding, Severity

@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from curation.casemeta import META_COLUMNS, SPLITS, ContrastPhase
+from curation.cases.casemeta import META_COLUMNS, SPLITS, ContrastPhase
 from curation.errors import QAError
-from curation.labelset import LabelSet
+from curation.labels.labelset import LabelSet
 
 __all__ = ["SuiteResult", "MetaQAResult", "cases_suite", "label_stats_suite", "run_meta_qa", "PHI_PATTERNS"]
 

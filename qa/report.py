@@ -19,7 +19,7 @@ import pandas as pd
 
 from curation.atomic import atomic_write_bytes, atomic_write_text
 from curation.errors import QAError
-from curation.labelset import LabelSet
+from curation.labels.labelset import LabelSet
 
 from .cases import CaseFiles
 from .findings import Severity, counts_by_check

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from curation import Volume  # noqa: E402
-from curation.labelset import Category, LabelClass  # noqa: E402
+from curation.labels.labelset import Category, LabelClass  # noqa: E402
 
 __all__ = ["structure_thumbnail", "window_for"]
 

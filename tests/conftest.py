@@ -33,7 +33,7 @@ def ts(shared_data: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from curation.demo import build_demo_export
+    from ctcurate.demo import build_demo_export
 
     return build_demo_export(tmp_path_factory.mktemp("demo") / "export")
 
@@ -41,9 +41,7 @@ def demo_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory):
     """The whole demo (export, curation, demo labels, pre-segmentation, QA) run once; its :class:`DemoResult`."""
-    from annotator.demo import run_demo_presegment
-    from curation.demo import run_demo
-    from qa.demo import run_demo_qa
+    from ctcurate.demo import run_demo, run_demo_presegment, run_demo_qa
 
     result = run_demo(tmp_path_factory.mktemp("demo_run"), workers=1)
     run_demo_presegment(result.workspace)
@@ -69,11 +67,11 @@ def copy_series(tmp_path: Path, shared_data: Path):
 @pytest.fixture()
 def filtered_workspace(tmp_path: Path):
     """Make a workspace from an export folder with scan, sample (all exams) and filter done."""
-    from curation.executor import SerialExecutor
-    from curation.filter import run_filter
-    from curation.sample import sample
-    from curation.scan import scan
-    from curation.workspace import Workspace
+    from curation.catalog.scan import scan
+    from curation.selection.filter import run_filter
+    from curation.selection.sample import sample
+    from curation.workspace.executor import SerialExecutor
+    from curation.workspace.layout import Workspace
 
     def _make(export: Path, name: str = "ws"):
         ws = Workspace.create(tmp_path / name)

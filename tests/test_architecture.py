@@ -1,4 +1,5 @@
-"""The import graph of docs/architecture.md holds: stages point down only, and modules form no cycle."""
+"""The import graph of docs/architecture.md holds: stages point down only, the layers inside ``curation``
+point down only, nothing imports the command line, and modules form no cycle."""
 
 from __future__ import annotations
 
@@ -7,10 +8,23 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("curation", "annotator", "qa", "datacard")
-# what each stage may import (besides itself); the CLI (curation.cli) may import everything
+STAGES = ("curation", "annotator", "qa", "datacard", "ctcurate")
+# what each stage may import (besides itself); the command line (ctcurate) sits on top of all
 ALLOWED = {"curation": set(), "qa": {"curation"}, "annotator": {"curation", "qa"},
-           "datacard": {"curation", "qa", "annotator"}}
+           "datacard": {"curation", "qa", "annotator"}, "ctcurate": {"curation", "qa", "annotator", "datacard"}}
+# the layers inside curation, lowest first: a module imports its own layer or lower ones only
+CURATION_LAYERS = (
+    {"errors", "atomic", "_version"},
+    {"image"},
+    {"labels"},
+    {"workspace"},
+    {"annotation"},
+    {"dicom"},
+    {"catalog"},
+    {"selection"},
+    {"pacs"},
+    {"cases"},
+)
 
 
 def _modules() -> dict[str, Path]:
@@ -31,7 +45,8 @@ def _imports() -> dict[str, set[str]]:
             if isinstance(node, ast.ImportFrom):
                 base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
                 target = ".".join(base + [node.module] if node.module else base)
-                candidates = [target, *(f"{target}.{a.name}" for a in node.names)]
+                candidates = [f"{target}.{a.name}" for a in node.names]
+                candidates = [c for c in candidates if c in modules] or [target]
             elif isinstance(node, ast.Import):
                 candidates = [a.name for a in node.names]
             else:
@@ -40,14 +55,43 @@ def _imports() -> dict[str, set[str]]:
     return edges
 
 
+def _layer(module: str) -> int | None:
+    parts = module.split(".")
+    if parts[0] != "curation" or len(parts) == 1:
+        return None
+    return next(i for i, layer in enumerate(CURATION_LAYERS) if parts[1] in layer)
+
+
+def test_every_curation_module_sits_in_a_layer() -> None:
+    unplaced = sorted(m for m in _modules() if m.startswith("curation.") and not any(
+        m.split(".")[1] in layer for layer in CURATION_LAYERS))
+    assert unplaced == [], "add the new subpackage to CURATION_LAYERS and docs/architecture.md"
+
+
 def test_stages_import_only_lower_stages() -> None:
     wrong = sorted((source, target) for source, targets in _imports().items() for target in targets
-                   if not source.startswith("curation.cli")
-                   and target.split(".")[0] != source.split(".")[0]
+                   if target.split(".")[0] != source.split(".")[0]
                    and target.split(".")[0] not in ALLOWED[source.split(".")[0]])
     assert wrong == []
-    assert not any(t.startswith("curation.cli") for s, ts in _imports().items() for t in ts
-                   if not s.startswith("curation.cli")), "nothing imports the CLI"
+
+
+def test_nothing_imports_the_command_line() -> None:
+    wrong = sorted((s, t) for s, ts in _imports().items() for t in ts
+                   if t.split(".")[0] == "ctcurate" and s.split(".")[0] != "ctcurate")
+    assert wrong == []
+
+
+def test_curation_layers_point_down() -> None:
+    wrong = []
+    for source, targets in _imports().items():
+        if _layer(source) is None or source.endswith("__init__"):
+            continue
+        for target in targets:
+            if target == "curation":
+                wrong.append((source, target, "imports the package root; import the subpackage instead"))
+            elif (layer := _layer(target)) is not None and layer > _layer(source):  # type: ignore[operator]
+                wrong.append((source, target, "imports a higher layer"))
+    assert wrong == []
 
 
 def test_modules_form_no_cycle() -> None:
@@ -68,5 +112,6 @@ def test_modules_form_no_cycle() -> None:
         if module not in state:
             visit(module, [module])
     # a package's __init__ re-exporting its own modules is not a cycle between modules
-    real = [c for c in cycles if not any(m in STAGES or m.endswith(".cli") for m in c)]
+    packages = {m for m, p in _modules().items() if p.name == "__init__.py"}
+    real = [c for c in cycles if not any(m in packages for m in c)]
     assert real == []

@@ -29,11 +29,11 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from annotator.session import WINDOWS, CaseSession
 from curation import Workspace
+from curation.annotation.worklist import EXCLUSION_REASONS
 from curation.errors import CtcurateError
-from curation.worklist import EXCLUSION_REASONS
 
-from ..session import WINDOWS, CaseSession
 from .panels import ToolsPanel, fill, selected_text, table
 
 __all__ = ["CtcurateDock", "make_dock"]

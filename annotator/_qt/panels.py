@@ -22,10 +22,9 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
+from annotator.session import WINDOWS, CaseSession
+from curation.annotation.worklist import StructureState
 from curation.errors import CtcurateError
-from curation.worklist import StructureState
-
-from ..session import WINDOWS, CaseSession
 
 
 class _DockState:

@@ -32,8 +32,8 @@ import SimpleITK as sitk
 from annotator.nnunet_env import NnunetFolders, nnunet_env
 from annotator.retrain import shrink_plans
 from curation import Volume, load_label_set, read_volume, resample_isotropic
-from curation.dicom_volume import load_series
-from curation.orientation import to_canonical
+from curation.dicom.series import load_series
+from curation.image.orientation import to_canonical
 
 log = logging.getLogger(__name__)
 

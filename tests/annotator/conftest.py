@@ -24,8 +24,8 @@ def real_case_ws(tmp_path: Path, ts: Path) -> Workspace:
     import numpy as np
 
     from curation import Volume, read_volume, resample_isotropic, write_nrrd
-    from curation.revisions import RevisionStore
-    from curation.volume import resample_labels
+    from curation.annotation.revisions import RevisionStore
+    from curation.image.volume import resample_labels
 
     ws = Workspace.create(tmp_path / "real_ws")
     ct = read_volume(ts / "example_ct.nii.gz")

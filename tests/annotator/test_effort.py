@@ -6,11 +6,11 @@ import numpy as np
 from typer.testing import CliRunner
 
 from annotator.effort import worklist_summary
+from ctcurate.cli import app
 from curation import Volume, Workspace
-from curation.cli import app
-from curation.labelmap import read_seg_nrrd
-from curation.revisions import RevisionStore
-from curation.worklist import Worklist
+from curation.annotation.revisions import RevisionStore
+from curation.annotation.worklist import Worklist
+from curation.labels.labelmap import read_seg_nrrd
 
 
 def test_summary_counts_statuses_time_and_effort(demo_ws: Workspace) -> None:

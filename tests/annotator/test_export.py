@@ -10,13 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from annotator.export import dataset_folder_name, export_nnunet
+from ctcurate.cli import app
 from curation import Volume, Workspace, read_nrrd
-from curation.casemeta import case_splits, update_case_metadata, write_meta_table
-from curation.cli import app
+from curation.annotation.revisions import RevisionStore
+from curation.cases.casemeta import case_splits, update_case_metadata, write_meta_table
 from curation.errors import ModelError, WorkspaceError
-from curation.labelmap import read_seg_nrrd
-from curation.orientation import to_canonical
-from curation.revisions import RevisionStore
+from curation.image.orientation import to_canonical
+from curation.labels.labelmap import read_seg_nrrd
 
 runner = CliRunner()
 
@@ -33,7 +33,7 @@ def _correct(ws: Workspace, case_id: str) -> None:
     truth, _ = read_seg_nrrd(ws.segmentation_file(case_id))
     model, _ = read_seg_nrrd(store.path(store.latest(case_id)))
     coarse, _ = read_seg_nrrd(store.path(store.latest(case_id), "3"))
-    from curation.volume import resample_labels
+    from curation.image.volume import resample_labels
 
     on_coarse = resample_labels(truth, read_nrrd(ws.case_dir(case_id) / ws.ct_name(3.0)))
     store.add(case_id, {"native": truth, "3": on_coarse}, ws.label_set(), author="dr.demo", kind="human", parent=0,
@@ -121,7 +121,7 @@ def test_export_errors(demo_ws: Workspace, tmp_path: Path) -> None:
     wrong = Volume(np.zeros((3, 4, 5), np.uint8), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
     with pytest.raises(WorkspaceError, match=r"labels of shape \(3, 4, 5\) do not match revision 0's"):
         store.add("s0002", {"native": wrong}, demo_ws.label_set(), author="dr.x", kind="human", parent=0)
-    from curation.labelmap import write_seg_nrrd
+    from curation.labels.labelmap import write_seg_nrrd
 
     write_seg_nrrd(store.path(store.latest("s0002")), wrong, demo_ws.label_set())
     result = export_nnunet(demo_ws, tmp_path, 951, fallback="unreviewed")

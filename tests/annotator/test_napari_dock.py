@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from curation import Workspace
-from curation.revisions import RevisionStore
+from curation.annotation.revisions import RevisionStore
 
 
 @pytest.fixture()
@@ -80,7 +80,7 @@ def test_errors_are_shown_in_the_dock(dock, real_case_ws: Workspace) -> None:
 
 def test_a_claimed_case_opens_read_only(make_napari_viewer, real_case_ws: Workspace) -> None:
     from annotator._qt import CtcurateDock
-    from curation.worklist import Worklist
+    from curation.annotation.worklist import Worklist
 
     Worklist(real_case_ws).claim("s0001", "dr.b")
     viewer = make_napari_viewer()
@@ -96,8 +96,8 @@ def test_cli_opens_napari_on_a_case(real_case_ws: Workspace, monkeypatch, qtbot)
     import napari
     from typer.testing import CliRunner
 
-    from curation.cli import app
-    from curation.worklist import Worklist
+    from ctcurate.cli import app
+    from curation.annotation.worklist import Worklist
 
     opened = {}
 

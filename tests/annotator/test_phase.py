@@ -12,14 +12,14 @@ import SimpleITK as sitk
 from typer.testing import CliRunner
 
 from annotator.phase import estimate_case_phase, estimate_phase, measure_hu, phase_prior
+from ctcurate.cli import app
 from curation import Volume, load_label_set, read_nrrd, read_volume
-from curation.casemeta import read_case_metadata, update_case_metadata
-from curation.catalog import _contrast_delay, _seconds
-from curation.cli import app
-from curation.convert import convert
+from curation.annotation.revisions import RevisionStore
+from curation.cases.casemeta import read_case_metadata, update_case_metadata
+from curation.cases.convert import convert
+from curation.catalog.grouping import _contrast_delay, _seconds
 from curation.errors import ModelError, WorkspaceError
-from curation.executor import SerialExecutor
-from curation.revisions import RevisionStore
+from curation.workspace.executor import SerialExecutor
 
 V2 = load_label_set("total_v2")
 FLAT = {p: 0.25 for p in phase_prior("", "")}

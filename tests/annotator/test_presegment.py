@@ -8,10 +8,10 @@ import numpy as np
 from typer.testing import CliRunner
 
 from annotator.registry import register_model
+from ctcurate.cli import app
 from curation import Workspace, load_label_set, read_volume, resample_isotropic, write_nrrd
-from curation.cli import app
-from curation.labelmap import read_seg_nrrd
-from curation.revisions import RevisionStore
+from curation.annotation.revisions import RevisionStore
+from curation.labels.labelmap import read_seg_nrrd
 
 from .test_segment import LEARNED, SMALL, dice
 
@@ -74,7 +74,7 @@ def test_kill_mid_batch_then_rerun_completes_without_duplicates(tmp_path: Path, 
         write_nrrd(ws.case_dir(case_id) / "ct.nrrd", ct)
     register_model(ws, "small", [SMALL])
     store = RevisionStore(ws)
-    proc = subprocess.Popen([sys.executable, "-m", "curation.cli", "presegment", "small", "-w", str(ws.root),
+    proc = subprocess.Popen([sys.executable, "-m", "ctcurate.cli", "presegment", "small", "-w", str(ws.root),
                              "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None and not store.cases_with_revisions():
@@ -96,7 +96,7 @@ def test_presegment_on_a_dask_cluster_gives_the_same_labels(tmp_path: Path, ts: 
     from distributed import LocalCluster
 
     from annotator.presegment import presegment
-    from curation.executor import DaskExecutor, SerialExecutor
+    from curation.workspace.executor import DaskExecutor, SerialExecutor
 
     results = []
     for name, make in (("serial", None), ("dask", "dask")):

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from annotator.registry import list_models, load_model_parts, load_model_record, register_model
+from ctcurate.cli import app
 from curation import Workspace
-from curation.cli import app
 from curation.errors import ModelError
 
 from .test_segment import SMALL

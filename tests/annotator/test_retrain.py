@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 from annotator.registry import load_model_parts, load_model_record
 from annotator.retrain import RetrainConfig, _run, shrink_plans
 from annotator.segment import segment_ct
+from ctcurate.cli import app
 from curation import Workspace, read_nrrd
-from curation.cli import app
+from curation.annotation.revisions import RevisionStore
 from curation.errors import ModelError
-from curation.revisions import RevisionStore
 
 from .test_export import _correct, _split
 

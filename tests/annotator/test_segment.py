@@ -109,8 +109,8 @@ def test_model_errors(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="checkpoint does not load"):
         NnunetModel(ModelFolder.read(copy))
     folder = ModelFolder.read(SMALL)
-    from curation.demo import DEMO_LABEL_SET
-    from curation.labelset import LabelSet
+    from ctcurate.demo import DEMO_LABEL_SET
+    from curation.labels.labelset import LabelSet
 
     chest = LabelSet("chest", "1", DEMO_LABEL_SET.classes[:4])  # liver, lungs, spine
     with pytest.raises(ModelError, match=r"labels \['spleen', 'kidney_right', 'kidney_left', 'urinary_bladder'\] "

@@ -9,10 +9,10 @@ import pytest
 
 from annotator.session import CaseSession
 from curation import Workspace
+from curation.annotation.revisions import RevisionStore
+from curation.annotation.worklist import Worklist
 from curation.errors import AnnotationError, WorkspaceError
-from curation.labelmap import read_seg_nrrd, write_seg_nrrd
-from curation.revisions import RevisionStore
-from curation.worklist import Worklist
+from curation.labels.labelmap import read_seg_nrrd, write_seg_nrrd
 
 
 class Clock:
@@ -138,7 +138,7 @@ def test_labels_off_the_grid_or_the_label_set_are_refused(real_case_ws: Workspac
 
 
 def test_a_failed_write_keeps_the_edits_and_the_previous_revision(real_case_ws: Workspace, monkeypatch) -> None:
-    import curation.revisions as revisions
+    import curation.annotation.revisions as revisions
 
     session = CaseSession(real_case_ws, "s0001", "dr.a")
     session.labels[0:2, 0:2, 0:2] = 5
@@ -158,7 +158,7 @@ def test_a_failed_write_keeps_the_edits_and_the_previous_revision(real_case_ws: 
 
 
 def test_excluding_while_annotating_feeds_the_exclusion_flow(demo_ws: Workspace) -> None:
-    from curation.filter import flow_counts
+    from curation.selection.filter import flow_counts
 
     sampled, excluded, included = flow_counts(demo_ws)
     assert (sampled, included) == (6, 3) and "anatomy distorted by abnormality" not in excluded

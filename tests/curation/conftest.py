@@ -1,5 +1,5 @@
 """Fixtures of the curation tests: annotation databases on SQLite and on a real PostgreSQL server, and a
-real PACS (Orthanc with its DICOMweb plugin, see :mod:`curation.local_pacs`).
+real PACS (Orthanc with its DICOMweb plugin, see :mod:`curation.pacs.local`).
 
 The PostgreSQL server is Debian's (``.ci/run`` installs it): ``initdb`` into a temporary folder and
 ``pg_ctl start`` on 127.0.0.1 at a free port, once per test session (as the ``postgres`` user when
@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from curation.local_pacs import LocalOrthanc, free_port, orthanc_installed
+from curation.pacs.local import LocalOrthanc, free_port, orthanc_installed
 
 
 @pytest.fixture(scope="session")

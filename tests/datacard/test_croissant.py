@@ -10,7 +10,7 @@ import mlcroissant as mlc
 import pandas as pd
 
 from curation import Workspace
-from curation.labelmap import read_seg_nrrd, write_mask_folder
+from curation.labels.labelmap import read_seg_nrrd, write_mask_folder
 from datacard.croissant import build_croissant, sha256_of
 from datacard.split import SplitPlan, make_split
 

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from ctcurate.cli import app
 from curation import Workspace
-from curation.cli import app
 from datacard.datasheet import PARTITION_COLUMNS, SECTIONS, SEED_FIELDS, DatasheetError, build_datasheet
 from datacard.split import SplitPlan, make_split
 

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from ctcurate.cli import app
 from curation import Workspace
-from curation.cli import app
 from datacard.release import ReleaseError, build_release, phi_token_set
 from datacard.split import SplitPlan, load_split, make_split
 

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from ctcurate.cli import app
 from curation import Workspace
-from curation.casemeta import case_splits, read_case_metadata
-from curation.cli import app
+from curation.cases.casemeta import case_splits, read_case_metadata
 from datacard.split import (
     SplitError,
     SplitPlan,

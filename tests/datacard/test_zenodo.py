@@ -10,8 +10,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from ctcurate.cli import app
 from curation import Workspace
-from curation.cli import app
 from datacard.release import build_release
 from datacard.split import SplitPlan, make_split
 from datacard.zenodo import ZenodoClient, ZenodoError, publish_release

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from curation import Volume, load_label_set, read_volume, write_volume
-from curation.labelmap import write_mask_folder
+from curation.labels.labelmap import write_mask_folder
 
 
 @pytest.fixture(scope="session")

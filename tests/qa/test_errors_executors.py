@@ -10,7 +10,7 @@ import pytest
 
 from curation import Volume, load_label_set
 from curation.errors import QAError
-from curation.executor import DaskExecutor, LocalExecutor, SerialExecutor
+from curation.workspace.executor import DaskExecutor, LocalExecutor, SerialExecutor
 from qa import Finding, GridTolerance, LabelQASettings, Severity, compare_grids, find_cases, run_label_qa
 
 
@@ -109,7 +109,7 @@ def test_rerun_reuses_unchanged_cases_and_rechecks_edited_ones(tmp_path: Path, m
 
 def test_slicer_file_maps_segments_by_name_and_reports_unknown_ones(tmp_path: Path, make_case, ts: Path) -> None:
     from curation import LabelSet, read_volume
-    from curation.labelmap import write_seg_nrrd
+    from curation.labels.labelmap import write_seg_nrrd
 
     v2 = load_label_set("total_v2")
     real = read_volume(ts / "seg_v2_total117" / "example_seg_fast.nii.gz")

@@ -84,7 +84,7 @@ def test_example_ct_sm_origin_mismatch_is_reported_not_resampled(ts: Path, make_
 
 def test_dicom_seg_stored_with_a_flipped_axis_is_a_geometry_finding(ts: Path, make_case) -> None:
     """example_seg_dicom overlays the DICOM series in world space but stores the y axis flipped."""
-    from curation.dicom_volume import load_series
+    from curation.dicom.series import load_series
 
     ct = load_series(sorted((ts / "example_ct_dicom").iterdir()))
     case = make_case("dicom", ct, multilabel=ts / "seg_v2_total117" / "example_seg_dicom.nii.gz")

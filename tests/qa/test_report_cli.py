@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from typer.testing import CliRunner
 
+from ctcurate.cli import app
 from curation import load_label_set
-from curation.cli import app
 
 from .conftest import replace
 

@@ -1,0 +1,5 @@
+"""``python -m ctcurate.cli``."""
+
+from . import main
+
+main()

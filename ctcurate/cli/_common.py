@@ -1,0 +1,95 @@
+"""Shared pieces of the command line: the typer app, consoles, error handling, progress bars."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from curation.errors import CtcurateError
+from curation.workspace.layout import Workspace
+
+__all__ = ["app", "console", "err_console", "exit_on_failures", "friendly", "progress_bar", "progress_bars",
+           "with_executor", "WorkspaceOpt"]
+
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+app = typer.Typer(
+    name="ctcurate",
+    help="Turn a CT archive into a segmented, documented dataset.\n\n"
+    "Steps: init -> scan -> sample -> filter -> convert -> qa. 'ctcurate demo' runs them on a synthetic export.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+F = TypeVar("F", bound=Callable[..., Any])
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder (default: current folder).")]
+
+
+def friendly(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CtcurateError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logging.")] = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(console=err_console, show_path=False)], force=True)
+    logging.getLogger("retrying").setLevel(logging.CRITICAL)  # dicomweb-client's retry wrapper logs every failure
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    with progress_bars(label) as (update,):
+        yield update
+
+
+@contextmanager
+def progress_bars(*labels: str) -> Iterator[tuple[Callable[[int, int], None], ...]]:
+    """One bar per label; each comes with an ``update(done, total)``."""
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as bar:
+
+        def updater(label: str) -> Callable[[int, int], None]:
+            task = bar.add_task(label, total=None)
+            return lambda done, total: bar.update(task, completed=done, total=total)
+
+        yield tuple(updater(label) for label in labels)
+
+
+def with_executor(ws: Workspace, workers: int | None, scheduler: str | None, label: str,
+                   step: Callable[..., Any]) -> Any:
+    """Run ``step(executor=..., progress=...)`` on the executor asked for, with a progress bar."""
+    from curation.workspace.executor import make_executor
+
+    executor = make_executor(ws.settings.executor, workers=workers, scheduler=scheduler)
+    try:
+        with progress_bar(label) as progress:
+            return step(executor=executor, progress=progress)
+    finally:
+        executor.close()
+
+
+
+
+def exit_on_failures(failed: dict[str, str]) -> None:
+    """Print each failed case with its reason and exit with code 1 when there is any."""
+    for case_id, error in failed.items():
+        err_console.print(f"[red]{case_id}[/]: {error}", highlight=False)
+    if failed:
+        raise typer.Exit(code=1)

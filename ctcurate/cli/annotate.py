@@ -1,0 +1,122 @@
+"""Annotation commands: ``ctcurate presegment``, ``ctcurate phase``, ``ctcurate annotate status``."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from curation.workspace.layout import Workspace
+
+from ._common import WorkspaceOpt, app, console, exit_on_failures, friendly, with_executor
+
+__all__: list[str] = []
+
+
+@app.command()
+@friendly
+def presegment(
+    model: Annotated[str, typer.Argument(help="Registered model name ('ctcurate model list').")],
+    workspace: WorkspaceOpt = Path("."),
+    version: Annotated[int | None, typer.Option(help="Model version (default: the latest).")] = None,
+    case: Annotated[list[str] | None, typer.Option(help="Only these case ids.")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default from settings).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
+) -> None:
+    """Run a model on every case without a segmentation; store the result as revision 0."""
+    from annotator.presegment import presegment as run
+
+    ws = Workspace.open(workspace)
+    result = with_executor(ws, workers, scheduler, "presegment",
+                           functools.partial(run, ws, model, version=version, cases=case, device=device))
+    console.print(f"{len(result.done)} segmented, {len(result.skipped)} already had a revision, "
+                  f"{len(result.failed)} failed")
+    exit_on_failures(result.failed)
+
+
+@app.command()
+@friendly
+def phase(
+    workspace: WorkspaceOpt = Path("."),
+    case: Annotated[list[str] | None, typer.Option(help="Only these case ids.")] = None,
+) -> None:
+    """Estimate each case's contrast phase again from its latest revision (after corrections)."""
+    from rich.table import Table
+
+    from annotator.phase import estimate_phases
+
+    estimates, failed = estimate_phases(Workspace.open(workspace), case)
+    table = Table("case", "phase", "confidence", "median HU")
+    for case_id, estimate in estimates.items():
+        table.add_row(case_id, estimate.phase or "unknown",
+                      "" if estimate.confidence is None else f"{estimate.confidence:.2f}",
+                      ", ".join(f"{k} {v:g}" for k, v in estimate.hu.items()))
+    console.print(table)
+    exit_on_failures(failed)
+
+
+class _AnnotateGroup(TyperGroup):
+    """``ctcurate annotate WS`` opens napari; ``ctcurate annotate status ...`` is a sub-command."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["--workspace", args[0], *args[1:]]
+        return list(super().parse_args(ctx, args))
+
+
+annotate_app = typer.Typer(help="Correct cases in napari (ctcurate annotate [WORKSPACE] [--case ID]); the "
+                                "worklist in numbers (annotate status).", cls=_AnnotateGroup,
+                           invoke_without_command=True)
+app.add_typer(annotate_app, name="annotate")
+
+
+@annotate_app.callback()
+@friendly
+def annotate(
+    ctx: typer.Context,
+    workspace: WorkspaceOpt = Path("."),
+    case: Annotated[str | None, typer.Option(help="Open this case at once.")] = None,
+    user: Annotated[str | None, typer.Option(help="Your name in the revisions (default: your login).")] = None,
+) -> None:
+    """Open napari with the worklist, the structure panel and the correction tools."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import napari
+
+    from annotator.viewer import open_viewer
+
+    _, dock = open_viewer(Workspace.open(workspace), case=case, annotator=user)
+    napari.run()
+    dock.finish()  # the window is closed: unsaved edits go to the recovery slot, the claim is released
+
+
+@annotate_app.command("status")
+@friendly
+def status(workspace: WorkspaceOpt = Path("."),
+           cases: Annotated[bool, typer.Option(help="Also list every case.")] = False) -> None:
+    """Cases per status and annotator, median active time, correction effort per structure."""
+    import pandas as pd
+    from rich.table import Table
+
+    from annotator.effort import worklist_summary
+
+    summary = worklist_summary(Workspace.open(workspace))
+    table = Table("status", "annotator", "cases", title="worklist")
+    for row in summary.by_status.itertuples():
+        table.add_row(str(row.status), str(row.annotator), str(row.cases))
+    console.print(table)
+    median = summary.median_active_minutes
+    console.print(f"median active time per corrected case: {'-' if median is None else f'{median:.1f} min'}")
+    effort = Table("structure", "cases corrected", "voxels changed vs the model", title="correction effort")
+    for row in summary.effort.itertuples():
+        effort.add_row(str(row.structure), str(row.cases), f"{row.voxels:,}")
+    console.print(effort)
+    if cases:
+        listing = Table(*summary.cases.columns, title="cases")
+        for values in summary.cases.itertuples(index=False):
+            listing.add_row(*("" if pd.isna(v) else str(v) for v in values))
+        console.print(listing)

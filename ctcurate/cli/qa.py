@@ -1,0 +1,207 @@
+"""``ctcurate qa ...``: label checks, metadata expectations, the HTML report, label sets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from curation.atomic import atomic_write_text
+from curation.errors import QAError
+from curation.labels.labelset import builtin_label_sets, load_label_set
+from curation.workspace.layout import SETTINGS_FILE, Workspace
+
+from ._common import app, console, friendly, progress_bar
+
+__all__: list[str] = []
+
+qa_app = typer.Typer(help="Quality checks of labels and metadata, and the QA report.", no_args_is_help=True)
+app.add_typer(qa_app, name="qa")
+
+RootArg = Annotated[Path, typer.Argument(help="A workspace, or a folder of case folders (<case>/ct.nii.gz + "
+                                               "<case>/segmentations/).")]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Results folder (default: WORKSPACE/qa, or "
+                                                                 "./ctcurate-qa for a plain folder).")]
+FailOpt = Annotated[str | None, typer.Option(help="Exit with code 1 when findings of this severity or worse exist: "
+                                                  "error, warning, info or none (default from settings: error).")]
+RUN_FILE = "qa_run.json"
+
+
+def _is_workspace(root: Path) -> bool:
+    return (root / SETTINGS_FILE).is_file()
+
+
+def _out_dir(root: Path, out: Path | None) -> Path:
+    if out is not None:
+        return out
+    return Workspace.open(root).qa_dir if _is_workspace(root) else Path.cwd() / "ctcurate-qa"
+
+
+def _fail_on(root: Path, fail_on: str | None) -> str:
+    if fail_on is not None:
+        if fail_on not in ("error", "warning", "info", "none"):
+            raise QAError(f"--fail-on {fail_on!r}: expected error, warning, info or none")
+        return fail_on
+    return Workspace.open(root).settings.qa.fail_on if _is_workspace(root) else "error"
+
+
+def _run_record(out_dir: Path) -> dict[str, Any]:
+    """What the last 'qa labels' run in ``out_dir`` checked (root, label set, cases); empty when none."""
+    path = out_dir / RUN_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _gate(findings: pd.DataFrame, fail_on: str) -> None:
+    from qa.report import count_at_least
+
+    n = count_at_least(findings, fail_on)
+    if n:
+        console.print(f"[bold red]{n} finding(s) at severity {fail_on} or worse[/]")
+        raise typer.Exit(code=1)
+
+
+@qa_app.command("labels")
+@friendly
+def labels(
+    root: RootArg = Path("."),
+    label_set: Annotated[str | None, typer.Option(help="Built-in label set (total_v1, total_v2) or a TOML file "
+                                                       "(default: the workspace's, else total_v2).")] = None,
+    case: Annotated[list[str] | None, typer.Option(help="Only these case ids.")] = None,
+    out: OutOpt = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default from settings, else 2).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
+    fail_on: FailOpt = None,
+) -> None:
+    """Check every case's labels: completeness, storage, geometry, overlap, FOV, fragments, holes, sides,
+    spine order, intensity, cohort outliers. Writes label_findings.parquet and label_stats.parquet."""
+    from curation.workspace.executor import make_executor
+    from curation.workspace.settings import ExecutorSettings
+    from qa.cases import find_cases
+    from qa.findings import counts_by_check
+    from qa.labels import LabelQASettings, run_label_qa
+
+    gate = _fail_on(root, fail_on)  # a bad --fail-on is refused before any work
+    ws = Workspace.open(root) if _is_workspace(root) else None
+    settings = ws.settings if ws else None
+    label_set_obj = load_label_set(label_set) if label_set else ws.label_set() if ws else load_label_set("total_v2")
+    label_set_ref = label_set or (settings.labels.label_set if settings else "total_v2")
+    if label_set_ref not in builtin_label_sets():
+        label_set_ref = str((ws.root if ws and not label_set else Path.cwd()) / label_set_ref)
+    cases = find_cases(root, cases=case)
+    out_dir = _out_dir(root, out)
+    qa_settings = LabelQASettings(label_set_obj, cohort_min_cases=settings.qa.cohort_min_cases if settings else 10)
+    executor = make_executor(settings.executor if settings else ExecutorSettings(), workers=workers,
+                             scheduler=scheduler)
+    try:
+        with progress_bar("qa labels") as progress:
+            done = []
+
+            def tick(case_id: str) -> None:
+                done.append(case_id)
+                progress(len(done), len(cases))
+
+            findings, _ = run_label_qa(cases, qa_settings, out_dir, executor=executor, progress=tick)
+    finally:
+        executor.close()
+    atomic_write_text(out_dir / RUN_FILE, json.dumps({"root": str(root.resolve()), "label_set": label_set_ref,
+                                                      "cases": [c.case for c in cases]}, indent=1))
+    table = Table("check", "error", "warning", "info")
+    for check, row in counts_by_check(findings).iterrows():
+        table.add_row(str(check), *(str(int(row[s]) or "") for s in ("error", "warning", "info")))
+    console.print(table)
+    console.print(f"{len(cases)} cases, label set {label_set_obj.name}: results in {out_dir}")
+    _gate(findings, gate)
+
+
+@qa_app.command("meta")
+@friendly
+def meta(
+    root: RootArg = Path("."),
+    table: Annotated[Path | None, typer.Option(help="Cases table (.parquet, or .csv separated by ';' like "
+                                                    "meta.csv); default: the workspace's.")] = None,
+    out: OutOpt = None,
+    label_set: Annotated[str | None, typer.Option(help="Label set of the label statistics (default: the one "
+                                                       "'qa labels' used).")] = None,
+    fail_on_failure: Annotated[bool, typer.Option(help="Exit with code 1 when an expectation fails.")] = True,
+) -> None:
+    """Validate the cases table and the label statistics with Great Expectations; build Data Docs."""
+    from qa.labels import STATS_FILE
+    from qa.meta import run_meta_qa
+
+    out_dir = _out_dir(root, out)
+    if table is None and _is_workspace(root):
+        ws = Workspace.open(root)
+        table = ws.require(ws.meta_table, "convert")
+    cases = None
+    if table is not None:
+        if not table.is_file():
+            raise QAError(f"{table}: no such cases table")
+        cases = pd.read_parquet(table) if table.suffix == ".parquet" else pd.read_csv(table, sep=";")
+    stats_path = out_dir / STATS_FILE
+    stats = pd.read_parquet(stats_path) if stats_path.is_file() else None
+    ls = None
+    if stats is not None:
+        ls = load_label_set(label_set or _run_record(out_dir).get("label_set", "total_v2"))
+    result = run_meta_qa(out_dir, cases=cases, label_stats=stats, label_set=ls)
+    for suite in result.suites:
+        status = "[green]passed[/]" if suite.success else "[bold red]failed[/]"
+        console.print(f"suite {suite.suite}: {status} ({suite.evaluated} expectations)")
+        for f in suite.failed:
+            console.print(f"  {f['expectation']} {f['column']}: {f['unexpected_count']} unexpected, "
+                          f"e.g. {f['unexpected']}", highlight=False)
+    if result.data_docs:
+        console.print(f"Data Docs: {result.data_docs}")
+    if fail_on_failure and not result.success:
+        raise typer.Exit(code=1)
+
+
+@qa_app.command("report")
+@friendly
+def report(
+    root: RootArg = Path("."),
+    out: OutOpt = None,
+    fail_on: FailOpt = None,
+) -> None:
+    """Write the HTML report (summary, per-case table, a picture of each flagged structure) and findings.json."""
+    from qa.cases import find_cases
+    from qa.labels import FINDINGS_FILE
+    from qa.report import build_report
+
+    gate = _fail_on(root, fail_on)
+    out_dir = _out_dir(root, out)
+    path = out_dir / FINDINGS_FILE
+    if not path.is_file():
+        raise QAError(f"{path}: no label findings; run 'ctcurate qa labels' first")
+    findings = pd.read_parquet(path)
+    run = _run_record(out_dir)
+    label_set = load_label_set(run.get("label_set", "total_v2"))
+    cases = find_cases(run.get("root", root), cases=run.get("cases"))
+    docs = out_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    result = build_report(out_dir / "report", findings, cases, label_set, data_docs=docs if docs.is_file() else None)
+    console.print(f"report: {result.html} ({result.pictures} pictures); findings: {result.json}")
+    _gate(findings, gate)
+
+
+@qa_app.command("labelsets")
+@friendly
+def labelsets(name: Annotated[str | None, typer.Argument(help="Show this label set's classes.")] = None) -> None:
+    """List the built-in label sets, or show one (also a TOML file's path)."""
+    if name is None:
+        table = Table("label set", "version", "classes", "categories")
+        for n in builtin_label_sets():
+            ls = load_label_set(n)
+            categories = ", ".join(f"{k} {v}" for k, v in ls.counts_by_category().items())
+            table.add_row(n, ls.version, str(len(ls)), categories)
+        console.print(table)
+        return
+    ls = load_label_set(name)
+    table = Table("index", "name", "category", "side", "counterpart", "SNOMED CT")
+    for c in ls:
+        code = c.snomed.get("type")
+        table.add_row(str(c.index), c.name, str(c.category), str(c.laterality),
+                      c.counterpart or "", str(code) if code else "")
+    console.print(table)

@@ -1,0 +1,96 @@
+"""The annotation database: one SQLAlchemy engine per URL, the shared schema, and the network-share guard.
+
+Revisions, reviews, case status, claims and per-structure review states live in one database:
+SQLite in the workspace by default (``WS/annotations.sqlite``), or PostgreSQL when annotators work
+at several workstations (``[annotation] database_url`` in the settings). SQLite's file locks cannot
+be trusted on a network file system, so a workspace whose SQLite file would sit on NFS, SMB/CIFS and
+the like is refused with a message that points to PostgreSQL. Times are stored as UTC ISO strings of
+one fixed width, so they compare as text in either database.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from curation.errors import WorkspaceError
+from curation.workspace.layout import Workspace
+
+__all__ = ["METADATA", "NETWORK_FILESYSTEMS", "database_url", "engine_for", "ensure_tables", "filesystem_type",
+           "now_iso"]
+
+METADATA = sa.MetaData()
+NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "ceph", "glusterfs",
+                                 "fuse.glusterfs", "afs", "lustre", "gpfs", "beegfs", "fuse.s3fs", "davfs",
+                                 "fuse.rclone"})
+_ENGINES: dict[tuple[str, int], sa.Engine] = {}
+MOUNTS = Path("/proc/mounts")
+
+
+def now_iso() -> str:
+    """Now, as a fixed-width UTC ISO string (microseconds), so that times sort as text."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def filesystem_type(path: str | Path, mounts: Path = MOUNTS) -> str:
+    """File system type of the mount holding ``path`` (``unknown`` where the mount table cannot be read)."""
+    try:
+        lines = mounts.read_text().splitlines()
+    except OSError:
+        return "unknown"
+    target = os.path.realpath(path)
+    best, kind = "", "unknown"
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > len(best):
+            best, kind = point, fields[2]
+    return kind
+
+
+def database_url(ws: Workspace, override: str | None = None) -> str:
+    """The workspace's annotation database URL: ``override``, else the settings, else SQLite in the workspace."""
+    url = override or ws.settings.annotation.database_url
+    return url or f"sqlite:///{ws.root / 'annotations.sqlite'}"
+
+
+def engine_for(url: str, *, mounts: Path = MOUNTS) -> sa.Engine:
+    """One engine per URL and process, with every table of :data:`METADATA` created."""
+    key = (url, os.getpid())
+    if key not in _ENGINES:
+        if url.startswith("sqlite:///"):
+            path = Path(url.removeprefix("sqlite:///"))
+            kind = filesystem_type(path.parent, mounts)
+            if kind in NETWORK_FILESYSTEMS:
+                raise WorkspaceError(f"{path}: the annotation database would be SQLite on a network file system "
+                                     f"({kind}), whose locks cannot be trusted; set [annotation] database_url to a "
+                                     "PostgreSQL server (postgresql+psycopg://USER@HOST/DB) for annotators who "
+                                     "share a workspace")
+            engine = sa.create_engine(url, connect_args={"timeout": 60})
+        else:
+            engine = sa.create_engine(url, pool_pre_ping=True)
+        try:
+            ensure_tables(engine)
+        except sa.exc.OperationalError as exc:
+            raise WorkspaceError(f"annotation database {engine.url.render_as_string(hide_password=True)}: cannot "
+                                 f"connect ({str(exc.orig).strip().splitlines()[0]}); check the server and "
+                                 "[annotation] database_url") from None
+        _ENGINES[key] = engine
+    return _ENGINES[key]
+
+
+def ensure_tables(engine: sa.Engine) -> None:
+    """Create the tables of :data:`METADATA` that do not exist yet (two clients may race to do it)."""
+    for attempt in range(3):
+        try:
+            METADATA.create_all(engine)
+            return
+        except (sa.exc.ProgrammingError, sa.exc.IntegrityError):  # the other client created it first
+            if attempt == 2:
+                raise

@@ -1,0 +1,262 @@
+"""``ctcurate convert``: chosen series -> de-identified NRRD cases under ``releasable/cases``.
+
+Each case folder is built in a temporary folder and renamed into place when complete, so a kill
+never leaves a half-written case visible; a rerun skips finished cases and removes temporaries.
+Case ids (``s0001``...) follow the sample rank and never change once given (``private/linkage``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from curation._version import __version__
+from curation.atomic import atomic_directory, atomic_write_parquet, atomic_write_text, remove_stale_temporaries
+from curation.dicom.deid import REDACTED, age_years, keyed_hash, patient_pseudonym, phi_tokens, redact
+from curation.dicom.series import load_series
+from curation.errors import ConversionError, CtcurateError
+from curation.image.volume import resample_image, write_nrrd
+from curation.selection.rules import RULE_CODES
+from curation.workspace.executor import Executor, make_executor
+from curation.workspace.layout import Workspace
+from curation.workspace.settings import ConversionSettings
+
+from .casemeta import write_meta_table
+
+__all__ = ["ConvertTask", "ConvertResult", "assign_case_ids", "convert_case", "convert"]
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ConvertTask:
+    """Everything a worker needs to build one case (picklable)."""
+
+    case_id: str
+    case_dir: str
+    paths: tuple[str, ...]
+    series: dict[str, Any]
+    site: str
+    patient_pseudonym: str
+    fingerprint: str
+    rules_passed: tuple[str, ...]
+    conversion: ConversionSettings
+    max_tilt_deg: float = 1.0
+
+
+@dataclass(frozen=True)
+class ConvertResult:
+    """Outcome of a convert run."""
+
+    converted: tuple[str, ...]
+    skipped: tuple[str, ...]
+    failed: dict[str, str] = field(default_factory=dict)
+    meta_table: str = ""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _delay(value: Any) -> float | None:
+    """Seconds from the contrast bolus start to the scan (a duration, not a time of day)."""
+    delay = _clean(value)
+    return None if delay is None else round(float(delay), 1)
+
+
+def _clean(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    return value
+
+
+def _case_metadata(task: ConvertTask, volume_info: dict[str, Any]) -> dict[str, Any]:
+    s = task.series
+    tokens = phi_tokens(s)
+    year = _clean(s.get("study_year"))
+    sex = str(s.get("patient_sex") or "").upper()
+    scanner = {
+        "manufacturer": redact(_clean(s.get("manufacturer")) or "", tokens, "manufacturer"),
+        "model": redact(_clean(s.get("model")) or "", tokens, "model"),
+        "kvp": _clean(s.get("kvp")),
+        "kernel": redact(str(_clean(s.get("kernel")) or ""), tokens, "kernel"),
+        "slice_thickness_mm": _clean(s.get("slice_thickness")),
+    }
+    agent = redact(_clean(s.get("contrast_agent")) or "", tokens, "contrast_agent")
+    return {
+        "case_id": task.case_id,
+        "patient": {"pseudonym": task.patient_pseudonym,
+                    "age_years": age_years(s.get("patient_age"), s.get("patient_birth_date"), s.get("study_date")),
+                    "sex": sex if sex in ("M", "F", "O") else None},
+        "study": {"year": int(year) if year is not None else None, "site": task.site},
+        "scanner": scanner,
+        "contrast": {"agent": agent, "route": redact(_clean(s.get("contrast_route")) or "", tokens, "route"),
+                     "tagged": bool(agent and agent != REDACTED), "delay_s": _delay(s.get("contrast_delay_s"))},
+        "volume": volume_info,
+        "lineage": {"source_fingerprint": task.fingerprint, "rules_passed": list(task.rules_passed),
+                    "converter": f"ctcurate {__version__}", "spacings_mm": list(task.conversion.spacings_mm),
+                    "resampling": "linear, centred grid, same direction, outside = -1024 HU"},
+    }
+
+
+def convert_case(task: ConvertTask) -> dict[str, Any]:
+    """Build one case folder atomically; return its ``case.json`` content."""
+    case_dir = Path(task.case_dir)
+    volume = load_series(list(task.paths), max_tilt_deg=task.max_tilt_deg)
+    with atomic_directory(case_dir) as tmp:
+        files: dict[str, Any] = {}
+        native = tmp / Workspace.ct_name()
+        write_nrrd(native, volume, compression_level=task.conversion.compression_level)
+        files[native.name] = {"spacing_mm": "native", "size_xyz": list(volume.size),
+                              "spacing_xyz_mm": list(volume.spacing), "sha256": _sha256(native)}
+        size, spacing_xyz = list(volume.size), list(volume.spacing)
+        image = volume.to_sitk()
+        del volume  # keep one full-resolution copy (SimpleITK's) while resampling
+        for spacing in task.conversion.spacings_mm:
+            resampled = resample_image(image, spacing)
+            out = tmp / Workspace.ct_name(spacing)
+            write_nrrd(out, resampled, compression_level=task.conversion.compression_level)
+            files[out.name] = {"spacing_mm": spacing, "size_xyz": list(resampled.size),
+                               "spacing_xyz_mm": list(resampled.spacing), "sha256": _sha256(out)}
+            del resampled
+        del image
+        info = {"size_xyz": size, "spacing_xyz_mm": spacing_xyz,
+                "axes": "arrays (z, y, x); LPS patient coordinates", "files": files}
+        metadata = _case_metadata(task, info)
+        atomic_write_text(tmp / "case.json", json.dumps(metadata, indent=2, sort_keys=True))
+    return metadata
+
+
+def assign_case_ids(workspace: Workspace, exams: pd.DataFrame, series: pd.DataFrame) -> pd.DataFrame:
+    """Give each chosen series a case id, keeping every id given before; returns the linkage table."""
+    conv = workspace.settings.conversion
+    secret = workspace.secret
+    linkage = (pd.read_parquet(workspace.linkage_table) if workspace.linkage_table.exists()
+               else pd.DataFrame(columns=["case_id", "series_key", "study_key", "patient_key"]))
+    known = set(linkage["series_key"])
+    used = {int(c[len(conv.case_prefix):]) for c in linkage["case_id"] if c[len(conv.case_prefix):].isdigit()}
+    next_number = max(used, default=0) + 1
+    chosen = exams[exams["included"]].sort_values("rank")
+    info = series.set_index("series_key")
+    new_rows = []
+    for exam in chosen.to_dict("records"):
+        key = exam["chosen_series_key"]
+        if key in known:
+            continue
+        row = info.loc[key]
+        new_rows.append({
+            "case_id": f"{conv.case_prefix}{next_number:0{conv.case_digits}d}", "series_key": key,
+            "study_key": exam["study_key"], "patient_key": exam["patient_key"],
+            "series_uid": row["series_uid"], "study_uid": row["study_uid"], "patient_id": row["patient_id"],
+            "fingerprint": keyed_hash(secret, "series", key),
+        })
+        next_number += 1
+    if new_rows:
+        linkage = pd.concat([linkage, pd.DataFrame(new_rows)], ignore_index=True)
+        atomic_write_parquet(workspace.linkage_table, linkage)
+    return linkage
+
+
+def _site_names(workspace: Workspace, institutions: list[str]) -> dict[str, str]:
+    """Stable site pseudonyms (``site01``...) per institution name, kept in the private part."""
+    table = (pd.read_parquet(workspace.sites_table) if workspace.sites_table.exists()
+             else pd.DataFrame(columns=["institution", "site"]))
+    mapping = dict(zip(table["institution"], table["site"], strict=True))
+    changed = False
+    for name in institutions:
+        if name not in mapping:
+            mapping[name] = f"site{len(mapping) + 1:02d}"
+            changed = True
+    if changed:
+        atomic_write_parquet(workspace.sites_table,
+                             pd.DataFrame({"institution": list(mapping), "site": list(mapping.values())}))
+    return mapping
+
+
+def convert(workspace: Workspace, *, executor: Executor | None = None, cases: list[str] | None = None,
+            progress: Progress | None = None) -> ConvertResult:
+    """Convert every chosen series that has no finished case yet; record failures and carry on."""
+    settings = workspace.settings
+    removed = remove_stale_temporaries(workspace.cases_dir)
+    if removed:
+        log.info("convert: removed %d unfinished case folder(s) from an interrupted run", len(removed))
+    exams = pd.read_parquet(workspace.require(workspace.exams_table, "filter"))
+    series = pd.read_parquet(workspace.require(workspace.series_table, "scan"))
+    files = pd.read_parquet(workspace.require(workspace.files_table, "scan"))
+    linkage = assign_case_ids(workspace, exams, series)
+    current = linkage[linkage["series_key"].isin(set(exams.loc[exams["included"], "chosen_series_key"]))]
+    if cases:
+        unknown = sorted(set(cases) - set(current["case_id"]))
+        if unknown:
+            raise ConversionError(f"case id(s) {', '.join(unknown)}: not among the chosen series; "
+                                  "see tables/meta or private/linkage.parquet")
+        current = current[current["case_id"].isin(cases)]
+    info = series.set_index("series_key")
+    sites = _site_names(workspace, sorted({str(info.loc[k, "institution_name"] or "unknown")
+                                           for k in current["series_key"]}))
+    secret = workspace.secret
+    tasks, skipped = [], []
+    paths_by_series = files.groupby("series_key")["path"].apply(lambda p: tuple(sorted(p)))
+    for link in current.to_dict("records"):
+        case_dir = workspace.case_dir(link["case_id"])
+        if (case_dir / "case.json").exists():
+            skipped.append(link["case_id"])
+            continue
+        row = info.loc[link["series_key"]].to_dict()
+        row["series_key"] = link["series_key"]
+        tasks.append(ConvertTask(
+            case_id=link["case_id"], case_dir=str(case_dir), paths=paths_by_series[link["series_key"]],
+            series={k: _clean(v) for k, v in row.items()},
+            site=sites[str(row.get("institution_name") or "unknown")],
+            patient_pseudonym=patient_pseudonym(secret, link["patient_key"]),
+            fingerprint=link["fingerprint"], rules_passed=RULE_CODES,
+            conversion=settings.conversion, max_tilt_deg=settings.exclusion.max_tilt_deg,
+        ))
+    converted: list[str] = []
+    failed: dict[str, str] = {}
+    own = executor is None
+    executor = executor or make_executor(settings.executor)
+    try:
+        for done, (task, outcome) in enumerate(executor.imap_unordered(_safe_convert, tasks), start=1):
+            if isinstance(outcome, str):
+                failed[task.case_id] = outcome
+                log.error("convert %s failed: %s", task.case_id, outcome)
+            else:
+                converted.append(task.case_id)
+            if progress:
+                progress(done, len(tasks))
+    finally:
+        if own:
+            executor.close()
+    meta = write_meta_table(workspace)
+    if failed:
+        failures = pd.DataFrame({"case_id": list(failed), "error": list(failed.values())})
+        atomic_write_parquet(workspace.private / "convert_failures.parquet", failures)
+    return ConvertResult(converted=tuple(sorted(converted)), skipped=tuple(skipped), failed=failed,
+                         meta_table=str(meta))
+
+
+def _safe_convert(task: ConvertTask) -> dict[str, Any] | str:
+    try:
+        return convert_case(task)
+    except CtcurateError as exc:
+        return str(exc)
+    except (OSError, MemoryError, ValueError) as exc:
+        return f"{task.paths[0] if task.paths else task.case_id}: {type(exc).__name__}: {exc}"

@@ -1,5 +1,0 @@
-"""``python -m curation.cli``."""
-
-from . import main
-
-main()

@@ -1,0 +1,28 @@
+"""The workspace: the one owner of every path and file name (:class:`Workspace`), its typed settings,
+and the executors (local process pool, Dask) that batch steps run on.
+"""
+
+from __future__ import annotations
+
+from .executor import DaskExecutor, Executor, LocalExecutor, SerialExecutor, make_executor
+from .layout import SETTINGS_FILE, Workspace
+from .settings import (
+    AnnotationSettings,
+    ConversionSettings,
+    ExclusionSettings,
+    ExecutorSettings,
+    LabelSettings,
+    PacsSettings,
+    QASettings,
+    SamplingSettings,
+    Settings,
+    load_settings,
+    save_settings,
+)
+
+__all__ = [
+    "Executor", "SerialExecutor", "LocalExecutor", "DaskExecutor", "make_executor", "Workspace",
+    "SETTINGS_FILE", "SamplingSettings", "ExclusionSettings", "ConversionSettings", "ExecutorSettings",
+    "LabelSettings", "AnnotationSettings", "PacsSettings", "QASettings", "Settings", "load_settings",
+    "save_settings"
+]

@@ -1,0 +1,136 @@
+"""Pluggable executors: run a function over many items serially, in a local process pool, or on Dask.
+
+All three yield results as they complete, so callers can record each one (and resume after a
+kill) instead of waiting for the whole batch. Functions and items must be picklable.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any, Protocol, TypeVar
+
+from curation.errors import ExecutorError
+
+from .settings import ExecutorSettings
+
+__all__ = ["Executor", "SerialExecutor", "LocalExecutor", "DaskExecutor", "make_executor"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Executor(Protocol):
+    """Runs ``fn`` over ``items`` and yields ``(item, result)`` pairs as they complete."""
+
+    workers: int
+
+    def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R]]: ...
+
+    def close(self) -> None: ...
+
+
+class SerialExecutor:
+    """Runs everything in this process: simplest to debug, used when ``workers == 1``."""
+
+    workers = 1
+
+    def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R]]:
+        for item in items:
+            yield item, fn(item)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __enter__(self) -> SerialExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LocalExecutor:
+    """A local process pool (forkserver start method, so it is safe beside threads)."""
+
+    def __init__(self, workers: int) -> None:
+        if workers < 1:
+            raise ExecutorError(f"local executor: expected at least 1 worker, found {workers}")
+        self.workers = workers
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["curation.dicom.header", "curation.dicom.series"])
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+    def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R]]:
+        pending: dict[Future[R], T] = {}
+        queue = iter(items)
+        limit = self.workers * 4
+        while True:
+            for item in queue:
+                pending[self._pool.submit(fn, item)] = item
+                if len(pending) >= limit:
+                    break
+            if not pending:
+                return
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield pending.pop(future), future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class DaskExecutor:
+    """Runs tasks on a Dask cluster given its scheduler address (``tcp://host:port``)."""
+
+    def __init__(self, address: str, *, timeout_s: float = 20.0) -> None:
+        from distributed import Client
+
+        try:
+            self._client = Client(address, timeout=timeout_s)
+        except (OSError, TimeoutError) as exc:
+            raise ExecutorError(
+                f"Dask scheduler {address!r}: cannot connect ({exc}); check that the scheduler runs and "
+                "the address is right, or drop --scheduler to use the local pool"
+            ) from None
+        self.workers = max(1, len(self._client.scheduler_info().get("workers", {})))
+
+    def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R]]:
+        from distributed import as_completed
+
+        items = list(items)
+        futures = self._client.map(fn, items, pure=False)
+        index = {future.key: item for future, item in zip(futures, items, strict=True)}
+        for future in as_completed(futures):
+            yield index[future.key], self._client.gather(future)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def make_executor(settings: ExecutorSettings | None = None, *, workers: int | None = None,
+                  scheduler: str | None = None) -> Any:
+    """Build the executor the settings (or explicit overrides) ask for."""
+    settings = settings or ExecutorSettings()
+    scheduler = settings.scheduler if scheduler is None else scheduler
+    workers = settings.workers if workers is None else workers
+    if scheduler:
+        log.info("using Dask scheduler %s", scheduler)
+        return DaskExecutor(scheduler)
+    if workers <= 1:
+        return SerialExecutor()
+    return LocalExecutor(workers)

@@ -1,0 +1,144 @@
+"""The layouts of folders that live in a workspace and also on their own: a case folder, a QA results folder
+and a release. With :mod:`curation.workspace.layout`, this is the only place that spells their file names.
+
+A case folder (in a workspace, in a release, or in someone else's dataset in the reference layout) holds a CT
+(``ct.nrrd``, ``ct.nii.gz`` or ``ct.nii``) and labels as ``segmentations/<structure>.nrrd|.nii.gz`` and/or one
+multi-label file. A QA folder holds what ``ctcurate qa`` writes for a workspace (``WS/qa``) or for any folder
+(``--out``). A release folder is what ``ctcurate release`` seals under ``WS/releases/<version>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["CASE_IMAGE_NAMES", "CASE_METADATA", "MASKS_FOLDER", "MULTILABEL_NAMES", "REVISIONS_FOLDER",
+           "SPLIT_FILE", "NNUNET_SPLIT_FILE", "QAFolder", "ReleaseFolder"]
+
+CASE_IMAGE_NAMES = ("ct.nrrd", "ct.nii.gz", "ct.nii")
+MULTILABEL_NAMES = ("segmentation.seg.nrrd", "segmentation.nrrd", "segmentation.nii.gz", "segmentation.nii",
+                    "labels.nrrd", "labels.nii.gz")
+MASKS_FOLDER = "segmentations"
+CASE_METADATA = "case.json"
+REVISIONS_FOLDER = "revisions"
+SPLIT_FILE = "splits.json"
+NNUNET_SPLIT_FILE = "splits_final.json"
+
+
+@dataclass(frozen=True)
+class QAFolder:
+    """Where ``ctcurate qa`` keeps its results: label findings and statistics, per-case results a rerun reuses,
+    the run's record, the report and the Great Expectations context with its Data Docs."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def findings(self) -> Path:
+        return self.root / "label_findings.parquet"
+
+    @property
+    def stats(self) -> Path:
+        return self.root / "label_stats.parquet"
+
+    @property
+    def checked(self) -> Path:
+        """Which labels each case was checked on (revision, review status, sha256)."""
+        return self.root / "label_checked.parquet"
+
+    @property
+    def cases_dir(self) -> Path:
+        """Per-case results with the fingerprint of the files they came from."""
+        return self.root / "cases"
+
+    @property
+    def run_file(self) -> Path:
+        """The folder and label set of the last ``qa labels`` run."""
+        return self.root / "qa_run.json"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "report"
+
+    @property
+    def gx_dir(self) -> Path:
+        """The Great Expectations file context."""
+        return self.root / "gx"
+
+    @property
+    def data_docs(self) -> Path:
+        """The index page of the Data Docs that ``qa meta`` builds."""
+        return self.gx_dir / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+
+@dataclass(frozen=True)
+class ReleaseFolder:
+    """A sealed release: case folders, tables, splits, datasheet, Croissant, checksums, zip parts beside it."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def version(self) -> str:
+        return self.root.name
+
+    def case_dir(self, case_id: str) -> Path:
+        return self.root / case_id
+
+    def masks_dir(self, case_id: str) -> Path:
+        return self.case_dir(case_id) / MASKS_FOLDER
+
+    @property
+    def meta_csv(self) -> Path:
+        """One row per case, semicolon separated."""
+        return self.root / "meta.csv"
+
+    @property
+    def cases_csv(self) -> Path:
+        """The same table comma separated (Croissant's record source)."""
+        return self.root / "cases.csv"
+
+    @property
+    def record(self) -> Path:
+        """``release.json``: version, split, label set, QA state, each case's split and labels."""
+        return self.root / "release.json"
+
+    @property
+    def split(self) -> Path:
+        return self.root / SPLIT_FILE
+
+    @property
+    def nnunet_split(self) -> Path:
+        return self.root / NNUNET_SPLIT_FILE
+
+    @property
+    def croissant(self) -> Path:
+        return self.root / "croissant.json"
+
+    @property
+    def checksums(self) -> Path:
+        return self.root / "SHA256SUMS"
+
+    @property
+    def changelog(self) -> Path:
+        return self.root / "CHANGELOG.md"
+
+    @property
+    def license(self) -> Path:
+        return self.root / "LICENSE"
+
+    @property
+    def datasheet_dir(self) -> Path:
+        return self.root / "datasheet"
+
+    @property
+    def archives_dir(self) -> Path:
+        """The zip parts, beside the release folder: ``<version>-archives/``."""
+        return self.root.parent / f"{self.root.name}-archives"
+
+    def archive(self, part: int) -> Path:
+        return self.archives_dir / f"{self.root.name}-part{part:02d}.zip"

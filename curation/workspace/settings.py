@@ -1,0 +1,370 @@
+"""Typed workspace settings, stored as ``ctcurate.toml`` at the workspace root.
+
+Settings are plain frozen dataclasses that validate themselves when built, so a :class:`Settings`
+object is always usable. :func:`load_settings` names the file and the key of any bad value.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from curation.errors import ConfigError
+
+__all__ = [
+    "SamplingSettings",
+    "ExclusionSettings",
+    "ConversionSettings",
+    "ExecutorSettings",
+    "LabelSettings",
+    "AnnotationSettings",
+    "PacsSettings",
+    "QASettings",
+    "Settings",
+    "load_settings",
+    "save_settings",
+]
+
+DEFAULT_EXTREMITY_KEYWORDS = (
+    "EXTREMITY", "UPPER EXTREMITY", "LOWER EXTREMITY", "ARM", "UPPER ARM", "FOREARM", "HUMERUS", "ELBOW",
+    "WRIST", "HAND", "FINGER", "THUMB", "LEG", "LOWER LEG", "FEMUR", "THIGH", "KNEE", "TIBIA", "FIBULA",
+    "ANKLE", "FOOT", "TOE", "CALCANEUS", "KNIE", "FUSS", "SPRUNGGELENK", "UNTERSCHENKEL", "OBERSCHENKEL",
+    "HANDGELENK", "ELLENBOGEN", "UNTERARM", "OBERARM",
+)
+DEFAULT_SCREEN_KEYWORDS = (
+    "DOSE", "DOSE REPORT", "DOSE INFO", "DOSEINFO", "REPORT", "SCREEN", "SCREEN SAVE", "SCREENSHOT",
+    "SUMMARY", "EXAM SUMMARY", "PATIENT PROTOCOL", "RESULTS", "SURVIEW",
+)
+DEFAULT_SHARP_KERNEL_KEYWORDS = (
+    "B60", "B70", "B75", "B80", "BR59", "BR60", "BR64", "BR69", "BR72", "BONE", "BONEPLUS", "LUNG", "SHARP",
+    "EDGE", "YC", "YD", "FC30", "FC81", "FC86", "I70",
+)
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"setting {name!r}: expected a positive number, found {value!r}; set it above 0")
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How exams are drawn from the catalog.
+
+    Parameters
+    ----------
+    n : int
+        Number of exams (studies) to draw; 0 means all.
+    stratify_by : str
+        Optional catalog column to stratify by (``study_year``, ``site``, ``manufacturer``, ...).
+    """
+
+    n: int = 0
+    stratify_by: str = ""
+
+    def __post_init__(self) -> None:
+        if self.n < 0:
+            raise ConfigError(f"setting 'sampling.n': expected 0 (all) or a positive count, found {self.n}")
+
+
+@dataclass(frozen=True)
+class ExclusionSettings:
+    """Thresholds of the exclusion rules (see :mod:`curation.selection.rules`)."""
+
+    min_slices: int = 16
+    min_extent_mm: float = 30.0
+    gap_tolerance: float = 1.5
+    spacing_tolerance_mm: float = 0.05
+    spacing_relative_tolerance: float = 0.02
+    max_tilt_deg: float = 1.0
+    duplicate_position_mm: float = 0.01
+    max_obliquity_deg: float = 30.0
+    min_reasonable_thickness_mm: float = 0.5
+    decode_check: bool = True
+    extremity_keywords: tuple[str, ...] = DEFAULT_EXTREMITY_KEYWORDS
+    screen_keywords: tuple[str, ...] = DEFAULT_SCREEN_KEYWORDS
+    sharp_kernel_keywords: tuple[str, ...] = DEFAULT_SHARP_KERNEL_KEYWORDS
+
+    def __post_init__(self) -> None:
+        if self.min_slices < 1:
+            raise ConfigError(f"setting 'exclusion.min_slices': expected >= 1, found {self.min_slices}")
+        for name in ("min_extent_mm", "spacing_tolerance_mm", "duplicate_position_mm"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"setting 'exclusion.{name}': expected >= 0, found {getattr(self, name)}")
+        if self.gap_tolerance <= 1.0:
+            raise ConfigError(
+                f"setting 'exclusion.gap_tolerance': expected a factor > 1 of the median slice spacing, "
+                f"found {self.gap_tolerance}; 1.5 is usual"
+            )
+        for name in ("extremity_keywords", "screen_keywords", "sharp_kernel_keywords"):
+            object.__setattr__(self, name, tuple(str(k).upper() for k in getattr(self, name)))
+
+
+@dataclass(frozen=True)
+class ConversionSettings:
+    """How chosen series become NRRD cases."""
+
+    spacings_mm: tuple[float, ...] = (1.5, 3.0)
+    compression_level: int = 1
+    case_prefix: str = "s"
+    case_digits: int = 4
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "spacings_mm", tuple(float(s) for s in self.spacings_mm))
+        for s in self.spacings_mm:
+            _check_positive("conversion.spacings_mm", s)
+        if not 0 <= self.compression_level <= 9:
+            raise ConfigError(
+                f"setting 'conversion.compression_level': expected 0..9, found {self.compression_level}"
+            )
+        if not self.case_prefix.isalpha():
+            raise ConfigError(
+                f"setting 'conversion.case_prefix': expected letters only, found {self.case_prefix!r}"
+            )
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """Where parallel work runs: a local process pool, or a Dask scheduler when ``scheduler`` is set."""
+
+    workers: int = 2
+    scheduler: str = ""
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ConfigError(f"setting 'executor.workers': expected >= 1, found {self.workers}")
+
+
+@dataclass(frozen=True)
+class LabelSettings:
+    """Which label set the workspace's segmentations use: a built-in name or a TOML file's path."""
+
+    label_set: str = "total_v2"
+
+    def __post_init__(self) -> None:
+        if not self.label_set:
+            raise ConfigError("setting 'labels.label_set': expected a label set name (total_v1, total_v2) or path")
+
+
+@dataclass(frozen=True)
+class QASettings:
+    """How QA judges: the severity that fails a run, and when cohort statistics start."""
+
+    fail_on: str = "error"
+    cohort_min_cases: int = 10
+
+    def __post_init__(self) -> None:
+        if self.fail_on not in ("error", "warning", "info", "none"):
+            raise ConfigError(f"setting 'qa.fail_on': expected error, warning, info or none, found {self.fail_on!r}")
+        if self.cohort_min_cases < 3:
+            raise ConfigError(f"setting 'qa.cohort_min_cases': expected >= 3, found {self.cohort_min_cases}")
+
+
+@dataclass(frozen=True)
+class AnnotationSettings:
+    """Where annotations are stored and how long a claim on a case lasts.
+
+    ``database_url`` empty means SQLite in the workspace (``annotations.sqlite``); annotators at
+    several workstations share a PostgreSQL database instead (``postgresql+psycopg://user@host/db``).
+    """
+
+    database_url: str = ""
+    claim_expiry_minutes: int = 120
+    autosave_seconds: int = 120
+
+    def __post_init__(self) -> None:
+        if self.database_url and not self.database_url.startswith(("sqlite:", "postgresql")):
+            raise ConfigError(f"setting 'annotation.database_url': expected sqlite:///PATH or "
+                              f"postgresql+psycopg://USER@HOST/DB, found {self.database_url!r}")
+        if self.claim_expiry_minutes < 1:
+            raise ConfigError(f"setting 'annotation.claim_expiry_minutes': expected >= 1, "
+                              f"found {self.claim_expiry_minutes}")
+        if self.autosave_seconds < 5:
+            raise ConfigError(f"setting 'annotation.autosave_seconds': expected >= 5, found {self.autosave_seconds}")
+
+
+def _check_date(name: str, value: str) -> None:
+    from datetime import date
+
+    if value:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise ConfigError(f"setting 'pacs.{name}': expected a date YYYY-MM-DD, found {value!r}") from None
+
+
+@dataclass(frozen=True)
+class PacsSettings:
+    """The PACS ``ctcurate pull`` queries over DICOMweb, what it asks for, and how it retrieves.
+
+    ``url`` is a DICOMweb root (``http(s)://…``) or a DIMSE peer (``dicom://host:port/CALLED_AET``, called
+    from ``calling_aet``). The secret (password or token) is never stored here: ``secret_env`` names the
+    environment variable, or ``secret_file`` the file, that holds it. Dates are YYYY-MM-DD, both ends included;
+    ``description`` and ``body_part`` take DICOM wildcards (``*CHEST*``). ``series`` is ``chosen``
+    (retrieve the one series per exam the rules prefer) or ``included`` (every series they let through).
+    """
+
+    url: str = ""
+    auth: str = "none"
+    username: str = ""
+    secret_env: str = "CTCURATE_PACS_SECRET"
+    secret_file: str = ""
+    calling_aet: str = "CTCURATE"
+    modality: str = "CT"
+    date_from: str = ""
+    date_to: str = ""
+    description: str = ""
+    body_part: str = ""
+    series: str = "chosen"
+    workers: int = 4
+    retries: int = 3
+    timeout_s: float = 30.0
+    page_size: int = 100
+
+    def __post_init__(self) -> None:
+        if self.url and not self.url.startswith(("http://", "https://", "dicom://")):
+            raise ConfigError(f"setting 'pacs.url': expected http(s)://host[:port]/dicom-web (DICOMweb) or "
+                              f"dicom://host:port/AET (DIMSE), found {self.url!r}")
+        if not 1 <= len(self.calling_aet) <= 16 or "\\" in self.calling_aet:
+            raise ConfigError(f"setting 'pacs.calling_aet': expected 1 to 16 characters, found {self.calling_aet!r}")
+        if self.auth not in ("none", "basic", "bearer"):
+            raise ConfigError(f"setting 'pacs.auth': expected none, basic or bearer, found {self.auth!r}")
+        if self.series not in ("chosen", "included"):
+            raise ConfigError(f"setting 'pacs.series': expected chosen or included, found {self.series!r}")
+        _check_date("date_from", self.date_from)
+        _check_date("date_to", self.date_to)
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ConfigError(f"settings 'pacs.date_from' {self.date_from} is after 'pacs.date_to' {self.date_to}; "
+                              "swap them")
+        for name in ("workers", "page_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"setting 'pacs.{name}': expected >= 1, found {getattr(self, name)}")
+        if self.retries < 0:
+            raise ConfigError(f"setting 'pacs.retries': expected >= 0, found {self.retries}")
+        _check_positive("pacs.timeout_s", self.timeout_s)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings of one workspace."""
+
+    name: str = "ctcurate-project"
+    seed: int = 0
+    sources: tuple[str, ...] = ()
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    exclusion: ExclusionSettings = field(default_factory=ExclusionSettings)
+    conversion: ConversionSettings = field(default_factory=ConversionSettings)
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
+    labels: LabelSettings = field(default_factory=LabelSettings)
+    qa: QASettings = field(default_factory=QASettings)
+    annotation: AnnotationSettings = field(default_factory=AnnotationSettings)
+    pacs: PacsSettings = field(default_factory=PacsSettings)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sources", tuple(str(s) for s in self.sources))
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ConfigError(f"setting 'seed': expected an integer, found {self.seed!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form, as written to TOML."""
+        data = asdict(self)
+        for key, value in list(data.items()):
+            if isinstance(value, dict):
+                data[key] = {k: list(v) if isinstance(v, tuple) else v for k, v in value.items()}
+            elif isinstance(value, tuple):
+                data[key] = list(value)
+        return data
+
+
+_SECTIONS = {
+    "sampling": SamplingSettings,
+    "exclusion": ExclusionSettings,
+    "conversion": ConversionSettings,
+    "executor": ExecutorSettings,
+    "labels": LabelSettings,
+    "qa": QASettings,
+    "annotation": AnnotationSettings,
+    "pacs": PacsSettings,
+}
+
+
+def _build_section(path: Path, name: str, cls: type, values: Any) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table of settings, found {type(values).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown setting(s) {', '.join(f'{name}.{k}' for k in unknown)}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        default = getattr(cls(), key)
+        if isinstance(default, tuple):
+            if not isinstance(value, list):
+                raise ConfigError(f"{path}: setting '{name}.{key}' must be a list, found {value!r}")
+            value = tuple(value)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{path}: setting '{name}.{key}' must be true or false, found {value!r}")
+        elif isinstance(default, (int, float)) and not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: setting '{name}.{key}' must be a number, found {value!r}")
+        elif isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float):
+            raise ConfigError(f"{path}: setting '{name}.{key}' must be a whole number, found {value!r}")
+        elif isinstance(default, str) and not isinstance(value, str):
+            raise ConfigError(f"{path}: setting '{name}.{key}' must be a string, found {value!r}")
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read and validate a ``ctcurate.toml`` file.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, is not TOML, or holds an unknown key or a bad value.
+    """
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: settings file not found; run 'ctcurate init' to create a workspace"
+        ) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax or re-create it") from None
+    top = {k: v for k, v in raw.items() if k not in _SECTIONS}
+    unknown = sorted(set(top) - {"name", "seed", "sources"})
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown setting(s) {', '.join(unknown)}; known: name, seed, sources, "
+            + ", ".join(f"[{s}]" for s in _SECTIONS)
+        )
+    sections = {name: _build_section(path, name, cls, raw.get(name, {})) for name, cls in _SECTIONS.items()}
+    sources = top.get("sources", [])
+    if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+        raise ConfigError(f"{path}: 'sources' must be a list of folder paths, found {sources!r}")
+    try:
+        return Settings(
+            name=str(top.get("name", "ctcurate-project")),
+            seed=top.get("seed", 0),
+            sources=tuple(sources),
+            **sections,
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def save_settings(settings: Settings, path: str | Path) -> None:
+    """Write settings as TOML (atomically)."""
+    from curation.atomic import atomic_write_text
+
+    atomic_write_text(path, tomli_w.dumps(settings.to_dict()))

@@ -1,0 +1,60 @@
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from ctcurate.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_steps() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for step in ("init", "scan", "sample", "filter", "convert", "demo"):
+        assert step in result.output
+
+
+def test_missing_export_is_one_line(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["init", str(tmp_path / "ws")]).exit_code == 0
+    result = runner.invoke(app, ["scan", str(tmp_path / "nope"), "-w", str(tmp_path / "ws"), "--workers", "1"])
+    assert result.exit_code == 2
+    assert "export folder not found" in result.output and "Traceback" not in result.output
+
+
+def test_not_a_workspace(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["filter", "-w", str(tmp_path)])
+    assert result.exit_code == 2 and "not a ctcurate workspace" in result.output
+
+
+def test_bad_settings_file(tmp_path: Path) -> None:
+    runner.invoke(app, ["init", str(tmp_path / "ws")])
+    (tmp_path / "ws" / "ctcurate.toml").write_text("[exclusion]\nmin_slices = -1\n")
+    result = runner.invoke(app, ["sample", "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 2 and "exclusion.min_slices" in result.output
+
+
+def test_steps_in_order(tmp_path: Path, demo_export: Path) -> None:
+    ws = str(tmp_path / "ws")
+    assert runner.invoke(app, ["init", ws, "--seed", "4"]).exit_code == 0
+    result = runner.invoke(app, ["filter", "-w", ws])
+    assert result.exit_code == 2 and "run 'ctcurate scan'" in result.output
+    assert runner.invoke(app, ["scan", str(demo_export), "-w", ws, "--workers", "1"]).exit_code == 0
+    assert runner.invoke(app, ["sample", "-w", ws]).exit_code == 0
+    result = runner.invoke(app, ["filter", "-w", ws])
+    assert result.exit_code == 0 and "3 of 6 sampled exams included" in result.output
+    result = runner.invoke(app, ["convert", "-w", ws, "--workers", "1"])
+    assert result.exit_code == 0 and "3 converted" in result.output
+
+
+def test_demo_command(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", str(tmp_path / "demo"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    cases = tmp_path / "demo" / "workspace" / "releasable" / "cases"
+    for case in ("s0001", "s0002", "s0003"):
+        for name in ("ct.nrrd", "ct_1.5mm.nrrd", "ct_3mm.nrrd", "case.json"):
+            assert (cases / case / name).is_file()
+    assert (tmp_path / "demo" / "workspace" / "releasable" / "figures" / "exclusion_flow.svg").is_file()
+    release = tmp_path / "demo" / "workspace" / "releases" / "1.0.0"  # the demo ends with a release
+    assert (release / "SHA256SUMS").is_file() and (release / "s0001" / "segmentations" / "liver.nrrd").is_file()
+    sheet = (release / "datasheet" / "datasheet.md").read_text()
+    assert "**Noise**: Synthetic phantom images without noise." in sheet and "(forced)" in sheet

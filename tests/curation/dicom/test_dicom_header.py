@@ -1,0 +1,94 @@
+import os
+import shutil
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from curation.dicom.header import READABLE_STATUSES, STATUSES, read_header
+from curation.dicom.tags import FIELDS
+
+
+def _all_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def test_every_shared_file_gets_a_status(shared_data: Path) -> None:
+    for path in _all_files(shared_data):
+        record = read_header(path)
+        assert record["status"] in STATUSES, path
+        if record["status"] not in ("ok",):
+            assert record["detail"], path
+
+
+def test_known_bad_files(shared_data: Path) -> None:
+    unparseable = read_header(shared_data / "fo_dicom/GH177_D_CLUNIE_CT1_IVRLE_BigEndian_undefined_length.dcm")
+    assert unparseable["status"] == "unparseable"
+    truncated = read_header(shared_data / "fo_dicom/GH1376.dcm")
+    assert truncated["status"] == "truncated" and "9287460 expected" in truncated["detail"]
+    assert read_header(shared_data / "fo_dicom/GH178.dcm")["status"] == "no_pixel_data"
+    assert read_header(shared_data / "highdicom/sr_document.dcm")["status"] == "non_image"
+    assert read_header(shared_data / "rt_utils/mock_data/rt.dcm")["status"] == "non_image"
+    assert read_header(shared_data / "totalsegmentator/example_ct.nii.gz")["status"] == "not_dicom"
+    acr_nema = read_header(shared_data / "fo_dicom/GH340.dcm")
+    assert acr_nema["status"] in READABLE_STATUSES
+
+
+def _pydicom_value(ds: pydicom.Dataset, tag: int):
+    elem = ds.get(tag)
+    return None if elem is None else elem.value
+
+
+def test_fast_path_matches_pydicom(shared_data: Path) -> None:
+    """The fast parser and pydicom agree on every kept tag of every readable image file."""
+    checked = 0
+    for path in _all_files(shared_data):
+        record = read_header(path)
+        if record["status"] != "ok" or record["bytes_read"] >= record["size"]:
+            continue  # only files that went through the fast path
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        for tag, name, kind in FIELDS:
+            value = _pydicom_value(ds, tag)
+            if kind.startswith("floats:"):
+                if value is None or len(value) != int(kind[7:]):
+                    continue
+                for i, v in enumerate(value):
+                    assert record[f"{name}_{i}"] == pytest.approx(float(v)), (path, name)
+            elif kind in ("float", "int") and value not in (None, ""):
+                assert record[name] == pytest.approx(float(value)), (path, name)
+            elif kind == "us" and value is not None:
+                assert record[name] == int(value), (path, name)
+            elif kind in ("str", "text") and value not in (None, ""):
+                assert record[name] == str(value).strip(), (path, name)
+        checked += 1
+    assert checked > 100
+
+
+def test_random_bytes_and_truncated_copy(tmp_path: Path, shared_data: Path) -> None:
+    noise = tmp_path / "noise.dcm"
+    noise.write_bytes(os.urandom(70_000))
+    assert read_header(noise)["status"] == "not_dicom"
+    source = shared_data / "dcm_qa_ct/In/GE/05.dcm"
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
+    record = read_header(cut)
+    assert record["status"] == "truncated" and "expected" in record["detail"]
+    header_cut = tmp_path / "header_cut.dcm"
+    header_cut.write_bytes(source.read_bytes()[:600])
+    assert read_header(header_cut)["status"] == "truncated"
+
+
+def test_reads_few_bytes(shared_data: Path, tmp_path: Path) -> None:
+    path = shared_data / "dcm_qa_ct/In/GE/05.dcm"  # 512 x 512 slice
+    record = read_header(path)
+    assert record["bytes_read"] <= record["size"] / 50
+
+
+def test_missing_file_is_recorded(tmp_path: Path) -> None:
+    record = read_header(tmp_path / "gone.dcm")
+    assert record["status"] == "not_dicom" and "cannot stat" in record["detail"]
+
+
+def test_copy_keeps_status(tmp_path: Path, shared_data: Path) -> None:
+    shutil.copy(shared_data / "pylibjpeg_data/JPEGLS/CT1_JLSN.dcm", tmp_path / "x")
+    assert read_header(tmp_path / "x")["transfer_syntax"].startswith("1.2.840.10008.1.2.4")

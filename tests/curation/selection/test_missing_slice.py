@@ -1,0 +1,52 @@
+"""Acceptance 3: a deleted middle file is reported at its position; junk files are recorded."""
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pydicom
+import pytest
+
+from curation.dicom.geometry import slice_normal
+
+
+def test_deleted_middle_slice_is_reported_at_its_position(copy_series, filtered_workspace) -> None:
+    export = copy_series("dcm_qa_ct/In/Philips/S21570/S2010")
+    folder = export / "S2010"
+    slices = []
+    for path in folder.iterdir():
+        if path.name == "DIRFILE":
+            continue
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        normal = slice_normal([float(v) for v in ds.ImageOrientationPatient])
+        slices.append((float(normal @ [float(v) for v in ds.ImagePositionPatient]), path))
+    slices.sort()
+    position, victim = slices[len(slices) // 2]
+    victim.unlink()
+    ws = filtered_workspace(export)
+    verdicts = pd.read_parquet(ws.verdicts_table)
+    series = pd.read_parquet(ws.series_table)
+    key = series.loc[series["n_files"] == len(slices) - 1, "series_key"].iloc[0]
+    row = verdicts.set_index("series_key").loc[key]
+    assert not row["included"] and "missing_slices" in row["reasons"].split(";")
+    finding = next(f for f in json.loads(row["findings"]) if f["code"] == "missing_slices")
+    gap = finding["details"]["gaps"][0]
+    assert gap["from_mm"] < position < gap["to_mm"]
+    assert gap["gap_mm"] == pytest.approx(10.0, abs=0.01) and gap["missing"] == 1
+    assert f"between {gap['from_mm']:.2f} and {gap['to_mm']:.2f} mm" in finding["message"]
+
+
+def test_random_and_truncated_files_are_recorded(copy_series, filtered_workspace, shared_data: Path) -> None:
+    export = copy_series("totalsegmentator/example_ct_dicom")
+    (export / "random.bin").write_bytes(os.urandom(50_000))
+    source = next((shared_data / "totalsegmentator/example_ct_dicom").iterdir())
+    (export / "truncated.dcm").write_bytes(source.read_bytes()[:40_000])
+    ws = filtered_workspace(export)
+    files = pd.read_parquet(ws.files_table).set_index("path")
+    assert files.loc[str(export / "random.bin"), "status"] == "not_dicom"
+    assert files.loc[str(export / "truncated.dcm"), "status"] == "truncated"
+    verdicts = pd.read_parquet(ws.verdicts_table).set_index("series_key")
+    assert verdicts.loc[files.loc[str(export / "random.bin"), "series_key"], "reasons"] == "unreadable"
+    exams = pd.read_parquet(ws.exams_table)
+    assert len(exams) == 1

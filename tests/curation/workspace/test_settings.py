@@ -1,0 +1,58 @@
+from pathlib import Path
+
+import pytest
+
+from curation.errors import ConfigError
+from curation.workspace.settings import ConversionSettings, ExclusionSettings, Settings, load_settings, save_settings
+
+
+def test_roundtrip(tmp_path: Path) -> None:
+    settings = Settings(name="x", seed=7, sources=("/a",), conversion=ConversionSettings(spacings_mm=(1.5, 3)))
+    save_settings(settings, tmp_path / "c.toml")
+    loaded = load_settings(tmp_path / "c.toml")
+    assert loaded == settings
+    assert loaded.conversion.spacings_mm == (1.5, 3.0)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"settings file not found; run 'ctcurate init'"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_bad_toml(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text("seed = [", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(tmp_path / "c.toml")
+
+
+def test_unknown_key(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text("[exclusion]\nmin_slicez = 3\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"unknown setting\(s\) exclusion.min_slicez"):
+        load_settings(tmp_path / "c.toml")
+
+
+def test_unknown_top_level_key(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text("colour = 3\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"unknown setting\(s\) colour"):
+        load_settings(tmp_path / "c.toml")
+
+
+def test_bad_value_type(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text("[exclusion]\nmin_slices = 'many'\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="'exclusion.min_slices' must be a number"):
+        load_settings(tmp_path / "c.toml")
+
+
+def test_bad_value_range(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text("[conversion]\nspacings_mm = [1.5, -3]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="conversion.spacings_mm.*positive"):
+        load_settings(tmp_path / "c.toml")
+
+
+def test_gap_tolerance_must_exceed_one() -> None:
+    with pytest.raises(ConfigError, match="gap_tolerance"):
+        ExclusionSettings(gap_tolerance=1.0)
+
+
+def test_keywords_upper_cased() -> None:
+    assert ExclusionSettings(extremity_keywords=("knee",)).extremity_keywords == ("KNEE",)
