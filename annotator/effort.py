@@ -15,7 +15,6 @@ import pandas as pd
 from curation import Workspace
 from curation.annotation.revisions import RevisionStore
 from curation.annotation.worklist import CaseStatus, Worklist
-from qa.labels import FINDINGS_FILE
 
 __all__ = ["WorklistSummary", "worklist_summary"]
 
@@ -37,10 +36,10 @@ def worklist_summary(ws: Workspace, database_url: str | None = None) -> Worklist
     statuses, claims = work.statuses(), work.claims()
     revisions = store.all_revisions()
     findings = pd.Series(dtype=int)
-    if (ws.qa_dir / FINDINGS_FILE).is_file():
-        table = pd.read_parquet(ws.qa_dir / FINDINGS_FILE)
+    if ws.qa.findings.is_file():
+        table = pd.read_parquet(ws.qa.findings)
         findings = table[table["severity"].isin(["error", "warning"])].groupby("case").size()
-    case_ids = sorted({p.name for p in ws.cases_dir.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    case_ids = sorted(set(ws.case_ids())
                       | {r.case_id for r in revisions})
     by_case: dict[str, list[Any]] = {}
     for revision in revisions:  # oldest first within each case, as the store lists them

@@ -1,7 +1,8 @@
 """``ctcurate export nnunet``: the workspace's reviewed segmentations as an nnU-Net v2 raw dataset.
 
-Each case contributes its latest *approved* revision (or, with ``fallback``, its latest revision of
-that status when none is approved). Images and labels are written in the canonical LPS array order
+Each case contributes its labels of record (:mod:`curation.annotation.record`: the latest approved
+revision, else the latest revision) when they are approved, or, with ``fallback``, when their review
+status is the fallback's. Images and labels are written in the canonical LPS array order
 that :mod:`annotator.segment` feeds every model, as ``.nrrd``; label values are renumbered 1..K in
 the order of the label set (nnU-Net wants consecutive values), and ``dataset.json`` names them. When
 the workspace has a train/val/test split (the cases table's ``split`` column), test cases go to
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from curation import Volume, Workspace
+from curation.annotation.record import labels_of_record
 from curation.annotation.revisions import ReviewStatus, Revision, RevisionStore
 from curation.atomic import atomic_directory, atomic_write_text
 from curation.cases.casemeta import case_splits
@@ -31,6 +33,7 @@ from curation.errors import CtcurateError, ModelError
 from curation.image.orientation import to_canonical
 from curation.image.volume import read_nrrd, write_nrrd
 from curation.labels.labelmap import read_seg_nrrd
+from curation.workspace.folders import NNUNET_SPLIT_FILE
 
 __all__ = ["NnunetExport", "export_nnunet", "dataset_folder_name"]
 
@@ -65,10 +68,11 @@ def dataset_folder_name(dataset_id: int, name: str) -> str:
 
 def _pick(store: RevisionStore, case_id: str, status: ReviewStatus,
           fallback: ReviewStatus | None) -> Revision | None:
-    revision = store.latest_with_status(case_id, status)
-    if revision is None and fallback is not None:
-        revision = store.latest_with_status(case_id, fallback)
-    return revision
+    """The case's labels of record when their review status is ``status`` (or ``fallback``)."""
+    record = labels_of_record(store, case_id)
+    if record is None or record.status not in {status, fallback}:
+        return None
+    return record.revision
 
 
 def _ct_path(ws: Workspace, case_id: str, grid: str) -> Path:
@@ -101,7 +105,7 @@ def export_nnunet(ws: Workspace, raw_dir: str | Path, dataset_id: int, name: str
         raise ModelError(f"{target}: an export is already there; choose another dataset id or pass --overwrite")
     store = RevisionStore(ws, database_url)
     splits = case_splits(ws)
-    cases = sorted(p.name for p in ws.cases_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    cases = ws.case_ids()
     training: dict[str, int] = {}
     test: dict[str, int] = {}
     skipped: dict[str, str] = {}
@@ -149,7 +153,7 @@ def export_nnunet(ws: Workspace, raw_dir: str | Path, dataset_id: int, name: str
         val = sorted(c for c in training if splits.get(c) == "val")
         if val:
             folds = [{"train": sorted(c for c in training if splits.get(c) == "train"), "val": val}]
-            atomic_write_text(tmp / "splits_final.json", json.dumps(folds, indent=1))
+            atomic_write_text(tmp / NNUNET_SPLIT_FILE, json.dumps(folds, indent=1))
         record = {"workspace": str(ws.root), "label_set": label_set.name, "grid": grid, "status": status.value,
                   "fallback": fallback.value if fallback else None, "cases": lineage, "skipped": skipped}
         atomic_write_text(tmp / "ctcurate_export.json", json.dumps(record, indent=1))

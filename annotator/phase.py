@@ -24,6 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from curation import Volume, Workspace
+from curation.annotation.record import labels_of_record
 from curation.annotation.revisions import RevisionStore
 from curation.cases.casemeta import ContrastPhase, read_case_metadata, update_case_metadata, write_meta_table
 from curation.errors import CtcurateError, ModelError
@@ -154,7 +155,7 @@ def estimate_phase(ct: np.ndarray, labels: np.ndarray, label_set: LabelSet,
 
 def estimate_case_phase(ws: Workspace, case_id: str, *, labels: Volume | None = None, ct: Volume | None = None,
                         revision: int | None = None, database_url: str | None = None) -> PhaseEstimate:
-    """Estimate a case's phase from its latest revision and store it in ``case.json``.
+    """Estimate a case's phase from its labels of record and store it in ``case.json``.
 
     ``labels`` (with the ``revision`` number they belong to) and ``ct`` skip reading them again.
     """
@@ -163,12 +164,11 @@ def estimate_case_phase(ws: Workspace, case_id: str, *, labels: Volume | None = 
     if labels is None:
         from curation.labels.labelmap import read_seg_nrrd
 
-        store = RevisionStore(ws, database_url)
-        latest = store.latest(case_id)
-        if latest is None:
+        record = labels_of_record(RevisionStore(ws, database_url), case_id)
+        if record is None:
             raise ModelError(f"case {case_id}: no segmentation revision to measure; run 'ctcurate presegment' first")
-        labels, _ = read_seg_nrrd(store.path(latest))
-        revision_number = latest.number
+        labels, _ = read_seg_nrrd(record.path)
+        revision_number = record.number
     ct = ct if ct is not None else read_nrrd(ws.case_dir(case_id) / ws.ct_name())
     contrast = meta.get("contrast", {})
     estimate = estimate_phase(ct.array, labels.array, ws.label_set(),
@@ -180,8 +180,8 @@ def estimate_case_phase(ws: Workspace, case_id: str, *, labels: Volume | None = 
 
 def estimate_phases(ws: Workspace, cases: list[str] | None = None, *,
                     database_url: str | None = None) -> tuple[dict[str, PhaseEstimate], dict[str, str]]:
-    """Re-estimate the phase of the named cases (default: every case with a revision) from their latest
-    revision, then rebuild the cases table; returns (estimates, failures by case)."""
+    """Re-estimate the phase of the named cases (default: every case with a revision) from their labels of
+    record, then rebuild the cases table; returns (estimates, failures by case)."""
     store = RevisionStore(ws, database_url)
     todo = sorted(cases) if cases else sorted(store.cases_with_revisions())
     estimates: dict[str, PhaseEstimate] = {}

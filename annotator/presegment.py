@@ -67,7 +67,7 @@ def presegment_case(ws: Workspace, case_id: str, record: ModelRecord, *, device:
     store = RevisionStore(ws, database_url)
     revision = store.add(case_id, labels, label_set, author=f"model:{record.tag}", kind="model", parent=None,
                          comment=f"pre-segmentation by {record.tag} on {device}")
-    if (folder / "case.json").is_file():
+    if ws.case_metadata(case_id).is_file():
         estimate = estimate_case_phase(ws, case_id, labels=labels["native"], ct=ct, revision=revision.number,
                                        database_url=database_url)
         log.info("case %s: contrast phase %s", case_id, estimate.phase)
@@ -80,8 +80,8 @@ def _phase_missing(ws: Workspace, cases: list[str], database_url: str | None) ->
     """Estimate the phase of cases that have revision 0 but no phase yet; return them."""
     done = []
     for case_id in cases:
-        path = ws.case_dir(case_id) / "case.json"
-        if path.is_file() and "phase_revision" not in read_case_metadata(ws, case_id).get("contrast", {}):
+        has_metadata = ws.case_metadata(case_id).is_file()
+        if has_metadata and "phase_revision" not in read_case_metadata(ws, case_id).get("contrast", {}):
             try:
                 estimate_case_phase(ws, case_id, database_url=database_url)
                 done.append(case_id)
@@ -106,7 +106,7 @@ def presegment(ws: Workspace, model: str, *, version: int | None = None, cases: 
     """Pre-segment the named cases (default: every case without a revision)."""
     record = load_model_record(ws, model, version)
     store = RevisionStore(ws, database_url)
-    all_cases = sorted(p.name for p in ws.cases_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    all_cases = ws.case_ids()
     unknown = sorted(set(cases or []) - set(all_cases))
     if unknown:
         raise ModelError(f"cases {unknown[:5]} not found in {ws.cases_dir}")

@@ -27,6 +27,7 @@ from curation import Workspace
 from curation.annotation.revisions import ReviewStatus
 from curation.atomic import atomic_directory, atomic_write_text
 from curation.errors import ModelError
+from curation.workspace.folders import NNUNET_SPLIT_FILE
 
 from .export import NnunetExport, export_nnunet
 from .nnunet_env import NnunetFolders, nnunet_env
@@ -126,7 +127,7 @@ def _prepare(export: NnunetExport, folders: NnunetFolders, config: RetrainConfig
         _run([nnunet_command("nnUNetv2_preprocess"), "-d", dataset, "-plans_name", config.plans, "-c",
               config.configuration, "-np", str(config.processes)], env, logs / "preprocess.log")
     if export.splits:
-        shutil.copy(export.folder / "splits_final.json", preprocessed / "splits_final.json")
+        shutil.copy(export.folder / NNUNET_SPLIT_FILE, preprocessed / NNUNET_SPLIT_FILE)
 
 
 def _keep(trained: Path, target: Path, folds: tuple[str, ...]) -> Path:
@@ -150,7 +151,7 @@ def retrain(ws: Workspace, name: str, config: RetrainConfig | None = None) -> Mo
                                   augmentation_workers=max(1, config.processes // 2))
     env = nnunet_env(folders)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    logs = ws.logs_dir / "retrain" / f"{name}-{stamp}"
+    logs = ws.retrain_logs_dir(f"{name}-{stamp}")
     export = export_nnunet(ws, folders.raw, config.dataset_id, config.dataset_name, status=config.status,
                            fallback=config.fallback, grid=config.grid,
                            structures=list(config.structures) if config.structures else None, overwrite=True)

@@ -24,11 +24,12 @@ import numpy as np
 
 from curation import Volume, Workspace
 from curation.annotation.db import now_iso
+from curation.annotation.imports import case_grids
 from curation.annotation.revisions import Revision, RevisionStore, voxel_changes
 from curation.annotation.worklist import EXCLUSION_REASONS, CaseStatus, StructureState, Worklist
 from curation.atomic import atomic_write_text
 from curation.errors import AnnotationError, CtcurateError
-from curation.image.volume import read_nrrd, read_nrrd_grid, resample_labels
+from curation.image.volume import read_nrrd
 from curation.labels.labelmap import label_dtype, read_seg_nrrd, write_seg_nrrd
 from curation.labels.labelset import LabelSet
 from curation.selection.filter import redraw_flow
@@ -56,7 +57,7 @@ class StructureRow:
 
 
 def _findings(ws: Workspace, case_id: str) -> dict[str, list[str]]:
-    path = ws.qa_dir / "label_findings.parquet"
+    path = ws.qa.findings
     if not path.is_file():
         return {}
     import pandas as pd
@@ -195,15 +196,7 @@ class CaseSession:
     # -- saving -----------------------------------------------------------------------------------------
     def _grids(self) -> dict[str, Volume]:
         native = Volume(self.labels, self.ct.spacing, self.ct.origin, self.ct.direction)
-        grids = {"native": native}
-        for spacing in self.ws.settings.conversion.spacings_mm:
-            copy = self.ws.case_dir(self.case_id) / self.ws.ct_name(spacing)
-            if copy.is_file():
-                grid = read_nrrd_grid(copy)
-                same = grid.size == native.size and np.allclose(grid.spacing, native.spacing) and \
-                    np.allclose(grid.origin, native.origin) and np.allclose(grid.direction, native.direction)
-                grids[f"{spacing:g}"] = native if same else resample_labels(native, grid)
-        return grids
+        return case_grids(self.ws, self.case_id, native)
 
     def save(self, comment: str = "") -> Revision:
         """Store the edits as the next revision; on failure the edits stay and the message says why."""

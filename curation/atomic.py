@@ -11,7 +11,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -21,6 +21,7 @@ __all__ = [
     "TMP_PREFIX",
     "atomic_open",
     "atomic_path",
+    "atomic_create",
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_parquet",
@@ -58,6 +59,30 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_create(path: str | os.PathLike[str], *,
+                  leftover: Callable[[Path], bool] | None = None) -> Iterator[Path]:
+    """Like :func:`atomic_path`, for a file that must never be replaced: the written file is linked to ``path``,
+    which fails with :class:`FileExistsError` when ``path`` exists. ``leftover(path)`` may declare an existing
+    file the remains of a write that was interrupted before it counted (it is then removed first)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f"{TMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}-{target.name}"
+    try:
+        yield tmp
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            if leftover is None or not leftover(target):
+                raise
+            os.unlink(target)
+            os.link(tmp, target)
+        _fsync_dir(target.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
 
 @contextlib.contextmanager

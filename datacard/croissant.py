@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from curation.atomic import atomic_write_text, sha256_file
+from curation.workspace import ReleaseFolder
 
 __all__ = ["build_croissant", "sha256_of", "RAI_FIELDS"]
 
@@ -42,11 +43,12 @@ def build_croissant(release: Path, *, name: str, description: str, version: str,
     """Write ``release/croissant.json`` for a release folder in the reference layout."""
     import mlcroissant as mlc
 
-    release = Path(release)
-    meta = pd.read_csv(release / "meta.csv", sep=";")
+    folder = ReleaseFolder(Path(release))
+    release = folder.root
+    meta = pd.read_csv(folder.meta_csv, sep=";")
     # Croissant readers take commas: the records read a comma-separated twin of the reference's meta.csv
-    atomic_write_text(release / "cases.csv", meta.to_csv(index=False))
-    files = sorted(p for p in release.rglob("*") if p.is_file() and p.name not in ("croissant.json", "SHA256SUMS"))
+    atomic_write_text(folder.cases_csv, meta.to_csv(index=False))
+    files = sorted(p for p in release.rglob("*") if p.is_file() and p not in (folder.croissant, folder.checksums))
     distribution: list[Any] = []
     for path in files:
         rel = path.relative_to(release).as_posix()
@@ -62,7 +64,7 @@ def build_croissant(release: Path, *, name: str, description: str, version: str,
     def column(record: str, col: str) -> Any:
         kind = getattr(mlc.DataType, _TYPES.get(meta[col].dtype.kind, "TEXT"))
         return mlc.Field(id=f"{record}/{col}", name=col, data_types=[kind],
-                         source=mlc.Source(file_object="cases.csv", extract=mlc.Extract(column=col)))
+                         source=mlc.Source(file_object=folder.cases_csv.name, extract=mlc.Extract(column=col)))
 
     record_sets = [mlc.RecordSet(id="cases", name="cases", description="one record per CT exam (cases.csv)",
                                  fields=[column("cases", c) for c in meta.columns])]
@@ -74,6 +76,6 @@ def build_croissant(release: Path, *, name: str, description: str, version: str,
     metadata = mlc.Metadata(name=name, description=description, version=version, license=license_ or None,
                             url=url or None, distribution=distribution, record_sets=record_sets,
                             conforms_to="http://mlcommons.org/croissant/1.0", **answers)
-    out = release / "croissant.json"
+    out = folder.croissant
     atomic_write_text(out, json.dumps(metadata.to_json(), indent=1, default=str))
     return out

@@ -51,6 +51,17 @@ class DatasheetError(CtcurateError):
     """The answers file cannot be used."""
 
 
+def _verification(f: DatasetFacts) -> str:
+    """The QA statement: findings by severity, and whether they were found on the labels of record."""
+    if not f.qa and not f.qa_current:
+        return "no QA run recorded"
+    counts = ", ".join(f"{k} {v}" for k, v in f.qa.items()) or "none"
+    n = len(f.cases)
+    on = (f"checked on the labels of record (the labels released) of all {n} cases" if f.qa_current == n else
+          f"checked on the labels of record of {f.qa_current} of {n} cases; the others changed since QA ran")
+    return f"QA findings by severity: {counts}; {on}"
+
+
 def load_answers(path: Path | None) -> dict[str, Any]:
     """The steward's answers (the template's shape); an absent file means no answers yet."""
     if path is None or not Path(path).is_file():
@@ -117,8 +128,7 @@ def _computed(f: DatasetFacts) -> dict[str, str]:
         "Composition": f"{len(c)} CT exams of {c['patient_pseudonym'].nunique()} patients from "
                        f"{c['site'].nunique()} site(s); {len(f.label_set)} structures per exam",
         "Number Of Instances": f"{len(c)} exams",
-        "Verification": "QA findings by severity: " + (", ".join(f"{k} {v}" for k, v in f.qa.items()) or
-                                                       "no QA run recorded"),
+        "Verification": _verification(f),
         "Partitioning Scheme": (f"split version {f.split_version.get('version')}: ratios "
                                 f"{'/'.join(f'{r:.0%}' for r in f.split_version.get('ratios', []))}, by patient, "
                                 f"stratified on {', '.join(f.split_version.get('stratify', [])) or 'nothing'}, seed "
@@ -139,7 +149,7 @@ class Datasheet:
 
 def _figures(f: DatasetFacts, ws: Workspace, out: Path) -> dict[str, str]:
     figures = {}
-    flow = ws.figures_dir / "exclusion_flow.png"
+    flow = ws.flow_figure.with_suffix(".png")
     if flow.is_file():
         shutil.copy(flow, out / "exclusion_flow.png")
         figures["Exclusion flow"] = "exclusion_flow.png"
@@ -178,7 +188,7 @@ def build_datasheet(ws: Workspace, answers_path: Path | None = None, out: Path |
     """Compute the facts, join the answers, write ``datasheet.md``, ``datasheet.html`` and the figures."""
     answers = load_answers(answers_path)
     facts = gather_facts(ws)
-    out = out or ws.releasable / "datasheet"
+    out = out or ws.datasheet_dir
     out.mkdir(parents=True, exist_ok=True)
     computed = _computed(facts)
     given = answers.get("fields") or {}

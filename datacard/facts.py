@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from curation import Workspace
+from curation.annotation.record import LabelsOfRecord, all_labels_of_record
 from curation.annotation.revisions import ReviewStatus, RevisionStore
 from curation.selection.filter import flow_counts
 
@@ -41,17 +42,17 @@ class DatasetFacts:
     qa: dict[str, int]
     presence: dict[str, float] = field(default_factory=dict)
     split_version: dict[str, Any] = field(default_factory=dict)
+    qa_current: int = 0                      # included cases whose labels of record are the ones QA checked
 
 
-def _presence(ws: Workspace, store: RevisionStore, cases: list[str]) -> dict[str, float]:
-    """Share of cases whose latest revision holds each structure (read from the file headers only)."""
+def _presence(records: dict[str, LabelsOfRecord], cases: list[str]) -> dict[str, float]:
+    """Share of cases whose labels of record hold each structure (read from the file headers only)."""
     counts: Counter[str] = Counter()
     labelled = 0
     for case_id in cases:
-        latest = store.latest(case_id)
-        if latest is None:
+        if case_id not in records:
             continue
-        header = nrrd.read_header(str(store.path(latest)))
+        header = nrrd.read_header(str(records[case_id].path))
         labelled += 1
         for key, value in header.items():
             if key.endswith("_Extent") and not str(value).startswith("0 -1"):
@@ -59,6 +60,16 @@ def _presence(ws: Workspace, store: RevisionStore, cases: list[str]) -> dict[str
                 if name:
                     counts[str(name)] += 1
     return {name: counts[name] / labelled for name in sorted(counts)} if labelled else {}
+
+
+def _qa_current(ws: Workspace, records: dict[str, LabelsOfRecord], cases: list[str]) -> int:
+    """How many of ``cases`` QA checked on their labels of record (same revision, same sha256)."""
+    if not ws.qa.checked.is_file():
+        return 0
+    checked = pd.read_parquet(ws.qa.checked).dropna(subset=["revision"])
+    seen = set(zip(checked["case"].astype(str), checked["revision"].astype(int), checked["sha256"].astype(str),
+                   strict=True))
+    return sum((c, records[c].number, records[c].sha256) in seen for c in cases if c in records)
 
 
 def gather_facts(ws: Workspace) -> DatasetFacts:
@@ -74,26 +85,27 @@ def gather_facts(ws: Workspace) -> DatasetFacts:
     store = RevisionStore(ws)
     all_revisions = [r for r in store.all_revisions() if r.case_id in set(cases["case_id"])]
     revisions = dict(Counter(r.kind for r in all_revisions))
+    records = all_labels_of_record(ws, store=store)
     reviews: Counter[str] = Counter()
     for case_id in cases["case_id"]:
-        if store.latest_with_status(case_id, ReviewStatus.APPROVED) is not None:
-            reviews["cases with an approved revision"] += 1
-        elif store.latest(case_id) is not None:
-            reviews["cases without an approved revision"] += 1
-        else:
+        if case_id not in records:
             reviews["cases without labels"] += 1
+        elif records[case_id].status is ReviewStatus.APPROVED:
+            reviews["cases with an approved revision"] += 1
+        else:
+            reviews["cases without an approved revision"] += 1
     qa: dict[str, int] = {}
-    findings_path = ws.qa_dir / "label_findings.parquet"
+    qa_current = _qa_current(ws, records, list(cases["case_id"]))
+    findings_path = ws.qa.findings
     if findings_path.is_file():
         findings = pd.read_parquet(findings_path)
         findings = findings[findings["case"].isin(set(cases["case_id"]))]
         qa = {str(k): int(v) for k, v in findings["severity"].value_counts().items()}
-    versions = sorted((ws.releasable / "splits").glob("v*.json"))
-    split_version = json.loads((ws.releasable / "splits" / "splits.json").read_text()) \
-        if (ws.releasable / "splits" / "splits.json").is_file() and versions else {}
+    versions = ws.split_files()
+    split_version = json.loads(ws.current_split.read_text()) if ws.current_split.is_file() and versions else {}
     return DatasetFacts(ws.settings.name, cases, sampled, excluded, included, sample, label_set, categories,
-                        revisions, dict(reviews), qa, _presence(ws, store, list(cases["case_id"])),
-                        {k: v for k, v in split_version.items() if k not in ("assignments", "patients")})
+                        revisions, dict(reviews), qa, _presence(records, list(cases["case_id"])),
+                        {k: v for k, v in split_version.items() if k not in ("assignments", "patients")}, qa_current)
 
 
 def _age(values: pd.Series) -> str:

@@ -1,15 +1,16 @@
 """``ctcurate release VERSION``: a sealed, checksummed, PHI-scanned release folder in the reference layout.
 
 ``WS/releases/VERSION/`` holds per included case ``sNNNN/ct.nrrd`` and ``sNNNN/segmentations/
-<structure>.nrrd`` (from the latest approved revision, else the latest revision, else the case's own
-label files), optionally the isotropic copies, ``meta.csv`` (semicolon separated), the split
+<structure>.nrrd`` (the case's labels of record: its latest approved revision, else its latest revision),
+optionally the isotropic copies, ``meta.csv`` (semicolon separated), the split
 (``splits.json``, ``splits_final.json``), the datasheet, ``croissant.json``, ``LICENSE``, ``CHANGELOG.md``
 (cases added, removed and moved, label revisions changed, label-set changes since the previous release)
 and ``SHA256SUMS`` (``sha256sum -c`` format), and zip archives cut to a size limit for upload.
 
 Versions follow semantic versioning: a release must be newer than the last, and moving any case to
-another split needs a new major version. The build is refused while QA reports errors (unless forced,
-which the datasheet then states) and when the PHI scan finds any identifier of the private catalog
+another split needs a new major version. The build is refused for a case whose labels of record are not
+the ones ``qa labels`` checked (another revision, or other content), while QA reports errors (unless
+forced, which the datasheet then states) and when the PHI scan finds any identifier of the private catalog
 (names, ids, UIDs, dates, institutions) in any file. The folder is built aside and renamed into place
 only when it passed; the split version it used is frozen.
 """
@@ -28,11 +29,14 @@ from typing import Any
 import pandas as pd
 
 from curation import Workspace
-from curation.annotation.revisions import ReviewStatus, RevisionStore
+from curation.annotation import LabelsOfRecord, all_labels_of_record
 from curation.atomic import atomic_directory, atomic_write_text
+from curation.cases.withdraw import withdrawn_cases
 from curation.dicom.deid import PHI_COLUMNS
 from curation.errors import CtcurateError
-from curation.labels.labelmap import list_mask_files, read_seg_nrrd, write_mask_folder
+from curation.labels.labelmap import read_seg_nrrd, write_mask_folder
+from curation.reasons import reason_label
+from curation.workspace import ReleaseFolder
 
 from .croissant import RAI_FIELDS, build_croissant, sha256_of
 from .datasheet import build_datasheet, load_answers
@@ -95,38 +99,54 @@ def scan_for_phi(folder: Path, tokens: set[str]) -> list[tuple[str, str]]:
     return hits
 
 
-def _labels(ws: Workspace, store: RevisionStore, case_id: str, out: Path) -> str:
-    """Write the case's masks into ``out``; return where they came from."""
-    revision = store.latest_with_status(case_id, ReviewStatus.APPROVED) or store.latest(case_id)
-    if revision is not None:
-        labels, _ = read_seg_nrrd(store.path(revision))
-        write_mask_folder(out, labels, ws.label_set())
-        return f"revision {revision.number} ({store.statuses(case_id)[revision.number].value})"
-    if ws.segmentation_file(case_id).is_file():
-        labels, _ = read_seg_nrrd(ws.segmentation_file(case_id))
-        write_mask_folder(out, labels, ws.label_set())
-        return "segmentation.seg.nrrd"
-    masks = list_mask_files(ws.masks_dir(case_id))
-    if masks:
-        out.mkdir(parents=True, exist_ok=True)
-        for path in masks.values():
-            shutil.copy(path, out / path.name)
-        return "segmentations/"
-    raise ReleaseError(f"case {case_id}: no labels (no revision, no segmentation file); pre-segment or "
-                       "exclude the case before a release")
+def _labels(ws: Workspace, record: LabelsOfRecord, out: Path) -> str:
+    """Write the masks of a case's labels of record into ``out``; return which revision they are."""
+    labels, _ = read_seg_nrrd(record.path)
+    write_mask_folder(out, labels, ws.label_set())
+    return record.describe()
 
 
-def _changelog(version: str, previous: dict | None, current: dict) -> str:
+def _check_qa(ws: Workspace, version: str, cases: list[str], records: dict[str, LabelsOfRecord]) -> int:
+    """Refuse cases without labels or whose labels of record are not what QA checked; return QA errors."""
+    unlabelled = [c for c in cases if c not in records]
+    if unlabelled:
+        raise ReleaseError(f"release {version}: case(s) {unlabelled[:5]} have no labels (no revision); run "
+                           "'ctcurate presegment' or import their labels ('ctcurate annotate import'), or exclude "
+                           "them before a release")
+    if not ws.qa.checked.is_file() or not ws.qa.findings.is_file():
+        raise ReleaseError(f"release {version}: no label QA on record ({ws.qa.checked} missing); run 'ctcurate qa "
+                           f"labels {ws.root}' first")
+    checked = pd.read_parquet(ws.qa.checked).set_index("case")
+    stale = []
+    for case_id in cases:
+        record = records[case_id]
+        row = checked.loc[case_id] if case_id in checked.index else None
+        if row is None or pd.isna(row["revision"]) or int(row["revision"]) != record.number \
+                or row["sha256"] != record.sha256:
+            was = "not checked" if row is None or pd.isna(row["revision"]) else f"QA checked revision " \
+                f"{int(row['revision'])}" + (" with other content" if int(row["revision"]) == record.number else "")
+            stale.append(f"{case_id} ({record.describe()} of record, {was})")
+    if stale:
+        raise ReleaseError(f"release {version}: the labels of record differ from what QA checked for "
+                           f"{len(stale)} case(s): {'; '.join(stale[:5])}; run 'ctcurate qa labels {ws.root}' "
+                           "again, then release")
+    findings = pd.read_parquet(ws.qa.findings)
+    return int(((findings["severity"] == "error") & findings["case"].isin(set(cases))).sum())
+
+
+def _changelog(version: str, previous: dict | None, current: dict, withdrawn: dict[str, str] | None = None) -> str:
     lines = [f"# {version}", ""]
     if previous is None:
         return "\n".join(lines + [f"First release: {len(current['cases'])} cases.", ""])
     old, new = previous["cases"], current["cases"]
+    gone = withdrawn or {}
     added = sorted(set(new) - set(old))
     removed = sorted(set(old) - set(new))
     moved = sorted(c for c in set(old) & set(new) if old[c]["split"] != new[c]["split"])
     relabelled = sorted(c for c in set(old) & set(new) if old[c]["labels"] != new[c]["labels"])
     lines += [f"Changes since {previous['version']}:", "", f"- cases added ({len(added)}): {', '.join(added) or '-'}",
-              f"- cases removed ({len(removed)}): {', '.join(removed) or '-'}",
+              f"- cases removed ({len(removed)}): "
+              + (", ".join(f"{c} (withdrawn: {gone[c]})" if c in gone else c for c in removed) or "-"),
               f"- cases moved between splits ({len(moved)}): "
               + (", ".join(f"{c} {old[c]['split']}->{new[c]['split']}" for c in moved) or "-"),
               f"- label revisions changed ({len(relabelled)}): {', '.join(relabelled) or '-'}"]
@@ -135,12 +155,13 @@ def _changelog(version: str, previous: dict | None, current: dict) -> str:
     return "\n".join(lines + [""])
 
 
-def _archives(folder: Path, limit_mb: float) -> list[Path]:
+def _archives(release: ReleaseFolder, case_ids: set[str], limit_mb: float) -> list[Path]:
     """Zip the case folders into parts of at most ``limit_mb`` (a case is never split)."""
+    folder = release.root
     parts: list[list[Path]] = [[]]
     size = 0
     limit = limit_mb * 2**20
-    for case in sorted(p for p in folder.iterdir() if p.is_dir() and re.fullmatch(r"s\d+", p.name)):
+    for case in sorted(p for p in folder.iterdir() if p.is_dir() and p.name in case_ids):
         case_size = sum(f.stat().st_size for f in case.rglob("*") if f.is_file())
         if parts[-1] and size + case_size > limit:
             parts.append([])
@@ -148,10 +169,9 @@ def _archives(folder: Path, limit_mb: float) -> list[Path]:
         parts[-1].append(case)
         size += case_size
     out = []
-    target = folder.parent / f"{folder.name}-archives"
-    target.mkdir(exist_ok=True)
+    release.archives_dir.mkdir(exist_ok=True)
     for n, cases in enumerate(p for p in parts if p):
-        path = target / f"{folder.name}-part{n + 1:02d}.zip"
+        path = release.archive(n + 1)
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:  # NRRDs are gzip already
             for case in cases:
                 for file in sorted(case.rglob("*")):
@@ -164,14 +184,14 @@ def _archives(folder: Path, limit_mb: float) -> list[Path]:
 def build_release(ws: Workspace, version: str, *, answers: Path | None = None, copies: bool = False,
                   force_qa: bool = False, archive_mb: float = 2000.0) -> ReleaseResult:
     """Build, scan and seal ``WS/releases/VERSION``."""
-    releases = ws.root / "releases"
+    releases = ws.releases_dir
     _semver(version)
     earlier = sorted((p.name for p in releases.glob("*") if p.is_dir() and re.fullmatch(r"\d+\.\d+\.\d+", p.name)),
                      key=_semver)
-    if (releases / version).exists():
-        raise ReleaseError(f"release {version}: {releases / version} exists; releases are never rebuilt, choose "
+    if ws.release(version).root.exists():
+        raise ReleaseError(f"release {version}: {ws.release(version).root} exists; releases are never rebuilt, choose "
                            "a new version")
-    previous = json.loads((releases / earlier[-1] / "release.json").read_text()) if earlier else None
+    previous = json.loads(ws.release(earlier[-1]).record.read_text()) if earlier else None
     if earlier and _semver(version) <= _semver(earlier[-1]):
         raise ReleaseError(f"release {version}: must be newer than the last release {earlier[-1]}")
     splits = list_splits(ws)
@@ -179,14 +199,11 @@ def build_release(ws: Workspace, version: str, *, answers: Path | None = None, c
         raise ReleaseError(f"release {version}: no split yet; run 'ctcurate split' first")
     split = splits[-1]
     cases = included_cases(ws)
-    errors = 0
-    if (ws.qa_dir / "label_findings.parquet").is_file():
-        findings = pd.read_parquet(ws.qa_dir / "label_findings.parquet")
-        errors = int(((findings["severity"] == "error") & findings["case"].isin(set(cases["case_id"]))).sum())
+    records = all_labels_of_record(ws)
+    errors = _check_qa(ws, version, list(cases["case_id"]), records)
     if errors and not force_qa:
         raise ReleaseError(f"release {version}: QA reports {errors} error(s) in included cases; fix them (ctcurate "
                            "qa report) or pass --force-qa, which the datasheet will state")
-    store = RevisionStore(ws)
     current: dict[str, Any] = {"version": version, "split": split.version, "label_set": f"{ws.label_set().name} "
                f"{ws.label_set().version}", "qa_errors": errors, "forced_qa": bool(errors and force_qa), "cases": {}}
     if previous is not None:
@@ -196,22 +213,23 @@ def build_release(ws: Workspace, version: str, *, answers: Path | None = None, c
             raise ReleaseError(f"release {version}: cases {moved[:5]} move to another split since "
                                f"{previous['version']}; that needs a new major version ({major}.0.0)")
     tokens = phi_token_set(ws)
-    with atomic_directory(releases / version) as tmp:
+    with atomic_directory(ws.release(version).root) as tmp:
+        staged = ReleaseFolder(tmp)
         for case_id in cases["case_id"]:
             folder = ws.case_dir(case_id)
-            (tmp / case_id).mkdir()
-            shutil.copy(folder / ws.ct_name(), tmp / case_id / "ct.nrrd")
+            staged.case_dir(case_id).mkdir()
+            shutil.copy(folder / ws.ct_name(), staged.case_dir(case_id) / ws.ct_name())
             if copies:
                 for spacing in ws.settings.conversion.spacings_mm:
                     if (folder / ws.ct_name(spacing)).is_file():
-                        shutil.copy(folder / ws.ct_name(spacing), tmp / case_id / ws.ct_name(spacing))
-            source = _labels(ws, store, case_id, tmp / case_id / "segmentations")
+                        shutil.copy(folder / ws.ct_name(spacing), staged.case_dir(case_id) / ws.ct_name(spacing))
+            source = _labels(ws, records[case_id], staged.masks_dir(case_id))
             current["cases"][case_id] = {"split": split.assignments.get(case_id, ""), "labels": source}
         meta = cases.copy()
-        atomic_write_text(tmp / "meta.csv", meta.to_csv(index=False, sep=";"))
-        for name in ("splits.json", "splits_final.json"):
-            shutil.copy(ws.releasable / "splits" / name, tmp / name)
-        sheet = build_datasheet(ws, answers, tmp / "datasheet")
+        atomic_write_text(staged.meta_csv, meta.to_csv(index=False, sep=";"))
+        shutil.copy(ws.current_split, staged.split)
+        shutil.copy(ws.nnunet_split, staged.nnunet_split)
+        sheet = build_datasheet(ws, answers, staged.datasheet_dir)
         if current["forced_qa"]:
             note = f"**This release was built with {errors} QA error(s) outstanding (forced).**\n\n## Part 1: fields"
             for page in (sheet.markdown, sheet.html):
@@ -222,10 +240,11 @@ def build_release(ws: Workspace, version: str, *, answers: Path | None = None, c
         license_id = str(given.get("license") or "")
         current["answers"] = {k: given[k] for k in ("license", "creators", "keywords", "related_identifiers")
                               if given.get(k)}
-        atomic_write_text(tmp / "LICENSE", (f"{license_id}\n" if license_id else "LICENSE MISSING: set 'license' in "
+        atomic_write_text(staged.license, (f"{license_id}\n" if license_id else "LICENSE MISSING: set 'license' in "
                                             "the datasheet answers\n"))
-        atomic_write_text(tmp / "CHANGELOG.md", _changelog(version, previous, current))
-        atomic_write_text(tmp / "release.json", json.dumps(current, indent=1))
+        withdrawn = {w.case_id: reason_label(w.reason) for w in withdrawn_cases(ws)}
+        atomic_write_text(staged.changelog, _changelog(version, previous, current, withdrawn))
+        atomic_write_text(staged.record, json.dumps(current, indent=1))
         rai_text = {k: sheet.fields.get(v, ("", ""))[1] or sheet.sections.get(v, "") for k, v in RAI_FIELDS.items()}
         build_croissant(tmp, name=sheet.fields["Dataset Name"][0], description=sheet.fields["Composition"][0],
                         version=version, license_=license_id, rai=rai_text)
@@ -235,9 +254,9 @@ def build_release(ws: Workspace, version: str, *, answers: Path | None = None, c
             raise ReleaseError(f"release {version}: identifying values found, nothing was released: {shown}; remove "
                                "them at their source (answers file, case metadata) and build again")
         sums = [f"{sha256_of(p)}  {p.relative_to(tmp).as_posix()}" for p in sorted(tmp.rglob("*")) if p.is_file()]
-        atomic_write_text(tmp / "SHA256SUMS", "\n".join(sums) + "\n")
+        atomic_write_text(staged.checksums, "\n".join(sums) + "\n")
     if not split.frozen:
         freeze_split(ws, split.version)
-    archives = _archives(releases / version, archive_mb)
+    archives = _archives(ws.release(version), set(cases["case_id"]), archive_mb)
     log.info("release %s: %d cases, %d archive(s)", version, len(cases), len(archives))
-    return ReleaseResult(releases / version, len(cases), archives, bool(current["forced_qa"]))
+    return ReleaseResult(ws.release(version).root, len(cases), archives, bool(current["forced_qa"]))

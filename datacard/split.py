@@ -22,12 +22,12 @@ import logging
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from curation import Workspace
+from curation.annotation.db import has_annotation_database
 from curation.atomic import atomic_write_text
 from curation.cases.casemeta import SPLITS, update_case_metadata, write_meta_table
 from curation.errors import CtcurateError
@@ -159,22 +159,18 @@ def assign_splits(cases: pd.DataFrame, plan: SplitPlan, fixed: dict[str, str] | 
 
 
 # -- the workspace's split versions -------------------------------------------------------------------------
-def _folder(ws: Workspace) -> Path:
-    return ws.releasable / "splits"
-
-
 def list_splits(ws: Workspace) -> list[SplitVersion]:
     """Saved versions, oldest first (by semantic version)."""
-    versions = [load_split(ws, path.stem[1:]) for path in _folder(ws).glob("v*.json")]
+    versions = [load_split(ws, path.stem[1:]) for path in ws.split_files()]
     return sorted(versions, key=lambda v: _semver(v.version))
 
 
 def load_split(ws: Workspace, version: str) -> SplitVersion:
-    path = _folder(ws) / f"v{version}.json"
+    path = ws.split_file(version)
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        known = ", ".join(v.stem[1:] for v in sorted(_folder(ws).glob("v*.json"))) or "none"
+        known = ", ".join(v.stem[1:] for v in sorted(ws.split_files())) or "none"
         raise SplitError(f"split version {version}: {path} not found (saved: {known}); run 'ctcurate split'") \
             from None
     plan = SplitPlan(tuple(data["ratios"]), tuple(data["stratify"]), int(data["seed"]))
@@ -187,7 +183,7 @@ def included_cases(ws: Workspace) -> pd.DataFrame:
     from curation.annotation.worklist import CaseStatus, Worklist
 
     cases = pd.read_parquet(ws.require(ws.meta_table, "convert"))
-    if ws.settings.annotation.database_url or (ws.root / "annotations.sqlite").is_file():
+    if has_annotation_database(ws):
         excluded = {c for c, (status, _) in Worklist(ws).statuses().items() if status is CaseStatus.EXCLUDED}
         cases = cases[~cases["case_id"].isin(excluded)]
     return cases.reset_index(drop=True)
@@ -217,7 +213,7 @@ def make_split(ws: Workspace, version: str, plan: SplitPlan | None = None, *, re
     patients = dict(zip(cases["case_id"], cases["patient_pseudonym"], strict=True))
     split = SplitVersion(version, assignments, {c: patients[c] for c in assignments}, plan, False,
                          latest.version if latest else None, {"removed_since_parent": gone})
-    atomic_write_text(_folder(ws) / f"v{version}.json", split.to_json())
+    atomic_write_text(ws.split_file(version), split.to_json())
     _apply(ws, split)
     log.info("split %s: %s", version, dict(Counter(assignments.values())))
     return split
@@ -225,14 +221,14 @@ def make_split(ws: Workspace, version: str, plan: SplitPlan | None = None, *, re
 
 def _apply(ws: Workspace, split: SplitVersion) -> None:
     """Write the split into every case.json and the cases table, splits.json and splits_final.json."""
-    for case_dir in sorted(ws.cases_dir.iterdir()):
-        if case_dir.is_dir() and not case_dir.name.startswith(".") and (case_dir / "case.json").is_file():
-            update_case_metadata(ws, case_dir.name, "split", split.assignments.get(case_dir.name))
+    for case_id in ws.case_ids():
+        if ws.case_metadata(case_id).is_file():
+            update_case_metadata(ws, case_id, "split", split.assignments.get(case_id))
     write_meta_table(ws)
-    atomic_write_text(_folder(ws) / "splits.json", split.to_json())
+    atomic_write_text(ws.current_split, split.to_json())
     folds = [{"train": sorted(c for c, s in split.assignments.items() if s == "train"),
               "val": sorted(c for c, s in split.assignments.items() if s == "val")}]
-    atomic_write_text(_folder(ws) / "splits_final.json", json.dumps(folds, indent=1))
+    atomic_write_text(ws.nnunet_split, json.dumps(folds, indent=1))
 
 
 def freeze_split(ws: Workspace, version: str) -> SplitVersion:
@@ -240,7 +236,7 @@ def freeze_split(ws: Workspace, version: str) -> SplitVersion:
     split = load_split(ws, version)
     frozen = SplitVersion(split.version, split.assignments, split.patients, split.plan, True, split.parent,
                           split.notes)
-    atomic_write_text(_folder(ws) / f"v{version}.json", frozen.to_json())
+    atomic_write_text(ws.split_file(version), frozen.to_json())
     return frozen
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from curation import Workspace
 from curation.atomic import atomic_write_text
 from curation.errors import CtcurateError
+from curation.workspace import ReleaseFolder
 
 __all__ = ["ZenodoError", "ZenodoClient", "PublishResult", "publish_release", "ZENODO", "ZENODO_SANDBOX"]
 
@@ -135,19 +136,19 @@ class PublishResult:
     doi: str | None = None
 
 
-def _files(release: Path) -> list[tuple[str, Path]]:
+def _files(release: ReleaseFolder) -> list[tuple[str, Path]]:
     """What is uploaded: the archives of the cases and the release's top-level files."""
-    archives = sorted((release.parent / f"{release.name}-archives").glob("*.zip"))
-    top = sorted(p for p in release.iterdir() if p.is_file())
+    archives = sorted(release.archives_dir.glob("*.zip"))
+    top = sorted(p for p in release.root.iterdir() if p.is_file())
     return [(p.name, p) for p in archives + top]
 
 
-def _metadata(release: Path, version: str) -> dict[str, Any]:
-    record = json.loads((release / "release.json").read_text())
+def _metadata(release: ReleaseFolder, version: str) -> dict[str, Any]:
+    record = json.loads(release.record.read_text())
     answers = record.get("answers", {})
-    croissant = json.loads((release / "croissant.json").read_text())
+    croissant = json.loads(release.croissant.read_text())
     creators = answers.get("creators") or [{"name": "ctcurate steward"}]
-    meta: dict[str, Any] = {"title": croissant.get("name", release.name), "upload_type": "dataset",
+    meta: dict[str, Any] = {"title": croissant.get("name", release.version), "upload_type": "dataset",
                             "description": croissant.get("description", ""), "creators": creators,
                             "version": version, "keywords": answers.get("keywords") or ["CT", "segmentation"]}
     if answers.get("license"):
@@ -157,17 +158,21 @@ def _metadata(release: Path, version: str) -> dict[str, Any]:
     return meta
 
 
+def _versions(ws: Workspace) -> list[str]:
+    return [p.name for p in ws.releases_dir.iterdir() if p.is_dir()] if ws.releases_dir.is_dir() else []
+
+
 def publish_release(ws: Workspace, version: str, client: ZenodoClient, *, publish: bool = False) -> PublishResult:
     """Create (or continue) the deposition for ``WS/releases/VERSION`` and upload what is missing."""
-    release = ws.root / "releases" / version
-    if not (release / "release.json").is_file():
-        raise ZenodoError(f"release {version}: {release} not found; build it with 'ctcurate release {version}'")
-    state_path = release.parent / f"{version}.zenodo.json"
+    release = ws.release(version)
+    if not release.record.is_file():
+        raise ZenodoError(f"release {version}: {release.root} not found; build it with 'ctcurate release {version}'")
+    state_path = release.zenodo_state
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
     if state.get("deposition_id"):
         deposition = client.get(int(state["deposition_id"]))
     else:
-        earlier = sorted(release.parent.glob("*.zenodo.json"))
+        earlier = sorted(p.zenodo_state for p in map(ws.release, _versions(ws)) if p.zenodo_state.is_file())
         published = [json.loads(p.read_text()) for p in earlier if p != state_path]
         published = [p for p in published if p.get("published")]
         deposition = client.new_version(int(published[-1]["deposition_id"])) if published else client.create()

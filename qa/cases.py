@@ -4,26 +4,25 @@ A case is a folder with a CT (``ct.nrrd``, ``ct.nii.gz`` or ``ct.nii``) and labe
 storage forms: ``segmentations/<structure>.nrrd|.nii.gz`` (one binary mask per class) and/or one
 multi-label file (``segmentation.seg.nrrd``, ``segmentation.nrrd``, ``segmentation.nii.gz``,
 ``segmentation.nii``, ``labels.nrrd``, ``labels.nii.gz``). The reference dataset's layout
-(``s0000/ct.nii.gz``, ``s0000/segmentations/*.nii.gz``) is such a folder. In a workspace, a case
-without label files in its folder is checked on its latest segmentation revision.
+(``s0000/ct.nii.gz``, ``s0000/segmentations/*.nii.gz``) is such a folder.
+
+In a workspace, a case is checked on its labels of record (:func:`curation.annotation.labels_of_record`:
+the latest approved revision, else the latest revision), and the revision, its review status and its
+sha256 go with the case into the results. Label files lying in a workspace's case folders are not read:
+they must be imported as revisions first (``ctcurate annotate import``), which this module asks for.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from curation import Workspace
-from curation.annotation.revisions import RevisionStore
+from curation.annotation import all_labels_of_record, pending_label_files
 from curation.errors import QAError
-from curation.workspace.layout import SETTINGS_FILE
+from curation.workspace import CASE_IMAGE_NAMES, MASKS_FOLDER, MULTILABEL_NAMES, SETTINGS_FILE
 
-__all__ = ["CaseFiles", "IMAGE_NAMES", "MULTILABEL_NAMES", "MASKS_FOLDER", "find_cases"]
-
-IMAGE_NAMES = ("ct.nrrd", "ct.nii.gz", "ct.nii")
-MULTILABEL_NAMES = ("segmentation.seg.nrrd", "segmentation.nrrd", "segmentation.nii.gz", "segmentation.nii",
-                    "labels.nrrd", "labels.nii.gz")
-MASKS_FOLDER = "segmentations"
+__all__ = ["CaseFiles", "find_cases"]
 
 
 @dataclass(frozen=True)
@@ -35,10 +34,13 @@ class CaseFiles:
     image: Path | None
     masks: Path | None
     multilabel: Path | None
+    revision: int | None = None
+    review: str | None = None
+    labels_sha256: str | None = None
 
     @classmethod
     def from_folder(cls, folder: Path) -> CaseFiles:
-        image = next((folder / n for n in IMAGE_NAMES if (folder / n).is_file()), None)
+        image = next((folder / n for n in CASE_IMAGE_NAMES if (folder / n).is_file()), None)
         masks = folder / MASKS_FOLDER if (folder / MASKS_FOLDER).is_dir() else None
         multilabel = next((folder / n for n in MULTILABEL_NAMES if (folder / n).is_file()), None)
         return cls(folder.name, folder, image, masks, multilabel)
@@ -57,19 +59,13 @@ def find_cases(root: str | Path, *, cases: list[str] | None = None) -> list[Case
     root = Path(root)
     if not root.is_dir():
         raise QAError(f"{root}: no such folder; pass a workspace or a folder of case folders")
-    ws = Workspace.open(root) if (root / SETTINGS_FILE).is_file() else None
-    base = ws.cases_dir if ws else root
-    if not base.is_dir():
-        raise QAError(f"{base}: no cases folder; run 'ctcurate convert' first")
-    store = RevisionStore(ws) if ws and (ws.root / "annotations.sqlite").is_file() else None
-    found = []
-    for folder in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = CaseFiles.from_folder(folder)
-        latest = store.latest(folder.name) if store else None
-        if latest is not None and not files.has_labels:  # a workspace case: its latest revision
-            files = replace(files, multilabel=store.path(latest))  # type: ignore[union-attr]
-        if files.image is not None or files.has_labels:
-            found.append(files)
+    if (root / SETTINGS_FILE).is_file():
+        ws = Workspace.open(root)
+        found, base = _workspace_cases(ws), ws.cases_dir
+    else:
+        base = root
+        found = [f for f in (CaseFiles.from_folder(p) for p in sorted(root.iterdir())
+                             if p.is_dir() and not p.name.startswith(".")) if f.image is not None or f.has_labels]
     if cases:
         wanted = set(cases)
         missing = sorted(wanted - {c.case for c in found})
@@ -77,6 +73,31 @@ def find_cases(root: str | Path, *, cases: list[str] | None = None) -> list[Case
             raise QAError(f"{base}: case(s) {missing[:5]} not found; check the case ids")
         found = [c for c in found if c.case in wanted]
     if not found:
-        raise QAError(f"{base}: no case folders with {' / '.join(IMAGE_NAMES)} or labels; expected "
+        raise QAError(f"{base}: no case folders with {' / '.join(CASE_IMAGE_NAMES)} or labels; expected "
                       f"<case>/ct.nrrd with <case>/{MASKS_FOLDER}/<structure>.nrrd or <case>/segmentation.seg.nrrd")
+    return found
+
+
+def _workspace_cases(ws: Workspace) -> list[CaseFiles]:
+    """A workspace's cases, each with its labels of record; refused while case folders hold label files
+    that are not in the annotation store."""
+    if not ws.cases_dir.is_dir():
+        raise QAError(f"{ws.cases_dir}: no cases folder; run 'ctcurate convert' first")
+    pending = pending_label_files(ws)
+    if pending:
+        shown = "; ".join(f"{c}: {', '.join(p.name for p in files)}" for c, files in list(pending.items())[:3])
+        raise QAError(f"{ws.root}: label files in case folders are not in the annotation store ({shown}"
+                      f"{'; ...' if len(pending) > 3 else ''}); a workspace's labels are its revisions: run "
+                      f"'ctcurate annotate import -w {ws.root}' to add them, or remove them")
+    records = all_labels_of_record(ws)
+    found = []
+    for case_id in ws.case_ids():
+        folder = ws.case_dir(case_id)
+        image = next((folder / n for n in CASE_IMAGE_NAMES if (folder / n).is_file()), None)
+        record = records.get(case_id)
+        if record is None:
+            found.append(CaseFiles(case_id, folder, image, None, None))
+        else:
+            found.append(CaseFiles(case_id, folder, image, None, record.path, record.number, record.status.value,
+                                   record.sha256))
     return found

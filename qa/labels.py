@@ -23,6 +23,7 @@ import pandas as pd
 from curation import __version__
 from curation.atomic import atomic_write_parquet, atomic_write_text
 from curation.labels.labelset import LabelSet
+from curation.workspace import QAFolder
 from curation.workspace.executor import SerialExecutor
 
 from .anatomy import AnatomySettings, check_anatomy, class_rows
@@ -32,14 +33,10 @@ from .findings import Check, Finding, Severity, findings_frame
 from .labelstats import compute_label_stats
 from .loading import GridTolerance, load_case
 
-__all__ = ["LabelQASettings", "CaseResult", "case_fingerprint", "check_case", "run_label_qa", "FINDINGS_FILE",
-           "STATS_FILE"]
+__all__ = ["LabelQASettings", "CaseResult", "case_fingerprint", "check_case", "run_label_qa", "checked_labels"]
 
 log = logging.getLogger(__name__)
 
-FINDINGS_FILE = "label_findings.parquet"
-CACHE_DIR = "cases"
-STATS_FILE = "label_stats.parquet"
 
 
 @dataclass(frozen=True)
@@ -132,7 +129,7 @@ def run_label_qa(cases: list[CaseFiles], settings: LabelQASettings, out_dir: str
     executor = executor or SerialExecutor()
     findings: list[Finding] = []
     rows: list[dict[str, Any]] = []
-    cache = Path(out_dir) / CACHE_DIR if out_dir is not None else None
+    cache = QAFolder(Path(out_dir)).cases_dir if out_dir is not None else None
     todo = []
     fingerprints = {}
     for files in cases:
@@ -165,9 +162,19 @@ def run_label_qa(cases: list[CaseFiles], settings: LabelQASettings, out_dir: str
         findings += cohort_findings(stats, min_cases=settings.cohort_min_cases, threshold=settings.cohort_z)
     frame = findings_frame(findings)
     if out_dir is not None:
-        out = Path(out_dir)
-        atomic_write_parquet(out / FINDINGS_FILE, frame)
-        atomic_write_parquet(out / STATS_FILE, stats)
+        out = QAFolder(Path(out_dir))
+        atomic_write_parquet(out.findings, frame)
+        atomic_write_parquet(out.stats, stats)
+        atomic_write_parquet(out.checked, checked_labels(cases))
     log.info("checked %d cases: %d errors, %d warnings", len(cases), int((frame["severity"] == "error").sum()),
              int((frame["severity"] == "warning").sum()))
     return frame, stats
+
+
+def checked_labels(cases: list[CaseFiles]) -> pd.DataFrame:
+    """Which labels each case was checked on: the revision, its review status and sha256 (in a workspace),
+    else the label files' paths."""
+    return pd.DataFrame([{"case": c.case, "revision": c.revision, "review": c.review or "",
+                          "sha256": c.labels_sha256 or "", "labels": str(c.multilabel or c.masks or "")}
+                         for c in cases], columns=["case", "revision", "review", "sha256", "labels"]).astype(
+        {"revision": "Int64"})

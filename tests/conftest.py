@@ -81,3 +81,34 @@ def filtered_workspace(tmp_path: Path):
         return ws
 
     return _make
+
+
+_REVISION_FILES: dict[Path, str] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def revision_files_never_change():
+    """Every revision file written in this session is hashed when written and again at the end: none may change
+    (a revision file is never replaced). Tests that damage one on purpose say so with ``damaged_revision``."""
+    from curation.annotation import revisions
+    from curation.atomic import sha256_file
+
+    original = revisions.RevisionStore.add
+
+    def add(self, case_id, *args, **kwargs):
+        made = original(self, case_id, *args, **kwargs)
+        for name in made.files.values():
+            _REVISION_FILES[self.folder(case_id) / name] = sha256_file(self.folder(case_id) / name)
+        return made
+
+    revisions.RevisionStore.add = add
+    yield _REVISION_FILES
+    revisions.RevisionStore.add = original
+    changed = sorted(str(p) for p, digest in _REVISION_FILES.items() if p.is_file() and sha256_file(p) != digest)
+    assert len(_REVISION_FILES) > 0 and changed == [], f"revision files changed after they were written: {changed}"
+
+
+@pytest.fixture()
+def damaged_revision():
+    """Call with a revision file's path before damaging it on purpose (the session's check then skips it)."""
+    return lambda path: _REVISION_FILES.pop(Path(path), None)

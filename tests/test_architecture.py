@@ -14,16 +14,16 @@ ALLOWED = {"curation": set(), "qa": {"curation"}, "annotator": {"curation", "qa"
            "datacard": {"curation", "qa", "annotator"}, "ctcurate": {"curation", "qa", "annotator", "datacard"}}
 # the layers inside curation, lowest first: a module imports its own layer or lower ones only
 CURATION_LAYERS = (
-    {"errors", "atomic", "_version"},
+    {"errors", "atomic", "reasons", "_version"},
     {"image"},
     {"labels"},
     {"workspace"},
     {"annotation"},
     {"dicom"},
+    {"cases"},
     {"catalog"},
     {"selection"},
     {"pacs"},
-    {"cases"},
 )
 
 
@@ -115,3 +115,68 @@ def test_modules_form_no_cycle() -> None:
     packages = {m for m, p in _modules().items() if p.name == "__init__.py"}
     real = [c for c in cycles if not any(m in packages for m in c)]
     assert real == []
+
+
+# -- one owner of every workspace path ------------------------------------------------------------------------
+OWNERS = (ROOT / "curation" / "workspace" / "layout.py", ROOT / "curation" / "workspace" / "folders.py")
+WORKSPACE_VARIABLES = {"ws", "workspace", "self.workspace", "self.ws"}
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                out.add(id(first.value))
+    return out
+
+
+def _workspace_names() -> set[str]:
+    """The file and folder names the workspace spells: path components in its two modules."""
+    names = set()
+    for path in OWNERS:
+        tree = ast.parse(path.read_text())
+        skip = _docstrings(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+                names |= {n.value for n in (node.left, node.right)
+                          if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip \
+                    and "." in node.value and " " not in node.value:
+                names.add(node.value)
+        for statement in tree.body:  # module constants: CASE_METADATA = "case.json", MULTILABEL_NAMES = (...)
+            if isinstance(statement, ast.Assign) and all(isinstance(t, ast.Name) and t.id.isupper()
+                                                         for t in statement.targets):
+                names |= {n.value for n in ast.walk(statement.value)
+                          if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    return {n for n in names if not n.startswith(".") and "/" not in n}
+
+
+def _spelled(path: Path, names: set[str]) -> list[str]:
+    tree = ast.parse(path.read_text())
+    skip = _docstrings(tree)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            for side in (node.left, node.right):
+                if isinstance(side, ast.Constant) and side.value in names:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: / {side.value!r}")
+            left = ast.unparse(node.left)
+            if left.rpartition(".")[0] in WORKSPACE_VARIABLES and left.endswith(".root") \
+                    and isinstance(node.right, ast.Constant):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
+            if "." in node.value and node.value in names:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
+            if "s\\d" in node.value:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: case-id pattern {node.value!r}")
+    return found
+
+
+def test_only_the_workspace_spells_its_paths() -> None:
+    names = _workspace_names()
+    assert {"annotations.sqlite", "releases", "splits.json", "datasheet_answers.yaml", "label_findings.parquet",
+            "case.json", "revisions"} <= names
+    found = [hit for module, path in _modules().items() if path not in OWNERS for hit in _spelled(path, names)]
+    assert found == [], "use the Workspace (curation.workspace) for these paths"

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from curation.errors import ConfigError
 from curation.workspace.layout import Workspace
 
 from ._common import WorkspaceOpt, app, console, exit_on_failures, friendly, with_executor
@@ -120,3 +121,57 @@ def status(workspace: WorkspaceOpt = Path("."),
         for values in summary.cases.itertuples(index=False):
             listing.add_row(*("" if pd.isna(v) else str(v) for v in values))
         console.print(listing)
+
+
+@annotate_app.command("import")
+@friendly
+def import_labels(
+    workspace: WorkspaceOpt = Path("."),
+    case: Annotated[str | None, typer.Option(help="Import into this case only (needed with --file).")] = None,
+    file: Annotated[Path | None, typer.Option(help="A mask folder or multi-label file (.seg.nrrd, .nrrd, "
+                                                   ".nii.gz) on the case's CT grid (default: the label files "
+                                                   "found in the case folders).")] = None,
+    comment: Annotated[str, typer.Option(help="A note kept with the revision.")] = "",
+) -> None:
+    """Bring existing labels into the annotation store as each case's next revision (author import:<file>).
+
+    Without --file, every label file found in a case folder (segmentations/, segmentation.seg.nrrd, ...) is
+    imported; the same content is never imported twice."""
+    from curation.annotation import import_case_folder_labels
+    from curation.annotation import import_labels as import_one
+
+    ws = Workspace.open(workspace)
+    if file is not None:
+        if case is None:
+            raise ConfigError("--file needs --case: the case whose CT grid the labels lie on")
+        revision = import_one(ws, case, file, comment=comment)
+        console.print(f"{case}: revision {revision.number} ({revision.author})")
+        return
+    done = import_case_folder_labels(ws, cases=[case] if case else None)
+    failed = {c: r for c, r in done.items() if isinstance(r, str)}
+    for case_id, made in sorted(done.items()):
+        if not isinstance(made, str):
+            console.print(f"{case_id}: revision {made.number} ({made.author})")
+    console.print(f"{len(done) - len(failed)} imported, {len(failed)} failed")
+    exit_on_failures(failed)
+
+
+db_app = typer.Typer(help="The annotation database: move it between SQLite and PostgreSQL.", no_args_is_help=True)
+annotate_app.add_typer(db_app, name="db")
+
+
+@db_app.command("migrate")
+@friendly
+def migrate(
+    to: Annotated[str, typer.Option("--to", help="The new database: postgresql+psycopg://USER@HOST/DB, or "
+                                                 "sqlite:////path/annotations.sqlite; it must hold no rows.")],
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Copy every table of the annotation database to another one, verify each, then switch the setting."""
+    from curation.annotation import migrate_database
+
+    result = migrate_database(Workspace.open(workspace), to)
+    for table, rows in result.rows.items():
+        console.print(f"{table}: {rows} rows", highlight=False)
+    console.print(f"annotation database: {result.source} -> {result.target}; [annotation] database_url switched",
+                  highlight=False)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from curation.workspace import ReleaseFolder
 from curation.workspace.layout import Workspace
 from curation.workspace.settings import ExecutorSettings, SamplingSettings, Settings
 
@@ -92,6 +93,9 @@ def filter_(workspace: WorkspaceOpt = Path(".")) -> None:
     console.print(table)
     console.print(f"{result.n_included_exams} of {result.n_sampled_exams} sampled exams included; "
                   f"flow diagram: {result.flow_png}")
+    if result.withdrawn:
+        console.print(f"withdrawn (their exam no longer qualifies; moved to {ws.withdrawn_dir}): "
+                      f"{', '.join(result.withdrawn)}")
 
 
 @app.command()
@@ -107,6 +111,8 @@ def convert(
 
     ws = Workspace.open(workspace)
     result = with_executor(ws, workers, scheduler, "convert", functools.partial(run_convert, ws, cases=case))
+    if result.withdrawn:
+        console.print("withdrawn: " + ", ".join(f"{w.case_id} ({w.reason})" for w in result.withdrawn))
     console.print(f"{len(result.converted)} converted, {len(result.skipped)} already done, "
                   f"{len(result.failed)} failed; cases in {ws.cases_dir}")
     exit_on_failures(result.failed)
@@ -122,9 +128,9 @@ def demo(
                                             "orthanc-dicomweb) and pull from it over DICOMweb instead of "
                                             "scanning it.")] = False,
 ) -> None:
-    """Build a small synthetic PACS export, run init -> scan -> sample -> filter -> convert on it, label the
-    phantom's structures, pre-segment the cases with the small model, run the QA (labels, metadata, report),
-    split the cases and build release 1.0.0 with its datasheet."""
+    """Build a small synthetic PACS export, run init -> scan -> sample -> filter -> convert on it, pre-segment
+    the cases with the small model (revision 0), import the phantom's true labels as the next revision, run the
+    QA (labels, metadata, report), split the cases and build release 1.0.0 with its datasheet."""
     from ctcurate.demo import run_demo
 
     def step(label: str) -> None:
@@ -151,9 +157,12 @@ def demo(
     console.print(f"presegment:   {pre.model.tag}: revision 0 of {len(pre.result.done) + len(pre.result.skipped)} "
                   f"cases ({len(pre.result.failed)} failed); phases: "
                   + ", ".join(f"{c} {p or 'unknown'}" for c, (p, _) in pre.phases.items()))
+    console.print(f"labels:       the phantom's truth imported as revision {pre.imported} of each case (labels of "
+                  "record, checked by QA and released)")
     errors = qa.findings[qa.findings["severity"] == "error"]
     console.print(f"label QA:     {len(errors)} errors (the demo swaps the lungs of {result.cases[-1]}: "
                   f"{', '.join(sorted(set(errors['check'])))}); report: {qa.report}")
     console.print(f"metadata QA:  {'passed' if qa.meta.success else 'FAILED'}; Data Docs: {qa.meta.data_docs}")
-    console.print(f"release:      {release_folder} (datasheet: {release_folder / 'datasheet' / 'datasheet.md'}; "
+    sheet = ReleaseFolder(release_folder).datasheet_dir / "datasheet.md"
+    console.print(f"release:      {release_folder} (datasheet: {sheet}; "
                   "built despite the lung swap, which its datasheet states)")

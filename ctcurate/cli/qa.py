@@ -13,7 +13,7 @@ from rich.table import Table
 from curation.atomic import atomic_write_text
 from curation.errors import QAError
 from curation.labels.labelset import builtin_label_sets, load_label_set
-from curation.workspace.layout import SETTINGS_FILE, Workspace
+from curation.workspace import SETTINGS_FILE, QAFolder, Workspace
 
 from ._common import app, console, friendly, progress_bar
 
@@ -28,7 +28,6 @@ OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Results folder
                                                                  "./ctcurate-qa for a plain folder).")]
 FailOpt = Annotated[str | None, typer.Option(help="Exit with code 1 when findings of this severity or worse exist: "
                                                   "error, warning, info or none (default from settings: error).")]
-RUN_FILE = "qa_run.json"
 
 
 def _is_workspace(root: Path) -> bool:
@@ -51,7 +50,7 @@ def _fail_on(root: Path, fail_on: str | None) -> str:
 
 def _run_record(out_dir: Path) -> dict[str, Any]:
     """What the last 'qa labels' run in ``out_dir`` checked (root, label set, cases); empty when none."""
-    path = out_dir / RUN_FILE
+    path = QAFolder(out_dir).run_file
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
@@ -107,7 +106,7 @@ def labels(
             findings, _ = run_label_qa(cases, qa_settings, out_dir, executor=executor, progress=tick)
     finally:
         executor.close()
-    atomic_write_text(out_dir / RUN_FILE, json.dumps({"root": str(root.resolve()), "label_set": label_set_ref,
+    atomic_write_text(QAFolder(out_dir).run_file, json.dumps({"root": str(root.resolve()), "label_set": label_set_ref,
                                                       "cases": [c.case for c in cases]}, indent=1))
     table = Table("check", "error", "warning", "info")
     for check, row in counts_by_check(findings).iterrows():
@@ -129,7 +128,6 @@ def meta(
     fail_on_failure: Annotated[bool, typer.Option(help="Exit with code 1 when an expectation fails.")] = True,
 ) -> None:
     """Validate the cases table and the label statistics with Great Expectations; build Data Docs."""
-    from qa.labels import STATS_FILE
     from qa.meta import run_meta_qa
 
     out_dir = _out_dir(root, out)
@@ -141,7 +139,7 @@ def meta(
         if not table.is_file():
             raise QAError(f"{table}: no such cases table")
         cases = pd.read_parquet(table) if table.suffix == ".parquet" else pd.read_csv(table, sep=";")
-    stats_path = out_dir / STATS_FILE
+    stats_path = QAFolder(out_dir).stats
     stats = pd.read_parquet(stats_path) if stats_path.is_file() else None
     ls = None
     if stats is not None:
@@ -168,20 +166,20 @@ def report(
 ) -> None:
     """Write the HTML report (summary, per-case table, a picture of each flagged structure) and findings.json."""
     from qa.cases import find_cases
-    from qa.labels import FINDINGS_FILE
     from qa.report import build_report
 
     gate = _fail_on(root, fail_on)
     out_dir = _out_dir(root, out)
-    path = out_dir / FINDINGS_FILE
+    path = QAFolder(out_dir).findings
     if not path.is_file():
         raise QAError(f"{path}: no label findings; run 'ctcurate qa labels' first")
     findings = pd.read_parquet(path)
     run = _run_record(out_dir)
     label_set = load_label_set(run.get("label_set", "total_v2"))
     cases = find_cases(run.get("root", root), cases=run.get("cases"))
-    docs = out_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
-    result = build_report(out_dir / "report", findings, cases, label_set, data_docs=docs if docs.is_file() else None)
+    folder = QAFolder(out_dir)
+    docs = folder.data_docs if folder.data_docs.is_file() else None
+    result = build_report(folder.report_dir, findings, cases, label_set, data_docs=docs)
     console.print(f"report: {result.html} ({result.pictures} pictures); findings: {result.json}")
     _gate(findings, gate)
 

@@ -106,7 +106,7 @@ def datasheet(
     from datacard.datasheet import ANSWERS_TEMPLATE, build_datasheet
 
     ws = Workspace.open(workspace)
-    default = ws.root / "datasheet_answers.yaml"
+    default = ws.answers_file
     if template:
         if not default.exists():
             shutil.copy(ANSWERS_TEMPLATE, default)
@@ -133,7 +133,7 @@ def release(
     from datacard.release import build_release
 
     ws = Workspace.open(workspace)
-    default = ws.root / "datasheet_answers.yaml"
+    default = ws.answers_file
     result = build_release(ws, version, answers=answers or (default if default.is_file() else None), copies=copies,
                            force_qa=force_qa, archive_mb=archive_mb)
     console.print(f"release {version}: {result.cases} cases in {result.folder}; {len(result.archives)} archive(s); "

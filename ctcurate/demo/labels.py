@@ -37,10 +37,10 @@ def label_demo_cases(ws: Workspace, cases: tuple[str, ...]) -> Path:
     """
     import dataclasses
 
-    path = ws.root / "labels" / "demo.toml"
+    path = ws.labels_dir / "demo.toml"
     DEMO_LABEL_SET.save(path)
     ws.save_settings(dataclasses.replace(ws.settings, labels=dataclasses.replace(ws.settings.labels,
-                                                                                 label_set="labels/demo.toml")))
+                                                                                 label_set=str(path.relative_to(ws.root)))))
     for n, case in enumerate(cases):
         ct = read_nrrd(ws.case_dir(case) / ws.ct_name())
         hu = ct.array

@@ -1,4 +1,6 @@
-"""The pre-segmentation part of ``ctcurate demo``: register the small model and pre-segment every case.
+"""The pre-segmentation part of ``ctcurate demo``: register the small model, pre-segment every case, then import
+the phantom's true labels (written into the case folders by :mod:`ctcurate.demo.labels`) as each case's next
+revision, so the labels of record are the phantom's truth, one case with its lungs swapped.
 
 The small model (:mod:`annotator.small_model`) learned five structures on real CT; the demo's
 phantom holds the same structures as ellipses, so its results on the phantom show the mechanics
@@ -15,6 +17,9 @@ from annotator.presegment import PresegmentResult, presegment
 from annotator.registry import ModelRecord, register_model
 from annotator.small_model import SMALL_MODEL_FOLDER
 from curation import Workspace
+from curation.annotation import import_case_folder_labels
+from curation.cases import read_case_metadata
+from curation.errors import LabelIOError
 
 __all__ = ["DemoPresegment", "run_demo_presegment", "DEMO_MODEL"]
 
@@ -26,17 +31,21 @@ class DemoPresegment:
     model: ModelRecord
     result: PresegmentResult
     phases: dict[str, Any] = field(default_factory=dict)
+    imported: int | None = None  # the revision number the phantom's labels became
 
 
 def run_demo_presegment(workspace: str | Path, *, executor: Any = None) -> DemoPresegment:
     """Register the small model as ``small`` and pre-segment the demo's cases (a rerun skips done cases)."""
-    import json
-
     ws = Workspace.open(workspace)
     record = register_model(ws, DEMO_MODEL, [SMALL_MODEL_FOLDER])
     result = presegment(ws, DEMO_MODEL, executor=executor)
+    imported = import_case_folder_labels(ws)
+    failed = {c: r for c, r in imported.items() if isinstance(r, str)}
+    if failed:
+        raise LabelIOError(f"demo labels could not be imported: {failed}")
     phases = {}
     for case in sorted(result.done + result.skipped):
-        contrast = json.loads((ws.case_dir(case) / "case.json").read_text())["contrast"]
+        contrast = read_case_metadata(ws, case)["contrast"]
         phases[case] = (contrast.get("phase"), contrast.get("phase_confidence"))
-    return DemoPresegment(record, result, phases)
+    numbers = {r.number for r in imported.values() if not isinstance(r, str)}
+    return DemoPresegment(record, result, phases, max(numbers) if numbers else None)

@@ -32,12 +32,12 @@ DEMO_ANSWERS = {
 def run_demo_release(workspace: str | Path) -> tuple[Path, ReleaseResult | None]:
     """Split (1.0.0), write the demo's answers, build release 1.0.0; returns (release folder, result or None)."""
     ws = Workspace.open(workspace)
-    folder = ws.root / "releases" / "1.0.0"
+    folder = ws.release("1.0.0").root
     if folder.is_dir():
         return folder, None
     if not list_splits(ws):
         make_split(ws, "1.0.0", SplitPlan(seed=ws.settings.seed, stratify=("sex",)))
-    answers = ws.root / "datasheet_answers.yaml"
+    answers = ws.answers_file
     if not answers.is_file():
         answers.write_text(yaml.safe_dump(DEMO_ANSWERS, sort_keys=False))
     return folder, build_release(ws, "1.0.0", answers=answers, force_qa=True)

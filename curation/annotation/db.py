@@ -11,6 +11,7 @@ one fixed width, so they compare as text in either database.
 from __future__ import annotations
 
 import os
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,13 +21,18 @@ from curation.errors import WorkspaceError
 from curation.workspace.layout import Workspace
 
 __all__ = ["METADATA", "NETWORK_FILESYSTEMS", "database_url", "engine_for", "ensure_tables", "filesystem_type",
-           "now_iso"]
+           "has_annotation_database", "now_iso", "store_id"]
 
 METADATA = sa.MetaData()
 NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "ceph", "glusterfs",
                                  "fuse.glusterfs", "afs", "lustre", "gpfs", "beegfs", "fuse.s3fs", "davfs",
                                  "fuse.rclone"})
 _ENGINES: dict[tuple[str, int], sa.Engine] = {}
+_STORE = sa.Table(
+    "store", METADATA,
+    sa.Column("key", sa.String(32), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
 MOUNTS = Path("/proc/mounts")
 
 
@@ -57,7 +63,12 @@ def filesystem_type(path: str | Path, mounts: Path = MOUNTS) -> str:
 def database_url(ws: Workspace, override: str | None = None) -> str:
     """The workspace's annotation database URL: ``override``, else the settings, else SQLite in the workspace."""
     url = override or ws.settings.annotation.database_url
-    return url or f"sqlite:///{ws.root / 'annotations.sqlite'}"
+    return url or f"sqlite:///{ws.database_file}"
+
+
+def has_annotation_database(ws: Workspace) -> bool:
+    """Whether the workspace has an annotation database (a URL in the settings, or the SQLite file)."""
+    return bool(ws.settings.annotation.database_url) or ws.database_file.is_file()
 
 
 def engine_for(url: str, *, mounts: Path = MOUNTS) -> sa.Engine:
@@ -83,6 +94,23 @@ def engine_for(url: str, *, mounts: Path = MOUNTS) -> sa.Engine:
                                  "[annotation] database_url") from None
         _ENGINES[key] = engine
     return _ENGINES[key]
+
+
+def store_id(engine: sa.Engine) -> str:
+    """The identity of an annotation database, made once; every revision file it writes carries it, so files
+    of another database (a switched ``database_url``) are told from those of an interrupted write."""
+    select = sa.select(_STORE.c.value).where(_STORE.c.key == "store_id")
+    with engine.begin() as db:
+        found = db.execute(select).scalar()
+        if found is not None:
+            return str(found)
+    try:
+        with engine.begin() as db:
+            db.execute(_STORE.insert().values(key="store_id", value=uuid.uuid4().hex))
+    except sa.exc.IntegrityError:  # another client made it first
+        pass
+    with engine.begin() as db:
+        return str(db.execute(select).scalar_one())
 
 
 def ensure_tables(engine: sa.Engine) -> None:

@@ -28,22 +28,24 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import nrrd
 import numpy as np
 import sqlalchemy as sa
 
-from curation.atomic import atomic_write_bytes
+from curation.atomic import atomic_create
 from curation.errors import WorkspaceError
 from curation.image.volume import Volume
 from curation.labels.labelmap import write_seg_nrrd
 from curation.labels.labelset import LabelSet
 from curation.workspace.layout import Workspace
 
-from .db import METADATA, engine_for, ensure_tables, now_iso
+from .db import METADATA, engine_for, ensure_tables, now_iso, store_id
 from .db import database_url as database_url_of
 
 __all__ = ["Revision", "RevisionStore", "ReviewStatus", "voxel_changes"]
 
 log = logging.getLogger(__name__)
+REVISION_KINDS = ("model", "human", "import")  # a model's result, an annotator's correction, labels brought in
 
 _REVISIONS = sa.Table(
     "revisions", METADATA,
@@ -51,7 +53,7 @@ _REVISIONS = sa.Table(
     sa.Column("number", sa.Integer, primary_key=True),
     sa.Column("parent", sa.Integer, nullable=True),
     sa.Column("author", sa.String(200), nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False),  # model | human
+    sa.Column("kind", sa.String(16), nullable=False),  # model | human | import
     sa.Column("created", sa.String(32), nullable=False),
     sa.Column("started", sa.String(32), nullable=True),
     sa.Column("ended", sa.String(32), nullable=True),
@@ -130,9 +132,27 @@ class RevisionStore:
         self.url = database_url_of(workspace, database_url)
         self.engine = engine_for(self.url)
         _add_missing_columns(self.engine)
+        self.store_id = store_id(self.engine)
+        self._refuse_foreign_files()
+
+    def _refuse_foreign_files(self) -> None:
+        """A database that holds no revisions while revision files of another database exist is not the
+        record: refuse it, naming the migration."""
+        with self.engine.connect() as db:
+            if db.execute(sa.select(_REVISIONS.c.case_id).limit(1)).first() is not None:
+                return
+        for case_id in self.workspace.case_ids():
+            for path in sorted(self.folder(case_id).glob("r[0-9]*.seg.nrrd")):
+                if file_store(path) != self.store_id:
+                    shown = sa.make_url(self.url).render_as_string(hide_password=True)
+                    raise WorkspaceError(
+                        f"{self.workspace.root}: the annotation database {shown} holds no revisions, but {path} was "
+                        "written with another one; set [annotation] database_url back to the database that holds "
+                        "the revisions, then copy them with 'ctcurate annotate db migrate --to URL -w "
+                        f"{self.workspace.root}'")
 
     def folder(self, case_id: str) -> Path:
-        return self.workspace.case_dir(case_id) / "revisions"
+        return self.workspace.revisions_dir(case_id)
 
     def _row(self, row: Any) -> Revision:
         data = dict(row._mapping)
@@ -179,8 +199,9 @@ class RevisionStore:
         """
         if "native" not in labels:
             raise WorkspaceError(f"case {case_id}: a revision needs labels on the CT's own grid ('native')")
-        if kind not in ("model", "human"):
-            raise WorkspaceError(f"case {case_id}: revision kind must be 'model' or 'human', found {kind!r}")
+        if kind not in REVISION_KINDS:
+            raise WorkspaceError(f"case {case_id}: revision kind must be one of {', '.join(REVISION_KINDS)}, found "
+                                 f"{kind!r}")
         latest = self.latest(case_id)
         expected = latest.number if latest else None
         if parent != expected:
@@ -209,19 +230,26 @@ class RevisionStore:
             with self.engine.begin() as db:
                 db.execute(_REVISIONS.insert().values(**row))  # claims the number; a rival save now fails
                 written: dict[int, Path] = {}
+                stamp = {"ctcurate_store": self.store_id, "ctcurate_revision": f"{case_id} {number}"}
                 for grid, volume in labels.items():
                     path = self.folder(case_id) / files[grid]
-                    if id(volume) in written:  # the same labels on an identical grid: copy the file
-                        atomic_write_bytes(path, written[id(volume)].read_bytes())
-                    else:
-                        write_seg_nrrd(path, volume, label_set)
-                        written[id(volume)] = path
+                    # created, never replaced; a file of this store without a row is a killed save's
+                    with atomic_create(path, leftover=lambda p: file_store(p) == self.store_id) as tmp:
+                        if id(volume) in written:  # the same labels on an identical grid: copy the file
+                            tmp.write_bytes(written[id(volume)].read_bytes())
+                        else:
+                            write_seg_nrrd(tmp, volume, label_set, extra_fields=stamp)
+                            written[id(volume)] = path
                     digest.update(path.read_bytes())
                 this = (_REVISIONS.c.case_id == case_id) & (_REVISIONS.c.number == number)
                 db.execute(_REVISIONS.update().where(this).values(sha256=digest.hexdigest()))
         except sa.exc.IntegrityError:
             raise WorkspaceError(f"case {case_id}: revision {number} was saved by someone else a moment ago; "
                                  "reopen the case") from None
+        except FileExistsError as exc:
+            raise WorkspaceError(f"case {case_id}: {exc.filename} exists and was not written by this annotation "
+                                 "database; no revision file is ever replaced: check [annotation] database_url "
+                                 "('ctcurate annotate db migrate' copies a database)") from None
         except OSError as exc:
             raise WorkspaceError(f"case {case_id}: revision {number} could not be written ({exc}); revision "
                                  f"{expected} is intact and the edits are still open: free space or fix the "
@@ -258,12 +286,31 @@ class RevisionStore:
             out[number] = ReviewStatus(status)
         return out
 
+    def all_statuses(self) -> dict[tuple[str, int], ReviewStatus]:
+        """Current review status of every revision of every case, keyed by (case, number)."""
+        out = {(r.case_id, r.number): ReviewStatus.UNREVIEWED for r in self.all_revisions()}
+        with self.engine.connect() as db:
+            rows = db.execute(sa.select(_REVIEWS.c.case_id, _REVIEWS.c.number, _REVIEWS.c.status)
+                              .order_by(_REVIEWS.c.id)).all()
+        for case_id, number, status in rows:
+            out[(case_id, number)] = ReviewStatus(status)
+        return out
+
     def latest_with_status(self, case_id: str, *statuses: ReviewStatus | str) -> Revision | None:
         """The newest revision of a case whose current status is one of ``statuses``."""
         wanted = {ReviewStatus.parse(s) for s in statuses}
         current = self.statuses(case_id)
         matching = [r for r in self.history(case_id) if current.get(r.number) in wanted]
         return matching[-1] if matching else None
+
+
+def file_store(path: Path) -> str | None:
+    """The annotation database that wrote a revision file (None for files of earlier versions)."""
+    try:
+        value = nrrd.read_header(str(path)).get("ctcurate_store")
+    except (OSError, nrrd.NRRDError):
+        return None
+    return str(value) if value else None
 
 
 def _add_missing_columns(engine: sa.Engine) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from curation.errors import AnnotationError
+from curation.reasons import ReasonSource, reasons_of
 from curation.workspace.layout import Workspace
 
 from .db import METADATA, database_url, engine_for, ensure_tables, now_iso
@@ -30,14 +31,7 @@ __all__ = ["CaseStatus", "StructureState", "Claim", "Worklist", "EXCLUSION_REASO
 log = logging.getLogger(__name__)
 
 #: reason code -> wording; the codes also name the exclusion flow's boxes
-EXCLUSION_REASONS = {
-    "anatomy_distorted": "anatomy distorted by abnormality",
-    "extremity": "upper or lower extremity series",
-    "missing_slices": "missing slices",
-    "image_quality": "artefacts or poor image quality",
-    "wrong_region": "body region not covered",
-    "other": "other (see comment)",
-}
+EXCLUSION_REASONS = reasons_of(ReasonSource.ANNOTATOR)  # the codes an annotator may exclude a case with
 
 _STATUS = sa.Table(
     "case_status", METADATA,

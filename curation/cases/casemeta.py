@@ -43,7 +43,7 @@ class ContrastPhase(StrEnum):
 
 
 def _case_json(ws: Workspace, case_id: str) -> Path:
-    return ws.case_dir(case_id) / "case.json"
+    return ws.case_metadata(case_id)
 
 
 def read_case_metadata(ws: Workspace, case_id: str) -> dict[str, Any]:
@@ -93,8 +93,9 @@ def write_meta_table(ws: Workspace) -> Path:
     The ``split`` column is added (last) once any case has a split.
     """
     rows = []
-    for case_json in sorted(ws.cases_dir.glob("*/case.json")):
-        if case_json.parent.name.startswith("."):  # pathlib's glob matches hidden folders: skip temporaries
+    for case_id in ws.case_ids():  # temporaries (.tmp-*) are not case ids
+        case_json = ws.case_metadata(case_id)
+        if not case_json.is_file():
             continue
         rows.append(_meta_row(json.loads(case_json.read_text(encoding="utf-8"))))
     with_split = any(r["split"] is not None for r in rows)

@@ -24,12 +24,14 @@ from curation.dicom.deid import REDACTED, age_years, keyed_hash, patient_pseudon
 from curation.dicom.series import load_series
 from curation.errors import ConversionError, CtcurateError
 from curation.image.volume import resample_image, write_nrrd
-from curation.selection.rules import RULE_CODES
+from curation.reasons import RULE_CODES
 from curation.workspace.executor import Executor, make_executor
+from curation.workspace.folders import CASE_METADATA
 from curation.workspace.layout import Workspace
 from curation.workspace.settings import ConversionSettings
 
 from .casemeta import write_meta_table
+from .withdraw import Withdrawal, reinstate_case, withdraw_cases
 
 __all__ = ["ConvertTask", "ConvertResult", "assign_case_ids", "convert_case", "convert"]
 
@@ -61,6 +63,7 @@ class ConvertResult:
     skipped: tuple[str, ...]
     failed: dict[str, str] = field(default_factory=dict)
     meta_table: str = ""
+    withdrawn: tuple[Withdrawal, ...] = ()  # cases whose exam no longer qualifies, moved out of releasable/
 
 
 def _sha256(path: Path) -> str:
@@ -140,18 +143,17 @@ def convert_case(task: ConvertTask) -> dict[str, Any]:
         info = {"size_xyz": size, "spacing_xyz_mm": spacing_xyz,
                 "axes": "arrays (z, y, x); LPS patient coordinates", "files": files}
         metadata = _case_metadata(task, info)
-        atomic_write_text(tmp / "case.json", json.dumps(metadata, indent=2, sort_keys=True))
+        atomic_write_text(tmp / CASE_METADATA, json.dumps(metadata, indent=2, sort_keys=True))
     return metadata
 
 
 def assign_case_ids(workspace: Workspace, exams: pd.DataFrame, series: pd.DataFrame) -> pd.DataFrame:
     """Give each chosen series a case id, keeping every id given before; returns the linkage table."""
-    conv = workspace.settings.conversion
     secret = workspace.secret
     linkage = (pd.read_parquet(workspace.linkage_table) if workspace.linkage_table.exists()
                else pd.DataFrame(columns=["case_id", "series_key", "study_key", "patient_key"]))
     known = set(linkage["series_key"])
-    used = {int(c[len(conv.case_prefix):]) for c in linkage["case_id"] if c[len(conv.case_prefix):].isdigit()}
+    used = [n for n in (workspace.case_number(c) for c in linkage["case_id"]) if n is not None]
     next_number = max(used, default=0) + 1
     chosen = exams[exams["included"]].sort_values("rank")
     info = series.set_index("series_key")
@@ -162,7 +164,7 @@ def assign_case_ids(workspace: Workspace, exams: pd.DataFrame, series: pd.DataFr
             continue
         row = info.loc[key]
         new_rows.append({
-            "case_id": f"{conv.case_prefix}{next_number:0{conv.case_digits}d}", "series_key": key,
+            "case_id": workspace.case_id(next_number), "series_key": key,
             "study_key": exam["study_key"], "patient_key": exam["patient_key"],
             "series_uid": row["series_uid"], "study_uid": row["study_uid"], "patient_id": row["patient_id"],
             "fingerprint": keyed_hash(secret, "series", key),
@@ -200,6 +202,7 @@ def convert(workspace: Workspace, *, executor: Executor | None = None, cases: li
     exams = pd.read_parquet(workspace.require(workspace.exams_table, "filter"))
     series = pd.read_parquet(workspace.require(workspace.series_table, "scan"))
     files = pd.read_parquet(workspace.require(workspace.files_table, "scan"))
+    withdrawn = withdraw_cases(workspace)
     linkage = assign_case_ids(workspace, exams, series)
     current = linkage[linkage["series_key"].isin(set(exams.loc[exams["included"], "chosen_series_key"]))]
     if cases:
@@ -216,7 +219,7 @@ def convert(workspace: Workspace, *, executor: Executor | None = None, cases: li
     paths_by_series = files.groupby("series_key")["path"].apply(lambda p: tuple(sorted(p)))
     for link in current.to_dict("records"):
         case_dir = workspace.case_dir(link["case_id"])
-        if (case_dir / "case.json").exists():
+        if reinstate_case(workspace, link["case_id"]) or workspace.case_metadata(link["case_id"]).exists():
             skipped.append(link["case_id"])
             continue
         row = info.loc[link["series_key"]].to_dict()
@@ -248,9 +251,9 @@ def convert(workspace: Workspace, *, executor: Executor | None = None, cases: li
     meta = write_meta_table(workspace)
     if failed:
         failures = pd.DataFrame({"case_id": list(failed), "error": list(failed.values())})
-        atomic_write_parquet(workspace.private / "convert_failures.parquet", failures)
+        atomic_write_parquet(workspace.convert_failures_table, failures)
     return ConvertResult(converted=tuple(sorted(converted)), skipped=tuple(skipped), failed=failed,
-                         meta_table=str(meta))
+                         meta_table=str(meta), withdrawn=tuple(withdrawn))
 
 
 def _safe_convert(task: ConvertTask) -> dict[str, Any] | str:

@@ -27,7 +27,7 @@ from curation.image.volume import VOLUME_SUFFIXES, Volume, read_volume, volume_s
 from .labelset import LabelSet
 
 __all__ = ["Segment", "list_mask_files", "read_seg_nrrd", "write_seg_nrrd", "write_mask_folder",
-           "read_mask_folder", "masks_to_label_map", "label_dtype"]
+           "read_mask_folder", "masks_to_label_map", "label_dtype", "read_labels"]
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,8 @@ def _terminology(label_set: LabelSet, name: str) -> str:
             f"~{mod}~Anatomic codes - DICOM master list~^^~^^|")
 
 
-def write_seg_nrrd(path: str | Path, labels: Volume, label_set: LabelSet) -> None:
+def write_seg_nrrd(path: str | Path, labels: Volume, label_set: LabelSet, *,
+                   extra_fields: dict[str, str] | None = None) -> None:
     """Write a multi-label volume as a Slicer ``.seg.nrrd`` naming every class of ``label_set``.
 
     Raises :class:`LabelIOError` when the volume holds a value that is not a class of the set.
@@ -121,6 +122,7 @@ def write_seg_nrrd(path: str | Path, labels: Volume, label_set: LabelSet) -> Non
             key + "Extent": extents.get(cls.index, "0 -1 0 -1 0 -1"),
             key + "Tags": _terminology(label_set, cls.name),
         })
+    fields.update(extra_fields or {})
     write_nrrd(path, Volume(array, labels.spacing, labels.origin, labels.direction), fields=fields)
 
 
@@ -201,3 +203,46 @@ def masks_to_label_map(masks: dict[str, Volume], label_set: LabelSet) -> Volume:
                                "label map must share a grid")
         out[volume.array > 0] = index[name]
     return Volume(out, first.spacing, first.origin, first.direction)
+
+
+def read_labels(source: str | Path, label_set: LabelSet) -> Volume:
+    """Labels in any storage form as one multi-label volume in ``label_set``'s values.
+
+    ``source`` is a folder of binary masks (``<structure>.nrrd|.nii.gz``), a Slicer ``.seg.nrrd`` (segments
+    matched to the set by name, so its own label values may differ), or a multi-label NRRD or NIfTI file
+    whose values are the set's. Raises :class:`LabelIOError` naming what does not fit the set.
+    """
+    source = Path(source)
+    if source.is_dir():
+        return masks_to_label_map(read_mask_folder(source), label_set)
+    if source.name.endswith(".seg.nrrd"):
+        volume, segments = read_seg_nrrd(source)
+        by_name = {c.name: c.index for c in label_set}
+        unknown = sorted(s.name for s in segments if s.name not in by_name)
+        if unknown:
+            raise LabelIOError(f"{source}: segments {unknown[:10]} are not in label set {label_set.name!r}; rename "
+                               "them to the set's names (ctcurate qa labelsets " + label_set.name + ")")
+        if segments and any(s.label_value != by_name[s.name] for s in segments):
+            lookup = np.arange(max(int(volume.array.max(initial=0)), max(s.label_value for s in segments)) + 1)
+            lookup[:] = 0
+            for s in segments:
+                lookup[s.label_value] = by_name[s.name]
+            array = lookup[volume.array].astype(label_dtype(label_set.max_index))
+            volume = Volume(array, volume.spacing, volume.origin, volume.direction)
+    else:
+        try:
+            volume = read_volume(source)
+        except ConversionError as exc:
+            raise LabelIOError(str(exc)) from None
+    array = volume.array
+    if not np.issubdtype(array.dtype, np.integer):
+        if not np.array_equal(array, np.round(array)):
+            raise LabelIOError(f"{source}: label values are not whole numbers ({array.dtype}); expected a label map")
+        array = array.astype(np.int64)
+    present = {int(v) for v in np.unique(array)} - {0}
+    unknown_values = sorted(present - {c.index for c in label_set})
+    if unknown_values:
+        raise LabelIOError(f"{source}: label values {unknown_values[:10]} are not in label set {label_set.name!r} "
+                           f"(values 1..{label_set.max_index}); map them to the set first")
+    return Volume(array.astype(label_dtype(label_set.max_index), copy=False), volume.spacing, volume.origin,
+                  volume.direction)

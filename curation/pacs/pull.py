@@ -115,7 +115,7 @@ def _describe(ws: Workspace, source: PacsSource, drawn: pd.DataFrame, studies: p
     by_key = studies.drop_duplicates("study_key").set_index("study_key")
 
     def one(key: str) -> str:
-        cached = ws.pacs_metadata_dir / f"{key}.parquet"
+        cached = ws.pacs_metadata_file(key)
         if not cached.exists():
             try:
                 row = {str(k): v for k, v in by_key.loc[key].to_dict().items()}
@@ -131,7 +131,7 @@ def _describe(ws: Workspace, source: PacsSource, drawn: pd.DataFrame, studies: p
             if progress:
                 progress(len(errors), len(drawn))
     failed.update({f"exam {key}": error for key, error in errors.items() if error})
-    parts = [pd.read_parquet(ws.pacs_metadata_dir / f"{key}.parquet") for key, error in errors.items() if not error]
+    parts = [pd.read_parquet(ws.pacs_metadata_file(key)) for key, error in errors.items() if not error]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 

@@ -18,9 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from curation.annotation.db import has_annotation_database
 from curation.atomic import atomic_write_parquet
+from curation.cases.withdraw import withdraw_cases, withdrawn_cases
 from curation.dicom.series import check_decodable
 from curation.errors import FilterError
+from curation.reasons import REASONS, reason_label
 from curation.workspace.layout import Workspace
 from curation.workspace.settings import ExclusionSettings
 
@@ -32,7 +35,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-REASON_LABELS = {rule.code: rule.label for rule in RULES}
+REASON_LABELS = {rule.code: rule.label for rule in RULES}  # the rules' wording, from curation.reasons
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class FilterResult:
     excluded_by_reason: dict[str, int]
     flow_png: str
     flow_svg: str
+    withdrawn: tuple[str, ...] = ()  # converted cases whose exam no longer qualifies (moved to WS/withdrawn)
 
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:
@@ -142,31 +146,34 @@ def run_filter(workspace: Workspace) -> FilterResult:
     verdicts["chosen"] = verdicts["series_key"].isin(set(exams["chosen_series_key"]))
     atomic_write_parquet(workspace.verdicts_table, verdicts)
     atomic_write_parquet(workspace.exams_table, exams)
+    withdrawn = withdraw_cases(workspace)
     n_sampled, ordered, n_included = flow_counts(workspace, exams)
-    png, svg = draw_flow(n_sampled, ordered, n_included, workspace.figures_dir / "exclusion_flow",
+    png, svg = draw_flow(n_sampled, ordered, n_included, workspace.flow_figure,
                          title=f"{workspace.settings.name}: exam selection")
     log.info("filter: %d of %d sampled exams included", n_included, len(exams))
     return FilterResult(n_series=len(verdicts), n_sampled_exams=len(exams), n_included_exams=n_included,
-                        excluded_by_reason=ordered, flow_png=str(png), flow_svg=str(svg))
+                        excluded_by_reason=ordered, flow_png=str(png), flow_svg=str(svg),
+                        withdrawn=tuple(w.case_id for w in withdrawn))
 
 
 def flow_counts(workspace: Workspace, exams: pd.DataFrame | None = None) -> tuple[int, dict[str, int], int]:
     """Sampled exams, excluded exams per reason label, included exams: the filter's exclusions plus the
-    cases annotators excluded (``anatomy distorted by abnormality``, ...), merged by reason."""
-    from curation.annotation.worklist import EXCLUSION_REASONS, CaseStatus, Worklist
-
+    cases annotators excluded (``anatomy distorted by abnormality``, ...), merged by reason; a reason
+    whose exclusions include cases withdrawn after conversion says how many."""
+    from curation.annotation.worklist import CaseStatus, Worklist
     if exams is None:
         exams = pd.read_parquet(workspace.require(workspace.exams_table, "filter"))
     counts = Counter(exams.loc[~exams["included"], "primary_reason"])
     annotated = 0
-    if workspace.settings.annotation.database_url or (workspace.root / "annotations.sqlite").is_file():
+    if has_annotation_database(workspace):
         for status, reason in Worklist(workspace).statuses().values():
             if status is CaseStatus.EXCLUDED and reason:
                 counts[reason] += 1
                 annotated += 1
-    labels = {**{code: REASON_LABELS[code] for code in REASON_LABELS}, **EXCLUSION_REASONS,
-              "extremity": REASON_LABELS["extremity"], "missing_slices": REASON_LABELS["missing_slices"]}
-    ordered = {labels.get(code, code): int(counts[code]) for code in labels if counts.get(code)}
+    withdrawn = Counter(w.reason for w in withdrawn_cases(workspace))
+    codes = [c for c in REASONS if counts.get(c)] + sorted(c for c in counts if c not in REASONS and counts[c])
+    ordered = {reason_label(code) + (f" ({withdrawn[code]} withdrawn after conversion)" if withdrawn.get(code)
+                                     else ""): int(counts[code]) for code in codes}
     return len(exams), ordered, int(exams["included"].sum()) - annotated
 
 
@@ -175,7 +182,7 @@ def redraw_flow(workspace: Workspace) -> tuple[Path, Path]:
     from .flow import draw_flow
 
     sampled, excluded, included = flow_counts(workspace)
-    return draw_flow(sampled, excluded, included, workspace.figures_dir / "exclusion_flow",
+    return draw_flow(sampled, excluded, included, workspace.flow_figure,
                      title=f"{workspace.settings.name}: exam selection")
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from curation.dicom.tags import is_image_sop_class
+from curation.reasons import REASONS, RULE_CODES, reason_label
 from curation.workspace.settings import ExclusionSettings
 
 __all__ = ["Finding", "Rule", "RULES", "RULE_CODES", "evaluate", "classify_gaps", "keyword_hits"]
@@ -40,9 +41,16 @@ class Rule:
     """A named check; ``needs_geometry`` rules run only on image series with positions."""
 
     code: str
-    label: str
     check: Check
     needs_geometry: bool = False
+
+    def __post_init__(self) -> None:
+        if self.code not in REASONS:
+            raise ValueError(f"rule {self.code!r}: add its reason to curation.reasons first")
+
+    @property
+    def label(self) -> str:
+        return reason_label(self.code)
 
 
 def _num(value: Any) -> float | None:
@@ -287,26 +295,25 @@ def _gantry_tilt(s: dict[str, Any], c: ExclusionSettings) -> Finding | None:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("unreadable", "unreadable file", _unreadable),
-    Rule("not_retrieved", "not retrieved from the PACS", _not_retrieved),
-    Rule("non_image", "non-image object", _non_image),
-    Rule("not_ct", "not CT", _not_ct),
-    Rule("no_pixel_data", "no pixel data", _no_pixels),
-    Rule("unreadable_pixels", "unreadable pixel data", _unreadable_pixels),
-    Rule("secondary_capture", "secondary capture", _secondary_capture),
-    Rule("screen_capture", "screenshot / report", _screen_capture),
-    Rule("localizer", "localizer / scout", _localizer),
-    Rule("extremity", "upper/lower extremity", _extremity),
-    Rule("burned_in_annotation", "burned-in annotation", _burned_in),
-    Rule("non_axial", "non-axial", _non_axial, needs_geometry=True),
-    Rule("single_position", "all slices at one position", _single_position, needs_geometry=True),
-    Rule("too_short", "too short", _too_short, needs_geometry=True),
-    Rule("missing_slices", "missing slices", _missing_slices, needs_geometry=True),
-    Rule("inconsistent_spacing", "inconsistent spacing", _inconsistent_spacing, needs_geometry=True),
-    Rule("duplicate_positions", "duplicate positions", _duplicate_positions, needs_geometry=True),
-    Rule("gantry_tilt", "gantry tilt", _gantry_tilt, needs_geometry=True),
+    Rule("unreadable", _unreadable),
+    Rule("not_retrieved", _not_retrieved),
+    Rule("non_image", _non_image),
+    Rule("not_ct", _not_ct),
+    Rule("no_pixel_data", _no_pixels),
+    Rule("unreadable_pixels", _unreadable_pixels),
+    Rule("secondary_capture", _secondary_capture),
+    Rule("screen_capture", _screen_capture),
+    Rule("localizer", _localizer),
+    Rule("extremity", _extremity),
+    Rule("burned_in_annotation", _burned_in),
+    Rule("non_axial", _non_axial, needs_geometry=True),
+    Rule("single_position", _single_position, needs_geometry=True),
+    Rule("too_short", _too_short, needs_geometry=True),
+    Rule("missing_slices", _missing_slices, needs_geometry=True),
+    Rule("inconsistent_spacing", _inconsistent_spacing, needs_geometry=True),
+    Rule("duplicate_positions", _duplicate_positions, needs_geometry=True),
+    Rule("gantry_tilt", _gantry_tilt, needs_geometry=True),
 )
-RULE_CODES = tuple(rule.code for rule in RULES)
 
 
 def evaluate(series: dict[str, Any], settings: ExclusionSettings) -> list[Finding]:

@@ -5,6 +5,17 @@ and the executors (local process pool, Dask) that batch steps run on.
 from __future__ import annotations
 
 from .executor import DaskExecutor, Executor, LocalExecutor, SerialExecutor, make_executor
+from .folders import (
+    CASE_IMAGE_NAMES,
+    CASE_METADATA,
+    MASKS_FOLDER,
+    MULTILABEL_NAMES,
+    NNUNET_SPLIT_FILE,
+    REVISIONS_FOLDER,
+    SPLIT_FILE,
+    QAFolder,
+    ReleaseFolder,
+)
 from .layout import SETTINGS_FILE, Workspace
 from .settings import (
     AnnotationSettings,
@@ -21,6 +32,8 @@ from .settings import (
 )
 
 __all__ = [
+    "CASE_IMAGE_NAMES", "CASE_METADATA", "MASKS_FOLDER", "MULTILABEL_NAMES", "NNUNET_SPLIT_FILE", "REVISIONS_FOLDER",
+    "SPLIT_FILE", "QAFolder", "ReleaseFolder",
     "Executor", "SerialExecutor", "LocalExecutor", "DaskExecutor", "make_executor", "Workspace",
     "SETTINGS_FILE", "SamplingSettings", "ExclusionSettings", "ConversionSettings", "ExecutorSettings",
     "LabelSettings", "AnnotationSettings", "PacsSettings", "QASettings", "Settings", "load_settings",

@@ -22,6 +22,7 @@ MASKS_FOLDER = "segmentations"
 CASE_METADATA = "case.json"
 REVISIONS_FOLDER = "revisions"
 SPLIT_FILE = "splits.json"
+GX_DATA_DOCS = "uncommitted/data_docs/local_site/index.html"  # where Great Expectations puts its Data Docs
 NNUNET_SPLIT_FILE = "splits_final.json"
 
 
@@ -70,7 +71,7 @@ class QAFolder:
     @property
     def data_docs(self) -> Path:
         """The index page of the Data Docs that ``qa meta`` builds."""
-        return self.gx_dir / "uncommitted" / "data_docs" / "local_site" / "index.html"
+        return self.gx_dir / GX_DATA_DOCS
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,11 @@ class ReleaseFolder:
     def archives_dir(self) -> Path:
         """The zip parts, beside the release folder: ``<version>-archives/``."""
         return self.root.parent / f"{self.root.name}-archives"
+
+    @property
+    def zenodo_state(self) -> Path:
+        """The Zenodo deposition this release is uploaded to, beside the release folder."""
+        return self.root.parent / f"{self.root.name}.zenodo.json"
 
     def archive(self, part: int) -> Path:
         return self.archives_dir / f"{self.root.name}-part{part:02d}.zip"

@@ -261,6 +261,12 @@ class Workspace:
     def is_case_id(self, name: str) -> bool:
         return self.case_number(name) is not None
 
+    def case_ids(self) -> list[str]:
+        """The cases of the workspace: folders under ``releasable/cases`` named as case ids, sorted."""
+        if not self.cases_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.cases_dir.iterdir() if p.is_dir() and self.is_case_id(p.name))
+
     def segmentation_file(self, case_id: str) -> Path:
         """Multi-label Slicer segmentation of a case: ``cases/<case>/segmentation.seg.nrrd``."""
         return self.case_dir(case_id) / "segmentation.seg.nrrd"
@@ -332,6 +338,23 @@ class Workspace:
     def release(self, version: str) -> ReleaseFolder:
         """The folder of a release (``WS/releases/<version>``); it may not exist yet."""
         return ReleaseFolder(self.releases_dir / version)
+
+    @property
+    def withdrawn_dir(self) -> Path:
+        """Cases withdrawn after conversion (their exam became excluded): ``withdrawn/<case>/`` with the reason."""
+        return self.root / "withdrawn"
+
+    def withdrawn_case_dir(self, case_id: str) -> Path:
+        return self.withdrawn_dir / case_id
+
+    def withdrawal_record(self, case_id: str) -> Path:
+        """Why and when a case was withdrawn."""
+        return self.withdrawn_case_dir(case_id) / "withdrawal.json"
+
+    def withdrawn_case_ids(self) -> list[str]:
+        if not self.withdrawn_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.withdrawn_dir.iterdir() if p.is_dir() and self.is_case_id(p.name))
 
     @property
     def flow_figure(self) -> Path:

@@ -20,11 +20,13 @@ def test_summary_counts_statuses_time_and_effort(demo_ws: Workspace) -> None:
     expected: dict[str, int] = {}
     for case_id, minutes in (("s0001", 6.0), ("s0002", 10.0)):
         work.claim(case_id, "dr.a")
-        model, _ = read_seg_nrrd(store.path(store.latest(case_id)))
+        model, _ = read_seg_nrrd(store.path(store.history(case_id)[0]))  # revision 0: the model's
+        latest = store.latest(case_id)  # the demo's phantom labels, imported (not an annotator's correction)
+        assert latest is not None and latest.kind == "import"
         fixed = model.array.copy()
         fixed[fixed == index["spleen"]] = 0  # the model's spleen was wrong: erased
         store.add(case_id, {"native": Volume(fixed, model.spacing, model.origin, model.direction)}, ws.label_set(),
-                  author="dr.a", kind="human", parent=0, previous=model.array, active_seconds=minutes * 60)
+                  author="dr.a", kind="human", parent=latest.number, previous=model.array, active_seconds=minutes * 60)
         expected["spleen"] = expected.get("spleen", 0) + int((model.array == index["spleen"]).sum())
         work.set_status(case_id, "done", actor="dr.a")
     work.claim("s0003", "dr.b")

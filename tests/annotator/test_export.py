@@ -27,18 +27,21 @@ def _split(ws: Workspace, assignment: dict[str, str]) -> None:
     write_meta_table(ws)
 
 
-def _correct(ws: Workspace, case_id: str) -> None:
-    """A physician's correction: the phantom's true labels as revision 1 (native and 3 mm grids)."""
+def _correct(ws: Workspace, case_id: str) -> int:
+    """A physician's correction: the phantom's true labels as the next revision (native and 3 mm grids)."""
     store = RevisionStore(ws)
     truth, _ = read_seg_nrrd(ws.segmentation_file(case_id))
-    model, _ = read_seg_nrrd(store.path(store.latest(case_id)))
-    coarse, _ = read_seg_nrrd(store.path(store.latest(case_id), "3"))
+    latest = store.latest(case_id)
+    assert latest is not None
+    model, _ = read_seg_nrrd(store.path(latest))
+    coarse, _ = read_seg_nrrd(store.path(latest, "3"))
     from curation.image.volume import resample_labels
 
     on_coarse = resample_labels(truth, read_nrrd(ws.case_dir(case_id) / ws.ct_name(3.0)))
-    store.add(case_id, {"native": truth, "3": on_coarse}, ws.label_set(), author="dr.demo", kind="human", parent=0,
-              previous=model.array, comment="phantom truth")
+    made = store.add(case_id, {"native": truth, "3": on_coarse}, ws.label_set(), author="dr.demo", kind="human",
+                     parent=latest.number, previous=model.array, comment="phantom truth")
     assert coarse.array.shape == on_coarse.array.shape
+    return made.number
 
 
 def test_export_takes_approved_revisions_and_follows_the_split(demo_ws: Workspace, tmp_path: Path) -> None:
@@ -47,12 +50,12 @@ def test_export_takes_approved_revisions_and_follows_the_split(demo_ws: Workspac
     assert case_splits(ws) == {"s0001": "train", "s0002": "val", "s0003": "test"}
     with pytest.raises(ModelError, match="no case has a approved revision; review cases"):
         export_nnunet(ws, tmp_path / "raw", 950)
-    _correct(ws, "s0001")
+    corrected = _correct(ws, "s0001")
     store = RevisionStore(ws)
-    store.review("s0001", 1, "approved", reviewer="dr.b")
+    store.review("s0001", corrected, "approved", reviewer="dr.b")
     store.review("s0002", 0, "rejected", reviewer="dr.b")
     only_approved = export_nnunet(ws, tmp_path / "raw", 950)
-    assert only_approved.training == {"s0001": 1} and only_approved.test == {}
+    assert only_approved.training == {"s0001": corrected} and only_approved.test == {}
     assert "no approved revision" in only_approved.skipped["s0002"] and only_approved.splits is None
     with pytest.raises(ModelError, match="an export is already there; choose another dataset id or pass --overwrite"):
         export_nnunet(ws, tmp_path / "raw", 950)
@@ -70,11 +73,11 @@ def test_export_takes_approved_revisions_and_follows_the_split(demo_ws: Workspac
     assert sorted(p.name for p in (folder / "imagesTr").iterdir()) == ["s0001_0000.nrrd", "s0002_0000.nrrd"]
     assert [p.name for p in (folder / "imagesTs").iterdir()] == ["s0003_0000.nrrd"]
     record = json.loads((folder / "ctcurate_export.json").read_text())
-    assert record["cases"]["s0001"]["revision"] == 1 and record["cases"]["s0001"]["status"] == "approved"
+    assert record["cases"]["s0001"]["revision"] == corrected and record["cases"]["s0001"]["status"] == "approved"
     assert record["cases"]["s0002"]["status"] == "unreviewed" and record["cases"]["s0003"]["split"] == "test"
     # the exported label is the approved revision on the 3 mm grid, in canonical order, in world space
     exported = read_nrrd(folder / "labelsTr" / "s0001.nrrd")
-    revision, _ = read_seg_nrrd(store.path(store.history("s0001")[1], "3"))
+    revision, _ = read_seg_nrrd(store.path(store.history("s0001")[corrected], "3"))
     canonical, _ = to_canonical(revision)
     assert np.array_equal(exported.array, canonical.array) and np.allclose(exported.origin, canonical.origin)
     image = read_nrrd(folder / "imagesTr" / "s0001_0000.nrrd")
@@ -101,7 +104,7 @@ def test_structures_are_renumbered_and_unsplit_cases_are_skipped(demo_ws: Worksp
     assert partial.skipped == {"s0003": "not in the workspace's split; make the split again"}
 
 
-def test_export_errors(demo_ws: Workspace, tmp_path: Path) -> None:
+def test_export_errors(demo_ws: Workspace, tmp_path: Path, damaged_revision) -> None:
     with pytest.raises(ModelError, match="structures \\['kidney'\\]: not classes of label set 'demo'"):
         export_nnunet(demo_ws, tmp_path, 950, structures=["kidney"])
     with pytest.raises(ModelError, match="dataset id 1000: nnU-Net needs 1..999"):
@@ -120,9 +123,11 @@ def test_export_errors(demo_ws: Workspace, tmp_path: Path) -> None:
     write_meta_table(demo_ws)
     wrong = Volume(np.zeros((3, 4, 5), np.uint8), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
     with pytest.raises(WorkspaceError, match=r"labels of shape \(3, 4, 5\) do not match revision 0's"):
-        store.add("s0002", {"native": wrong}, demo_ws.label_set(), author="dr.x", kind="human", parent=0)
+        store.add("s0002", {"native": wrong}, demo_ws.label_set(), author="dr.x", kind="human",
+                  parent=store.latest("s0002").number)
     from curation.labels.labelmap import write_seg_nrrd
 
+    damaged_revision(store.path(store.latest("s0002")))
     write_seg_nrrd(store.path(store.latest("s0002")), wrong, demo_ws.label_set())
     result = export_nnunet(demo_ws, tmp_path, 951, fallback="unreviewed")
     assert "labels on grid 'native' do not match ct.nrrd" in result.skipped["s0002"] and "s0001" in result.training
@@ -131,6 +136,6 @@ def test_export_errors(demo_ws: Workspace, tmp_path: Path) -> None:
 def test_review_command(demo_ws: Workspace) -> None:
     ok = runner.invoke(app, ["review", "s0001", "approved", "--by", "dr.b", "-w", str(demo_ws.root)])
     assert ok.exit_code == 0
-    assert "case s0001 revision 0 (model:small@v1): approved by dr.b" in " ".join(ok.output.split())
+    assert "case s0001 revision 1 (import:segmentation.seg.nrrd): approved by dr.b" in " ".join(ok.output.split())
     bad = runner.invoke(app, ["review", "s0001", "fine", "--by", "dr.b", "-w", str(demo_ws.root)])
     assert bad.exit_code == 2 and "review status 'fine'" in " ".join(bad.output.split())

@@ -147,5 +147,5 @@ def test_a_rerun_adds_the_phase_a_killed_run_did_not_store(demo_ws) -> None:
     result = presegment(demo_ws, "small")
     assert result.done == [] and "s0001" in result.skipped
     restored = read_case_metadata(demo_ws, "s0001")["contrast"]
-    assert restored["phase"] == "native" and restored["phase_revision"] == 0
+    assert restored["phase"] == "native" and restored["phase_revision"] == 1  # the labels of record
     assert pd.read_parquet(demo_ws.meta_table).set_index("case_id").loc["s0001", "contrast_phase"] == "native"

@@ -28,8 +28,7 @@ def test_retrain_with_the_shortest_trainer_registers_a_new_version(demo_ws: Work
     ws = demo_ws
     _split(ws, {"s0001": "train", "s0002": "val", "s0003": "test"})
     for case_id in ("s0001", "s0002"):
-        _correct(ws, case_id)
-        RevisionStore(ws).review(case_id, 1, "approved", reviewer="dr.b")
+        RevisionStore(ws).review(case_id, _correct(ws, case_id), "approved", reviewer="dr.b")
     result = runner.invoke(app, ["retrain", "small", "-w", str(ws.root), "--trainer", "nnUNetTrainer_ctcurateQuick",
                                  "--network", "small", "--grid", "3"])
     assert result.exit_code == 0, result.output
@@ -37,7 +36,7 @@ def test_retrain_with_the_shortest_trainer_registers_a_new_version(demo_ws: Work
     record = load_model_record(ws, "small")
     assert record.version == 2
     lineage = record.lineage
-    assert lineage["parent"] == "small@v1" and lineage["trained_on"] == {"s0001": 1, "s0002": 1}
+    assert lineage["parent"] == "small@v1" and lineage["trained_on"] == {"s0001": 2, "s0002": 2}
     assert lineage["skipped"] == {"s0003": "no approved revision"}  # the test case was not reviewed
     assert lineage["test_cases"] == {} and lineage["split"] == [{"train": ["s0001"], "val": ["s0002"]}]
     assert lineage["folds"] == ["0"] and lineage["plans"] == "nnUNetPlansSmall"

@@ -111,9 +111,11 @@ def test_done_and_exclude(real_case_ws: Workspace) -> None:
     assert work.status("s0001") == ("excluded", "anatomy_distorted")
 
 
-def test_labels_off_the_grid_or_the_label_set_are_refused(real_case_ws: Workspace, tmp_path: Path) -> None:
+def test_labels_off_the_grid_or_the_label_set_are_refused(real_case_ws: Workspace, tmp_path: Path,
+                                                          damaged_revision) -> None:
     store = RevisionStore(real_case_ws)
     path = store.path(store.latest("s0001"))
+    damaged_revision(path)
     labels, _ = read_seg_nrrd(path)
     from curation import Volume, load_label_set
 

@@ -33,9 +33,10 @@ def test_demo_cases_are_pre_segmented_with_a_contrast_phase(demo_run) -> None:
     ws = Workspace.open(demo_run.workspace)
     store = RevisionStore(ws)
     for case in demo_run.cases:
-        revision = store.latest(case)
-        assert revision is not None and revision.number == 0 and revision.author == "model:small@v1"
-        assert set(revision.files) == {"native", "1.5", "3"}
+        model, imported = store.history(case)  # the model's revision 0, then the phantom's labels imported
+        assert model.number == 0 and model.author == "model:small@v1" and model.kind == "model"
+        assert imported.author == "import:segmentation.seg.nrrd" and imported.kind == "import"
+        assert set(model.files) == set(imported.files) == {"native", "1.5", "3"}
         contrast = json.loads((ws.case_dir(case) / "case.json").read_text())["contrast"]
         assert contrast["phase"] == "native" and contrast["phase_revision"] == 0  # the phantom has no contrast
     import pandas as pd

@@ -15,6 +15,8 @@ from curation import Workspace
 from datacard.release import ReleaseError, build_release, phi_token_set
 from datacard.split import SplitPlan, load_split, make_split
 
+runner = CliRunner()
+
 
 @pytest.fixture()
 def release_ws(demo_run, tmp_path: Path) -> Workspace:
@@ -73,3 +75,47 @@ def test_phi_canaries_in_source_headers_block_a_release(release_ws: Workspace) -
         build_release(ws, "1.0.0", force_qa=True, answers=ws.root / "datasheet_answers.yaml")
     assert not (ws.root / "releases" / "1.0.0").exists()
     assert not list((ws.root / "releases").glob(".tmp-*"))
+
+
+def test_the_release_ships_what_qa_checked(release_ws: Workspace, tmp_path: Path) -> None:
+    """The labels of record are what QA checked and what is released; a QA of the release finds the same."""
+    import numpy as np
+    import pandas as pd
+
+    from curation.annotation import RevisionStore, labels_of_record
+    from curation.labels import read_mask_folder, read_seg_nrrd
+
+    ws = release_ws
+    store = RevisionStore(ws)
+    store.review("s0002", 0, "approved", reviewer="dr.b")  # the model's revision becomes s0002's labels of record
+    with pytest.raises(ReleaseError, match=r"labels of record differ from what QA checked for 1 case\(s\): s0002 "
+                                           r"\(revision 0 \(approved\) of record, QA checked revision 1\); run "
+                                           "'ctcurate qa labels .*' again"):
+        build_release(ws, "1.0.0", force_qa=True)
+    assert runner.invoke(app, ["qa", "labels", str(ws.root)]).exit_code == 1  # the lung swap is an error
+    result = build_release(ws, "1.0.0", force_qa=True)
+    record = labels_of_record(store, "s0002")
+    assert record is not None and record.number == 0
+    shipped = read_mask_folder(result.folder / "s0002" / "segmentations")
+    truth, _ = read_seg_nrrd(record.path)
+    index = ws.label_set().index_of()
+    for name, mask in shipped.items():
+        assert np.array_equal(mask.array > 0, truth.array == index[name]), name
+    facts = (result.folder / "datasheet" / "datasheet.md").read_text()
+    assert "checked on the labels of record (the labels released) of all 3 cases" in facts
+    assert '"labels": "revision 0 (approved)"' in (result.folder / "release.json").read_text()
+    out = runner.invoke(app, ["qa", "labels", str(result.folder), "--label-set", str(ws.labels_dir / "demo.toml"),
+                              "--out", str(tmp_path / "qa-release")])
+    assert out.exit_code == 1
+    ours = pd.read_parquet(ws.qa.findings)
+    theirs = pd.read_parquet(tmp_path / "qa-release" / "label_findings.parquet")
+    key = ["case", "check", "structure", "severity"]
+    assert sorted(map(tuple, ours[ours["severity"] == "error"][key].values.tolist())) == \
+        sorted(map(tuple, theirs[theirs["severity"] == "error"][key].values.tolist()))
+
+
+def test_a_release_needs_labels_and_a_qa_run(release_ws: Workspace) -> None:
+    ws = release_ws
+    ws.qa.checked.unlink()
+    with pytest.raises(ReleaseError, match="no label QA on record .*label_checked.parquet missing.*ctcurate qa labels"):
+        build_release(ws, "1.0.0", force_qa=True)

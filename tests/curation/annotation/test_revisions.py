@@ -43,7 +43,7 @@ def test_revisions_append_and_refuse_a_stale_parent(tmp_path: Path) -> None:
         again.path(first, "1.5")
     with pytest.raises(WorkspaceError, match="needs labels on the CT's own grid"):
         store.add("s0002", {"3": model}, V2, author="x", kind="model", parent=None)
-    with pytest.raises(WorkspaceError, match="kind must be 'model' or 'human'"):
+    with pytest.raises(WorkspaceError, match="kind must be one of model, human, import, found 'robot'"):
         store.add("s0002", {"native": model}, V2, author="x", kind="robot", parent=None)
 
 

@@ -129,8 +129,8 @@ from curation import Volume, Workspace, load_label_set
 import curation.annotation.revisions as revisions
 root, url, signal_file = sys.argv[1:4]
 real = revisions.write_seg_nrrd
-def slow(path, volume, label_set):
-    real(path, volume, label_set)
+def slow(path, volume, label_set, **kwargs):
+    real(path, volume, label_set, **kwargs)
     Path(signal_file).write_text("one file written")
     time.sleep(120)
 revisions.write_seg_nrrd = slow
