@@ -13,8 +13,10 @@ from typing import Any
 import pandas as pd
 
 from curation import Workspace
+from curation.annotation.record import all_labels_of_record
 from curation.annotation.revisions import RevisionStore
 from curation.annotation.worklist import CaseStatus, Worklist
+from curation.enums import Severity
 
 __all__ = ["WorklistSummary", "worklist_summary"]
 
@@ -35,10 +37,11 @@ def worklist_summary(ws: Workspace, database_url: str | None = None) -> Worklist
     work = Worklist(ws, database_url)
     statuses, claims = work.statuses(), work.claims()
     revisions = store.all_revisions()
+    records = all_labels_of_record(ws, store=store)
     findings = pd.Series(dtype=int)
     if ws.qa.findings.is_file():
         table = pd.read_parquet(ws.qa.findings)
-        findings = table[table["severity"].isin(["error", "warning"])].groupby("case").size()
+        findings = table[table["severity"].isin([Severity.ERROR, Severity.WARNING])].groupby("case").size()
     case_ids = sorted(set(ws.case_ids())
                       | {r.case_id for r in revisions})
     by_case: dict[str, list[Any]] = {}
@@ -57,6 +60,7 @@ def worklist_summary(ws: Workspace, database_url: str | None = None) -> Worklist
                      "annotator": human[-1].author if human else "", "revisions": len(history),
                      "model": history[0].author.removeprefix("model:") if history and history[0].kind == "model"
                      else "", "active_minutes": round(active / 60, 1) if human else None,
+                     "labels_of_record": records[case_id].describe() if case_id in records else "",
                      "findings": int(findings.get(case_id, 0))})
         if human:
             for structure, voxels in human[-1].changes_vs_model.items():
@@ -64,7 +68,7 @@ def worklist_summary(ws: Workspace, database_url: str | None = None) -> Worklist
                 entry["cases"] += 1
                 entry["voxels"] += int(voxels)
     cases = pd.DataFrame(rows, columns=["case_id", "status", "reason", "claimant", "annotator", "revisions",
-                                        "model", "active_minutes", "findings"])
+                                        "model", "active_minutes", "labels_of_record", "findings"])
     by_status = (cases.assign(annotator=cases["annotator"].replace("", "-"))
                  .groupby(["status", "annotator"]).size().rename("cases").reset_index())
     effort_frame = pd.DataFrame([{"structure": k, **v} for k, v in effort.items()],

@@ -28,6 +28,7 @@ from curation.annotation.imports import case_grids
 from curation.annotation.revisions import Revision, RevisionStore, voxel_changes
 from curation.annotation.worklist import EXCLUSION_REASONS, CaseStatus, StructureState, Worklist
 from curation.atomic import atomic_write_text
+from curation.enums import Severity
 from curation.errors import AnnotationError, CtcurateError
 from curation.image.volume import read_nrrd
 from curation.labels.labelmap import label_dtype, read_seg_nrrd, write_seg_nrrd
@@ -63,7 +64,7 @@ def _findings(ws: Workspace, case_id: str) -> dict[str, list[str]]:
     import pandas as pd
 
     table = pd.read_parquet(path)
-    table = table[(table["case"] == case_id) & table["severity"].isin(["error", "warning"])]
+    table = table[(table["case"] == case_id) & table["severity"].isin([Severity.ERROR, Severity.WARNING])]
     out: dict[str, list[str]] = {}
     for structure, check in zip(table["structure"], table["check"], strict=True):
         out.setdefault(str(structure), []).append(str(check))

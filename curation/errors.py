@@ -20,6 +20,11 @@ __all__ = [
     "LabelIOError",
     "QAError",
     "ModelError",
+    "AnnotationError",
+    "SplitError",
+    "DatasheetError",
+    "ReleaseError",
+    "ZenodoError",
 ]
 
 
@@ -89,3 +94,19 @@ class ModelError(CtcurateError):
 
 class AnnotationError(CtcurateError):
     """Annotation store refusals: a case claimed by someone else, a bad status or state."""
+
+
+class SplitError(CtcurateError):
+    """A split that cannot be made as asked (ratios, versions, frozen assignments)."""
+
+
+class DatasheetError(CtcurateError):
+    """The datasheet answers file cannot be used."""
+
+
+class ReleaseError(CtcurateError):
+    """A release that may not be built: version, labels not checked by QA, QA errors, PHI found."""
+
+
+class ZenodoError(CtcurateError):
+    """Zenodo refused a request or could not be reached."""

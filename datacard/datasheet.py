@@ -18,17 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import yaml
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import yaml  # noqa: E402
+from curation import Workspace
+from curation.atomic import atomic_write_bytes, atomic_write_text
+from curation.errors import DatasheetError
 
-from curation import Workspace  # noqa: E402
-from curation.atomic import atomic_write_bytes, atomic_write_text  # noqa: E402
-from curation.errors import CtcurateError  # noqa: E402
-
-from .facts import DatasetFacts, gather_facts, partition_rows, ranges  # noqa: E402
+from .facts import DatasetFacts, gather_facts, partition_rows, ranges
 
 __all__ = ["SEED_FIELDS", "PARTITION_COLUMNS", "SECTIONS", "ANSWERS_TEMPLATE", "Datasheet", "build_datasheet",
            "load_answers"]
@@ -46,9 +43,6 @@ SECTIONS = ("Motivation", "Composition", "Collection Process", "Preprocessing/Cl
             "Distribution", "Maintenance")
 MISSING = "MISSING"
 
-
-class DatasheetError(CtcurateError):
-    """The answers file cannot be used."""
 
 
 def _verification(f: DatasetFacts) -> str:
@@ -154,7 +148,8 @@ def _figures(f: DatasetFacts, ws: Workspace, out: Path) -> dict[str, str]:
         shutil.copy(flow, out / "exclusion_flow.png")
         figures["Exclusion flow"] = "exclusion_flow.png"
     splits = [s for s in ("train", "val", "test") if (f.cases["split"] == s).any()] or [""]
-    fig, (ages, sexes) = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig = Figure(figsize=(9, 3.2))
+    (ages, sexes) = fig.subplots(1, 2)
     for s in splits:
         part = f.cases[f.cases["split"] == s] if s else f.cases
         ages.hist(part["age"].dropna(), bins=range(0, 105, 5), alpha=0.6, label=s or "all")
@@ -166,7 +161,8 @@ def _figures(f: DatasetFacts, ws: Workspace, out: Path) -> dict[str, str]:
     sexes.tick_params(axis="x", rotation=45)
     figures["Age and sex per split"] = _save(fig, out / "age_sex.png")
     if f.presence:
-        fig, ax = plt.subplots(figsize=(9, max(2.5, 0.16 * len(f.presence))))
+        fig = Figure(figsize=(9, max(2.5, 0.16 * len(f.presence))))
+        ax = fig.subplots()
         names = list(f.presence)
         ax.barh(names, [f.presence[n] * 100 for n in names])
         ax.set_xlabel("% of exams with the structure")
@@ -179,7 +175,6 @@ def _save(fig: Any, path: Path) -> str:
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
-    plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
     return path.name
 

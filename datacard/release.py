@@ -33,7 +33,8 @@ from curation.annotation import LabelsOfRecord, all_labels_of_record
 from curation.atomic import atomic_directory, atomic_write_text
 from curation.cases.withdraw import withdrawn_cases
 from curation.dicom.deid import PHI_COLUMNS
-from curation.errors import CtcurateError
+from curation.enums import Severity
+from curation.errors import ReleaseError
 from curation.labels.labelmap import read_seg_nrrd, write_mask_folder
 from curation.reasons import reason_label
 from curation.workspace import ReleaseFolder
@@ -47,9 +48,6 @@ __all__ = ["ReleaseError", "ReleaseResult", "build_release", "scan_for_phi", "ph
 log = logging.getLogger(__name__)
 _TEXT = {".csv", ".json", ".md", ".html", ".txt", ".yaml", ""}
 
-
-class ReleaseError(CtcurateError):
-    """A release that may not be built: version, QA errors, PHI found."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +129,7 @@ def _check_qa(ws: Workspace, version: str, cases: list[str], records: dict[str, 
                            f"{len(stale)} case(s): {'; '.join(stale[:5])}; run 'ctcurate qa labels {ws.root}' "
                            "again, then release")
     findings = pd.read_parquet(ws.qa.findings)
-    return int(((findings["severity"] == "error") & findings["case"].isin(set(cases))).sum())
+    return int(((findings["severity"] == Severity.ERROR) & findings["case"].isin(set(cases))).sum())
 
 
 def _changelog(version: str, previous: dict | None, current: dict, withdrawn: dict[str, str] | None = None) -> str:

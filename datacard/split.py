@@ -30,7 +30,7 @@ from curation import Workspace
 from curation.annotation.db import has_annotation_database
 from curation.atomic import atomic_write_text
 from curation.cases.casemeta import SPLITS, update_case_metadata, write_meta_table
-from curation.errors import CtcurateError
+from curation.errors import SplitError
 
 __all__ = ["SplitError", "SplitPlan", "SplitVersion", "assign_splits", "make_split", "split_diff", "load_split",
            "list_splits", "freeze_split", "included_cases"]
@@ -38,9 +38,6 @@ __all__ = ["SplitError", "SplitPlan", "SplitVersion", "assign_splits", "make_spl
 log = logging.getLogger(__name__)
 _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 
-
-class SplitError(CtcurateError):
-    """A split that cannot be made as asked (ratios, versions, frozen assignments)."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from typing import Any
 
 from curation import Workspace
 from curation.atomic import atomic_write_text
-from curation.errors import CtcurateError
+from curation.errors import ZenodoError
 from curation.workspace import ReleaseFolder
 
 __all__ = ["ZenodoError", "ZenodoClient", "PublishResult", "publish_release", "ZENODO", "ZENODO_SANDBOX"]
@@ -36,9 +36,6 @@ log = logging.getLogger(__name__)
 ZENODO = "https://zenodo.org"
 ZENODO_SANDBOX = "https://sandbox.zenodo.org"
 
-
-class ZenodoError(CtcurateError):
-    """Zenodo refused a request or could not be reached."""
 
 
 def _md5(path: Path) -> str:

@@ -10,28 +10,10 @@ from typing import Any
 
 import pandas as pd
 
+from curation.enums import Severity
 from curation.errors import QAError
 
 __all__ = ["Severity", "Check", "Finding", "findings_frame", "counts_by_check", "FINDING_COLUMNS"]
-
-
-class Severity(StrEnum):
-    """How bad a finding is; ``error`` means the labels are wrong, ``warning`` that a human should look."""
-
-    ERROR = "error"
-    WARNING = "warning"
-    INFO = "info"
-
-    @property
-    def rank(self) -> int:
-        return {"error": 2, "warning": 1, "info": 0}[self.value]
-
-    @classmethod
-    def parse(cls, value: Severity | str) -> Severity:
-        try:
-            return cls(value.value if isinstance(value, Severity) else str(value).lower())
-        except ValueError:
-            raise QAError(f"severity {value!r}: expected one of error, warning, info") from None
 
 
 class Check(StrEnum):
@@ -115,7 +97,7 @@ FINDING_COLUMNS = ["case", "structure", "check", "family", "severity", "message"
 def findings_frame(findings: list[Finding]) -> pd.DataFrame:
     """Findings as a table sorted by severity (errors first), case and structure."""
     frame = pd.DataFrame([f.to_row() for f in findings], columns=FINDING_COLUMNS)
-    rank = frame["severity"].map({"error": 0, "warning": 1, "info": 2})
+    rank = frame["severity"].map({s.value: -s.rank for s in Severity})
     return frame.assign(_rank=rank).sort_values(["_rank", "case", "structure", "check"]).drop(columns="_rank") \
         .reset_index(drop=True)
 
@@ -124,4 +106,4 @@ def counts_by_check(findings: pd.DataFrame) -> pd.DataFrame:
     """Number of findings per check (rows) and severity (columns error, warning, info)."""
     table = findings.pivot_table(index="check", columns="severity", values="case", aggfunc="count", fill_value=0) \
         if len(findings) else pd.DataFrame()
-    return table.reindex(columns=["error", "warning", "info"], fill_value=0).astype(int)
+    return table.reindex(columns=[s.value for s in Severity], fill_value=0).astype(int)

@@ -166,8 +166,8 @@ def run_label_qa(cases: list[CaseFiles], settings: LabelQASettings, out_dir: str
         atomic_write_parquet(out.findings, frame)
         atomic_write_parquet(out.stats, stats)
         atomic_write_parquet(out.checked, checked_labels(cases))
-    log.info("checked %d cases: %d errors, %d warnings", len(cases), int((frame["severity"] == "error").sum()),
-             int((frame["severity"] == "warning").sum()))
+    log.info("checked %d cases: %d errors, %d warnings", len(cases), int((frame["severity"] == Severity.ERROR).sum()),
+             int((frame["severity"] == Severity.WARNING).sum()))
     return frame, stats
 
 

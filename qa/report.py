@@ -18,6 +18,7 @@ import jinja2
 import pandas as pd
 
 from curation.atomic import atomic_write_bytes, atomic_write_text
+from curation.enums import parse_fail_on
 from curation.errors import QAError
 from curation.labels.labelset import LabelSet
 
@@ -43,18 +44,18 @@ class ReportResult:
 
 def worst_severity(findings: pd.DataFrame) -> str:
     """The worst severity among findings ("none" when there are none)."""
-    for level in ("error", "warning", "info"):
+    for level in Severity:  # worst first
         if (findings["severity"] == level).any():
-            return level
+            return level.value
     return "none"
 
 
 def count_at_least(findings: pd.DataFrame, severity: Severity | str) -> int:
     """Number of findings at ``severity`` or worse (``"none"`` counts nothing)."""
-    if str(getattr(severity, "value", severity)) == "none":
+    chosen = parse_fail_on(severity, "severity", QAError)
+    if chosen is None:
         return 0
-    floor = Severity.parse(severity).rank
-    return int(findings["severity"].map(lambda s: Severity(s).rank >= floor).sum())
+    return int(findings["severity"].map(lambda s: Severity(s).rank >= chosen.rank).sum())
 
 
 def build_report(out_dir: str | Path, findings: pd.DataFrame, cases: list[CaseFiles], label_set: LabelSet, *,
@@ -89,7 +90,7 @@ def build_report(out_dir: str | Path, findings: pd.DataFrame, cases: list[CaseFi
                     pictures += 1
         counts = group["severity"].value_counts()
         worst = worst_severity(group)
-        case_rows.append({"case": case, "worst": worst, "rank": {"error": 2, "warning": 1, "info": 0}.get(worst, -1),
+        case_rows.append({"case": case, "worst": worst, "rank": Severity(worst).rank if worst != "none" else -1,
                           "error": int(counts.get("error", 0)), "warning": int(counts.get("warning", 0)),
                           "info": int(counts.get("info", 0)), "findings": serious.to_dict(orient="records"),
                           "notes": group[group["severity"] == "info"].to_dict(orient="records"), "pictures": pics})
@@ -98,7 +99,7 @@ def build_report(out_dir: str | Path, findings: pd.DataFrame, cases: list[CaseFi
     totals = findings["severity"].value_counts()
     html = _TEMPLATE.render(
         n_cases=len(cases), label_set=f"{label_set.name} {label_set.version}",
-        totals={k: int(totals.get(k, 0)) for k in ("error", "warning", "info")},
+        totals={k.value: int(totals.get(k.value, 0)) for k in Severity},
         by_check=[{"check": k, **{s: int(v) for s, v in row.items()}} for k, row in by_check.iterrows()],
         cases=case_rows, data_docs=_relative(data_docs, out) if data_docs else None)
     atomic_write_text(out / "index.html", html)

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import io
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from curation import Volume  # noqa: E402
-from curation.labels.labelset import Category, LabelClass  # noqa: E402
+from curation import Volume
+from curation.labels.labelset import Category, LabelClass
 
 __all__ = ["structure_thumbnail", "window_for"]
 
@@ -48,7 +45,8 @@ def structure_thumbnail(image: Volume | None, labels: Volume, cls: LabelClass, *
         ("coronal", background[:, j, :], mask[:, j, :], sz / sx, "lower"),
         ("sagittal", background[:, :, i], mask[:, :, i], sz / sy, "lower"),
     ]
-    fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.6), dpi=dpi)
+    fig = Figure(figsize=(7.5, 2.6), dpi=dpi)
+    axes = fig.subplots(1, 3)
     color = tuple(c / 255 for c in cls.color)
     for ax, (name, pixels, outline, aspect, origin) in zip(axes, views, strict=True):
         ax.imshow(pixels, cmap="gray", vmin=level - width / 2, vmax=level + width / 2, aspect=aspect,
@@ -61,5 +59,4 @@ def structure_thumbnail(image: Volume | None, labels: Volume, cls: LabelClass, *
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    plt.close(fig)
     return buffer.getvalue()

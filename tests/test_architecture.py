@@ -14,7 +14,7 @@ ALLOWED = {"curation": set(), "qa": {"curation"}, "annotator": {"curation", "qa"
            "datacard": {"curation", "qa", "annotator"}, "ctcurate": {"curation", "qa", "annotator", "datacard"}}
 # the layers inside curation, lowest first: a module imports its own layer or lower ones only
 CURATION_LAYERS = (
-    {"errors", "atomic", "reasons", "_version"},
+    {"errors", "atomic", "enums", "reasons", "_version"},
     {"image"},
     {"labels"},
     {"workspace"},
@@ -180,3 +180,34 @@ def test_only_the_workspace_spells_its_paths() -> None:
             "case.json", "revisions"} <= names
     found = [hit for module, path in _modules().items() if path not in OWNERS for hit in _spelled(path, names)]
     assert found == [], "use the Workspace (curation.workspace) for these paths"
+
+
+def test_every_exception_type_is_in_errors() -> None:
+    errors_module = ROOT / "curation" / "errors.py"
+    elsewhere = []
+    for path in _modules().values():
+        if path == errors_module:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_") and any(
+                    ast.unparse(base).endswith(("Error", "Exception")) for base in node.bases):
+                elsewhere.append(f"{path.relative_to(ROOT)}: {node.name}")
+    assert elsewhere == [], "exception types belong in curation/errors.py"
+
+
+def test_importing_changes_no_global_setting() -> None:
+    """Importing every module leaves pydicom's validation mode and matplotlib's backend as they were."""
+    import subprocess
+    import sys
+
+    # left out: the Qt widgets (they need a display), scripts, and the trainers nnU-Net loads by path (nnU-Net
+    # itself sets matplotlib's backend when it is imported)
+    modules = sorted(m for m in _modules() if not m.endswith("__main__") and not m.startswith((
+        "annotator._qt", "annotator.viewer", "annotator.small_model.recipe", "annotator.nnunet_trainers")))
+    code = ("import importlib, matplotlib, pydicom.config as c\n"
+            "before = (c.settings.reading_validation_mode, matplotlib.rcParams._get_backend_or_none())\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "after = (c.settings.reading_validation_mode, matplotlib.rcParams._get_backend_or_none())\n"
+            "assert before == after, (before, after)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from curation.enums import Severity
 from curation.workspace import ReleaseFolder
 from curation.workspace.layout import Workspace
 from curation.workspace.settings import ExecutorSettings, SamplingSettings, Settings
@@ -159,7 +160,7 @@ def demo(
                   + ", ".join(f"{c} {p or 'unknown'}" for c, (p, _) in pre.phases.items()))
     console.print(f"labels:       the phantom's truth imported as revision {pre.imported} of each case (labels of "
                   "record, checked by QA and released)")
-    errors = qa.findings[qa.findings["severity"] == "error"]
+    errors = qa.findings[qa.findings["severity"] == Severity.ERROR]
     console.print(f"label QA:     {len(errors)} errors (the demo swaps the lungs of {result.cases[-1]}: "
                   f"{', '.join(sorted(set(errors['check'])))}); report: {qa.report}")
     console.print(f"metadata QA:  {'passed' if qa.meta.success else 'FAILED'}; Data Docs: {qa.meta.data_docs}")

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from curation.atomic import atomic_write_text
+from curation.enums import Severity, parse_fail_on
 from curation.errors import QAError
 from curation.labels.labelset import builtin_label_sets, load_label_set
 from curation.workspace import SETTINGS_FILE, QAFolder, Workspace
@@ -42,10 +43,9 @@ def _out_dir(root: Path, out: Path | None) -> Path:
 
 def _fail_on(root: Path, fail_on: str | None) -> str:
     if fail_on is not None:
-        if fail_on not in ("error", "warning", "info", "none"):
-            raise QAError(f"--fail-on {fail_on!r}: expected error, warning, info or none")
-        return fail_on
-    return Workspace.open(root).settings.qa.fail_on if _is_workspace(root) else "error"
+        chosen = parse_fail_on(fail_on, "--fail-on", QAError)
+        return chosen.value if chosen else "none"
+    return Workspace.open(root).settings.qa.fail_on if _is_workspace(root) else Severity.ERROR.value
 
 
 def _run_record(out_dir: Path) -> dict[str, Any]:
@@ -108,9 +108,9 @@ def labels(
         executor.close()
     atomic_write_text(QAFolder(out_dir).run_file, json.dumps({"root": str(root.resolve()), "label_set": label_set_ref,
                                                       "cases": [c.case for c in cases]}, indent=1))
-    table = Table("check", "error", "warning", "info")
+    table = Table("check", *(s.value for s in Severity))
     for check, row in counts_by_check(findings).iterrows():
-        table.add_row(str(check), *(str(int(row[s]) or "") for s in ("error", "warning", "info")))
+        table.add_row(str(check), *(str(int(row[s.value]) or "") for s in Severity))
     console.print(table)
     console.print(f"{len(cases)} cases, label set {label_set_obj.name}: results in {out_dir}")
     _gate(findings, gate)

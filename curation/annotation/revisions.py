@@ -33,6 +33,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from curation.atomic import atomic_create
+from curation.enums import parse_enum
 from curation.errors import WorkspaceError
 from curation.image.volume import Volume
 from curation.labels.labelmap import write_seg_nrrd
@@ -85,11 +86,7 @@ class ReviewStatus(StrEnum):
 
     @classmethod
     def parse(cls, value: ReviewStatus | str) -> ReviewStatus:
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            raise WorkspaceError(f"review status {value!r}: expected one of {', '.join(s.value for s in cls)}") \
-                from None
+        return parse_enum(cls, value, "review status", WorkspaceError)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from curation.enums import parse_enum
 from curation.errors import AnnotationError
 from curation.reasons import ReasonSource, reasons_of
 from curation.workspace.layout import Workspace
@@ -81,13 +82,6 @@ class StructureState(StrEnum):
     ABSENT = "absent_in_fov"
 
 
-def _parse(enum: type[StrEnum], value: Any, what: str) -> Any:
-    try:
-        return enum(str(value).lower())
-    except ValueError:
-        raise AnnotationError(f"{what} {value!r}: expected one of {', '.join(m.value for m in enum)}") from None
-
-
 @dataclass(frozen=True)
 class Claim:
     """Who holds a case, since when, and when the claim was last renewed (by a save or autosave)."""
@@ -131,7 +125,7 @@ class Worklist:
     def set_status(self, case_id: str, status: CaseStatus | str, *, actor: str, reason: str | None = None,
                    comment: str = "") -> CaseStatus:
         """Set a case's status; ``excluded`` needs a reason code of :data:`EXCLUSION_REASONS`."""
-        chosen: CaseStatus = _parse(CaseStatus, status, f"case {case_id}: status")
+        chosen: CaseStatus = parse_enum(CaseStatus, status, f"case {case_id}: status", AnnotationError)
         if chosen is CaseStatus.EXCLUDED and reason not in EXCLUSION_REASONS:
             raise AnnotationError(f"case {case_id}: excluding needs a reason, one of {', '.join(EXCLUSION_REASONS)}; "
                                   f"found {reason!r}")
@@ -221,7 +215,8 @@ class Worklist:
 
     # -- structures -------------------------------------------------------------------------------------
     def set_structure(self, case_id: str, structure: str, state: StructureState | str, *, actor: str) -> None:
-        chosen: StructureState = _parse(StructureState, state, f"case {case_id} {structure}: review state")
+        chosen: StructureState = parse_enum(StructureState, state, f"case {case_id} {structure}: review state",
+                                             AnnotationError)
         values = {"state": chosen.value, "actor": actor, "time": now_iso()}
         this = (_STRUCTURES.c.case_id == case_id) & (_STRUCTURES.c.structure == structure)
         with self.engine.begin() as db:

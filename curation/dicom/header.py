@@ -18,9 +18,9 @@ from typing import Any
 
 import pydicom
 import pydicom.charset
-import pydicom.config
 from pydicom.errors import InvalidDicomError
 
+from .reading import lenient_reading
 from .tags import (
     CHARSET_TAG,
     FIELDS,
@@ -31,8 +31,6 @@ from .tags import (
     is_image_sop_class,
     sop_class_name,
 )
-
-pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 
 __all__ = ["read_header", "header_from_dataset", "new_record", "STATUSES", "READABLE_STATUSES"]
 
@@ -211,6 +209,11 @@ def _store(record: dict[str, Any], name: str, kind: str, value: Any) -> None:
 
 def _pydicom_parse(path: str, record: dict[str, Any]) -> None:
     """Fill ``record`` using pydicom (the slow, general path)."""
+    with lenient_reading():
+        _pydicom_fill(path, record)
+
+
+def _pydicom_fill(path: str, record: dict[str, Any]) -> None:
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
     except InvalidDicomError:
@@ -356,6 +359,11 @@ def header_from_dataset(ds: pydicom.Dataset, path: str) -> dict[str, Any]:
     ``path`` is where the file will be once retrieved; ``size``, ``mtime_ns`` and ``bytes_read``
     are 0, and pixel data counts as present when the header names it (inline or as bulk data).
     """
+    with lenient_reading():
+        return _record_from_dataset(ds, path)
+
+
+def _record_from_dataset(ds: pydicom.Dataset, path: str) -> dict[str, Any]:
     record = new_record(path)
     _fill_from_dataset(ds, record)
     # servers may leave bulk data out of metadata (Orthanc does for compressed pixels): an image object

@@ -10,22 +10,26 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pydicom
-import pydicom.config
 
 from curation.errors import ConversionError
 from curation.image.volume import Volume
 
 from .geometry import slice_stack
 from .header import read_header
+from .reading import lenient_reading
 
 __all__ = ["read_slice_hu", "load_series", "check_decodable"]
 
-pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 _INT16 = np.iinfo(np.int16)
 
 
 def read_slice_hu(path: str) -> tuple[np.ndarray, pydicom.Dataset]:
     """Decode one single-frame slice and apply rescale slope/intercept; returns (float32 HU, header)."""
+    with lenient_reading():
+        return _read_slice_hu(path)
+
+
+def _read_slice_hu(path: str) -> tuple[np.ndarray, pydicom.Dataset]:
     try:
         ds = pydicom.dcmread(path)
         pixels = ds.pixel_array

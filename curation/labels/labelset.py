@@ -18,7 +18,7 @@ import logging
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import Enum, StrEnum
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from curation.atomic import atomic_write_text
+from curation.enums import parse_enum
 from curation.errors import LabelSetError
 
 __all__ = ["Category", "Code", "Laterality", "LabelClass", "LabelSet", "builtin_label_sets", "load_label_set"]
@@ -49,14 +50,6 @@ class Laterality(StrEnum):
     LEFT = "left"
     RIGHT = "right"
     NONE = "none"
-
-
-def _enum(kind: type[Enum], value: Enum | str, what: str) -> Any:
-    try:
-        return kind(value.value if isinstance(value, Enum) else str(value).lower())
-    except ValueError:
-        allowed = ", ".join(str(m.value) for m in kind)
-        raise LabelSetError(f"{what}: expected one of {allowed}, found {value!r}") from None
 
 
 @dataclass(frozen=True)
@@ -104,8 +97,9 @@ class LabelClass:
             raise LabelSetError(f"{what}: index must be an integer 1..65535 (0 is background), found {self.index!r}")
         if not self.name or any(c in self.name for c in "/\\ \t") or self.name.startswith("."):
             raise LabelSetError(f"{what}: a name must be non-empty, without spaces or slashes (it names files)")
-        object.__setattr__(self, "category", _enum(Category, self.category, f"{what} category"))
-        object.__setattr__(self, "laterality", _enum(Laterality, self.laterality, f"{what} laterality"))
+        object.__setattr__(self, "category", parse_enum(Category, self.category, f"{what} category", LabelSetError))
+        side = parse_enum(Laterality, self.laterality, f"{what} laterality", LabelSetError)
+        object.__setattr__(self, "laterality", side)
         color = tuple(int(c) for c in self.color)
         if len(color) != 3 or not all(0 <= c <= 255 for c in color):
             raise LabelSetError(f"{what}: colour must be 3 integers 0..255, found {self.color!r}")

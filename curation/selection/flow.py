@@ -5,23 +5,21 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import matplotlib
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.patches import FancyBboxPatch  # noqa: E402
-
-from curation.atomic import atomic_write_bytes  # noqa: E402
+from curation.atomic import atomic_write_bytes
 
 __all__ = ["draw_flow"]
 
 
-def _box(ax: plt.Axes, x: float, y: float, w: float, h: float, text: str, colour: str) -> None:
+def _box(ax: Axes, x: float, y: float, w: float, h: float, text: str, colour: str) -> None:
     ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.01", fc=colour, ec="#333"))
     ax.text(x, y, text, ha="center", va="center", fontsize=9, wrap=True)
 
 
-def _arrow(ax: plt.Axes, start: tuple[float, float], end: tuple[float, float]) -> None:
+def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float]) -> None:
     ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "->", "color": "#333"})
 
 
@@ -41,7 +39,8 @@ def draw_flow(sampled: int, excluded: dict[str, int], included: int, out_stem: P
     n_excluded = sum(excluded.values())
     lines = [f"Excluded exams (n = {n_excluded})"] + [f"{label}: {count}" for label, count in excluded.items()]
     height = max(2.0, 0.28 * len(lines) + 0.6)
-    fig, ax = plt.subplots(figsize=(8, 3.2 + height * 0.6))
+    fig = Figure(figsize=(8, 3.2 + height * 0.6))
+    ax = fig.subplots()
     ax.set_xlim(0, 10)
     ax.set_ylim(0, 6 + height)
     ax.axis("off")
@@ -58,5 +57,4 @@ def draw_flow(sampled: int, excluded: dict[str, int], included: int, out_stem: P
         metadata = {"Date": None} if fmt == "svg" else {"Software": None}
         fig.savefig(buffer, format=fmt, dpi=150, bbox_inches="tight", metadata=metadata)
         atomic_write_bytes(path, buffer.getvalue())
-    plt.close(fig)
     return png, svg

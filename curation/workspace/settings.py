@@ -13,6 +13,7 @@ from typing import Any
 
 import tomli_w
 
+from curation.enums import parse_fail_on
 from curation.errors import ConfigError
 
 __all__ = [
@@ -157,8 +158,8 @@ class QASettings:
     cohort_min_cases: int = 10
 
     def __post_init__(self) -> None:
-        if self.fail_on not in ("error", "warning", "info", "none"):
-            raise ConfigError(f"setting 'qa.fail_on': expected error, warning, info or none, found {self.fail_on!r}")
+        chosen = parse_fail_on(self.fail_on, "setting 'qa.fail_on'")
+        object.__setattr__(self, "fail_on", chosen.value if chosen else "none")
         if self.cohort_min_cases < 3:
             raise ConfigError(f"setting 'qa.cohort_min_cases': expected >= 3, found {self.cohort_min_cases}")
 

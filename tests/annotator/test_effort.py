@@ -37,6 +37,8 @@ def test_summary_counts_statuses_time_and_effort(demo_ws: Workspace) -> None:
     assert summary.effort.to_dict("records") == [{"structure": "spleen", "cases": 2, "voxels": expected["spleen"]}]
     rows = summary.cases.set_index("case_id")
     assert rows.loc["s0003", "claimant"] == "dr.b" and rows.loc["s0001", "model"] == "small@v1"
+    assert rows.loc["s0001", "labels_of_record"] == "revision 2 (unreviewed)"  # dr.a's correction
+    assert rows.loc["s0003", "labels_of_record"] == "revision 1 (unreviewed)"  # the imported phantom labels
     assert rows.loc["s0003", "findings"] >= 1  # the demo's swapped lungs
     result = CliRunner().invoke(app, ["annotate", "status", "-w", str(ws.root), "--cases"])
     assert result.exit_code == 0, result.output

@@ -91,7 +91,7 @@ def test_user_label_set_round_trips_through_toml(tmp_path: Path) -> None:
     ('name = "x"\n[[classes]]\nindex = 1\nname = "a"\n[[classes]]\nindex = 1\nname = "b"\n',
      r"duplicate class index\(s\) \[1\]"),
     ('name = "x"\n[[classes]]\nindex = 1\nname = "a"\ncategory = "gland"\n',
-     "label class 'a' category: expected one of organ, bone, muscle, vessel, other, found 'gland'"),
+     "label class 'a' category 'gland': expected one of organ, bone, muscle, vessel, other"),
     ('name = "x"\n[[classes]]\nindex = 1\nname = "a_left"\ncounterpart = "a_right"\n',
      "names counterpart 'a_right', which is not in the set"),
     ('name = "x"\n[[classes]]\nindex = 1\nname = "a"\nhu = [300, 100, 0.5]\n', "hu must be \\[low, high, fraction\\]"),
