@@ -81,7 +81,7 @@ class Finding:
             object.__setattr__(self, "check", Check(self.check.value if isinstance(self.check, Check) else self.check))
         except ValueError:
             raise QAError(f"finding: unknown check code {self.check!r}") from None
-        object.__setattr__(self, "severity", Severity.parse(self.severity))
+        object.__setattr__(self, "severity", Severity.parse(self.severity, f"finding {self.check}: severity", QAError))
         object.__setattr__(self, "values", {k: _clean(v) for k, v in self.values.items()})
 
     def to_row(self) -> dict[str, Any]:

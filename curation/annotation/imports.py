@@ -17,7 +17,7 @@ import numpy as np
 
 from curation.errors import LabelIOError
 from curation.image.volume import Volume, read_nrrd_grid, resample_labels
-from curation.labels.labelmap import list_mask_files, read_labels
+from curation.labels.labelmap import list_mask_files, read_labels, read_seg_nrrd
 from curation.workspace.folders import MULTILABEL_NAMES
 from curation.workspace.layout import Workspace
 
@@ -96,11 +96,7 @@ def import_labels(ws: Workspace, case_id: str, source: str | Path, *, store: Rev
                            f"{tuple(round(s, 3) for s in ct.spacing)}); resample them onto {ws.ct_name()} first")
     native = Volume(labels.array, ct.spacing, ct.origin, ct.direction)
     latest = history[-1] if history else None
-    previous = None
-    if latest is not None:
-        from curation.labels.labelmap import read_seg_nrrd
-
-        previous = read_seg_nrrd(store.path(latest))[0].array
+    previous = read_seg_nrrd(store.path(latest))[0].array if latest is not None else None
     note = f"imported from {source.name} (sha256 {digest})" + (f"; {comment}" if comment else "")
     revision = store.add(case_id, case_grids(ws, case_id, native), label_set, author=f"{IMPORT_AUTHOR}{source.name}",
                          kind="import", parent=latest.number if latest else None, comment=note, previous=previous)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pandas as pd
 from pydicom.errors import InvalidDicomError
 
+from curation.dicom.reading import lenient_reading
 from curation.errors import PacsError, ScanError
 
 if TYPE_CHECKING:
@@ -222,6 +223,8 @@ def series_metadata(source: PacsSource, study_uid: str, series_uid: str) -> list
     what = f"metadata of series {series_uid}"
     try:
         answers = source.client().retrieve_series_metadata(study_uid, series_uid)
-        return [pydicom.Dataset.from_json(a, bulk_data_uri_handler=lambda _tag, _vr, _uri: None) for a in answers]
+        with lenient_reading():  # headers as the PACS holds them
+            return [pydicom.Dataset.from_json(a, bulk_data_uri_handler=lambda _tag, _vr, _uri: None)
+                    for a in answers]
     except REQUEST_ERRORS as exc:
         raise explain(source, what, exc) from None

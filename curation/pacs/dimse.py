@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 
+from curation.dicom.reading import lenient_reading
 from curation.dicom.tags import FIELDS
 from curation.errors import PacsError, ScanError
 
@@ -68,6 +69,11 @@ class DimseSource:
 
 
 def _identifier(level: str, uids: tuple[str, ...], fields: list[str], filters: dict[str, Any]) -> Dataset:
+    with lenient_reading():  # empty return keys (universal matching) are valid C-FIND, whatever their VR
+        return _query(level, uids, fields, filters)
+
+
+def _query(level: str, uids: tuple[str, ...], fields: list[str], filters: dict[str, Any]) -> Dataset:
     query = Dataset()
     query.QueryRetrieveLevel = level
     for keyword in fields:
@@ -110,11 +116,15 @@ class DimseClient:
         assoc = self._associate(what, [_FIND])
         answers: list[dict[str, Any]] = []
         try:
-            for status, identifier in assoc.send_c_find(_identifier(level, uids, fields, filters or {}), _FIND):
+            with lenient_reading():  # answers decoded as the PACS sent them
+                found = list(assoc.send_c_find(_identifier(level, uids, fields, filters or {}), _FIND))
+                found = [(status, identifier.to_json_dict() if identifier is not None else None)
+                         for status, identifier in found]
+            for status, identifier in found:
                 if not status:
                     raise PacsError(f"{self.source.url}: {what}: the association was lost; run it again")
                 if status.Status in _PENDING and identifier is not None:
-                    answers.append(identifier.to_json_dict())
+                    answers.append(identifier)
                 elif status.Status != 0x0000:
                     raise PacsError(f"{self.source.url}: {what} refused with C-FIND status 0x{status.Status:04X}",
                                     500)

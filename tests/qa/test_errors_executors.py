@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from curation import Volume, load_label_set
-from curation.errors import QAError
+from curation.errors import ConfigError, QAError
 from curation.workspace.executor import DaskExecutor, LocalExecutor, SerialExecutor
 from qa import Finding, GridTolerance, LabelQASettings, Severity, compare_grids, find_cases, run_label_qa
 
@@ -30,7 +30,9 @@ def test_find_cases_errors(tmp_path: Path, make_case, ts: Path) -> None:
 def test_finding_and_severity_errors() -> None:
     with pytest.raises(QAError, match="unknown check code 'laterality.flipped'"):
         Finding("s0001", "laterality.flipped", "error", "x")
-    with pytest.raises(QAError, match="expected one of error, warning, info"):
+    with pytest.raises(QAError, match="finding fov.tiny: severity 'fatal': expected one of error, warning, info"):
+        Finding("s0001", "fov.tiny", "fatal", "x")
+    with pytest.raises(ConfigError, match="severity 'fatal': expected one of error, warning, info"):
         Severity.parse("fatal")
     row = Finding("s0001", "fov.tiny", "WARNING", "m", values={"x": float("nan"), "v": np.float64(2.5)}).to_row()
     assert row["severity"] == "warning" and row["family"] == "fov" and row["values"] == '{"v": 2.5, "x": null}'
