@@ -29,12 +29,12 @@ from typing import Any
 import pandas as pd
 
 from curation import Workspace
-from curation.annotation import LabelsOfRecord, all_labels_of_record
+from curation.annotation import LabelsOfRecord, RevisionStore, all_labels_of_record
 from curation.atomic import atomic_directory, atomic_write_text
 from curation.cases.withdraw import withdrawn_cases
 from curation.dicom.deid import PHI_COLUMNS
 from curation.enums import Severity
-from curation.errors import ReleaseError
+from curation.errors import ReleaseError, WorkspaceError
 from curation.labels.labelmap import read_seg_nrrd, write_mask_folder
 from curation.reasons import reason_label
 from curation.workspace import ReleaseFolder
@@ -115,6 +115,12 @@ def _check_qa(ws: Workspace, version: str, cases: list[str], records: dict[str, 
         raise ReleaseError(f"release {version}: no label QA on record ({ws.qa.checked} missing); run 'ctcurate qa "
                            f"labels {ws.root}' first")
     checked = pd.read_parquet(ws.qa.checked).set_index("case")
+    store = RevisionStore(ws)
+    for case_id in cases:
+        try:
+            store.verify(records[case_id].revision)  # the files to ship are the ones written and checked
+        except WorkspaceError as exc:
+            raise ReleaseError(f"release {version}: {exc}") from None
     stale = []
     for case_id in cases:
         record = records[case_id]
@@ -141,7 +147,8 @@ def _changelog(version: str, previous: dict | None, current: dict, withdrawn: di
     added = sorted(set(new) - set(old))
     removed = sorted(set(old) - set(new))
     moved = sorted(c for c in set(old) & set(new) if old[c]["split"] != new[c]["split"])
-    relabelled = sorted(c for c in set(old) & set(new) if old[c]["labels"] != new[c]["labels"])
+    relabelled = sorted(c for c in set(old) & set(new)
+                        if (old[c].get("revision"), old[c].get("sha256")) != (new[c]["revision"], new[c]["sha256"]))
     lines += [f"Changes since {previous['version']}:", "", f"- cases added ({len(added)}): {', '.join(added) or '-'}",
               f"- cases removed ({len(removed)}): "
               + (", ".join(f"{c} (withdrawn: {gone[c]})" if c in gone else c for c in removed) or "-"),
@@ -197,6 +204,9 @@ def build_release(ws: Workspace, version: str, *, answers: Path | None = None, c
         raise ReleaseError(f"release {version}: no split yet; run 'ctcurate split' first")
     split = splits[-1]
     cases = included_cases(ws)
+    if cases.empty:
+        raise ReleaseError(f"release {version}: no included case to release; convert cases (or check why they were "
+                           "withdrawn: ctcurate filter) first")
     records = all_labels_of_record(ws)
     errors = _check_qa(ws, version, list(cases["case_id"]), records)
     if errors and not force_qa:
@@ -222,7 +232,8 @@ def build_release(ws: Workspace, version: str, *, answers: Path | None = None, c
                     if (folder / ws.ct_name(spacing)).is_file():
                         shutil.copy(folder / ws.ct_name(spacing), staged.case_dir(case_id) / ws.ct_name(spacing))
             source = _labels(ws, records[case_id], staged.masks_dir(case_id))
-            current["cases"][case_id] = {"split": split.assignments.get(case_id, ""), "labels": source}
+            current["cases"][case_id] = {"split": split.assignments.get(case_id, ""), "labels": source,
+                                         "revision": records[case_id].number, "sha256": records[case_id].sha256}
         meta = cases.copy()
         atomic_write_text(staged.meta_csv, meta.to_csv(index=False, sep=";"))
         shutil.copy(ws.current_split, staged.split)

@@ -96,7 +96,11 @@ def _strata(cases: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
     missing = [c for c in columns if c not in frame]
     if missing:
         raise SplitError(f"stratify columns {missing}: not in the cases table (have {', '.join(frame.columns)})")
-    return frame[list(columns)].astype(str).agg("|".join, axis=1) if columns else pd.Series("", index=frame.index)
+    if not columns:
+        return pd.Series("", index=frame.index)
+    values = frame[list(columns)].astype(object)
+    values = values.where(values.notna(), "unknown").map(str)  # a fact the headers did not give is a stratum too
+    return values.agg("|".join, axis=1)
 
 
 def assign_splits(cases: pd.DataFrame, plan: SplitPlan, fixed: dict[str, str] | None = None) -> dict[str, str]:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curation import Workspace
-from curation.annotation import all_labels_of_record, pending_label_files
-from curation.errors import QAError
+from curation.annotation import RevisionStore, all_labels_of_record, has_annotation_database, pending_label_files
+from curation.errors import QAError, WorkspaceError
 from curation.workspace import CASE_IMAGE_NAMES, MASKS_FOLDER, MULTILABEL_NAMES, SETTINGS_FILE
 
 __all__ = ["CaseFiles", "find_cases"]
@@ -89,12 +89,18 @@ def _workspace_cases(ws: Workspace) -> list[CaseFiles]:
         raise QAError(f"{ws.root}: label files in case folders are not in the annotation store ({shown}"
                       f"{'; ...' if len(pending) > 3 else ''}); a workspace's labels are its revisions: run "
                       f"'ctcurate annotate import -w {ws.root}' to add them, or remove them")
-    records = all_labels_of_record(ws)
+    store = RevisionStore(ws) if has_annotation_database(ws) else None
+    records = all_labels_of_record(ws, store=store)
     found = []
     for case_id in ws.case_ids():
         folder = ws.case_dir(case_id)
         image = next((folder / n for n in CASE_IMAGE_NAMES if (folder / n).is_file()), None)
         record = records.get(case_id)
+        if record is not None and store is not None:
+            try:
+                store.verify(record.revision)  # QA checks what was written, or nothing
+            except WorkspaceError as exc:
+                raise QAError(str(exc)) from None
         if record is None:
             found.append(CaseFiles(case_id, folder, image, None, None))
         else:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from curation.errors import CtcurateError
@@ -40,7 +41,7 @@ def friendly(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except CtcurateError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -90,6 +91,6 @@ def with_executor(ws: Workspace, workers: int | None, scheduler: str | None, lab
 def exit_on_failures(failed: dict[str, str]) -> None:
     """Print each failed case with its reason and exit with code 1 when there is any."""
     for case_id, error in failed.items():
-        err_console.print(f"[red]{case_id}[/]: {error}", highlight=False)
+        err_console.print(f"[red]{escape(case_id)}[/]: {escape(error)}", highlight=False)
     if failed:
         raise typer.Exit(code=1)

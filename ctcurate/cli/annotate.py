@@ -136,7 +136,9 @@ def import_labels(
     """Bring existing labels into the annotation store as each case's next revision (author import:<file>).
 
     Without --file, every label file found in a case folder (segmentations/, segmentation.seg.nrrd, ...) is
-    imported; the same content is never imported twice."""
+    imported once: content imported before is not imported again. With --file, the labels become the next
+    revision unless the latest revision is an import of the same content (to go back to earlier labels,
+    import them again)."""
     from curation.annotation import import_case_folder_labels
     from curation.annotation import import_labels as import_one
 
@@ -144,15 +146,14 @@ def import_labels(
     if file is not None:
         if case is None:
             raise ConfigError("--file needs --case: the case whose CT grid the labels lie on")
-        revision = import_one(ws, case, file, comment=comment)
-        console.print(f"{case}: revision {revision.number} ({revision.author})")
+        console.print(import_one(ws, case, file, comment=comment).describe(), highlight=False)
         return
     done = import_case_folder_labels(ws, cases=[case] if case else None)
-    failed = {c: r for c, r in done.items() if isinstance(r, str)}
-    for case_id, made in sorted(done.items()):
-        if not isinstance(made, str):
-            console.print(f"{case_id}: revision {made.number} ({made.author})")
-    console.print(f"{len(done) - len(failed)} imported, {len(failed)} failed")
+    for outcome in done:
+        if outcome.revision is not None:
+            console.print(outcome.describe(), highlight=False)
+    failed = {f"{o.case_id} ({o.source.name})": o.error for o in done if o.revision is None}
+    console.print(f"{sum(o.new for o in done)} imported, {len(failed)} failed")
     exit_on_failures(failed)
 
 
@@ -173,5 +174,5 @@ def migrate(
     result = migrate_database(Workspace.open(workspace), to)
     for table, rows in result.rows.items():
         console.print(f"{table}: {rows} rows", highlight=False)
-    console.print(f"annotation database: {result.source} -> {result.target}; [annotation] database_url switched",
+    console.print(f"annotation database: {result.source} -> {result.target}; \\[annotation] database_url switched",
                   highlight=False)

@@ -40,12 +40,12 @@ def run_demo_presegment(workspace: str | Path, *, executor: Any = None) -> DemoP
     record = register_model(ws, DEMO_MODEL, [SMALL_MODEL_FOLDER])
     result = presegment(ws, DEMO_MODEL, executor=executor)
     imported = import_case_folder_labels(ws)
-    failed = {c: r for c, r in imported.items() if isinstance(r, str)}
+    failed = [o.describe() for o in imported if o.revision is None]
     if failed:
-        raise LabelIOError(f"demo labels could not be imported: {failed}")
+        raise LabelIOError(f"demo labels could not be imported: {'; '.join(failed)}")
     phases = {}
     for case in sorted(result.done + result.skipped):
         contrast = read_case_metadata(ws, case)["contrast"]
         phases[case] = (contrast.get("phase"), contrast.get("phase_confidence"))
-    numbers = {r.number for r in imported.values() if not isinstance(r, str)}
+    numbers = {o.revision.number for o in imported if o.revision is not None}
     return DemoPresegment(record, result, phases, max(numbers) if numbers else None)

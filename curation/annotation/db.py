@@ -21,7 +21,8 @@ from curation.errors import WorkspaceError
 from curation.workspace.layout import Workspace
 
 __all__ = ["METADATA", "NETWORK_FILESYSTEMS", "database_url", "engine_for", "ensure_tables", "filesystem_type",
-           "has_annotation_database", "now_iso", "store_id"]
+           "has_annotation_database", "mark_migrated", "now_iso", "refuse_if_migrated", "shown_url", "store_id",
+           "store_value"]
 
 METADATA = sa.MetaData()
 NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "ceph", "glusterfs",
@@ -96,14 +97,39 @@ def engine_for(url: str, *, mounts: Path = MOUNTS) -> sa.Engine:
     return _ENGINES[key]
 
 
+def store_value(engine: sa.Engine, key: str) -> str | None:
+    """One entry of the store table (``store_id``, ``migrated_to``), None when it is not set."""
+    with engine.connect() as db:
+        found = db.execute(sa.select(_STORE.c.value).where(_STORE.c.key == key)).scalar()
+    return None if found is None else str(found)
+
+
+def shown_url(url: str | sa.URL) -> str:
+    """A database URL fit to print: the password hidden."""
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+def refuse_if_migrated(engine: sa.Engine) -> None:
+    """A database whose record 'annotate db migrate' moved elsewhere is stale: refuse it, naming where it went."""
+    moved = store_value(engine, "migrated_to")
+    if moved:
+        raise WorkspaceError(f"annotation database {shown_url(engine.url)}: its record was moved by 'ctcurate annotate "
+                             f"db migrate' ({moved}); set [annotation] database_url to that database")
+
+
+def mark_migrated(engine: sa.Engine, note: str) -> None:
+    with engine.begin() as db:
+        db.execute(_STORE.delete().where(_STORE.c.key == "migrated_to"))
+        db.execute(_STORE.insert().values(key="migrated_to", value=note))
+
+
 def store_id(engine: sa.Engine) -> str:
     """The identity of an annotation database, made once; every revision file it writes carries it, so files
     of another database (a switched ``database_url``) are told from those of an interrupted write."""
     select = sa.select(_STORE.c.value).where(_STORE.c.key == "store_id")
-    with engine.begin() as db:
-        found = db.execute(select).scalar()
-        if found is not None:
-            return str(found)
+    found = store_value(engine, "store_id")
+    if found is not None:
+        return found
     try:
         with engine.begin() as db:
             db.execute(_STORE.insert().values(key="store_id", value=uuid.uuid4().hex))

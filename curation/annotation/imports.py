@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from curation.errors import LabelIOError
+from curation.errors import ConversionError, LabelIOError
+from curation.image.orientation import to_canonical
 from curation.image.volume import Volume, read_nrrd_grid, resample_labels
 from curation.labels.labelmap import list_mask_files, read_labels, read_seg_nrrd
 from curation.workspace.folders import MULTILABEL_NAMES
@@ -23,7 +25,8 @@ from curation.workspace.layout import Workspace
 
 from .revisions import Revision, RevisionStore
 
-__all__ = ["case_grids", "case_label_files", "import_labels", "import_case_folder_labels", "pending_label_files"]
+__all__ = ["Imported", "case_grids", "case_label_files", "import_labels", "import_case_folder_labels",
+           "pending_label_files"]
 
 log = logging.getLogger(__name__)
 IMPORT_AUTHOR = "import:"
@@ -51,11 +54,41 @@ def case_label_files(ws: Workspace, case_id: str) -> list[Path]:
     return found
 
 
+def _same_grid(a: Volume, b: Volume) -> bool:
+    return a.size == b.size and bool(np.allclose(a.spacing, b.spacing, atol=1e-3)
+                                     and np.allclose(a.origin, b.origin, atol=1e-2)
+                                     and np.allclose(a.direction, b.direction, atol=1e-4))
+
+
+def _onto_ct(labels: Volume, ct: Volume, source: Path, what: str) -> Volume:
+    """The labels on the CT's grid: as they are, or moved over voxel for voxel when they hold the same voxels
+    stored in another axis order (a map saved flipped or transposed, e.g. LAS instead of LPS)."""
+    if _same_grid(labels, ct):
+        return Volume(labels.array, ct.spacing, ct.origin, ct.direction)
+    try:
+        same_voxels = _same_grid(to_canonical(labels)[0], to_canonical(ct)[0])
+    except ConversionError:
+        same_voxels = False
+    if same_voxels:
+        return resample_labels(labels, ct)
+
+    def rounded(values: tuple[float, ...] | np.ndarray) -> list[float]:
+        return [round(float(v), 3) for v in np.ravel(np.asarray(values, dtype=float))]
+
+    raise LabelIOError(
+        f"{source}: the labels do not lie on {what}'s CT grid: size {labels.size} vs {ct.size}, spacing "
+        f"{rounded(labels.spacing)} vs {rounded(ct.spacing)}, origin {rounded(labels.origin)} vs {rounded(ct.origin)}, "
+        f"direction {rounded(labels.direction)} vs {rounded(ct.direction)} (mm, LPS); resample them onto the "
+        "case's ct.nrrd first")
+
+
 def _digest(source: Path) -> str:
+    """The content of a label source: a file's bytes, or a mask folder's file names and bytes."""
     digest = hashlib.sha256()
     files = sorted(list_mask_files(source).values()) if source.is_dir() else [source]
     for path in files:
-        digest.update(path.name.encode())
+        if source.is_dir():
+            digest.update(path.name.encode())
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
@@ -66,49 +99,60 @@ def _imported(history: list[Revision], digest: str) -> Revision | None:
     return next((r for r in history if r.author.startswith(IMPORT_AUTHOR) and digest in r.comment), None)
 
 
+@dataclass(frozen=True)
+class Imported:
+    """The outcome of importing one source into one case: the revision it is, or why it could not be."""
+
+    case_id: str
+    source: Path
+    revision: Revision | None = None
+    new: bool = False          # False: the same content was imported before (``revision`` is that one)
+    error: str = ""
+
+    def describe(self) -> str:
+        if self.revision is None:
+            return f"{self.case_id}: {self.source.name}: {self.error}"
+        what = "imported as" if self.new else "already imported as"
+        return f"{self.case_id}: {self.source.name} {what} revision {self.revision.number}"
+
+
 def import_labels(ws: Workspace, case_id: str, source: str | Path, *, store: RevisionStore | None = None,
-                  comment: str = "") -> Revision:
+                  comment: str = "", once: bool = False) -> Imported:
     """Store the labels of ``source`` (mask folder or multi-label file) as the case's next revision.
 
-    The labels must lie on the CT's own grid. Importing the same content again returns the revision it
-    became the first time.
+    The labels must lie on the CT's own grid, or hold its voxels in another axis order. Nothing is stored
+    when the latest revision is an import of the same content, or, with ``once`` (label files found in a
+    case folder), when any earlier import was. Raises :class:`LabelIOError` naming the case and the file.
     """
     source = Path(source)
     store = store or RevisionStore(ws)
     if not ws.case_dir(case_id).is_dir():
         raise LabelIOError(f"case {case_id}: no such case in {ws.cases_dir}; check the case id")
     if not source.exists():
-        raise LabelIOError(f"{source}: not found; give a mask folder or a multi-label file")
+        raise LabelIOError(f"case {case_id}: {source} not found; give a mask folder or a multi-label file")
     digest = _digest(source)
     history = store.history(case_id)
-    done = _imported(history, digest)
+    done = _imported(history if once else history[-1:], digest)
     if done is not None:
-        return done
+        return Imported(case_id, source, done, new=False)
     label_set = ws.label_set()
-    labels = read_labels(source, label_set)
-    ct = read_nrrd_grid(ws.case_dir(case_id) / ws.ct_name())
-    if labels.size != ct.size or not (np.allclose(labels.spacing, ct.spacing, atol=1e-3)
-                                      and np.allclose(labels.origin, ct.origin, atol=1e-2)
-                                      and np.allclose(labels.direction, ct.direction, atol=1e-4)):
-        spacing = tuple(round(s, 3) for s in labels.spacing)
-        raise LabelIOError(f"{source}: labels of size {labels.size}, spacing {spacing}"
-                           f" do not lie on case {case_id}'s CT grid (size {ct.size}, spacing "
-                           f"{tuple(round(s, 3) for s in ct.spacing)}); resample them onto {ws.ct_name()} first")
-    native = Volume(labels.array, ct.spacing, ct.origin, ct.direction)
+    try:
+        labels = read_labels(source, label_set)
+    except LabelIOError as exc:
+        raise LabelIOError(f"case {case_id}: {exc}") from None
+    native = _onto_ct(labels, read_nrrd_grid(ws.case_dir(case_id) / ws.ct_name()), source, f"case {case_id}")
     latest = history[-1] if history else None
     previous = read_seg_nrrd(store.path(latest))[0].array if latest is not None else None
     note = f"imported from {source.name} (sha256 {digest})" + (f"; {comment}" if comment else "")
     revision = store.add(case_id, case_grids(ws, case_id, native), label_set, author=f"{IMPORT_AUTHOR}{source.name}",
                          kind="import", parent=latest.number if latest else None, comment=note, previous=previous)
     log.info("case %s: %s imported as revision %d", case_id, source.name, revision.number)
-    return revision
+    return Imported(case_id, source, revision, new=True)
 
 
 def pending_label_files(ws: Workspace, *, store: RevisionStore | None = None) -> dict[str, list[Path]]:
-    """Label files in case folders that are not in the annotation store yet, by case."""
-    cases = ws.case_ids()
-    candidates = {c: case_label_files(ws, c) for c in cases}
-    candidates = {c: files for c, files in candidates.items() if files}
+    """Label files in case folders whose content was never imported into the annotation store, by case."""
+    candidates = {c: files for c in ws.case_ids() if (files := case_label_files(ws, c))}
     if not candidates:
         return {}
     store = store or RevisionStore(ws)
@@ -122,18 +166,18 @@ def pending_label_files(ws: Workspace, *, store: RevisionStore | None = None) ->
 
 
 def import_case_folder_labels(ws: Workspace, *, store: RevisionStore | None = None,
-                              cases: list[str] | None = None) -> dict[str, Revision | str]:
-    """Import every label file found in the case folders (the named cases, default all); returns, by case,
-    the revision made or the reason it could not be (the other cases go on)."""
+                              cases: list[str] | None = None) -> list[Imported]:
+    """Import every label file found in the case folders (the named cases, default all) that was never imported;
+    one outcome per file (a file that cannot be imported is reported, the others go on)."""
     store = store or RevisionStore(ws)
-    out: dict[str, Revision | str] = {}
+    out = []
     for case_id, files in pending_label_files(ws, store=store).items():
         if cases is not None and case_id not in cases:
             continue
         for source in files:
             try:
-                out[case_id] = import_labels(ws, case_id, source, store=store)
+                out.append(import_labels(ws, case_id, source, store=store, once=True))
             except LabelIOError as exc:
-                out[case_id] = str(exc)
+                out.append(Imported(case_id, source, error=str(exc)))
                 log.error("%s", exc)
     return out

@@ -21,7 +21,7 @@ from curation.errors import WorkspaceError
 from curation.workspace.layout import Workspace
 
 from . import revisions, worklist  # noqa: F401  (their tables join METADATA)
-from .db import METADATA, database_url, engine_for
+from .db import METADATA, database_url, engine_for, mark_migrated, now_iso, refuse_if_migrated, shown_url
 
 __all__ = ["MigrationResult", "migrate_database", "table_digests"]
 
@@ -33,10 +33,6 @@ class MigrationResult:
     source: str
     target: str
     rows: dict[str, int]
-
-
-def _shown(url: str) -> str:
-    return sa.make_url(url).render_as_string(hide_password=True)
 
 
 def _rows(engine: sa.Engine, table: sa.Table) -> list[dict[str, Any]]:
@@ -72,33 +68,45 @@ def migrate_database(ws: Workspace, target_url: str) -> MigrationResult:
     """Copy the workspace's annotation database to ``target_url`` (which must hold no rows), verify every
     table, then make it the workspace's database."""
     source_url = database_url(ws)
-    if sa.make_url(target_url) == sa.make_url(source_url):
-        raise WorkspaceError(f"annotate db migrate: {_shown(target_url)} is already the workspace's database")
-    source, target = engine_for(source_url), engine_for(target_url)
-    filled = [t.name for t in METADATA.sorted_tables if _rows(target, t)]
-    if filled:
-        raise WorkspaceError(f"annotate db migrate: {_shown(target_url)} already holds rows in {', '.join(filled)}; "
-                             "migrate into an empty database (nothing was copied)")
     try:
-        with target.begin() as db:
+        target = sa.make_url(target_url)
+    except sa.exc.ArgumentError:
+        raise WorkspaceError(f"annotate db migrate --to {target_url!r}: not a database URL; expected "
+                             "postgresql+psycopg://USER@HOST[:PORT]/DB or sqlite:////absolute/path.sqlite") from None
+    if target.drivername.startswith("sqlite") and not target.database:
+        raise WorkspaceError(f"annotate db migrate --to {target_url!r}: an SQLite URL needs a file: "
+                             "sqlite:////absolute/path.sqlite")
+    if target == sa.make_url(source_url):
+        raise WorkspaceError(f"annotate db migrate: {shown_url(target_url)} is already the workspace's database")
+    source, destination = engine_for(source_url), engine_for(target_url)
+    refuse_if_migrated(source)
+    # the store table alone (an identity made by an earlier version on a refused open) holds no record
+    filled = [t.name for t in METADATA.sorted_tables if t.name != "store" and _rows(destination, t)]
+    if filled:
+        raise WorkspaceError(f"annotate db migrate: {shown_url(target_url)} already holds rows in {', '.join(filled)}; "
+                             "migrate into an empty database, or a new SQLite file (nothing was copied)")
+    try:
+        with destination.begin() as db:
+            db.execute(sa.delete(METADATA.tables["store"]))
             for table in METADATA.sorted_tables:
                 rows = _rows(source, table)
                 for start in range(0, len(rows), 1000):
                     db.execute(table.insert(), rows[start:start + 1000])
     except sa.exc.SQLAlchemyError as exc:
-        raise WorkspaceError(f"annotate db migrate: copying into {_shown(target_url)} failed "
+        raise WorkspaceError(f"annotate db migrate: copying into {shown_url(target_url)} failed "
                              f"({str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}); nothing was switched") \
             from None
-    _reset_sequences(target)
-    before, after = table_digests(source), table_digests(target)
+    _reset_sequences(destination)
+    before, after = table_digests(source), table_digests(destination)
     differ = sorted(name for name in before if before[name] != after.get(name))
     if differ:
-        raise WorkspaceError(f"annotate db migrate: {_shown(target_url)} differs from the source in "
+        raise WorkspaceError(f"annotate db migrate: {shown_url(target_url)} differs from the source in "
                              f"{', '.join(differ)} "
                              "after copying; the setting was not switched")
     settings = ws.settings
-    chosen = "" if sa.make_url(target_url) == sa.make_url(f"sqlite:///{ws.database_file}") else target_url
+    chosen = "" if target == sa.make_url(f"sqlite:///{ws.database_file}") else target_url
     ws.save_settings(dataclasses.replace(settings, annotation=dataclasses.replace(settings.annotation,
                                                                                   database_url=chosen)))
-    log.info("annotation database migrated from %s to %s", _shown(source_url), _shown(target_url))
-    return MigrationResult(_shown(source_url), _shown(target_url), {k: v[0] for k, v in after.items()})
+    mark_migrated(source, f"to {shown_url(target_url)} at {now_iso()}")  # the old copy can no longer be used
+    log.info("annotation database migrated from %s to %s", shown_url(source_url), shown_url(target_url))
+    return MigrationResult(shown_url(source_url), shown_url(target_url), {k: v[0] for k, v in after.items()})

@@ -40,7 +40,7 @@ from curation.labels.labelmap import write_seg_nrrd
 from curation.labels.labelset import LabelSet
 from curation.workspace.layout import Workspace
 
-from .db import METADATA, engine_for, ensure_tables, now_iso, store_id
+from .db import METADATA, engine_for, ensure_tables, now_iso, refuse_if_migrated, shown_url, store_id, store_value
 from .db import database_url as database_url_of
 
 __all__ = ["Revision", "RevisionStore", "ReviewStatus", "voxel_changes"]
@@ -129,19 +129,20 @@ class RevisionStore:
         self.url = database_url_of(workspace, database_url)
         self.engine = engine_for(self.url)
         _add_missing_columns(self.engine)
-        self.store_id = store_id(self.engine)
-        self._refuse_foreign_files()
+        refuse_if_migrated(self.engine)
+        self._refuse_foreign_files(store_value(self.engine, "store_id"))
+        self.store_id = store_id(self.engine)  # made only once the database is known to be the record
 
-    def _refuse_foreign_files(self) -> None:
+    def _refuse_foreign_files(self, own: str | None) -> None:
         """A database that holds no revisions while revision files of another database exist is not the
-        record: refuse it, naming the migration."""
+        record: refuse it (writing nothing to it), naming the migration."""
         with self.engine.connect() as db:
             if db.execute(sa.select(_REVISIONS.c.case_id).limit(1)).first() is not None:
                 return
         for case_id in self.workspace.case_ids():
             for path in sorted(self.folder(case_id).glob("r[0-9]*.seg.nrrd")):
-                if file_store(path) != self.store_id:
-                    shown = sa.make_url(self.url).render_as_string(hide_password=True)
+                if own is None or file_store(path) != own:
+                    shown = shown_url(self.url)
                     raise WorkspaceError(
                         f"{self.workspace.root}: the annotation database {shown} holds no revisions, but {path} was "
                         "written with another one; set [annotation] database_url back to the database that holds "
@@ -253,6 +254,24 @@ class RevisionStore:
                                  "folder's permissions and save again") from None
         log.info("case %s: revision %d by %s", case_id, number, author)
         return dataclasses.replace(revision, sha256=digest.hexdigest())
+
+    def verify(self, revision: Revision) -> None:
+        """Check that a revision's files hold what was written (their sha256 as stored with the revision)."""
+        digest = hashlib.sha256()
+        for grid in revision.files:
+            path = self.path(revision, grid)
+            try:
+                with path.open("rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(block)
+            except FileNotFoundError:
+                raise WorkspaceError(f"case {revision.case_id} revision {revision.number}: {path} is missing; restore "
+                                     "it from a backup (revision files are never removed)") from None
+        if digest.hexdigest() != revision.sha256:
+            raise WorkspaceError(f"case {revision.case_id} revision {revision.number}: its files "
+                                 f"({', '.join(revision.files.values())}) changed on disk since they were written; "
+                                 "restore them from a backup: a revision is never edited in place (save a correction "
+                                 "as a new revision, or bring labels in with 'ctcurate annotate import')")
 
     # -- review ------------------------------------------------------------------------------------------
     def review(self, case_id: str, number: int | None, status: ReviewStatus | str, *, reviewer: str,

@@ -25,7 +25,7 @@ from curation.errors import AnnotationError
 from curation.reasons import ReasonSource, reasons_of
 from curation.workspace.layout import Workspace
 
-from .db import METADATA, database_url, engine_for, ensure_tables, now_iso
+from .db import METADATA, database_url, engine_for, ensure_tables, now_iso, refuse_if_migrated
 
 __all__ = ["CaseStatus", "StructureState", "Claim", "Worklist", "EXCLUSION_REASONS"]
 
@@ -101,6 +101,7 @@ class Worklist:
         self.url = database_url(workspace, database_url_)
         self.engine = engine_for(self.url)
         ensure_tables(self.engine)
+        refuse_if_migrated(self.engine)
         self.expiry = expiry or timedelta(minutes=workspace.settings.annotation.claim_expiry_minutes)
 
     def _event(self, db: Any, case_id: str, kind: str, actor: str, **detail: Any) -> None:

@@ -218,6 +218,11 @@ def read_labels(source: str | Path, label_set: LabelSet) -> Volume:
     if source.name.endswith(".seg.nrrd"):
         volume, segments = read_seg_nrrd(source)
         by_name = {c.name: c.index for c in label_set}
+        names = [s.name for s in segments]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise LabelIOError(f"{source}: segments named {twice} more than once; give each segment its own name "
+                               "(two segments of one name would merge)")
         unknown = sorted(s.name for s in segments if s.name not in by_name)
         if unknown:
             raise LabelIOError(f"{source}: segments {unknown[:10]} are not in label set {label_set.name!r}; rename "

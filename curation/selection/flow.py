@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 from pathlib import Path
 
 from matplotlib.axes import Axes
@@ -37,7 +38,8 @@ def draw_flow(sampled: int, excluded: dict[str, int], included: int, out_stem: P
         Exams kept.
     """
     n_excluded = sum(excluded.values())
-    lines = [f"Excluded exams (n = {n_excluded})"] + [f"{label}: {count}" for label, count in excluded.items()]
+    entries = [f"Excluded exams (n = {n_excluded})"] + [f"{label}: {count}" for label, count in excluded.items()]
+    lines = [line for entry in entries for line in textwrap.wrap(entry, 44, subsequent_indent="    ")]  # fits the box
     height = max(2.0, 0.28 * len(lines) + 0.6)
     fig = Figure(figsize=(8, 3.2 + height * 0.6))
     ax = fig.subplots()

@@ -119,3 +119,18 @@ def test_a_release_needs_labels_and_a_qa_run(release_ws: Workspace) -> None:
     ws.qa.checked.unlink()
     with pytest.raises(ReleaseError, match="no label QA on record .*label_checked.parquet missing.*ctcurate qa labels"):
         build_release(ws, "1.0.0", force_qa=True)
+
+
+def test_revision_files_changed_on_disk_are_neither_checked_nor_released(release_ws: Workspace) -> None:
+    from curation.annotation import RevisionStore
+
+    ws = release_ws
+    store = RevisionStore(ws)
+    model, record = store.history("s0002")
+    shutil.copy(store.path(model), store.path(record))  # someone edits a revision file in place
+    with pytest.raises(ReleaseError, match="release 1.0.0: case s0002 revision 1: its files .* changed on disk since "
+                                           "they were written; restore them from a backup"):
+        build_release(ws, "1.0.0", force_qa=True)
+    checked = runner.invoke(app, ["qa", "labels", str(ws.root)])
+    assert checked.exit_code == 2 and "case s0002 revision 1: its files" in " ".join(checked.output.split())
+    assert not (ws.root / "releases" / "1.0.0").exists()

@@ -155,3 +155,17 @@ def test_split_cli(split_ws: Workspace) -> None:
     assert diff.exit_code == 0 and "added 0, removed 0, moved" in " ".join(diff.output.split())
     bad = runner.invoke(app, ["split", "-w", str(split_ws.root), "--version", "3.0.0", "--ratios", "90,10"])
     assert bad.exit_code == 2 and "expected three numbers" in " ".join(bad.output.split())
+
+
+def test_cases_without_sex_or_age_are_their_own_stratum() -> None:
+    """Real headers often lack sex and age: such cases form the stratum 'unknown' instead of failing."""
+    import pandas as pd
+
+    from datacard.split import SplitPlan, assign_splits
+
+    cases = pd.DataFrame({"case_id": [f"s{i:04d}" for i in range(1, 21)],
+                          "patient_pseudonym": [f"p{i}" for i in range(1, 21)],
+                          "site": ["site01"] * 20, "sex": [None, float("nan"), "F", "M"] * 5,
+                          "age": [float("nan")] * 20})
+    chosen = assign_splits(cases, SplitPlan((90, 5, 5), ("site", "sex", "age_band"), 1))
+    assert sorted(chosen) == list(cases["case_id"]) and set(chosen.values()) <= {"train", "val", "test"}

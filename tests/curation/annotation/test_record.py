@@ -26,7 +26,7 @@ from curation.annotation import (
 from curation.annotation.db import engine_for
 from curation.atomic import sha256_file
 from curation.errors import LabelIOError, WorkspaceError
-from curation.image import read_nrrd
+from curation.image import read_nrrd, write_volume
 from curation.labels import read_seg_nrrd, write_mask_folder, write_seg_nrrd
 
 runner = CliRunner()
@@ -68,12 +68,12 @@ def test_label_files_in_a_case_folder_become_a_revision_once(demo_copy: Workspac
     write_mask_folder(ws.masks_dir("s0002"), Volume(edited, truth.spacing, truth.origin, truth.direction),
                       ws.label_set())
     assert [p.name for p in pending_label_files(ws)["s0002"]] == ["segmentations"]
-    made = import_case_folder_labels(ws)
-    revision = made["s0002"]
-    assert not isinstance(revision, str) and revision.number == 2 and revision.kind == "import"
+    (made,) = import_case_folder_labels(ws)
+    revision = made.revision
+    assert made.new and revision is not None and revision.number == 2 and revision.kind == "import"
     assert revision.author == "import:segmentations" and revision.changes == {"spleen": int((truth.array == 5).sum())}
     assert set(revision.files) == {"native", "1.5", "3"}
-    assert pending_label_files(ws) == {} and import_case_folder_labels(ws) == {}  # never twice
+    assert pending_label_files(ws) == {} and import_case_folder_labels(ws) == []  # never twice
     # a Slicer file whose own label values differ is matched to the set by segment name
     label_set = ws.label_set()
     shuffled = dataclasses.replace(label_set, classes=tuple(dataclasses.replace(c, index=9 - c.index)
@@ -81,21 +81,55 @@ def test_label_files_in_a_case_folder_become_a_revision_once(demo_copy: Workspac
     renumbered = np.where(edited > 0, 9 - edited, 0).astype(np.uint8)
     other = tmp_path / "theirs.seg.nrrd"
     write_seg_nrrd(other, Volume(renumbered, truth.spacing, truth.origin, truth.direction), shuffled)
-    again = import_labels(ws, "s0002", other)
-    assert again.number == 3 and again.changes == {}  # the same labels as revision 2
+    again = import_labels(ws, "s0002", other).revision
+    assert again is not None and again.number == 3 and again.changes == {}  # the same labels as revision 2
+    twice = import_labels(ws, "s0002", other)
+    assert not twice.new and twice.revision == again and "already imported as revision 3" in twice.describe()
+    # going back to earlier labels: the model's revision 0 imported again becomes revision 4
+    back = import_labels(ws, "s0002", store.path(store.history("s0002")[0]))
+    assert back.new and back.revision is not None and back.revision.number == 4
+    assert labels_of_record(store, "s0002").number == 4  # type: ignore[union-attr]
     # labels off the CT's grid, of another label set, and a missing file are refused, naming the fix
     coarse = read_nrrd(ws.case_dir("s0002") / ws.ct_name(3.0))
     off_grid = tmp_path / "coarse.nrrd"
     write_seg_nrrd(off_grid, Volume(np.zeros(coarse.array.shape, np.uint8), coarse.spacing, coarse.origin,
                                     coarse.direction), label_set)
-    with pytest.raises(LabelIOError, match="do not lie on case s0002's CT grid .* resample them onto ct.nrrd"):
+    with pytest.raises(LabelIOError, match="do not lie on case s0002's CT grid: size .* origin .* direction .*"
+                                           "resample them onto the case's ct.nrrd"):
         import_labels(ws, "s0002", off_grid)
-    with pytest.raises(LabelIOError, match=r"segments \['heart'\] are not in label set 'demo'"):
+    with pytest.raises(LabelIOError, match=r"case s0002: .*segments \['heart'\] are not in label set 'demo'"):
         import_labels(ws, "s0002", _foreign_segmentation(tmp_path, truth))
-    with pytest.raises(LabelIOError, match="not found; give a mask folder or a multi-label file"):
+    with pytest.raises(LabelIOError, match="case s0002: .*nothing.nrrd not found; give a mask folder or a multi-label"):
         import_labels(ws, "s0002", tmp_path / "nothing.nrrd")
     with pytest.raises(LabelIOError, match="case s0042: no such case"):
         import_labels(ws, "s0042", other)
+
+
+def test_labels_stored_in_another_axis_order_are_moved_onto_the_ct_grid(demo_copy: Workspace,
+                                                                        tmp_path: Path) -> None:
+    """A map saved flipped (LAS instead of LPS, as NIfTI tools do) holds the CT's voxels: it imports voxel for
+    voxel; a map shifted by a fraction of a voxel does not, and the message shows the origins."""
+    ws = demo_copy
+    store = RevisionStore(ws)
+    truth, _ = read_seg_nrrd(store.path(store.latest("s0001")))
+    flip = np.diag([1.0, -1.0, 1.0])
+    origin = np.asarray(truth.origin) + truth.direction @ np.array([0.0, truth.spacing[1] * (truth.size[1] - 1), 0.0])
+    flipped = Volume(truth.array[:, ::-1, :].copy(), truth.spacing, tuple(origin), truth.direction @ flip)
+    path = tmp_path / "las.nii.gz"
+    write_volume(path, flipped)
+    made = import_labels(ws, "s0001", path)
+    assert made.new and made.revision is not None and made.revision.changes == {}  # the same labels
+    shifted = Volume(truth.array, truth.spacing, tuple(np.add(truth.origin, (0.3, 0.0, 0.0))), truth.direction)
+    write_volume(tmp_path / "shifted.nii.gz", shifted)
+    with pytest.raises(LabelIOError, match=r"origin \[.*\] vs \[.*\]"):
+        import_labels(ws, "s0001", tmp_path / "shifted.nii.gz")
+    twice = tmp_path / "twice.seg.nrrd"
+    doubled = LabelSet("doubled", "1", (LabelClass(1, "liver", "organ"), LabelClass(2, "liver_copy", "organ")))
+    write_seg_nrrd(twice, Volume(np.zeros(truth.array.shape, np.uint8), truth.spacing, truth.origin,
+                                 truth.direction), doubled)
+    twice.write_bytes(twice.read_bytes().replace(b"Segment1_Name:=liver_copy", b"Segment1_Name:=liver"))
+    with pytest.raises(LabelIOError, match=r"segments named \['liver'\] more than once"):
+        import_labels(ws, "s0001", twice)
 
 
 def _foreign_segmentation(tmp_path: Path, grid: Volume) -> Path:
@@ -116,7 +150,7 @@ def test_qa_refuses_label_files_that_are_not_revisions(demo_copy: Workspace) -> 
         " ".join(result.output.split())
     assert "ctcurate annotate import -w" in " ".join(result.output.split())
     imported = runner.invoke(app, ["annotate", "import", "-w", str(ws.root)])
-    assert imported.exit_code == 0 and "s0003: revision 2 (import:labels.nrrd)" in imported.output
+    assert imported.exit_code == 0 and "s0003: labels.nrrd imported as revision 2" in imported.output
 
 
 def test_a_database_without_the_revisions_is_refused(demo_copy: Workspace, database: str) -> None:
@@ -188,9 +222,20 @@ def test_migrate_to_postgresql_and_back_keeps_every_row(demo_copy: Workspace, po
                                   str(ws.root)])
     assert refused.exit_code == 2 and "already holds rows in" in " ".join(refused.output.split())
     assert ws.settings.annotation.database_url == target
+    # the SQLite file left behind is stale: set back by hand, it is refused (nothing written to its revisions)
+    ws.save_settings(dataclasses.replace(ws.settings, annotation=dataclasses.replace(ws.settings.annotation,
+                                                                                      database_url="")))
+    stale = runner.invoke(app, ["review", "s0002", "approved", "--by", "dr.c", "-w", str(ws.root)])
+    assert stale.exit_code == 2 and "its record was moved by 'ctcurate annotate db migrate' (to postgresql" in \
+        " ".join(stale.output.split()) and "[annotation] database_url" in stale.output
+    ws.save_settings(dataclasses.replace(ws.settings, annotation=dataclasses.replace(ws.settings.annotation,
+                                                                                      database_url=target)))
     # back to a new SQLite file elsewhere
     back = ws.root / "moved.sqlite"
+    on_postgres = table_digests(engine_for(target))
     result = runner.invoke(app, ["annotate", "db", "migrate", "--to", f"sqlite:///{back}", "-w", str(ws.root)])
     assert result.exit_code == 0, result.output
-    assert table_digests(engine_for(f"sqlite:///{back}")) == table_digests(engine_for(target))
+    assert table_digests(engine_for(f"sqlite:///{back}")) == on_postgres
+    bad = runner.invoke(app, ["annotate", "db", "migrate", "--to", "/tmp/plain/path.sqlite", "-w", str(ws.root)])
+    assert bad.exit_code == 2 and "not a database URL; expected postgresql+psycopg://" in " ".join(bad.output.split())
     assert labels_of_record(RevisionStore(ws), "s0002").status.value == "approved"  # type: ignore[union-attr]
