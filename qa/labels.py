@@ -74,7 +74,7 @@ def check_case(files: CaseFiles, settings: LabelQASettings) -> CaseResult:
         image = loaded.image.array if loaded.image is not None else None
         stats = compute_label_stats(loaded.labels, image, solid=solid)
         findings += check_anatomy(files.case, loaded.labels, stats, label_set, settings.anatomy, image=image,
-                                  checked=loaded.checked_classes, per_class_files=loaded.source == "masks")
+                                  checked=loaded.checked_classes, per_class_files=loaded.per_class)
         return CaseResult(files.case, findings, class_rows(files.case, loaded.labels, stats, label_set))
     except MemoryError:
         raise

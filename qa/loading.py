@@ -77,6 +77,14 @@ class LoadedCase:
     findings: list[Finding] = field(default_factory=list)
     overlaps: dict[tuple[int, int], int] = field(default_factory=dict)
     checked_classes: set[str] = field(default_factory=set)  # classes whose labels were read and are on the grid
+    declared: set[str] = field(default_factory=set)  # classes a multi-label file names, each with its own entry
+
+    @property
+    def per_class(self) -> bool:
+        """Whether every class came with its own entry (a mask file, or a segment of a Slicer file that names all
+        of them): then an empty class is known empty, not merely absent."""
+        return self.source == "masks" or (self.source == "multilabel" and bool(self.declared)
+                                          and self.declared >= self.checked_classes)
 
 
 def _read(path: Path, case: str, findings: list[Finding], structure: str = "") -> Volume | None:
@@ -144,7 +152,9 @@ def _as_labels(volume: Volume, path: Path, case: str, label_set: LabelSet, findi
     return Volume(out, volume.spacing, volume.origin, volume.direction)
 
 
-def _read_multilabel(path: Path, case: str, label_set: LabelSet, findings: list[Finding]) -> Volume | None:
+def _read_multilabel(path: Path, case: str, label_set: LabelSet, findings: list[Finding],
+                     declared: set[str]) -> Volume | None:
+    """The label map of a multi-label file; the classes a Slicer file names go into ``declared``."""
     seg_map = None
     if path.name.endswith(".seg.nrrd"):
         try:
@@ -154,6 +164,7 @@ def _read_multilabel(path: Path, case: str, label_set: LabelSet, findings: list[
             return None
         index = label_set.index_of()
         seg_map = {}
+        declared.update(seg.name for seg in segments)
         for seg in segments:
             if seg.name in index:
                 seg_map[seg.label_value] = index[seg.name]
@@ -263,7 +274,7 @@ def load_case(files: CaseFiles, label_set: LabelSet, tol: GridTolerance | None =
     image = loaded.image
     multi = None
     if files.multilabel is not None:
-        multi = _read_multilabel(files.multilabel, files.case, label_set, findings)
+        multi = _read_multilabel(files.multilabel, files.case, label_set, findings, loaded.declared)
         if multi is not None and image is not None:
             diff = compare_grids(multi, image, tol)
             if diff:
