@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from curation.enums import Severity
@@ -14,7 +15,7 @@ from curation.workspace import ReleaseFolder
 from curation.workspace.layout import Workspace
 from curation.workspace.settings import ExecutorSettings, SamplingSettings, Settings
 
-from ._common import WorkspaceOpt, app, console, exit_on_failures, friendly, with_executor
+from ._common import WorkspaceOpt, app, console, err_console, exit_on_failures, friendly, with_executor
 
 __all__: list[str] = []
 
@@ -58,6 +59,33 @@ def scan(
     for status, count in sorted(result.statuses.items()):
         table.add_row(status, str(count))
     console.print(table)
+    for folder in result.skipped_folders:
+        err_console.print(f"[yellow]skipped[/] {escape(folder)}: cannot be listed (permission denied?)",
+                          highlight=False)
+
+
+@app.command()
+@friendly
+def sources(
+    workspace: WorkspaceOpt = Path("."),
+    remove: Annotated[list[Path] | None, typer.Option("--remove", help="Remove this source (its files leave the "
+                                                                       "catalog at the next scan).")] = None,
+) -> None:
+    """List the export folders this workspace scans (with their state), or remove some."""
+    from curation.catalog.sources import remove_source, source_states
+
+    ws = Workspace.open(workspace)
+    for path in remove or []:
+        remove_source(ws, path)
+        console.print(f"removed {path}; run 'ctcurate scan -w {ws.root}' to drop its files from the catalog",
+                      highlight=False)
+    states = source_states(ws)
+    for state in states:  # one line each, never cut: a path is copied from here into commands
+        label = "ok" if state.readable else "missing" if not state.present else "unreadable"
+        console.print(f"{label:<10} {state.files_in_catalog:>8} files in the catalog  {escape(state.path)}",
+                      soft_wrap=True, highlight=False)
+    if not states:
+        console.print(f"no sources yet: 'ctcurate scan /path/to/export -w {ws.root}' adds one", highlight=False)
 
 
 @app.command()

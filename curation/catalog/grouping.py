@@ -67,16 +67,25 @@ def _split_duplicate_instances(files: pd.DataFrame) -> pd.DataFrame:
     for key, group in files.groupby("series_key"):
         if group["folder"].nunique() < 2:
             continue
-        uid = group["sop_instance_uid"].replace("", np.nan)
-        same_uid = (uid.dropna().groupby(group["folder"]).apply(set).pipe(_sets_overlap))
-        positions = group[_IPP].round(3).dropna().astype(str).agg("|".join, axis=1)
-        same_pos = positions.groupby(group["folder"]).apply(set).pipe(_sets_overlap)
-        if same_uid or same_pos:
+        uids = _by_folder(group["sop_instance_uid"].tolist(), group["folder"].tolist())
+        positions = [tuple(row) if not np.isnan(row).any() else None
+                     for row in np.round(group[_IPP].to_numpy(float), 3)]
+        if _sets_overlap(uids) or _sets_overlap(_by_folder(positions, group["folder"].tolist())):
             files.loc[group.index, "series_key"] = [_key(key, f) for f in group["folder"]]
     return files
 
 
-def _sets_overlap(sets: pd.Series) -> bool:
+def _by_folder(values: list[Any], folders: list[str]) -> list[set[Any]]:
+    """The known values (not empty, not missing) of each folder."""
+    out: dict[str, set[Any]] = {}
+    for value, folder in zip(values, folders, strict=True):
+        if value is None or value == "" or (isinstance(value, float) and np.isnan(value)):
+            continue
+        out.setdefault(folder, set()).add(value)
+    return list(out.values())
+
+
+def _sets_overlap(sets: list[set[Any]]) -> bool:
     seen: set[Any] = set()
     for values in sets:
         if seen & values:

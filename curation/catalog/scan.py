@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from curation.atomic import TMP_PREFIX, atomic_write_parquet
+from curation.catalog.sources import add_sources, require_sources
 from curation.dicom.header import read_header
 from curation.dicom.tags import FIELDS
 from curation.errors import ScanError
@@ -44,21 +45,23 @@ class ScanResult:
     n_studies: int
     n_patients: int
     statuses: dict[str, int] = field(default_factory=dict)
+    skipped_folders: tuple[str, ...] = ()  # folders that could not be listed (their files are not in the catalog)
 
 
-def find_files(roots: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """All regular files below ``roots`` (sorted, symlinks to files followed, loops avoided)."""
+def find_files(roots: Iterable[str | os.PathLike[str]], skipped: list[str] | None = None) -> list[str]:
+    """All regular files below ``roots`` (sorted, symlinks followed, loops avoided), named through the roots as
+    given (absolute, not resolved). Folders that cannot be listed are added to ``skipped`` and passed over."""
     found: list[str] = []
     seen_dirs: set[tuple[int, int]] = set()
     stack: list[str] = []
     for root in roots:
-        path = Path(root)
+        path = Path(os.path.abspath(root))
         if not path.exists():
             raise ScanError(f"{path}: export folder not found; check the path (it must exist and be readable)")
         if path.is_file():
-            found.append(str(path.resolve()))
+            found.append(str(path))
         else:
-            stack.append(str(path.resolve()))
+            stack.append(str(path))
     while stack:
         folder = stack.pop()
         try:
@@ -74,8 +77,10 @@ def find_files(roots: Iterable[str | os.PathLike[str]]) -> list[str]:
                         stack.append(entry.path)
                     elif entry.is_file(follow_symlinks=True):
                         found.append(entry.path)
-        except PermissionError as exc:
+        except OSError as exc:
             log.warning("%s: cannot list folder (%s); skipped", folder, exc.strerror)
+            if skipped is not None:
+                skipped.append(folder)
     return sorted(set(found))
 
 
@@ -135,15 +140,14 @@ def scan(
         Called as ``progress(done, total)`` while files are read.
     """
     settings = workspace.settings
-    roots = [str(Path(e).resolve()) for e in exports]
-    new_sources = tuple(dict.fromkeys([*settings.sources, *roots]))
-    if new_sources != settings.sources:
-        workspace.save_settings(replace(settings, sources=new_sources))
+    require_sources(workspace, settings.sources)
+    new_sources = add_sources(workspace, exports)  # checked before they are saved
     if not new_sources:
         raise ScanError(
             f"{workspace.root}: no export folder to scan; pass one, e.g. 'ctcurate scan /path/to/export'"
         )
-    paths = find_files(new_sources)
+    skipped: list[str] = []
+    paths = find_files(new_sources, skipped)
     previous = pd.read_parquet(workspace.files_table) if workspace.files_table.exists() and not full else None
     reused: list[dict[str, Any]] = []
     todo: list[str] = paths
@@ -188,6 +192,7 @@ def scan(
     if files.empty:
         raise ScanError(f"{', '.join(new_sources)}: no files found; check the export folder")
     files = files.sort_values("path", kind="stable").reset_index(drop=True)
+    files["resolved_path"] = files["path"].map(os.path.realpath)  # the path as given, and where it leads
     files, series = build_catalog(files)
     atomic_write_parquet(workspace.files_table, files)
     atomic_write_parquet(workspace.series_table, series)
@@ -196,5 +201,5 @@ def scan(
     return ScanResult(
         n_files=len(files), n_read=len(records), n_reused=len(reused), n_removed=n_removed,
         n_series=len(readable), n_studies=int(readable["study_key"].nunique()),
-        n_patients=int(readable["patient_key"].nunique()), statuses=statuses,
+        n_patients=int(readable["patient_key"].nunique()), statuses=statuses, skipped_folders=tuple(skipped),
     )

@@ -1,0 +1,88 @@
+"""The export folders a workspace scans (its ``sources``): checked before they are saved, listed, removed.
+
+A source is kept as the absolute path it was given, not resolved, so a folder reached through a symbolic link
+keeps that name in the settings and the catalog (the catalog also keeps each file's resolved path). A path
+that does not exist or cannot be listed is refused before it is saved, so a typing error never breaks later
+scans; a saved source that has gone missing stops a rescan (its files would otherwise be dropped from the
+catalog) until it is back or removed with ``ctcurate sources --remove``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from curation.errors import ScanError
+from curation.workspace.layout import Workspace
+
+__all__ = ["SourceState", "check_source", "add_sources", "remove_source", "require_sources", "source_states"]
+
+
+@dataclass(frozen=True)
+class SourceState:
+    path: str
+    present: bool
+    readable: bool
+    files_in_catalog: int
+
+
+def check_source(path: str | os.PathLike[str]) -> str:
+    """The absolute path of an export folder (or file) that exists and can be read; else :class:`ScanError`."""
+    given = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    if not os.path.exists(given):
+        raise ScanError(f"{given}: export folder not found; check the path (nothing was saved)")
+    if os.path.isdir(given):
+        if not os.access(given, os.R_OK | os.X_OK):
+            raise ScanError(f"{given}: export folder cannot be read (permission denied); give this user read "
+                            "access, or scan as a user who has it (nothing was saved)")
+    elif not os.access(given, os.R_OK):
+        raise ScanError(f"{given}: file cannot be read (permission denied) (nothing was saved)")
+    return given
+
+
+def add_sources(ws: Workspace, paths: Iterable[str | os.PathLike[str]]) -> tuple[str, ...]:
+    """Check ``paths`` and add them to the workspace's sources; returns every source, the new ones last."""
+    checked = [check_source(p) for p in paths]  # all checked before any is saved
+    settings = ws.settings
+    sources = tuple(dict.fromkeys([*settings.sources, *checked]))
+    if sources != settings.sources:
+        ws.save_settings(dataclasses.replace(settings, sources=sources))
+    return sources
+
+
+def remove_source(ws: Workspace, path: str | os.PathLike[str]) -> tuple[str, ...]:
+    """Remove a source (its files leave the catalog at the next scan); returns the sources left."""
+    settings = ws.settings
+    wanted = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    if wanted not in settings.sources:
+        known = ", ".join(settings.sources) or "none"
+        raise ScanError(f"{wanted}: not a source of this workspace (sources: {known})")
+    left = tuple(s for s in settings.sources if s != wanted)
+    ws.save_settings(dataclasses.replace(settings, sources=left))
+    return left
+
+
+def source_states(ws: Workspace) -> list[SourceState]:
+    """Each source: does it exist, can it be read, how many catalogued files lie below it."""
+    paths = pd.read_parquet(ws.files_table, columns=["path"])["path"] if ws.files_table.is_file() else pd.Series([])
+    out = []
+    for source in ws.settings.sources:
+        prefix = source.rstrip(os.sep) + os.sep
+        present = os.path.exists(source)
+        readable = present and os.access(source, os.R_OK | (os.X_OK if os.path.isdir(source) else 0))
+        below = int((paths.eq(source) | paths.str.startswith(prefix)).sum()) if len(paths) else 0
+        out.append(SourceState(source, present, readable, below))
+    return out
+
+
+def require_sources(ws: Workspace, sources: Iterable[str]) -> None:
+    """Refuse a rescan while a saved source is missing or unreadable (its files would leave the catalog)."""
+    for source in sources:
+        if not os.path.exists(source) or not os.access(source, os.R_OK):
+            state = "is missing" if not os.path.exists(source) else "cannot be read"
+            raise ScanError(f"{source}: this workspace's source {state}; mount it again, or remove it with "
+                            f"'ctcurate sources --remove {source} -w {ws.root}' (its files then leave the catalog)")

@@ -1,0 +1,61 @@
+"""Sources: checked before they are saved, kept as given (symlinks too), listed and removed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from ctcurate.cli import app
+from curation.catalog.scan import scan
+from curation.errors import ScanError
+from curation.workspace import Workspace
+from curation.workspace.executor import SerialExecutor
+
+runner = CliRunner()
+SERIES = "dcm_qa_ct/In/Philips/S21570/S2010"
+
+
+def test_a_source_reached_through_a_symlink_keeps_its_name(copy_series, tmp_path: Path) -> None:
+    export = copy_series(SERIES)
+    link = tmp_path / "pacs-mount"
+    link.symlink_to(export, target_is_directory=True)
+    ws = Workspace.create(tmp_path / "ws")
+    result = scan(ws, [link], executor=SerialExecutor())
+    files = pd.read_parquet(ws.files_table)
+    assert ws.settings.sources == (str(link),) and result.n_files == len(files) > 20
+    assert files["path"].str.startswith(str(link) + os.sep).all()
+    assert files["resolved_path"].str.startswith(str(export.resolve()) + os.sep).all()
+    assert (files["path"].map(os.path.realpath) == files["resolved_path"]).all()
+
+
+def test_bad_sources_are_refused_before_they_are_saved(copy_series, tmp_path: Path) -> None:
+    export = copy_series(SERIES)
+    ws = Workspace.create(tmp_path / "ws")
+    typo = tmp_path / "exprot"
+    out = runner.invoke(app, ["scan", str(typo), "-w", str(ws.root)])
+    assert out.exit_code == 2 and "exprot: export folder not found; check the path (nothing was saved)" in \
+        " ".join(out.output.split())
+    assert ws.settings.sources == ()
+    assert runner.invoke(app, ["scan", str(export), "-w", str(ws.root), "--workers", "1"]).exit_code == 0
+    listing = runner.invoke(app, ["sources", "-w", str(ws.root)])
+    assert listing.exit_code == 0 and str(export) in listing.output and "ok" in listing.output
+    # a saved source gone missing stops a rescan instead of dropping its files from the catalog
+    moved = tmp_path / "moved"
+    shutil.move(export, moved)
+    with pytest.raises(ScanError, match="this workspace's source is missing; mount it again, or remove it with "
+                                        "'ctcurate sources --remove"):
+        scan(ws, executor=SerialExecutor())
+    assert len(pd.read_parquet(ws.files_table)) > 20
+    listing = runner.invoke(app, ["sources", "-w", str(ws.root)])
+    assert "missing" in listing.output
+    removed = runner.invoke(app, ["sources", "-w", str(ws.root), "--remove", str(export)])
+    assert removed.exit_code == 0 and ws.settings.sources == ()
+    again = runner.invoke(app, ["sources", "-w", str(ws.root), "--remove", str(export)])
+    assert again.exit_code == 2 and "not a source of this workspace (sources: none)" in again.output
+    result = scan(ws, [moved], executor=SerialExecutor())
+    assert result.n_removed == result.n_files and ws.settings.sources == (str(moved),)
