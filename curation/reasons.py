@@ -2,7 +2,8 @@
 
 Every reason has a code (kept in tables and settings), the wording the flow figure and the viewer show, and
 who gives it: a ``rule`` of the filter (in the order the filter applies them), an ``annotator`` excluding a
-case while correcting it, or the ``withdrawal`` of a converted case whose exam no longer qualifies. A code
+case while correcting it, the ``withdrawal`` of a converted case whose exam no longer qualifies, or a
+``conversion`` that failed (the flow figure counts what convert produced). A code
 may be given by several (``extremity`` and ``missing_slices`` are rules that annotators may also give).
 """
 
@@ -19,6 +20,7 @@ class ReasonSource(StrEnum):
     RULE = "rule"
     ANNOTATOR = "annotator"
     WITHDRAWAL = "withdrawal"
+    CONVERSION = "conversion"
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ def _reason(code: str, label: str, *sources: ReasonSource) -> ExclusionReason:
     return ExclusionReason(code, label, frozenset(sources))
 
 
-_R, _A, _W = ReasonSource.RULE, ReasonSource.ANNOTATOR, ReasonSource.WITHDRAWAL
+_R, _A, _W, _C = ReasonSource.RULE, ReasonSource.ANNOTATOR, ReasonSource.WITHDRAWAL, ReasonSource.CONVERSION
 REASONS: dict[str, ExclusionReason] = {r.code: r for r in (
     _reason("unreadable", "unreadable file", _R),
     _reason("not_retrieved", "not retrieved from the PACS", _R),
@@ -45,6 +47,7 @@ REASONS: dict[str, ExclusionReason] = {r.code: r for r in (
     _reason("no_pixel_data", "no pixel data", _R),
     _reason("unreadable_pixels", "unreadable pixel data", _R),
     _reason("secondary_capture", "secondary capture", _R),
+    _reason("derived_image", "derived image (reformat)", _R),
     _reason("screen_capture", "screenshot / report", _R),
     _reason("localizer", "localizer / scout", _R),
     _reason("extremity", "upper/lower extremity", _R, _A),
@@ -62,6 +65,7 @@ REASONS: dict[str, ExclusionReason] = {r.code: r for r in (
     _reason("other", "other (see comment)", _A),
     _reason("not_sampled", "no longer in the sample", _W),
     _reason("other_series_chosen", "another series of the exam chosen", _W),
+    _reason("conversion_failed", "conversion failed", _C),
 )}
 RULE_CODES = tuple(code for code, r in REASONS.items() if _R in r.sources)  # in the order the filter applies them
 # in the order the viewer offers them: the reference dataset's own exclusion first

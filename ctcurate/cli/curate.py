@@ -137,6 +137,7 @@ def convert(
 ) -> None:
     """Write each chosen series as NRRD (native, and each configured isotropic spacing) with case.json."""
     from curation.cases.convert import convert as run_convert
+    from curation.selection.filter import redraw_flow
 
     ws = Workspace.open(workspace)
     result = with_executor(ws, workers, scheduler, "convert", functools.partial(run_convert, ws, cases=case))
@@ -144,6 +145,7 @@ def convert(
         console.print("withdrawn: " + ", ".join(f"{w.case_id} ({w.reason})" for w in result.withdrawn))
     console.print(f"{len(result.converted)} converted, {len(result.skipped)} already done, "
                   f"{len(result.failed)} failed; cases in {ws.cases_dir}")
+    redraw_flow(ws)  # the flow figure counts what convert produced
     exit_on_failures(result.failed)
 
 

@@ -252,6 +252,8 @@ def convert(workspace: Workspace, *, executor: Executor | None = None, cases: li
     if failed:
         failures = pd.DataFrame({"case_id": list(failed), "error": list(failed.values())})
         atomic_write_parquet(workspace.convert_failures_table, failures)
+    else:
+        workspace.convert_failures_table.unlink(missing_ok=True)  # an earlier run's failures are converted now
     return ConvertResult(converted=tuple(sorted(converted)), skipped=tuple(skipped), failed=failed,
                          meta_table=str(meta), withdrawn=tuple(withdrawn))
 

@@ -105,8 +105,18 @@ _OTHER_SOP = {
 
 
 def sop_class_name(uid: str) -> str:
-    """Human name of a SOP class UID, or the UID itself when unknown."""
-    return _IMAGE_SOP.get(uid) or _OTHER_SOP.get(uid) or uid
+    """Human name of a SOP class UID (pydicom's dictionary for those ctcurate does not list), or the UID itself
+    when nobody knows it; ``missing SOP class`` for an empty one."""
+    if not uid:
+        return "missing SOP class"
+    return _IMAGE_SOP.get(uid) or _OTHER_SOP.get(uid) or _pydicom_name(uid) or uid
+
+
+def _pydicom_name(uid: str) -> str:
+    from pydicom.uid import UID
+
+    name = UID(uid).name
+    return "" if name == uid else str(name)
 
 
 def is_image_sop_class(uid: str) -> bool:

@@ -170,11 +170,23 @@ def flow_counts(workspace: Workspace, exams: pd.DataFrame | None = None) -> tupl
             if status is CaseStatus.EXCLUDED and reason:
                 counts[reason] += 1
                 annotated += 1
+    failed = _failed_conversions(workspace, exams)
+    counts["conversion_failed"] += failed
     withdrawn = Counter(w.reason for w in withdrawn_cases(workspace))
     codes = [c for c in REASONS if counts.get(c)] + sorted(c for c in counts if c not in REASONS and counts[c])
     ordered = {reason_label(code) + (f" ({withdrawn[code]} withdrawn after conversion)" if withdrawn.get(code)
                                      else ""): int(counts[code]) for code in codes}
-    return len(exams), ordered, int(exams["included"].sum()) - annotated
+    return len(exams), ordered, int(exams["included"].sum()) - annotated - failed
+
+
+def _failed_conversions(workspace: Workspace, exams: pd.DataFrame) -> int:
+    """Included exams whose chosen series failed to convert in the last convert run (no case was made)."""
+    if not workspace.convert_failures_table.is_file() or not workspace.linkage_table.is_file():
+        return 0
+    failed = set(pd.read_parquet(workspace.convert_failures_table)["case_id"])
+    linkage = pd.read_parquet(workspace.linkage_table)
+    series = set(linkage.loc[linkage["case_id"].isin(failed), "series_key"])
+    return int((exams["included"] & exams["chosen_series_key"].isin(series)).sum())
 
 
 def redraw_flow(workspace: Workspace) -> tuple[Path, Path]:

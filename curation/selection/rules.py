@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from curation.dicom.tags import is_image_sop_class
+from curation.dicom.tags import is_image_sop_class, sop_class_name
 from curation.reasons import REASONS, RULE_CODES, reason_label
 from curation.workspace.settings import ExclusionSettings
 
@@ -133,14 +133,20 @@ _SC_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 
 
 def _secondary_capture(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
-    image_type = _tokens(s.get("image_type"))
     uid = s.get("sop_class_uid") or ""
     if uid.startswith(_SC_PREFIX):
-        return Finding("secondary_capture", "Secondary Capture object stored with modality CT",
-                       {"sop_class_uid": uid, "image_type": s.get("image_type")})
+        modality = s.get("modality") or "missing"
+        return Finding("secondary_capture", f"{sop_class_name(uid)} object (modality {modality}): a picture of "
+                       "other images, not an acquisition", {"sop_class_uid": uid, "image_type": s.get("image_type")})
+    return None
+
+
+def _derived(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
+    image_type = _tokens(s.get("image_type"))
     if {"DERIVED", "SECONDARY"} <= image_type:
-        return Finding("secondary_capture", "derived secondary image (DERIVED\\SECONDARY), not an acquisition",
-                       {"image_type": s.get("image_type")})
+        return Finding("derived_image", f"derived image (ImageType {s.get('image_type')}) stored as "
+                       f"{sop_class_name(s.get('sop_class_uid') or '')}: a reformat or reconstruction from other "
+                       "images, not an acquisition", {"image_type": s.get("image_type")})
     return None
 
 
@@ -302,6 +308,7 @@ RULES: tuple[Rule, ...] = (
     Rule("no_pixel_data", _no_pixels),
     Rule("unreadable_pixels", _unreadable_pixels),
     Rule("secondary_capture", _secondary_capture),
+    Rule("derived_image", _derived),
     Rule("screen_capture", _screen_capture),
     Rule("localizer", _localizer),
     Rule("extremity", _extremity),

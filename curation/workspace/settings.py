@@ -90,8 +90,9 @@ class ExclusionSettings:
     sharp_kernel_keywords: tuple[str, ...] = DEFAULT_SHARP_KERNEL_KEYWORDS
 
     def __post_init__(self) -> None:
-        if self.min_slices < 1:
-            raise ConfigError(f"setting 'exclusion.min_slices': expected >= 1, found {self.min_slices}")
+        if self.min_slices < 2:  # a volume needs two positions to have a slice spacing; convert refuses fewer
+            raise ConfigError(f"setting 'exclusion.min_slices': expected >= 2 (a CT volume needs at least two slice "
+                              f"positions to have a spacing), found {self.min_slices}")
         for name in ("min_extent_mm", "spacing_tolerance_mm", "duplicate_position_mm"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"setting 'exclusion.{name}': expected >= 0, found {getattr(self, name)}")

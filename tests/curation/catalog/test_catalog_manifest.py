@@ -112,3 +112,22 @@ def test_exam_flow_figure(shared_ws: Workspace) -> None:
     exams = pd.read_parquet(shared_ws.exams_table)
     assert exams["included"].sum() == 2
     assert (exams.loc[~exams["included"], "primary_reason"] != "").all()
+
+
+def test_derived_reformats_and_secondary_captures_are_told_apart(shared_ws: Workspace, shared_data: Path) -> None:
+    """A CT Image Storage reformat (DERIVED\\SECONDARY) is derived_image; a Secondary Capture names its SOP class
+    and modality by name, not as a UID."""
+    files = pd.read_parquet(shared_ws.files_table)
+    verdicts = pd.read_parquet(shared_ws.verdicts_table).set_index("series_key")
+
+    def verdict(name: str) -> pd.Series:
+        key = files.loc[files["path"] == str(shared_data / "fo_dicom" / name), "series_key"].iloc[0]
+        return verdicts.loc[key]
+
+    reformat = verdict("D_CLUNIE_CT1_RLE_FRAGS.dcm")
+    assert "derived_image" in reformat["reasons"].split(";") and "secondary_capture" not in reformat["reasons"]
+    message = next(f["message"] for f in json.loads(reformat["findings"]) if f["code"] == "derived_image")
+    assert "stored as CT Image Storage" in message and "DERIVED" in message
+    capture = verdict("GH1728.dcm")
+    message = next(f["message"] for f in json.loads(capture["findings"]) if f["code"] == "secondary_capture")
+    assert message.startswith("Secondary Capture Image Storage object (modality CT)") and "1.2.840" not in message

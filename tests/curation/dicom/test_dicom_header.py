@@ -92,3 +92,11 @@ def test_missing_file_is_recorded(tmp_path: Path) -> None:
 def test_copy_keeps_status(tmp_path: Path, shared_data: Path) -> None:
     shutil.copy(shared_data / "pylibjpeg_data/JPEGLS/CT1_JLSN.dcm", tmp_path / "x")
     assert read_header(tmp_path / "x")["transfer_syntax"].startswith("1.2.840.10008.1.2.4")
+
+
+def test_sop_classes_are_named() -> None:
+    from curation.dicom.tags import sop_class_name
+
+    assert sop_class_name("1.2.840.10008.5.1.4.1.1.2") == "CT Image Storage"
+    assert sop_class_name("1.2.840.10008.5.1.4.1.1.481.3") == "RT Structure Set Storage"  # from pydicom's table
+    assert sop_class_name("1.2.3.4") == "1.2.3.4" and sop_class_name("") == "missing SOP class"

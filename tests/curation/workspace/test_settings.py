@@ -56,3 +56,10 @@ def test_gap_tolerance_must_exceed_one() -> None:
 
 def test_keywords_upper_cased() -> None:
     assert ExclusionSettings(extremity_keywords=("knee",)).extremity_keywords == ("KNEE",)
+
+
+def test_min_slices_below_two_is_refused(tmp_path: Path) -> None:
+    """Convert needs two positions for a spacing, so the filter may not let one-slice series through."""
+    (tmp_path / "c.toml").write_text("[exclusion]\nmin_slices = 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="'exclusion.min_slices': expected >= 2 .* found 1"):
+        load_settings(tmp_path / "c.toml")
