@@ -47,6 +47,9 @@ _SEQ_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _TAG = struct.Struct("<HH")
+_TAG_BE = struct.Struct(">HH")
+# pixels per sample group: 4:2:2 colour stores two samples per pixel on average (Y for each, Cb and Cr shared)
+_SUBSAMPLED = {"YBR_FULL_422": 2, "YBR_PARTIAL_422": 2}
 
 
 class _FallbackError(Exception):
@@ -261,6 +264,7 @@ def _check_pixels(handle: Any, size: int, record: dict[str, Any]) -> int:
     if record["transfer_syntax"] in _NATIVE and rows and cols and bits:
         frames = max(int(record["number_of_frames"] or 1), 1)
         samples = max(int(record["samples_per_pixel"] or 1), 1)
+        samples = _SUBSAMPLED.get(str(record.get("photometric") or "").strip().upper(), samples)
         expected = (rows * cols * frames * samples * bits + 7) // 8
         available = present if length < 0 else min(length, present)
         if available < expected:
@@ -285,13 +289,14 @@ def _check_pixels(handle: Any, size: int, record: dict[str, Any]) -> int:
 
 
 def _plausible_raw_dataset(handle: Any) -> bool:
-    """True when a file without preamble starts like a DICOM data set (group 0002 or 0008)."""
+    """True when a file without preamble starts like a DICOM data set (group 0002 or 0008, little or big endian)."""
     handle.seek(0)
     head = handle.read(8)
     if len(head) < 8:
         return False
-    group, _elem = _TAG.unpack_from(head, 0)
-    return group in (0x0002, 0x0008)
+    little, _elem = _TAG.unpack_from(head, 0)
+    big, _elem = _TAG_BE.unpack_from(head, 0)
+    return little in (0x0002, 0x0008) or big in (0x0002, 0x0008)
 
 
 def new_record(path: str) -> dict[str, Any]:

@@ -100,3 +100,56 @@ def test_sop_classes_are_named() -> None:
     assert sop_class_name("1.2.840.10008.5.1.4.1.1.2") == "CT Image Storage"
     assert sop_class_name("1.2.840.10008.5.1.4.1.1.481.3") == "RT Structure Set Storage"  # from pydicom's table
     assert sop_class_name("1.2.3.4") == "1.2.3.4" and sop_class_name("") == "missing SOP class"
+
+
+def _image(photometric: str, samples: int, pixels: bytes, **extra: object) -> pydicom.Dataset:
+    from pydicom.dataset import Dataset
+    from pydicom.uid import generate_uid
+
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture
+    ds.SOPInstanceUID, ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid(), generate_uid()
+    ds.Modality, ds.PatientID = "OT", "COLOUR"
+    ds.Rows = ds.Columns = 100
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = samples, photometric
+    for keyword, value in extra.items():
+        setattr(ds, keyword, value)
+    ds.PixelData = pixels
+    return ds
+
+
+@pytest.mark.parametrize(("photometric", "samples", "n_bytes", "extra"), [
+    ("YBR_FULL_422", 3, 20000, {"PlanarConfiguration": 0}),     # 4:2:2: two samples per pixel on average
+    ("RGB", 3, 30000, {"PlanarConfiguration": 1}),              # planar: the same bytes, other order
+    ("PALETTE COLOR", 1, 10000, {}),                            # one index per pixel
+])
+def test_pixel_data_size_follows_the_colour_layout(tmp_path: Path, photometric: str, samples: int, n_bytes: int,
+                                                   extra: dict) -> None:
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    path = tmp_path / "colour.dcm"
+    ds = _image(photometric, samples, bytes(n_bytes), **extra)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.save_as(path, enforce_file_format=True)
+    record = read_header(path)
+    assert record["status"] == "ok", record["detail"]
+    short = tmp_path / "short.dcm"
+    short.write_bytes(path.read_bytes()[:-200])
+    assert read_header(short)["status"] == "truncated"
+
+
+def test_a_big_endian_file_without_file_meta_is_read(tmp_path: Path) -> None:
+    """No preamble, no file meta, explicit VR big endian: pydicom reads it with force=True, and so does ctcurate."""
+    import numpy as np
+
+    ds = _image("MONOCHROME2", 1, np.arange(10000, dtype=">u1").tobytes())
+    ds.Modality = "CT"
+    path = tmp_path / "big_endian_raw.dcm"
+    ds.save_as(path, implicit_vr=False, little_endian=False, enforce_file_format=False)
+    assert path.read_bytes()[:2] == b"\x00\x08"
+    record = read_header(path)
+    assert record["status"] == "ok" and record["patient_id"] == "COLOUR" and record["rows"] == 100
+    assert record["modality"] == "CT" and record["has_pixel_data"]
