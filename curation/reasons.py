@@ -45,6 +45,7 @@ REASONS: dict[str, ExclusionReason] = {r.code: r for r in (
     _reason("non_image", "non-image object", _R),
     _reason("not_ct", "not CT", _R),
     _reason("no_pixel_data", "no pixel data", _R),
+    _reason("corrupt_file", "damaged file(s)", _R),
     _reason("unreadable_pixels", "unreadable pixel data", _R),
     _reason("secondary_capture", "secondary capture", _R),
     _reason("derived_image", "derived image (reformat)", _R),

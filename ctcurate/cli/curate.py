@@ -53,8 +53,9 @@ def scan(
     result = with_executor(ws, workers, scheduler, "scan",
                             functools.partial(run_scan, ws, exports or [], full=full))
     console.print(f"{result.n_files} files ({result.n_read} read, {result.n_reused} unchanged, "
-                  f"{result.n_removed} gone): {result.n_patients} patients, {result.n_studies} exams, "
-                  f"{result.n_series} series")
+                  f"{result.n_removed} gone): {result.n_patients} patients, {result.n_studies} exams and "
+                  f"{result.n_series} image series of any modality; {result.n_ct_exams} exams with CT series "
+                  f"({result.n_ct_series} CT series): the sampling frame")
     table = Table("file status", "files")
     for status, count in sorted(result.statuses.items()):
         table.add_row(status, str(count))
@@ -102,7 +103,8 @@ def sample(
 
     ws = Workspace.open(workspace)
     result = run_sample(ws, n=n, seed=seed, stratify_by=stratify_by, redraw=redraw)
-    console.print(f"drew {len(result.members)} of {result.frame_size} CT exams (seed {result.seed}"
+    console.print(f"drew {len(result.members)} of the {result.frame_size} exams with CT series (the sampling "
+                  f"frame; seed {result.seed}"
                   + (f", stratified by {result.stratify_by}" if result.stratify_by else "") + ")")
     if result.added or result.dropped:
         console.print(f"vs the previous draw: {len(result.added)} added, {len(result.dropped)} dropped")

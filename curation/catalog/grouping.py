@@ -55,10 +55,36 @@ def assign_keys(files: pd.DataFrame) -> pd.DataFrame:
     geometry = (_col(files, "sop_class_uid") + "|" + pd.Series(iop_text, index=files.index)
                 + "|" + _col(files, "rows") + "x" + _col(files, "columns"))
     files["series_key"] = [_key("se", b, g) for b, g in zip(base, geometry, strict=True)]
+    _keep_cut_files_in_their_series(files, base)
     files.loc[~readable, ["patient_key", "study_key"]] = ""
     files.loc[~readable, "series_key"] = [_key("file", p) for p in files.loc[~readable, "path"]]
     files = _split_duplicate_instances(files)
     return _split_repeated_acquisitions(files)
+
+
+def _keep_cut_files_in_their_series(files: pd.DataFrame, base: pd.Series) -> None:
+    """A file cut short may lack the facts that key its series (orientation, matrix, even its series UID): it
+    joins the series of the same series UID in its folder, or, without a UID, the one series of its folder (and
+    study, when known), so the series is judged with the damaged file in it."""
+    cut = files["status"] == "truncated"
+    if not cut.any():
+        return
+    whole = files[files["status"] == "ok"]  # whole images (not a DICOMDIR or a report beside them)
+    by_base = (pd.DataFrame({"base": base[whole.index], "folder": whole["folder"], "key": whole["series_key"]})
+               .groupby(["base", "folder"])["key"].agg(lambda k: k.value_counts().index[0]))
+    by_folder = whole.groupby("folder")
+    for index in files.index[cut]:
+        folder = files.at[index, "folder"]
+        found = by_base.get((base[index], folder))
+        if found is None and not files.at[index, "series_uid"] and folder in by_folder.groups:
+            siblings = by_folder.get_group(folder)
+            study = files.at[index, "study_uid"]
+            if study:
+                siblings = siblings[siblings["study_uid"] == study]
+            keys = siblings["series_key"].unique()
+            found = keys[0] if len(keys) == 1 else None
+        if found is not None:
+            files.at[index, "series_key"] = found
 
 
 def _split_duplicate_instances(files: pd.DataFrame) -> pd.DataFrame:
@@ -168,6 +194,11 @@ def summarise_series(files: pd.DataFrame) -> pd.DataFrame:
     series["file_status"] = grouped["status"].agg(
         lambda s: ";".join(f"{k}:{int(v)}" for k, v in s.value_counts().items()))
     series["status_detail"] = grouped["detail"].agg(lambda d: next((x for x in d if x), ""))
+    damaged: dict[str, list[dict[str, str]]] = {}
+    for row in work.loc[work["status"] == "truncated", ["series_key", "path", "detail"]].itertuples(index=False):
+        if len(damaged.setdefault(str(row.series_key), [])) < 5:
+            damaged[str(row.series_key)].append({"file": str(row.path), "detail": str(row.detail)})
+    series["damaged_files"] = [json.dumps(damaged.get(str(k), [])) for k in series.index]
     series["folder"] = grouped["folder"].agg(lambda f: os.path.commonpath(list(f)))
     series["duplicate_sop_instances"] = grouped["sop_instance_uid"].agg(
         lambda u: int(u[u != ""].duplicated().sum()))

@@ -19,7 +19,7 @@ import pandas as pd
 from curation.atomic import TMP_PREFIX, atomic_write_parquet
 from curation.catalog.sources import add_sources, require_sources
 from curation.dicom.header import read_header
-from curation.dicom.tags import FIELDS
+from curation.dicom.tags import FIELDS, is_image_sop_class
 from curation.errors import ScanError
 from curation.workspace.executor import Executor, make_executor
 from curation.workspace.layout import Workspace
@@ -42,8 +42,10 @@ class ScanResult:
     n_reused: int
     n_removed: int
     n_series: int
-    n_studies: int
-    n_patients: int
+    n_studies: int                 # exams (studies) holding at least one image series
+    n_patients: int                # patients of those exams
+    n_ct_exams: int = 0            # exams with a CT series: the sampling frame of 'ctcurate sample'
+    n_ct_series: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     skipped_folders: tuple[str, ...] = ()  # folders that could not be listed (their files are not in the catalog)
 
@@ -197,9 +199,12 @@ def scan(
     atomic_write_parquet(workspace.files_table, files)
     atomic_write_parquet(workspace.series_table, series)
     statuses = {str(k): int(v) for k, v in files["status"].value_counts().items()}
-    readable = series[series["study_key"] != ""]
+    # what the summary counts: image series only (a DICOMDIR, a report or a dose SR is no series of an exam)
+    images = series[(series["study_key"] != "") & series["sop_class_uid"].map(is_image_sop_class)]
+    ct = images[images["modality"] == "CT"]
     return ScanResult(
         n_files=len(files), n_read=len(records), n_reused=len(reused), n_removed=n_removed,
-        n_series=len(readable), n_studies=int(readable["study_key"].nunique()),
-        n_patients=int(readable["patient_key"].nunique()), statuses=statuses, skipped_folders=tuple(skipped),
+        n_series=len(images), n_studies=int(images["study_key"].nunique()),
+        n_patients=int(images["patient_key"].nunique()), statuses=statuses, skipped_folders=tuple(skipped),
+        n_ct_exams=int(ct["study_key"].nunique()), n_ct_series=len(ct),
     )

@@ -12,8 +12,10 @@ Every outcome is a record: ``status`` is ``ok``, ``non_image``, ``no_pixel_data`
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
+import warnings
 from typing import Any
 
 import pydicom
@@ -33,6 +35,8 @@ from .tags import (
 )
 
 __all__ = ["read_header", "header_from_dataset", "new_record", "STATUSES", "READABLE_STATUSES"]
+
+log = logging.getLogger(__name__)
 
 STATUSES = ("ok", "non_image", "no_pixel_data", "truncated", "unparseable", "not_dicom")
 READABLE_STATUSES = ("ok", "non_image", "no_pixel_data", "truncated")
@@ -141,10 +145,7 @@ def _fast_parse(handle: Any, size: int, record: dict[str, Any]) -> int:
     # file meta group: always explicit VR little endian
     ts = ""
     while True:
-        try:
-            tag, vr, length, hlen = _element_header(win, pos, True)
-        except _EndOfFileError:
-            break
+        tag, vr, length, hlen = _element_header(win, pos, True)  # a file ending in its file meta is cut short
         if tag >> 16 != 0x0002:
             break
         if length == _UNDEFINED:
@@ -162,7 +163,18 @@ def _fast_parse(handle: Any, size: int, record: dict[str, Any]) -> int:
         raise _FallbackError(f"transfer syntax {ts!r}")
     record["transfer_syntax"] = ts
     raw_values: dict[int, bytes] = {}
+    try:
+        _walk(win, pos, size, explicit, record, raw_values)
+    finally:  # a file cut short keeps every fact read before the cut
+        _decode_into(record, raw_values)
+    return win.bytes_read
+
+
+def _walk(win: _Window, pos: int, size: int, explicit: bool, record: dict[str, Any],
+          raw_values: dict[int, bytes]) -> None:
+    """Walk the data set's top-level elements up to Pixel Data, keeping the raw values the catalog wants."""
     while pos < size:
+        start = pos
         tag, vr, length, hlen = _element_header(win, pos, explicit)
         if tag in PIXEL_TAGS:
             record["has_pixel_data"] = True
@@ -183,6 +195,11 @@ def _fast_parse(handle: Any, size: int, record: dict[str, Any]) -> int:
         if tag in TAG_TO_FIELD or tag == CHARSET_TAG:
             raw_values[tag] = win.get(pos, length)
         pos += length
+        if pos > size:  # the last element's value runs past the end of the file
+            raise _EndOfFileError(start)
+
+
+def _decode_into(record: dict[str, Any], raw_values: dict[int, bytes]) -> None:
     encodings = None
     if CHARSET_TAG in raw_values:
         names = [v.strip(" \x00") for v in raw_values[CHARSET_TAG].decode("ascii", "replace").split("\\")]
@@ -194,7 +211,6 @@ def _fast_parse(handle: Any, size: int, record: dict[str, Any]) -> int:
         name, kind = TAG_TO_FIELD[tag]
         value = raw if kind == "us" else (_decode_text(raw, encodings) if kind == "text" else raw.decode("latin-1"))
         _store(record, name, kind, value)
-    return win.bytes_read
 
 
 def _store(record: dict[str, Any], name: str, kind: str, value: Any) -> None:
@@ -211,9 +227,16 @@ def _store(record: dict[str, Any], name: str, kind: str, value: Any) -> None:
 
 
 def _pydicom_parse(path: str, record: dict[str, Any]) -> None:
-    """Fill ``record`` using pydicom (the slow, general path)."""
-    with lenient_reading():
-        _pydicom_fill(path, record)
+    """Fill ``record`` using pydicom (the slow, general path); its warnings are kept with the file."""
+    with lenient_reading(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            _pydicom_fill(path, record)
+        finally:
+            notes = list(dict.fromkeys(str(w.message) for w in caught))
+            if notes:
+                record["warnings"] = "; ".join(notes)[:1000]
+                log.info("%s: %s", path, record["warnings"])
 
 
 def _pydicom_fill(path: str, record: dict[str, Any]) -> None:
@@ -226,7 +249,8 @@ def _pydicom_fill(path: str, record: dict[str, Any]) -> None:
             raise InvalidDicomError("no DICOM preamble and no plausible data elements") from None
     _fill_from_dataset(ds, record)
     with open(path, "rb") as handle:
-        ds2 = pydicom.dcmread(handle, force=True, specific_tags=[0x7FE00010])
+        # Bits Allocated and Pixel Representation resolve the VR of implicit-VR Pixel Data
+        ds2 = pydicom.dcmread(handle, force=True, specific_tags=[0x00280100, 0x00280103, 0x7FE00010])
         elem = ds2.get(0x7FE00010)
         if elem is not None:
             record["has_pixel_data"] = True
@@ -303,7 +327,7 @@ def new_record(path: str) -> dict[str, Any]:
     """An empty catalog record for ``path``: every column present, status ``ok``, nothing read yet."""
     record = empty_record()
     record.update(path=path, size=0, mtime_ns=0, status="ok", detail="", transfer_syntax="", sop_class="",
-                  has_pixel_data=False, pixel_offset=None, pixel_length=None, bytes_read=0)
+                  has_pixel_data=False, pixel_offset=None, pixel_length=None, bytes_read=0, warnings="")
     return record
 
 
@@ -386,5 +410,10 @@ def _finish(record: dict[str, Any]) -> dict[str, Any]:
     if uid and not is_image_sop_class(uid):
         record.update(status="non_image", detail=f"non-image object: {record['sop_class']}")
     elif not record["has_pixel_data"]:
-        record.update(status="no_pixel_data", detail="no Pixel Data element (header only)")
+        lacking = [name for name in ("series_uid", "rows", "columns") if not record.get(name)]
+        if lacking and record.get("size"):  # an image header without its own facts: the file was cut short
+            record.update(status="truncated", detail=f"file ends at byte {record['size']} before its "
+                          f"{', '.join(lacking)}: cut short inside the header")
+        else:
+            record.update(status="no_pixel_data", detail="no Pixel Data element (header only)")
     return record

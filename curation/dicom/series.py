@@ -6,6 +6,8 @@ through pylibjpeg and GDCM), so loading holds one copy of the volume plus one sl
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -22,11 +24,20 @@ __all__ = ["read_slice_hu", "load_series", "check_decodable"]
 
 _INT16 = np.iinfo(np.int16)
 
+log = logging.getLogger(__name__)
+
 
 def read_slice_hu(path: str) -> tuple[np.ndarray, pydicom.Dataset]:
-    """Decode one single-frame slice and apply rescale slope/intercept; returns (float32 HU, header)."""
-    with lenient_reading():
-        return _read_slice_hu(path)
+    """Decode one single-frame slice and apply rescale slope/intercept; returns (float32 HU, header).
+
+    Warnings of pydicom and its decoders are logged with the file's name, not printed without it."""
+    with lenient_reading(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return _read_slice_hu(path)
+        finally:
+            for note in dict.fromkeys(str(w.message) for w in caught):
+                log.warning("%s: %s", path, note)
 
 
 def _read_slice_hu(path: str) -> tuple[np.ndarray, pydicom.Dataset]:

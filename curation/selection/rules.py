@@ -119,10 +119,16 @@ def _no_pixels(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
     return None
 
 
-def _unreadable_pixels(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
+def _corrupt_file(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
     if s["n_truncated"]:
-        return Finding("unreadable_pixels", f"{s['n_truncated']} file(s) with truncated pixel data: "
-                       f"{s['status_detail']}", {"files": s["n_truncated"]})
+        damaged = json.loads(s.get("damaged_files") or "[]")
+        shown = "; ".join(f"{d['file']}: {d['detail']}" for d in damaged[:2]) or s["status_detail"]
+        return Finding("corrupt_file", f"{s['n_truncated']} of {s['n_files']} file(s) damaged (cut short): {shown}; "
+                       "copy them again from the source", {"files": s["n_truncated"], "damaged": damaged})
+    return None
+
+
+def _unreadable_pixels(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
     if s.get("decode_error"):
         return Finding("unreadable_pixels", f"pixel data cannot be decoded: {s['decode_error']}",
                        {"transfer_syntax": s.get("transfer_syntax")})
@@ -306,6 +312,7 @@ RULES: tuple[Rule, ...] = (
     Rule("non_image", _non_image),
     Rule("not_ct", _not_ct),
     Rule("no_pixel_data", _no_pixels),
+    Rule("corrupt_file", _corrupt_file),
     Rule("unreadable_pixels", _unreadable_pixels),
     Rule("secondary_capture", _secondary_capture),
     Rule("derived_image", _derived),

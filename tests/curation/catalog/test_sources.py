@@ -59,3 +59,15 @@ def test_bad_sources_are_refused_before_they_are_saved(copy_series, tmp_path: Pa
     assert again.exit_code == 2 and "not a source of this workspace (sources: none)" in again.output
     result = scan(ws, [moved], executor=SerialExecutor())
     assert result.n_removed == result.n_files and ws.settings.sources == (str(moved),)
+
+
+def test_the_scan_summary_counts_image_series_of_exams(copy_series, tmp_path: Path) -> None:
+    """A DICOMDIR (DIRFILE) beside each exam is no patient, exam or series of its own."""
+    export = copy_series("dcm_qa_ct/In/Philips")
+    ws = Workspace.create(tmp_path / "ws")
+    result = scan(ws, [export], executor=SerialExecutor())
+    assert (result.n_patients, result.n_studies) == (1, 2)
+    assert result.n_ct_exams == 2 and result.n_series == result.n_ct_series == 10
+    out = runner.invoke(app, ["scan", "-w", str(ws.root), "--workers", "1"])
+    assert "1 patients, 2 exams and 10 image series of any modality; 2 exams with CT series (10 CT series): the " \
+           "sampling frame" in " ".join(out.output.split())

@@ -153,3 +153,31 @@ def test_a_big_endian_file_without_file_meta_is_read(tmp_path: Path) -> None:
     record = read_header(path)
     assert record["status"] == "ok" and record["patient_id"] == "COLOUR" and record["rows"] == 100
     assert record["modality"] == "CT" and record["has_pixel_data"]
+
+
+def test_pydicom_warnings_are_kept_with_the_file(tmp_path: Path) -> None:
+    """File meta says explicit VR, the data set is implicit: pydicom warns and reads it; the warning is kept in
+    the record (and logged with the file's name) instead of printed without it."""
+    import warnings
+
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset, write_file_meta_info
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    ds = _image("MONOCHROME2", 1, bytes(10000))
+    meta_ds = FileMetaDataset()
+    meta_ds.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta_ds.MediaStorageSOPClassUID, meta_ds.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+    meta, body = DicomBytesIO(), DicomBytesIO()
+    meta.is_little_endian, meta.is_implicit_VR = True, False
+    body.is_little_endian, body.is_implicit_VR = True, True
+    write_file_meta_info(meta, meta_ds, enforce_standard=True)
+    write_dataset(body, ds)
+    path = tmp_path / "mismatch.dcm"
+    path.write_bytes(b"\0" * 128 + b"DICM" + meta.getvalue() + body.getvalue())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing escapes to the user's terminal
+        record = read_header(path)
+    assert record["status"] == "ok" and record["has_pixel_data"] and record["patient_id"] == "COLOUR"
+    assert "Expected explicit VR, but found implicit VR" in record["warnings"]

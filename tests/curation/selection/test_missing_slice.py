@@ -50,3 +50,23 @@ def test_random_and_truncated_files_are_recorded(copy_series, filtered_workspace
     assert verdicts.loc[files.loc[str(export / "random.bin"), "series_key"], "reasons"] == "unreadable"
     exams = pd.read_parquet(ws.exams_table)
     assert len(exams) == 1
+
+
+@pytest.mark.parametrize("cut", [400, 900, 3000, 100_000])
+def test_a_slice_cut_short_stays_in_its_series_and_is_named(copy_series, filtered_workspace, cut: int) -> None:
+    """Cut inside its header (before or after its series UID) or inside its pixels, a slice keeps the facts read
+    before the cut, stays in its series, and the series is excluded as corrupt_file naming the file and byte."""
+    export = copy_series("dcm_qa_ct/In/Philips/S21570/S2010")
+    files = sorted(p for p in (export / "S2010").iterdir() if p.name != "DIRFILE")
+    victim = files[len(files) // 2]
+    victim.write_bytes(victim.read_bytes()[:cut])
+    ws = filtered_workspace(export)
+    catalog = pd.read_parquet(ws.files_table).set_index("path")
+    assert catalog.loc[str(victim), "status"] == "truncated"
+    key = catalog.loc[str(victim), "series_key"]
+    siblings = catalog.loc[[str(p) for p in files if p != victim], "series_key"]
+    assert (siblings == key).all()  # one series, with the damaged file in it
+    verdict = pd.read_parquet(ws.verdicts_table).set_index("series_key").loc[key]
+    assert not verdict["included"] and verdict["reasons"].split(";")[0] == "corrupt_file"
+    finding = next(f for f in json.loads(verdict["findings"]) if f["code"] == "corrupt_file")
+    assert str(victim) in finding["message"] and "byte" in finding["message"]
