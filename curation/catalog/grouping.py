@@ -210,12 +210,13 @@ def summarise_series(files: pd.DataFrame) -> pd.DataFrame:
     series["gantry_tilt_tag"] = grouped["gantry_tilt"].first()
     iop = work[_IOP].to_numpy(float)
     ipp = work[_IPP].to_numpy(float)
+    frames = work["frame_positions"].tolist() if "frame_positions" in work else [""] * len(work)
     geometry: dict[str, dict[str, Any]] = {}
     orientations: dict[str, int] = {}
     for group, index in grouped.indices.items():
         key = str(group)
-        rows_iop = iop[index]
-        geometry[key] = _geometry(rows_iop, ipp[index])
+        rows_iop, rows_ipp = _slices_of(iop, ipp, frames, np.asarray(index))
+        geometry[key] = _geometry(rows_iop, rows_ipp)
         valid = rows_iop[~np.isnan(rows_iop).any(axis=1)]
         orientations[key] = int(len(np.unique(np.round(valid, 3), axis=0))) if len(valid) else 0
         for i, name in enumerate(_IOP):
@@ -228,6 +229,21 @@ def summarise_series(files: pd.DataFrame) -> pd.DataFrame:
     delays = {str(key): _contrast_delay(group) for key, group in grouped}
     series["contrast_delay_s"] = series["series_key"].map(delays)
     return series
+
+
+def _slices_of(iop: np.ndarray, ipp: np.ndarray, frames: list[Any], index: np.ndarray) -> tuple[np.ndarray,
+                                                                                                np.ndarray]:
+    """Orientation and position of every slice of the files at ``index``: a classic file is one slice, an
+    enhanced (multi-frame) file one slice per frame with its own position."""
+    if not any(frames[i] for i in index):
+        return iop[index], ipp[index]
+    orientations, positions = [], []
+    for i in index:
+        per_frame = json.loads(frames[i]) if frames[i] else []
+        for position in per_frame or [ipp[i].tolist()]:
+            orientations.append(iop[i])
+            positions.append(position)
+    return np.asarray(orientations, float).reshape(-1, 6), np.asarray(positions, float).reshape(-1, 3)
 
 
 def _seconds(value: Any) -> float:

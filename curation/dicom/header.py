@@ -22,6 +22,7 @@ import pydicom
 import pydicom.charset
 from pydicom.errors import InvalidDicomError
 
+from .enhanced import dataset_facts, enhanced_record_facts, is_enhanced_ct
 from .reading import lenient_reading
 from .tags import (
     CHARSET_TAG,
@@ -327,7 +328,8 @@ def new_record(path: str) -> dict[str, Any]:
     """An empty catalog record for ``path``: every column present, status ``ok``, nothing read yet."""
     record = empty_record()
     record.update(path=path, size=0, mtime_ns=0, status="ok", detail="", transfer_syntax="", sop_class="",
-                  has_pixel_data=False, pixel_offset=None, pixel_length=None, bytes_read=0, warnings="")
+                  has_pixel_data=False, pixel_offset=None, pixel_length=None, bytes_read=0, warnings="",
+                  frame_positions="", frame_orientations="")
     return record
 
 
@@ -379,6 +381,12 @@ def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
             NotImplementedError, IndexError, OverflowError) as exc:
         record.update(status="unparseable", detail=f"{type(exc).__name__}: {exc}", bytes_read=st.st_size)
         return record
+    if is_enhanced_ct(record["sop_class_uid"]) and record["status"] == "ok":
+        try:  # the frames' positions and orientation live in functional groups
+            enhanced_record_facts(path, record)
+        except (OSError, ValueError, TypeError, AttributeError, KeyError, IndexError, InvalidDicomError) as exc:
+            record.update(status="unparseable", detail=f"functional groups unreadable ({type(exc).__name__}: {exc})")
+            return record
     return _finish(record)
 
 
@@ -395,6 +403,8 @@ def header_from_dataset(ds: pydicom.Dataset, path: str) -> dict[str, Any]:
 def _record_from_dataset(ds: pydicom.Dataset, path: str) -> dict[str, Any]:
     record = new_record(path)
     _fill_from_dataset(ds, record)
+    if is_enhanced_ct(record["sop_class_uid"]):
+        dataset_facts(ds, record)  # the frames' positions, as a scan of the retrieved file will find them
     # servers may leave bulk data out of metadata (Orthanc does for compressed pixels): an image object
     # with a matrix size is taken to have pixels; the scan of the retrieved file checks it
     record["has_pixel_data"] = any(tag in ds for tag in PIXEL_TAGS) or bool(

@@ -6,16 +6,20 @@ through pylibjpeg and GDCM), so loading holds one copy of the volume plus one sl
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pydicom
+import pydicom.pixels
 
 from curation.errors import ConversionError
 from curation.image.volume import Volume
 
+from .enhanced import frame_facts, is_enhanced_ct
 from .geometry import slice_stack
 from .header import read_header
 from .reading import lenient_reading
@@ -57,9 +61,12 @@ def _read_slice_hu(path: str) -> tuple[np.ndarray, pydicom.Dataset]:
 
 
 def check_decodable(path: str) -> str:
-    """Empty string when the slice decodes, else the reason."""
+    """Empty string when the slice (or an enhanced object's first frame) decodes, else the reason."""
     try:
-        read_slice_hu(path)
+        if is_enhanced_ct(read_header(path).get("sop_class_uid")):
+            _enhanced_frames(path, first_only=True)
+        else:
+            read_slice_hu(path)
     except ConversionError as exc:
         return str(exc)
     return ""
@@ -72,9 +79,79 @@ def _header_numbers(record: dict, prefix: str, n: int, path: str, keyword: str) 
     return np.asarray(values, dtype=float)
 
 
+@dataclass(frozen=True)
+class _Slice:
+    """One slice to place: its geometry and how to get its HU values."""
+
+    label: str                      # the file (and frame) it comes from, for messages
+    iop: np.ndarray
+    ipp: np.ndarray
+    pixel_spacing: np.ndarray       # (row spacing, column spacing)
+    shape: tuple[int, int]
+    read: Callable[[], np.ndarray]  # float32 HU
+
+
+def _classic_slices(paths: Sequence[str]) -> list[_Slice]:
+    if len(paths) < 2:
+        raise ConversionError(f"series of {len(paths)} file(s): a volume needs at least 2 slices")
+    out = []
+    for path in paths:
+        h = read_header(path)  # the catalog's fast reader: a few KiB per file
+        out.append(_Slice(path, _header_numbers(h, "iop", 6, path, "ImageOrientationPatient"),
+                          _header_numbers(h, "ipp", 3, path, "ImagePositionPatient"),
+                          _spacing_or_nan(h), (int(h["rows"] or 0), int(h["columns"] or 0)),
+                          functools.partial(_classic_hu, path)))
+    return out
+
+
+def _classic_hu(path: str) -> np.ndarray:
+    return read_slice_hu(path)[0]
+
+
+def _frame_hu(pixels: np.ndarray, k: int, slope: np.float32, intercept: np.float32) -> np.ndarray:
+    return pixels[k].astype(np.float32) * slope + intercept
+
+
+def _spacing_or_nan(record: dict) -> np.ndarray:
+    return np.asarray([np.nan if record.get(f"pixel_spacing_{i}") is None else record[f"pixel_spacing_{i}"]
+                       for i in range(2)], dtype=float)
+
+
+def _enhanced_frames(path: str, *, first_only: bool = False) -> list[_Slice]:
+    """The frames of an Enhanced or Legacy Converted Enhanced CT object as slices (pixels decoded once)."""
+    with lenient_reading(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            ds = pydicom.dcmread(path)
+            facts = frame_facts(ds)
+            pixels = pydicom.pixels.pixel_array(ds, index=0)[np.newaxis] if first_only else ds.pixel_array
+        except Exception as exc:  # pydicom and its plugins raise many types for bad pixel data
+            raise ConversionError(f"{path}: cannot decode the frames ({type(exc).__name__}: {exc})") from None
+        finally:
+            for note in dict.fromkeys(str(w.message) for w in caught):
+                log.warning("%s: %s", path, note)
+    if pixels.ndim == 2:
+        pixels = pixels[np.newaxis]
+    if pixels.ndim != 3:
+        raise ConversionError(f"{path}: expected grayscale frames, found pixel array of shape {pixels.shape}")
+    out = []
+    for k in range(len(pixels)):
+        label = f"{path} frame {k + 1}"
+        for what, values in (("ImagePositionPatient", facts.positions[k]),
+                             ("ImageOrientationPatient", facts.orientations[k])):
+            if np.isnan(values).any():
+                raise ConversionError(f"{label}: {what} missing in its functional groups")
+        slope, intercept = np.float32(facts.slopes[k]), np.float32(facts.intercepts[k])
+        out.append(_Slice(label, facts.orientations[k], facts.positions[k], facts.pixel_spacing[k],
+                          (int(pixels.shape[1]), int(pixels.shape[2])),
+                          functools.partial(_frame_hu, pixels, k, slope, intercept)))
+    return out
+
+
 def load_series(paths: Sequence[str], *, max_tilt_deg: float = 1.0, spacing_tolerance: float = 0.05,
                 on_slice: Callable[[int], None] | None = None) -> Volume:
-    """Load a single-orientation series of CT slices as an int16 HU volume with LPS geometry.
+    """Load a single-orientation series as an int16 HU volume with LPS geometry: classic slices (one per
+    file) or the frames of Enhanced / Legacy Converted Enhanced CT objects.
 
     Raises
     ------
@@ -82,13 +159,14 @@ def load_series(paths: Sequence[str], *, max_tilt_deg: float = 1.0, spacing_tole
         If a slice cannot be decoded, the slices differ in size or orientation, the stack is tilted,
         or the slice spacing is irregular.
     """
-    if len(paths) < 2:
-        raise ConversionError(f"series of {len(paths)} file(s): a volume needs at least 2 slices")
-    headers = [read_header(p) for p in paths]  # the catalog's fast reader: a few KiB per file
-    iops = np.array([_header_numbers(h, "iop", 6, p, "ImageOrientationPatient") for h, p in zip(headers, paths,
-                                                                                                strict=True)])
-    ipps = np.array([_header_numbers(h, "ipp", 3, p, "ImagePositionPatient") for h, p in zip(headers, paths,
-                                                                                             strict=True)])
+    if any(is_enhanced_ct(read_header(p).get("sop_class_uid")) for p in paths):
+        slices = [s for path in paths for s in _enhanced_frames(path)]
+        if len(slices) < 2:
+            raise ConversionError(f"{paths[0]}: {len(slices)} frame(s): a volume needs at least 2 slices")
+    else:
+        slices = _classic_slices(paths)
+    iops = np.array([s.iop for s in slices])
+    ipps = np.array([s.ipp for s in slices])
     if np.abs(iops - iops[0]).max() > 1e-3:
         raise ConversionError(f"{paths[0]}: slices of this series differ in orientation; split or exclude it")
     stack = slice_stack(iops[0], ipps)
@@ -104,22 +182,24 @@ def load_series(paths: Sequence[str], *, max_tilt_deg: float = 1.0, spacing_tole
             f"{paths[0]}: irregular slice spacing (gaps {np.round(gaps.min(), 3)} to {np.round(gaps.max(), 3)} mm); "
             "run 'ctcurate filter' to exclude such series"
         )
-    first = headers[stack.order[0]]
-    if not first["rows"] or not first["columns"]:
-        raise ConversionError(f"{paths[stack.order[0]]}: Rows/Columns missing; not an image slice")
-    rows, cols = int(first["rows"]), int(first["columns"])
-    pixel_spacing = _header_numbers(first, "pixel_spacing", 2, paths[stack.order[0]], "PixelSpacing")
-    array = np.empty((len(paths), rows, cols), dtype=np.int16)
+    first = slices[stack.order[0]]
+    rows, cols = first.shape
+    if not rows or not cols:
+        raise ConversionError(f"{first.label}: Rows/Columns missing; not an image slice")
+    if np.isnan(first.pixel_spacing).any():
+        raise ConversionError(f"{first.label}: PixelSpacing missing or malformed; expected 2 numbers")
+    array = np.empty((len(slices), rows, cols), dtype=np.int16)
     for k, index in enumerate(stack.order):
-        hu, _ds = read_slice_hu(paths[index])
+        hu = slices[index].read()
         if hu.shape != (rows, cols):
-            raise ConversionError(f"{paths[index]}: slice is {hu.shape}, expected {(rows, cols)} like the others")
+            raise ConversionError(f"{slices[index].label}: slice is {hu.shape}, expected {(rows, cols)} like the "
+                                  "others")
         np.clip(np.rint(hu, out=hu), _INT16.min, _INT16.max, out=hu)
         array[k] = hu
         if on_slice:
             on_slice(k)
     direction = np.column_stack([iops[0][:3], iops[0][3:], stack.normal])
     # PixelSpacing is (row spacing = along y/columns direction, column spacing = along x/row direction)
-    spacing = (float(pixel_spacing[1]), float(pixel_spacing[0]), spacing_z)
+    spacing = (float(first.pixel_spacing[1]), float(first.pixel_spacing[0]), spacing_z)
     origin = ipps[stack.order[0]]
     return Volume(array=array, spacing=spacing, origin=tuple(origin), direction=direction)
