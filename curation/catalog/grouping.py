@@ -195,9 +195,11 @@ def summarise_series(files: pd.DataFrame) -> pd.DataFrame:
         lambda s: ";".join(f"{k}:{int(v)}" for k, v in s.value_counts().items()))
     series["status_detail"] = grouped["detail"].agg(lambda d: next((x for x in d if x), ""))
     damaged: dict[str, list[dict[str, str]]] = {}
-    for row in work.loc[work["status"] == "truncated", ["series_key", "path", "detail"]].itertuples(index=False):
+    bad = work["status"].isin(["truncated", "unparseable", "not_dicom"])
+    for row in work.loc[bad, ["series_key", "path", "detail", "status"]].itertuples(index=False):
         if len(damaged.setdefault(str(row.series_key), [])) < 5:
-            damaged[str(row.series_key)].append({"file": str(row.path), "detail": str(row.detail)})
+            damaged[str(row.series_key)].append({"file": str(row.path), "detail": str(row.detail),
+                                                 "status": str(row.status)})
     series["damaged_files"] = [json.dumps(damaged.get(str(k), [])) for k in series.index]
     series["folder"] = grouped["folder"].agg(lambda f: os.path.commonpath(list(f)))
     series["duplicate_sop_instances"] = grouped["sop_instance_uid"].agg(

@@ -36,12 +36,16 @@ def check_source(path: str | os.PathLike[str]) -> str:
     if not os.path.exists(given):
         raise ScanError(f"{given}: export folder not found; check the path (nothing was saved)")
     if os.path.isdir(given):
-        if not os.access(given, os.R_OK | os.X_OK):
+        if not _can_read(given, os.R_OK | os.X_OK):
             raise ScanError(f"{given}: export folder cannot be read (permission denied); give this user read "
                             "access, or scan as a user who has it (nothing was saved)")
-    elif not os.access(given, os.R_OK):
+    elif not _can_read(given, os.R_OK):
         raise ScanError(f"{given}: file cannot be read (permission denied) (nothing was saved)")
     return given
+
+
+def _can_read(path: str, mode: int) -> bool:
+    return os.access(path, mode)
 
 
 def add_sources(ws: Workspace, paths: Iterable[str | os.PathLike[str]]) -> tuple[str, ...]:

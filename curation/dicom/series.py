@@ -45,11 +45,12 @@ def read_slice_hu(path: str) -> tuple[np.ndarray, pydicom.Dataset]:
 
 
 def _read_slice_hu(path: str) -> tuple[np.ndarray, pydicom.Dataset]:
+    header: pydicom.Dataset | None = None
     try:
-        ds = pydicom.dcmread(path)
+        ds = header = pydicom.dcmread(path)
         pixels = ds.pixel_array
     except Exception as exc:  # pydicom and its plugins raise many types for bad pixel data
-        raise ConversionError(f"{path}: cannot decode pixel data ({type(exc).__name__}: {exc})") from None
+        raise ConversionError(_decode_failure(path, "pixel data", header, exc)) from None
     if pixels.ndim != 2:
         raise ConversionError(
             f"{path}: expected one grayscale frame, found pixel array of shape {pixels.shape}; "
@@ -104,6 +105,18 @@ def _classic_slices(paths: Sequence[str]) -> list[_Slice]:
     return out
 
 
+def _decode_failure(path: str, what: str, ds: pydicom.Dataset | None, exc: Exception) -> str:
+    """The one-line reason pixels cannot be decoded; a missing decoder names the transfer syntax and the fix."""
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    text = f"{type(exc).__name__}: {exc}".splitlines()
+    missing = isinstance(exc, NotImplementedError) or "plugins" in str(exc) or "no pixel data handler" in str(exc)
+    if missing and syntax is not None:
+        return (f"{path}: no decoder installed for its transfer syntax {syntax.name} ({syntax}); install one "
+                "pydicom can use (pylibjpeg with its plugins, python-gdcm) or convert the files to an uncompressed "
+                "syntax (e.g. 'gdcmconv --raw'), then filter again")
+    return f"{path}: cannot decode {what} ({' '.join(t.strip() for t in text)[:300]})"
+
+
 def _classic_hu(path: str) -> np.ndarray:
     return read_slice_hu(path)[0]
 
@@ -121,12 +134,13 @@ def _enhanced_frames(path: str, *, first_only: bool = False) -> list[_Slice]:
     """The frames of an Enhanced or Legacy Converted Enhanced CT object as slices (pixels decoded once)."""
     with lenient_reading(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        header: pydicom.Dataset | None = None
         try:
-            ds = pydicom.dcmread(path)
+            ds = header = pydicom.dcmread(path)
             facts = frame_facts(ds)
             pixels = pydicom.pixels.pixel_array(ds, index=0)[np.newaxis] if first_only else ds.pixel_array
         except Exception as exc:  # pydicom and its plugins raise many types for bad pixel data
-            raise ConversionError(f"{path}: cannot decode the frames ({type(exc).__name__}: {exc})") from None
+            raise ConversionError(_decode_failure(path, "the frames", header, exc)) from None
         finally:
             for note in dict.fromkeys(str(w.message) for w in caught):
                 log.warning("%s: %s", path, note)

@@ -85,7 +85,9 @@ def keyword_hits(texts: dict[str, Any], keywords: tuple[str, ...]) -> dict[str, 
 
 def _unreadable(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
     if s["n_unreadable"] and s["n_unreadable"] == s["n_files"]:
-        return Finding("unreadable", f"file cannot be read as DICOM: {s['status_detail']}",
+        files = json.loads(s.get("damaged_files") or "[]")
+        where = f"{files[0]['file']}: " if files else ""
+        return Finding("unreadable", f"{where}cannot be read as DICOM: {s['status_detail']}",
                        {"file_status": s["file_status"]})
     return None
 
@@ -121,7 +123,7 @@ def _no_pixels(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
 
 def _corrupt_file(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
     if s["n_truncated"]:
-        damaged = json.loads(s.get("damaged_files") or "[]")
+        damaged = [d for d in json.loads(s.get("damaged_files") or "[]") if d.get("status", "truncated") == "truncated"]
         shown = "; ".join(f"{d['file']}: {d['detail']}" for d in damaged[:2]) or s["status_detail"]
         return Finding("corrupt_file", f"{s['n_truncated']} of {s['n_files']} file(s) damaged (cut short): {shown}; "
                        "copy them again from the source", {"files": s["n_truncated"], "damaged": damaged})

@@ -71,3 +71,16 @@ def test_the_scan_summary_counts_image_series_of_exams(copy_series, tmp_path: Pa
     out = runner.invoke(app, ["scan", "-w", str(ws.root), "--workers", "1"])
     assert "1 patients, 2 exams and 10 image series of any modality; 2 exams with CT series (10 CT series): the " \
            "sampling frame" in " ".join(out.output.split())
+
+
+def test_an_unreadable_source_is_refused(copy_series, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(Tests run as root, who reads everything: the permission answer is what a steward's account would get.)"""
+    import curation.catalog.sources as sources
+
+    export = copy_series(SERIES)
+    ws = Workspace.create(tmp_path / "ws")
+    monkeypatch.setattr(sources, "_can_read", lambda path, mode: False)
+    out = runner.invoke(app, ["scan", str(export), "-w", str(ws.root)])
+    assert out.exit_code == 2 and "export folder cannot be read (permission denied); give this user read access" \
+        in " ".join(out.output.split())
+    assert ws.settings.sources == ()

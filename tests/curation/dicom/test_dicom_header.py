@@ -181,3 +181,23 @@ def test_pydicom_warnings_are_kept_with_the_file(tmp_path: Path) -> None:
         record = read_header(path)
     assert record["status"] == "ok" and record["has_pixel_data"] and record["patient_id"] == "COLOUR"
     assert "Expected explicit VR, but found implicit VR" in record["warnings"]
+
+
+def test_pixels_without_an_installed_decoder_name_the_syntax_and_the_fix(tmp_path: Path) -> None:
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import UID
+
+    from curation.dicom.series import check_decodable
+
+    ds = _image("MONOCHROME2", 1, b"")
+    ds.Modality = "CT"
+    ds.PixelData = encapsulate([bytes(100)])
+    ds["PixelData"].VR = "OB"
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.4.100")  # MPEG2: no decoder for it here
+    path = tmp_path / "video.dcm"
+    pydicom.dcmwrite(path, ds, enforce_file_format=True, implicit_vr=False, little_endian=True)
+    reason = check_decodable(str(path))
+    assert "no decoder installed for its transfer syntax MPEG2 Main Profile / Main Level" in reason
+    assert "gdcmconv --raw" in reason and "\n" not in reason

@@ -70,3 +70,14 @@ def test_a_slice_cut_short_stays_in_its_series_and_is_named(copy_series, filtere
     assert not verdict["included"] and verdict["reasons"].split(";")[0] == "corrupt_file"
     finding = next(f for f in json.loads(verdict["findings"]) if f["code"] == "corrupt_file")
     assert str(victim) in finding["message"] and "byte" in finding["message"]
+
+
+def test_a_file_that_is_not_dicom_is_named_in_its_verdict(copy_series, filtered_workspace) -> None:
+    export = copy_series("dcm_qa_ct/In/Philips/S21570/S2010")
+    stray = export / "S2010" / "report.pdf"
+    stray.write_bytes(b"%PDF-1.4 not an image")
+    ws = filtered_workspace(export)
+    files = pd.read_parquet(ws.files_table).set_index("path")
+    verdict = pd.read_parquet(ws.verdicts_table).set_index("series_key").loc[files.loc[str(stray), "series_key"]]
+    message = json.loads(verdict["findings"])[0]["message"]
+    assert verdict["reasons"] == "unreadable" and message.startswith(f"{stray}: cannot be read as DICOM: not a DICOM")
