@@ -18,7 +18,12 @@ highdicom = pytest.importorskip("highdicom")  # in the test extra: make test ins
 pytestmark = pytest.mark.filterwarnings("ignore:The string .* is unlikely to represent the intended person name")
 
 
-def _legacy_enhanced(folder: Path, out: Path, *, drop: int | None = None) -> Path:
+ENHANCED_CT = "1.2.840.10008.5.1.4.1.1.2.1"
+
+
+def _legacy_enhanced(folder: Path, out: Path, *, drop: int | None = None, sop_class: str | None = None) -> Path:
+    """A Legacy Converted Enhanced CT of a classic series (highdicom), or with ``sop_class`` the same object
+    stored as another enhanced class (Enhanced CT keeps the same functional groups)."""
     from highdicom.legacy import LegacyConvertedEnhancedCTImage
 
     paths = sorted(p for p in folder.iterdir() if p.is_file() and p.name != "DIRFILE")
@@ -32,17 +37,21 @@ def _legacy_enhanced(folder: Path, out: Path, *, drop: int | None = None) -> Pat
         del datasets[drop]
     image = LegacyConvertedEnhancedCTImage(legacy_datasets=datasets, series_instance_uid=highdicom.UID(),
                                            series_number=900, sop_instance_uid=highdicom.UID(), instance_number=1)
+    if sop_class:
+        image.SOPClassUID = image.file_meta.MediaStorageSOPClassUID = sop_class
     out.parent.mkdir(parents=True, exist_ok=True)
     image.save_as(out)
     return out
 
 
-@pytest.mark.parametrize("series", ["dcm_qa_ct/In/Philips/S21570/S2010", "totalsegmentator/example_ct_dicom"])
-def test_an_enhanced_ct_converts_like_its_classic_series(series: str, shared_data: Path, copy_series,
-                                                         filtered_workspace, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("series", "sop_class"), [("dcm_qa_ct/In/Philips/S21570/S2010", None),
+                                                   ("totalsegmentator/example_ct_dicom", None),
+                                                   ("dcm_qa_ct/In/Philips/S21570/S2010", ENHANCED_CT)])
+def test_an_enhanced_ct_converts_like_its_classic_series(series: str, sop_class: str | None, shared_data: Path,
+                                                         copy_series, filtered_workspace, tmp_path: Path) -> None:
     classic_export = copy_series(series, "classic")
     enhanced_export = tmp_path / "enhanced"
-    _legacy_enhanced(shared_data / series, enhanced_export / "series" / "enhanced.dcm")
+    _legacy_enhanced(shared_data / series, enhanced_export / "series" / "enhanced.dcm", sop_class=sop_class)
     classic = filtered_workspace(classic_export, "classic_ws")
     enhanced = filtered_workspace(enhanced_export, "enhanced_ws")
     for ws in (classic, enhanced):
@@ -50,6 +59,7 @@ def test_an_enhanced_ct_converts_like_its_classic_series(series: str, shared_dat
         assert exams["included"].all(), exams["primary_reason"].tolist()
         assert convert(ws, executor=SerialExecutor()).converted == ("s0001",)
     series_row = pd.read_parquet(enhanced.series_table).iloc[0]
+    assert series_row["sop_class_uid"] == (sop_class or "1.2.840.10008.5.1.4.1.1.2.2")
     slices = [p for p in classic_export.rglob("*") if p.is_file() and p.name != "DIRFILE"]
     assert series_row["n_files"] == 1 and series_row["n_positions"] == len(slices)
     for name in ("ct.nrrd", "ct_1.5mm.nrrd", "ct_3mm.nrrd"):
