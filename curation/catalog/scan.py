@@ -7,6 +7,7 @@ executor. A rescan reuses the rows of files whose size and modification time did
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -16,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from curation.atomic import TMP_PREFIX, atomic_write_parquet
+from curation.atomic import TMP_PREFIX, atomic_write_parquet, atomic_write_text
 from curation.catalog.sources import add_sources, require_sources
 from curation.dicom.header import read_header
 from curation.dicom.tags import FIELDS, is_image_sop_class
@@ -198,6 +199,7 @@ def scan(
     files, series = build_catalog(files)
     atomic_write_parquet(workspace.files_table, files)
     atomic_write_parquet(workspace.series_table, series)
+    atomic_write_text(workspace.skipped_folders_file, json.dumps(skipped, indent=1))
     statuses = {str(k): int(v) for k, v in files["status"].value_counts().items()}
     # what the summary counts: image series only (a DICOMDIR, a report or a dose SR is no series of an exam)
     images = series[(series["study_key"] != "") & series["sop_class_uid"].map(is_image_sop_class)]

@@ -187,6 +187,11 @@ class Workspace:
         return self.private / "exports" / "pacs"
 
     @property
+    def skipped_folders_file(self) -> Path:
+        """Folders the last scan could not list (their files are not in the catalog), with the reason."""
+        return self.catalog_dir / "skipped_folders.json"
+
+    @property
     def sample_dir(self) -> Path:
         return self.private / "sample"
 

@@ -84,3 +84,28 @@ def test_an_unreadable_source_is_refused(copy_series, tmp_path: Path, monkeypatc
     assert out.exit_code == 2 and "export folder cannot be read (permission denied); give this user read access" \
         in " ".join(out.output.split())
     assert ws.settings.sources == ()
+
+
+def test_a_folder_that_cannot_be_listed_is_recorded_and_the_scan_goes_on(copy_series, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import json
+
+    scanning = importlib.import_module("curation.catalog.scan")  # the module, not the function it exports
+
+    export = copy_series(SERIES)
+    locked = export / "locked"
+    locked.mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path):  # noqa: ANN001, ANN202 - the permission a steward's account would meet
+        if str(path) == str(locked):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(scanning.os, "scandir", scandir)
+    ws = Workspace.create(tmp_path / "ws")
+    result = scan(ws, [export], executor=SerialExecutor())
+    assert result.skipped_folders == (str(locked),) and result.n_files > 20
+    assert json.loads(ws.skipped_folders_file.read_text()) == [str(locked)]
+
