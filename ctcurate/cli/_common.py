@@ -52,6 +52,8 @@ def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show d
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=err_console, show_path=False)], force=True)
     logging.getLogger("retrying").setLevel(logging.CRITICAL)  # dicomweb-client's retry wrapper logs every failure
+    # pydicom logs each of its warnings too, without the file: ctcurate catches them and logs them with the file
+    logging.getLogger("pydicom").setLevel(logging.ERROR)
 
 
 @contextmanager

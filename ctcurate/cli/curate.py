@@ -78,8 +78,8 @@ def sources(
     ws = Workspace.open(workspace)
     for path in remove or []:
         remove_source(ws, path)
-        console.print(f"removed {path}; run 'ctcurate scan -w {ws.root}' to drop its files from the catalog",
-                      highlight=False)
+        console.print(f"removed {path} and its files from the catalog; run 'ctcurate filter -w {ws.root}' to "
+                      "judge what is left", highlight=False)
     states = source_states(ws)
     for state in states:  # one line each, never cut: a path is copied from here into commands
         label = "ok" if state.readable else "missing" if not state.present else "unreadable"

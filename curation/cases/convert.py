@@ -263,5 +263,5 @@ def _safe_convert(task: ConvertTask) -> dict[str, Any] | str:
         return convert_case(task)
     except CtcurateError as exc:
         return str(exc)
-    except (OSError, MemoryError, ValueError) as exc:
+    except (OSError, MemoryError, ValueError, RuntimeError) as exc:  # RuntimeError: SimpleITK (e.g. no memory)
         return f"{task.paths[0] if task.paths else task.case_id}: {type(exc).__name__}: {exc}"

@@ -191,11 +191,15 @@ def summarise_series(files: pd.DataFrame) -> pd.DataFrame:
     series["n_unreadable"] = grouped["status"].agg(lambda s: int((~s.isin(_READABLE_SET)).sum()))
     series["n_truncated"] = grouped["status"].agg(lambda s: int((s == "truncated").sum()))
     series["n_no_pixels"] = grouped["status"].agg(lambda s: int((s == "no_pixel_data").sum()))
+    images = work["status"] == "ok"
+    series["n_no_rescale"] = (images & work["rescale_intercept"].isna()).groupby(work["series_key"]).sum() \
+        if "rescale_intercept" in work else 0
+    series["n_no_position"] = (images & work[_IPP].isna().any(axis=1)).groupby(work["series_key"]).sum()
     series["file_status"] = grouped["status"].agg(
         lambda s: ";".join(f"{k}:{int(v)}" for k, v in s.value_counts().items()))
     series["status_detail"] = grouped["detail"].agg(lambda d: next((x for x in d if x), ""))
     damaged: dict[str, list[dict[str, str]]] = {}
-    bad = work["status"].isin(["truncated", "unparseable", "not_dicom"])
+    bad = work["status"].isin(["truncated", "unparseable", "not_dicom", "no_pixel_data"])
     for row in work.loc[bad, ["series_key", "path", "detail", "status"]].itertuples(index=False):
         if len(damaged.setdefault(str(row.series_key), [])) < 5:
             damaged[str(row.series_key)].append({"file": str(row.path), "detail": str(row.detail),

@@ -16,8 +16,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from curation.atomic import atomic_write_parquet
 from curation.errors import ScanError
 from curation.workspace.layout import Workspace
+
+from .grouping import build_catalog
 
 __all__ = ["SourceState", "check_source", "add_sources", "remove_source", "require_sources", "source_states"]
 
@@ -52,6 +55,9 @@ def add_sources(ws: Workspace, paths: Iterable[str | os.PathLike[str]]) -> tuple
     """Check ``paths`` and add them to the workspace's sources; returns every source, the new ones last."""
     checked = [check_source(p) for p in paths]  # all checked before any is saved
     settings = ws.settings
+    known = {os.path.realpath(s): s for s in settings.sources}
+    # a folder already scanned under another name (through a symbolic link) keeps the name it has
+    checked = [known.get(os.path.realpath(c), c) for c in checked]
     sources = tuple(dict.fromkeys([*settings.sources, *checked]))
     if sources != settings.sources:
         ws.save_settings(dataclasses.replace(settings, sources=sources))
@@ -59,13 +65,21 @@ def add_sources(ws: Workspace, paths: Iterable[str | os.PathLike[str]]) -> tuple
 
 
 def remove_source(ws: Workspace, path: str | os.PathLike[str]) -> tuple[str, ...]:
-    """Remove a source (its files leave the catalog at the next scan); returns the sources left."""
+    """Remove a source and its files from the catalog (the series are grouped again); returns the sources left."""
     settings = ws.settings
     wanted = os.path.abspath(os.path.expanduser(os.fspath(path)))
     if wanted not in settings.sources:
         known = ", ".join(settings.sources) or "none"
         raise ScanError(f"{wanted}: not a source of this workspace (sources: {known})")
     left = tuple(s for s in settings.sources if s != wanted)
+    if ws.files_table.is_file():
+        files = pd.read_parquet(ws.files_table)
+        prefix = wanted.rstrip(os.sep) + os.sep
+        kept = files[~(files["path"].eq(wanted) | files["path"].str.startswith(prefix))]
+        raw = kept.drop(columns=[c for c in ("patient_key", "study_key", "series_key", "folder") if c in kept])
+        keyed, series = build_catalog(raw.reset_index(drop=True)) if len(raw) else (raw, pd.DataFrame())
+        atomic_write_parquet(ws.files_table, keyed)
+        atomic_write_parquet(ws.series_table, series)
     ws.save_settings(dataclasses.replace(settings, sources=left))
     return left
 

@@ -1,13 +1,16 @@
-"""DICOM reading: the tag table, the fast header parser, slice geometry, a series as a volume in HU,
-and de-identification helpers (keyed hashes, pseudonyms, redaction).
+"""DICOM reading: the tag table, the fast header parser, enhanced (multi-frame) CT functional groups, slice
+geometry, a series as a volume in HU, lenient reading scoped to ctcurate's own reads, and de-identification
+helpers (keyed hashes, pseudonyms, redaction).
 """
 
 from __future__ import annotations
 
 from .deid import PHI_COLUMNS, REDACTED, age_years, keyed_hash, patient_pseudonym, phi_tokens, redact
+from .enhanced import ENHANCED_CT_SOP_CLASSES, FrameFacts, frame_facts, is_enhanced_ct
 from .geometry import SliceStack, slice_normal, slice_stack
 from .header import READABLE_STATUSES, STATUSES, header_from_dataset, new_record, read_header
-from .series import check_decodable, load_series, read_slice_hu
+from .reading import lenient_reading
+from .series import check_decodable, load_series, read_dataset, read_slice_hu
 from .tags import (
     CHARSET_TAG,
     FIELDS,
@@ -25,5 +28,6 @@ __all__ = [
     "SliceStack", "slice_stack", "slice_normal", "read_header", "header_from_dataset", "new_record", "STATUSES",
     "READABLE_STATUSES", "read_slice_hu", "load_series", "check_decodable", "FIELDS", "TAG_TO_FIELD",
     "CHARSET_TAG", "PIXEL_TAGS", "IMAGE_SOP_PREFIXES", "sop_class_name", "is_image_sop_class", "convert_value",
-    "empty_record"
+    "empty_record", "ENHANCED_CT_SOP_CLASSES", "FrameFacts", "frame_facts", "is_enhanced_ct", "lenient_reading",
+    "read_dataset",
 ]

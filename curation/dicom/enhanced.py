@@ -10,6 +10,7 @@ catalog, the rules and the converter treat each frame as the slice it is.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,15 +98,19 @@ def frame_facts(ds: pydicom.Dataset) -> FrameFacts:
                       np.array(slopes, float), np.array(intercepts, float), types)
 
 
-def enhanced_record_facts(path: str, record: dict[str, Any]) -> None:
+def enhanced_record_facts(path: str, record: dict[str, Any],
+                          fill: Callable[[pydicom.Dataset, dict[str, Any]], None] | None = None) -> None:
     """Fill a catalog record of an enhanced CT file from its functional groups (see :func:`dataset_facts`)."""
-    dataset_facts(pydicom.dcmread(path, stop_before_pixels=True, force=True), record)
+    dataset_facts(pydicom.dcmread(path, stop_before_pixels=True, force=True), record, fill)
 
 
-def dataset_facts(ds: pydicom.Dataset, record: dict[str, Any]) -> None:
+def dataset_facts(ds: pydicom.Dataset, record: dict[str, Any],
+                  fill: Callable[[pydicom.Dataset, dict[str, Any]], None] | None = None) -> None:
     """Fill a catalog record from an enhanced data set's functional groups (a file's header, or the PACS's
     metadata): the first frame's geometry in the usual columns, every frame's position in ``frame_positions``
-    (JSON), the frame type as image type when the object has none, ``frame_orientations`` when frames differ."""
+    (JSON), the frame type as image type when the object has none, ``frame_orientations`` when frames differ.
+    ``fill(item, record)`` fills the columns still empty from a data set: it is given the attributes a legacy
+    conversion keeps unassigned (kVp, kernel, tilt, ...), the first frame's before the shared ones."""
     facts = frame_facts(ds)
     if not facts.n_frames:
         return
@@ -124,6 +129,25 @@ def dataset_facts(ds: pydicom.Dataset, record: dict[str, Any]) -> None:
     distinct = np.unique(np.round(facts.orientations[~np.isnan(facts.orientations).any(axis=1)], 4), axis=0)
     if len(distinct) > 1:
         record["frame_orientations"] = json.dumps(distinct.tolist())
+    shared = _item(ds, "SharedFunctionalGroupsSequence")
+    first = (ds.get("PerFrameFunctionalGroupsSequence") or [None])[0]
+    if fill is not None:
+        for group, sequence in ((first, "UnassignedPerFrameConvertedAttributesSequence"),
+                                (shared, "UnassignedSharedConvertedAttributesSequence")):
+            item = _item(group, sequence) if group is not None else None
+            if item is not None:
+                fill(item, record)
+    for column, sequence, keyword in (("kvp", "CTXRayDetailsSequence", "KVP"),
+                                      ("kernel", "CTReconstructionSequence", "ConvolutionKernel"),
+                                      ("gantry_tilt", "CTAcquisitionDetailsSequence", "GantryDetectorTilt")):
+        value = _lookup(first, shared, sequence, keyword)
+        if value is not None and record.get(column) in (None, ""):
+            if column == "kernel":
+                record[column] = "\\".join(str(v) for v in value) if isinstance(value, list | tuple |
+                                                                                  pydicom.multival.MultiValue) \
+                    else str(value)
+            else:
+                record[column] = _numbers(value, 1)[0]
     localizer = [t for t in facts.frame_types if "LOCALIZER" in t.upper()]
     if localizer and "LOCALIZER" not in str(record.get("image_type", "")).upper():
         record["image_type"] = f"{record.get('image_type', '')}\\{localizer[0]}".strip("\\")

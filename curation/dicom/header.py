@@ -164,10 +164,12 @@ def _fast_parse(handle: Any, size: int, record: dict[str, Any]) -> int:
         raise _FallbackError(f"transfer syntax {ts!r}")
     record["transfer_syntax"] = ts
     raw_values: dict[int, bytes] = {}
+    meta_sop_class = record["sop_class_uid"]
     try:
         _walk(win, pos, size, explicit, record, raw_values)
     finally:  # a file cut short keeps every fact read before the cut
         _decode_into(record, raw_values)
+        record["sop_class_uid"] = record["sop_class_uid"] or meta_sop_class  # an empty one in the data set
     return win.bytes_read
 
 
@@ -273,6 +275,18 @@ def _fill_from_dataset(ds: pydicom.Dataset, record: dict[str, Any]) -> None:
         if kind in ("str", "text", "multi") and not isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
             value = str(value)
         _store(record, name, kind, list(value) if isinstance(value, pydicom.multival.MultiValue) else value)
+    if not record["sop_class_uid"] and meta is not None and meta.get("MediaStorageSOPClassUID"):
+        record["sop_class_uid"] = str(meta.MediaStorageSOPClassUID)  # the data set's is empty: the file meta's
+
+
+def _fill_missing(ds: pydicom.Dataset, record: dict[str, Any]) -> None:
+    """Fill only the catalog columns still empty from ``ds`` (attributes an enhanced object keeps elsewhere)."""
+    empty = {k for k, v in record.items() if v is None or v == ""}
+    found = new_record(str(record.get("path", "")))
+    _fill_from_dataset(ds, found)
+    for key, value in found.items():
+        if key in empty and value not in (None, ""):
+            record[key] = value
 
 
 _NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
@@ -383,7 +397,7 @@ def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
         return record
     if is_enhanced_ct(record["sop_class_uid"]) and record["status"] == "ok":
         try:  # the frames' positions and orientation live in functional groups
-            enhanced_record_facts(path, record)
+            enhanced_record_facts(path, record, _fill_missing)
         except (OSError, ValueError, TypeError, AttributeError, KeyError, IndexError, InvalidDicomError) as exc:
             record.update(status="unparseable", detail=f"functional groups unreadable ({type(exc).__name__}: {exc})")
             return record
@@ -404,7 +418,7 @@ def _record_from_dataset(ds: pydicom.Dataset, path: str) -> dict[str, Any]:
     record = new_record(path)
     _fill_from_dataset(ds, record)
     if is_enhanced_ct(record["sop_class_uid"]):
-        dataset_facts(ds, record)  # the frames' positions, as a scan of the retrieved file will find them
+        dataset_facts(ds, record, _fill_missing)  # the frames' positions, as the retrieved file's scan finds them
     # servers may leave bulk data out of metadata (Orthanc does for compressed pixels): an image object
     # with a matrix size is taken to have pixels; the scan of the retrieved file checks it
     record["has_pixel_data"] = any(tag in ds for tag in PIXEL_TAGS) or bool(
@@ -420,10 +434,7 @@ def _finish(record: dict[str, Any]) -> dict[str, Any]:
     if uid and not is_image_sop_class(uid):
         record.update(status="non_image", detail=f"non-image object: {record['sop_class']}")
     elif not record["has_pixel_data"]:
-        lacking = [name for name in ("series_uid", "rows", "columns") if not record.get(name)]
-        if lacking and record.get("size"):  # an image header without its own facts: the file was cut short
-            record.update(status="truncated", detail=f"file ends at byte {record['size']} before its "
-                          f"{', '.join(lacking)}: cut short inside the header")
-        else:
-            record.update(status="no_pixel_data", detail="no Pixel Data element (header only)")
+        # a header-only object, or a file cut exactly between two elements: nothing tells them apart
+        ends = f", or a file cut short at byte {record['size']}" if record.get("size") else ""
+        record.update(status="no_pixel_data", detail=f"no Pixel Data element (a header only{ends})")
     return record

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pydicom
 import pydicom.pixels
+from pydicom.dataset import FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from curation.errors import ConversionError
 from curation.image.volume import Volume
@@ -24,7 +27,7 @@ from .geometry import slice_stack
 from .header import read_header
 from .reading import lenient_reading
 
-__all__ = ["read_slice_hu", "load_series", "check_decodable"]
+__all__ = ["read_slice_hu", "read_dataset", "load_series", "check_decodable"]
 
 _INT16 = np.iinfo(np.int16)
 
@@ -47,7 +50,7 @@ def read_slice_hu(path: str) -> tuple[np.ndarray, pydicom.Dataset]:
 def _read_slice_hu(path: str) -> tuple[np.ndarray, pydicom.Dataset]:
     header: pydicom.Dataset | None = None
     try:
-        ds = header = pydicom.dcmread(path)
+        ds = header = read_dataset(path)
         pixels = ds.pixel_array
     except Exception as exc:  # pydicom and its plugins raise many types for bad pixel data
         raise ConversionError(_decode_failure(path, "pixel data", header, exc)) from None
@@ -96,13 +99,34 @@ def _classic_slices(paths: Sequence[str]) -> list[_Slice]:
     if len(paths) < 2:
         raise ConversionError(f"series of {len(paths)} file(s): a volume needs at least 2 slices")
     out = []
+    rescaled = []
     for path in paths:
         h = read_header(path)  # the catalog's fast reader: a few KiB per file
+        rescaled.append(h.get("rescale_intercept") is not None and not np.isnan(h["rescale_intercept"]))
         out.append(_Slice(path, _header_numbers(h, "iop", 6, path, "ImageOrientationPatient"),
                           _header_numbers(h, "ipp", 3, path, "ImagePositionPatient"),
                           _spacing_or_nan(h), (int(h["rows"] or 0), int(h["columns"] or 0)),
                           functools.partial(_classic_hu, path)))
+    if any(rescaled) and not all(rescaled):
+        lacking = paths[rescaled.index(False)]
+        raise ConversionError(f"{lacking}: no RescaleIntercept/RescaleSlope while other slices of its series have "
+                              "them; its values would not be HU: exclude the series or repair the file")
     return out
+
+
+def read_dataset(path: str) -> pydicom.Dataset:
+    """The whole data set of a file, also without preamble or file meta (as the scan reads it): its transfer
+    syntax is then the encoding pydicom found."""
+    try:
+        return pydicom.dcmread(path)
+    except InvalidDicomError:
+        ds = pydicom.dcmread(path, force=True)
+    if "TransferSyntaxUID" not in getattr(ds, "file_meta", {}):
+        implicit, little = ds.original_encoding
+        ds.file_meta = getattr(ds, "file_meta", None) or FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else
+                                          ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+    return ds
 
 
 def _decode_failure(path: str, what: str, ds: pydicom.Dataset | None, exc: Exception) -> str:
@@ -136,7 +160,7 @@ def _enhanced_frames(path: str, *, first_only: bool = False) -> list[_Slice]:
         warnings.simplefilter("always")
         header: pydicom.Dataset | None = None
         try:
-            ds = header = pydicom.dcmread(path)
+            ds = header = read_dataset(path)
             facts = frame_facts(ds)
             pixels = pydicom.pixels.pixel_array(ds, index=0)[np.newaxis] if first_only else ds.pixel_array
         except Exception as exc:  # pydicom and its plugins raise many types for bad pixel data

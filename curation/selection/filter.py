@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import pandas as pd
 from curation.annotation.db import has_annotation_database
 from curation.atomic import atomic_write_parquet
 from curation.cases.withdraw import withdraw_cases, withdrawn_cases
+from curation.catalog.sources import require_sources
 from curation.dicom.series import check_decodable
 from curation.errors import FilterError
 from curation.reasons import REASONS, reason_label
@@ -136,6 +138,12 @@ def run_filter(workspace: Workspace) -> FilterResult:
     series = pd.read_parquet(workspace.require(workspace.series_table, "scan"))
     files = pd.read_parquet(workspace.require(workspace.files_table, "scan"))
     sampled = pd.read_parquet(workspace.require(workspace.sample_table, "sample"))
+    # judging files that are not there would exclude good series (and withdraw their cases): refuse instead
+    require_sources(workspace, workspace.settings.sources)
+    gone = [p for p in files.loc[files["status"] == "ok", "path"] if not os.path.exists(p)]
+    if gone:
+        raise FilterError(f"{gone[0]}: {len(gone)} catalogued file(s) are gone since the last scan; run "
+                          f"'ctcurate scan -w {workspace.root}' first (nothing was judged)")
     if sampled.empty:
         raise FilterError(f"{workspace.sample_table}: the sample is empty; run 'ctcurate sample' with --n > 0")
     if workspace.pacs_series_table.exists():  # drawn on a PACS: what was not retrieved is judged from metadata

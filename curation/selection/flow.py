@@ -40,7 +40,7 @@ def draw_flow(sampled: int, excluded: dict[str, int], included: int, out_stem: P
     n_excluded = sum(excluded.values())
     entries = [f"Excluded exams (n = {n_excluded})"] + [f"{label}: {count}" for label, count in excluded.items()]
     lines = [line for entry in entries for line in textwrap.wrap(entry, 44, subsequent_indent="    ")]  # fits the box
-    height = max(2.0, 0.28 * len(lines) + 0.6)
+    height = max(2.0, 0.34 * len(lines) + 0.9)  # room for every line inside the box
     fig = Figure(figsize=(8, 3.2 + height * 0.6))
     ax = fig.subplots()
     ax.set_xlim(0, 10)

@@ -116,7 +116,9 @@ def _not_ct(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
 
 def _no_pixels(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
     if s["n_no_pixels"]:
-        return Finding("no_pixel_data", f"{s['n_no_pixels']} of {s['n_files']} files have no pixel data",
+        files = [d for d in json.loads(s.get("damaged_files") or "[]") if d.get("status") == "no_pixel_data"]
+        named = f": {files[0]['file']} ({files[0]['detail']})" if files else ""
+        return Finding("no_pixel_data", f"{s['n_no_pixels']} of {s['n_files']} files have no pixel data{named}",
                        {"files": s["n_no_pixels"]})
     return None
 
@@ -127,6 +129,15 @@ def _corrupt_file(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
         shown = "; ".join(f"{d['file']}: {d['detail']}" for d in damaged[:2]) or s["status_detail"]
         return Finding("corrupt_file", f"{s['n_truncated']} of {s['n_files']} file(s) damaged (cut short): {shown}; "
                        "copy them again from the source", {"files": s["n_truncated"], "damaged": damaged})
+    return None
+
+
+def _missing_rescale(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
+    missing = int(_num(s.get("n_no_rescale")) or 0)
+    if missing and (s.get("modality") or "") == "CT":
+        return Finding("missing_rescale", f"{missing} of {s['n_files']} file(s) lack RescaleIntercept/RescaleSlope: "
+                       "their stored values cannot be read as HU (CT Image Storage requires both)",
+                       {"files": missing})
     return None
 
 
@@ -224,6 +235,14 @@ def _single_position(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None
     return None
 
 
+def _missing_positions(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
+    missing = int(_num(s.get("n_no_position")) or 0)
+    if missing:
+        return Finding("missing_positions", f"{missing} of {s['n_files']} file(s) lack ImagePositionPatient: their "
+                       "slices cannot be placed", {"files": missing})
+    return None
+
+
 def _too_short(s: dict[str, Any], c: ExclusionSettings) -> Finding | None:
     n = int(s.get("n_positions") or 0)
     extent = _num(s.get("z_extent_mm")) or 0.0
@@ -301,9 +320,11 @@ def _gantry_tilt(s: dict[str, Any], c: ExclusionSettings) -> Finding | None:
     geometric = _num(s.get("tilt_deg")) or 0.0
     tag = _num(s.get("gantry_tilt")) or 0.0
     if geometric > c.max_tilt_deg or abs(tag) > c.max_tilt_deg:
+        tag_value = _num(s.get("gantry_tilt_tag"))
+        told = (f"the GantryDetectorTilt tag says {tag_value:g} deg (its sign convention differs by vendor, so only "
+                "the magnitude is used)") if tag_value is not None else "no GantryDetectorTilt tag"
         return Finding("gantry_tilt", f"gantry tilt: slice origins deviate {geometric:.1f} deg from the slice "
-                       f"normal; GantryDetectorTilt tag {s.get('gantry_tilt_tag')} (its sign convention differs "
-                       "by vendor, so only the magnitude is used)",
+                       f"normal; {told}",
                        {"tilt_from_positions_deg": geometric, "tilt_tag_deg": _num(s.get("gantry_tilt_tag"))})
     return None
 
@@ -316,6 +337,7 @@ RULES: tuple[Rule, ...] = (
     Rule("no_pixel_data", _no_pixels),
     Rule("corrupt_file", _corrupt_file),
     Rule("unreadable_pixels", _unreadable_pixels),
+    Rule("missing_rescale", _missing_rescale),
     Rule("secondary_capture", _secondary_capture),
     Rule("derived_image", _derived),
     Rule("screen_capture", _screen_capture),
@@ -324,6 +346,7 @@ RULES: tuple[Rule, ...] = (
     Rule("burned_in_annotation", _burned_in),
     Rule("non_axial", _non_axial, needs_geometry=True),
     Rule("single_position", _single_position, needs_geometry=True),
+    Rule("missing_positions", _missing_positions),
     Rule("too_short", _too_short, needs_geometry=True),
     Rule("missing_slices", _missing_slices, needs_geometry=True),
     Rule("inconsistent_spacing", _inconsistent_spacing, needs_geometry=True),

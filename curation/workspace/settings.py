@@ -93,9 +93,14 @@ class ExclusionSettings:
         if self.min_slices < 2:  # a volume needs two positions to have a slice spacing; convert refuses fewer
             raise ConfigError(f"setting 'exclusion.min_slices': expected >= 2 (a CT volume needs at least two slice "
                               f"positions to have a spacing), found {self.min_slices}")
-        for name in ("min_extent_mm", "spacing_tolerance_mm", "duplicate_position_mm"):
+        for name in ("min_extent_mm", "spacing_tolerance_mm", "duplicate_position_mm", "max_tilt_deg",
+                     "max_obliquity_deg"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"setting 'exclusion.{name}': expected >= 0, found {getattr(self, name)}")
+        for name in ("max_tilt_deg", "max_obliquity_deg"):
+            if getattr(self, name) > 90:
+                raise ConfigError(f"setting 'exclusion.{name}': an angle between 0 and 90 degrees, found "
+                                  f"{getattr(self, name)}")
         if self.gap_tolerance <= 1.0:
             raise ConfigError(
                 f"setting 'exclusion.gap_tolerance': expected a factor > 1 of the median slice spacing, "
@@ -118,6 +123,10 @@ class ConversionSettings:
         object.__setattr__(self, "spacings_mm", tuple(float(s) for s in self.spacings_mm))
         for s in self.spacings_mm:
             _check_positive("conversion.spacings_mm", s)
+            if s < 0.1:  # finer than any CT's voxels; a 0.01 mm copy of one CT would need terabytes
+                raise ConfigError(f"setting 'conversion.spacings_mm': expected spacings of at least 0.1 mm, found {s}")
+        if not 1 <= self.case_digits <= 9:
+            raise ConfigError(f"setting 'conversion.case_digits': expected 1..9, found {self.case_digits}")
         if not 0 <= self.compression_level <= 9:
             raise ConfigError(
                 f"setting 'conversion.compression_level': expected 0..9, found {self.compression_level}"

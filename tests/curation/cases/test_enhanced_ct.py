@@ -62,6 +62,11 @@ def test_an_enhanced_ct_converts_like_its_classic_series(series: str, sop_class:
     assert series_row["sop_class_uid"] == (sop_class or "1.2.840.10008.5.1.4.1.1.2.2")
     slices = [p for p in classic_export.rglob("*") if p.is_file() and p.name != "DIRFILE"]
     assert series_row["n_files"] == 1 and series_row["n_positions"] == len(slices)
+    from curation.cases import read_case_metadata
+
+    scanners = [read_case_metadata(ws, "s0001")["scanner"] for ws in (enhanced, classic)]
+    for fact in ("kvp", "kernel", "manufacturer", "model"):  # kept among a legacy conversion's unassigned attributes
+        assert scanners[0][fact] == scanners[1][fact], fact
     for name in ("ct.nrrd", "ct_1.5mm.nrrd", "ct_3mm.nrrd"):
         ours, theirs = read_nrrd(enhanced.case_dir("s0001") / name), read_nrrd(classic.case_dir("s0001") / name)
         assert np.array_equal(ours.array, theirs.array), name
@@ -103,3 +108,26 @@ def test_pacs_metadata_of_an_enhanced_ct_holds_its_frames(shared_data: Path, tmp
     assert remote["status"] == local["status"] == "ok" and local["number_of_frames"] == 28
     assert json.loads(remote["frame_positions"]) == json.loads(local["frame_positions"])
     assert len(json.loads(local["frame_positions"])) == 28
+
+
+def test_a_series_without_preamble_or_file_meta_converts_like_the_original(shared_data: Path, copy_series,
+                                                                          filtered_workspace) -> None:
+    """Files written as bare data sets (no 128-byte preamble, no DICM, no file meta), as some tools do."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    series = "dcm_qa_ct/In/Philips/S21570/S2010"
+    original = filtered_workspace(copy_series(series, "original"), "original_ws")
+    bare_export = copy_series(series, "bare")
+    for path in (p for p in (bare_export / "S2010").iterdir() if p.name != "DIRFILE"):
+        body = DicomBytesIO()
+        body.is_little_endian, body.is_implicit_VR = True, False
+        write_dataset(body, pydicom.dcmread(path))  # the data set alone: no preamble, no DICM, no file meta
+        path.write_bytes(body.getvalue())
+        assert path.read_bytes()[:2] == b"\x08\x00"
+    bare = filtered_workspace(bare_export, "bare_ws")
+    assert pd.read_parquet(bare.exams_table)["included"].all()
+    for ws in (original, bare):
+        assert convert(ws, executor=SerialExecutor()).converted == ("s0001",)
+    ours, theirs = (read_nrrd(ws.case_dir("s0001") / "ct.nrrd") for ws in (bare, original))
+    assert np.array_equal(ours.array, theirs.array) and np.allclose(ours.origin, theirs.origin)

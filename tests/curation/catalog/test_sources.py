@@ -31,6 +31,8 @@ def test_a_source_reached_through_a_symlink_keeps_its_name(copy_series, tmp_path
     assert files["path"].str.startswith(str(link) + os.sep).all()
     assert files["resolved_path"].str.startswith(str(export.resolve()) + os.sep).all()
     assert (files["path"].map(os.path.realpath) == files["resolved_path"]).all()
+    again = scan(ws, [export], executor=SerialExecutor())  # the same folder by its real path
+    assert ws.settings.sources == (str(link),) and again.n_removed == 0 and again.n_reused == again.n_files
 
 
 def test_bad_sources_are_refused_before_they_are_saved(copy_series, tmp_path: Path) -> None:
@@ -55,10 +57,11 @@ def test_bad_sources_are_refused_before_they_are_saved(copy_series, tmp_path: Pa
     assert "missing" in listing.output
     removed = runner.invoke(app, ["sources", "-w", str(ws.root), "--remove", str(export)])
     assert removed.exit_code == 0 and ws.settings.sources == ()
+    assert len(pd.read_parquet(ws.files_table)) == 0  # its files left the catalog at once
     again = runner.invoke(app, ["sources", "-w", str(ws.root), "--remove", str(export)])
     assert again.exit_code == 2 and "not a source of this workspace (sources: none)" in again.output
     result = scan(ws, [moved], executor=SerialExecutor())
-    assert result.n_removed == result.n_files and ws.settings.sources == (str(moved),)
+    assert result.n_read == result.n_files > 20 and result.n_removed == 0 and ws.settings.sources == (str(moved),)
 
 
 def test_the_scan_summary_counts_image_series_of_exams(copy_series, tmp_path: Path) -> None:
@@ -109,3 +112,13 @@ def test_a_folder_that_cannot_be_listed_is_recorded_and_the_scan_goes_on(copy_se
     assert result.skipped_folders == (str(locked),) and result.n_files > 20
     assert json.loads(ws.skipped_folders_file.read_text()) == [str(locked)]
 
+
+
+def test_scan_and_sample_count_the_same_ct_exams(copy_series, tmp_path: Path) -> None:
+    from curation.selection.sample import sample
+
+    export = copy_series("totalsegmentator/example_ct_dicom")
+    ws = Workspace.create(tmp_path / "ws")
+    result = scan(ws, [export], executor=SerialExecutor())
+    assert (result.n_patients, result.n_studies, result.n_series, result.n_ct_exams) == (1, 1, 1, 1)
+    assert sample(ws, n=0, seed=1).frame_size == result.n_ct_exams

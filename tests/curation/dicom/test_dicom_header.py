@@ -201,3 +201,11 @@ def test_pixels_without_an_installed_decoder_name_the_syntax_and_the_fix(tmp_pat
     reason = check_decodable(str(path))
     assert "no decoder installed for its transfer syntax MPEG2 Main Profile / Main Level" in reason
     assert "gdcmconv --raw" in reason and "\n" not in reason
+
+
+def test_an_empty_sop_class_in_the_data_set_falls_back_to_the_file_meta(shared_data: Path) -> None:
+    """The TotalSegmentator example series stores an empty SOPClassUID; its file meta names CT Image Storage."""
+    path = next((shared_data / "totalsegmentator/example_ct_dicom").iterdir())
+    assert pydicom.dcmread(path, stop_before_pixels=True).SOPClassUID == ""
+    record = read_header(path)
+    assert record["sop_class_uid"] == "1.2.840.10008.5.1.4.1.1.2" and record["sop_class"] == "CT Image Storage"

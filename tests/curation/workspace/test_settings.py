@@ -63,3 +63,15 @@ def test_min_slices_below_two_is_refused(tmp_path: Path) -> None:
     (tmp_path / "c.toml").write_text("[exclusion]\nmin_slices = 1\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="'exclusion.min_slices': expected >= 2 .* found 1"):
         load_settings(tmp_path / "c.toml")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[exclusion]\nmax_tilt_deg = -1\n", "'exclusion.max_tilt_deg': expected >= 0"),
+    ("[exclusion]\nmax_obliquity_deg = 200\n", "'exclusion.max_obliquity_deg': an angle between 0 and 90"),
+    ("[conversion]\nspacings_mm = [0.01]\n", "'conversion.spacings_mm': expected spacings of at least 0.1 mm"),
+    ("[conversion]\ncase_digits = 0\n", "'conversion.case_digits': expected 1..9, found 0"),
+])
+def test_out_of_range_settings_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "c.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_settings(tmp_path / "c.toml")
