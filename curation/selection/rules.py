@@ -134,7 +134,8 @@ def _corrupt_file(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
 
 def _missing_rescale(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
     missing = int(_num(s.get("n_no_rescale")) or 0)
-    if missing and (s.get("modality") or "") == "CT":
+    ct_image = str(s.get("sop_class_uid") or "").startswith("1.2.840.10008.5.1.4.1.1.2")  # CT, enhanced CT
+    if missing and ct_image and (s.get("modality") or "") == "CT":
         return Finding("missing_rescale", f"{missing} of {s['n_files']} file(s) lack RescaleIntercept/RescaleSlope: "
                        "their stored values cannot be read as HU (CT Image Storage requires both)",
                        {"files": missing})
@@ -337,13 +338,13 @@ RULES: tuple[Rule, ...] = (
     Rule("no_pixel_data", _no_pixels),
     Rule("corrupt_file", _corrupt_file),
     Rule("unreadable_pixels", _unreadable_pixels),
-    Rule("missing_rescale", _missing_rescale),
     Rule("secondary_capture", _secondary_capture),
     Rule("derived_image", _derived),
     Rule("screen_capture", _screen_capture),
     Rule("localizer", _localizer),
     Rule("extremity", _extremity),
     Rule("burned_in_annotation", _burned_in),
+    Rule("missing_rescale", _missing_rescale),
     Rule("non_axial", _non_axial, needs_geometry=True),
     Rule("single_position", _single_position, needs_geometry=True),
     Rule("missing_positions", _missing_positions),
