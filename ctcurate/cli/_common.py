@@ -18,6 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from curation.errors import CtcurateError
 from curation.workspace.layout import Workspace
 
+from ._guard import explain, record_traceback
+
 __all__ = ["app", "console", "err_console", "exit_on_failures", "friendly", "progress_bar", "progress_bars",
            "with_executor", "WorkspaceOpt"]
 
@@ -42,6 +44,16 @@ def friendly(func: F) -> F:
             return func(*args, **kwargs)
         except CtcurateError as exc:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=2) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # the top-level guard: one line, the traceback to a log file
+            root = kwargs.get("workspace") or kwargs.get("root")
+            log_file = record_traceback(exc, Path(root) if root else None)
+            err_console.print(f"[bold red]error:[/] {escape(explain(exc))} (details: {escape(str(log_file))})",
+                              highlight=False, soft_wrap=True)
+            if logging.getLogger().isEnabledFor(logging.DEBUG):
+                err_console.print_exception()
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]

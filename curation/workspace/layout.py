@@ -394,6 +394,11 @@ class Workspace:
         return self.releasable / "figures"
 
     @property
+    def error_log(self) -> Path:
+        """Tracebacks of unexpected errors; the command line's one-line message names it."""
+        return self.logs_dir / "errors.log"
+
+    @property
     def logs_dir(self) -> Path:
         return self.root / "logs"
 

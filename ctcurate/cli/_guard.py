@@ -1,0 +1,82 @@
+"""The top-level guard: no traceback reaches the user.
+
+Every exception a command does not turn into a :class:`~curation.errors.CtcurateError` itself is turned here
+into one line (what failed, which path, the likely fix) and exit code 2; the traceback goes to the
+workspace's error log (``WS/logs/errors.log``, or the system's temporary folder when the workspace cannot be
+written), which the line names. ``-v`` also prints it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sqlite3
+import tempfile
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+
+from curation.workspace import SETTINGS_FILE, Workspace
+
+__all__ = ["explain", "record_traceback"]
+
+_READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    while exc is not None and exc not in out:
+        out.append(exc)
+        exc = exc.__cause__ or exc.__context__ or getattr(exc, "orig", None)  # type: ignore[assignment]
+    return out
+
+
+def _mount_of(path: str) -> str:
+    target = Path(path).resolve()
+    while not os.path.ismount(target) and target != target.parent:
+        target = target.parent
+    return str(target)
+
+
+def explain(exc: BaseException) -> str:
+    """One line for an unexpected exception: what failed, where, and the likely fix."""
+    for item in _chain(exc):
+        if isinstance(item, OSError) and item.errno == errno.ENOSPC:
+            where = item.filename or ""
+            volume = f" (the volume {_mount_of(where)})" if where else ""
+            return (f"no space left on the device while writing {where or 'a file'}{volume}; free space there, "
+                    "then run the same command again (finished parts are kept)")
+        if isinstance(item, OSError) and item.errno in _READ_ONLY:
+            where = item.filename or ""
+            kind = "a read-only file system" if item.errno == errno.EROFS else "no permission"
+            return (f"cannot write {where or 'the workspace'}: {kind}; give this user write access to the workspace "
+                    f"(or copy it somewhere writable), then run the same command again")
+        text = str(item).lower()
+        if isinstance(item, sqlite3.DatabaseError) or "sqlite" in type(item).__module__.lower():
+            if "readonly" in text or "read-only" in text:
+                return ("the annotation database cannot be written (read-only file or folder); give this user "
+                        "write access to the workspace, then run the same command again")
+            if "malformed" in text or "not a database" in text:
+                return ("the annotation database is damaged (" + str(item).strip() + "); restore annotations.sqlite "
+                        "from a backup, or move it aside and migrate from the database that holds the record")
+    last = _chain(exc)[-1]
+    return f"unexpected {type(last).__name__}: {str(last).strip().splitlines()[0] if str(last).strip() else ''}"
+
+
+def record_traceback(exc: BaseException, root: Path | None) -> Path:
+    """Append the traceback to the workspace's error log (or the temporary folder's); return the log's path."""
+    text = f"--- {datetime.now(UTC).isoformat(timespec='seconds')}\n" + "".join(
+        traceback.format_exception(type(exc), exc, exc.__traceback__))
+    candidates = []
+    if root is not None and (Path(root) / SETTINGS_FILE).is_file():
+        candidates.append(Workspace(Path(root)).error_log)
+    candidates.append(Path(tempfile.gettempdir()) / "ctcurate-errors.log")
+    for path in candidates:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(text)
+            return path
+        except OSError:
+            continue
+    return candidates[-1]

@@ -1,0 +1,86 @@
+"""The top-level guard: an unexpected exception reaches the user as one line with an exit code; the traceback
+goes to the workspace's error log, which the line names."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ctcurate.cli import app
+from curation.workspace import Workspace
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def sampled(copy_series, filtered_workspace) -> Workspace:
+    return filtered_workspace(copy_series("dcm_qa_ct/In/Philips/S21570/S2010"))
+
+
+def _one_line(output: str) -> str:
+    assert "Traceback" not in output and "File \"" not in output, output
+    return " ".join(output.split())
+
+
+@pytest.mark.parametrize(("error", "expected"), [
+    (OSError(errno.EROFS, "Read-only file system"), "cannot write {path}: a read-only file system; give this user "
+                                                    "write access to the workspace"),
+    (PermissionError(errno.EACCES, "Permission denied"), "cannot write {path}: no permission;"),
+    (OSError(errno.ENOSPC, "No space left on device"), "no space left on the device while writing {path} (the "
+                                                       "volume /"),
+])
+def test_write_failures_are_one_line_naming_the_file(sampled: Workspace, monkeypatch: pytest.MonkeyPatch,
+                                                      error: OSError, expected: str) -> None:
+    import curation.selection.filter as filtering
+
+    target = sampled.verdicts_table
+
+    def refuse(path: object, frame: object) -> None:
+        error.filename = str(path)
+        raise error
+
+    monkeypatch.setattr(filtering, "atomic_write_parquet", refuse)
+    out = runner.invoke(app, ["filter", "-w", str(sampled.root)])
+    line = _one_line(out.output)
+    assert out.exit_code == 2 and expected.format(path=target) in line
+    assert f"(details: {sampled.error_log})" in line
+    logged = sampled.error_log.read_text()
+    assert "Traceback" in logged and type(error).__name__ in logged
+
+
+def test_an_unexpected_error_is_one_line_and_logged(sampled: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    import curation.selection.filter as filtering
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("a bug somewhere")
+
+    monkeypatch.setattr(filtering, "judge_series", broken)
+    out = runner.invoke(app, ["filter", "-w", str(sampled.root)])
+    assert out.exit_code == 2 and "unexpected ValueError: a bug somewhere" in _one_line(out.output)
+    assert "judge_series" not in out.output and "broken" in sampled.error_log.read_text()
+
+
+def test_a_damaged_annotation_database_is_named(sampled: Workspace) -> None:
+    sampled.database_file.write_bytes(b"this is not SQLite" * 100)
+    out = runner.invoke(app, ["annotate", "status", "-w", str(sampled.root)])
+    line = _one_line(out.output)
+    assert out.exit_code == 2 and "the annotation database is damaged" in line and "restore annotations.sqlite" in line
+
+
+def test_outside_a_workspace_the_log_goes_to_the_temporary_folder(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    import curation.labels.labelset as labelsets
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("label sets unreadable")
+
+    monkeypatch.setattr(labelsets, "builtin_label_sets", broken)
+    monkeypatch.setattr("ctcurate.cli.qa.builtin_label_sets", broken)
+    out = runner.invoke(app, ["qa", "labelsets"])
+    assert out.exit_code == 2 and "unexpected RuntimeError: label sets unreadable" in _one_line(out.output)
+    assert str(Path(tempfile.gettempdir()) / "ctcurate-errors.log") in _one_line(out.output)
