@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import shutil
 import zipfile
@@ -191,6 +192,8 @@ def build_release(ws: Workspace, version: str, *, answers: Path | None = None, c
     """Build, scan and seal ``WS/releases/VERSION``."""
     releases = ws.releases_dir
     _semver(version)
+    if not math.isfinite(archive_mb) or archive_mb <= 0:
+        raise ReleaseError(f"--archive-mb {archive_mb}: expected a size in MiB above 0 (e.g. 2000)")
     earlier = sorted((p.name for p in releases.glob("*") if p.is_dir() and re.fullmatch(r"\d+\.\d+\.\d+", p.name)),
                      key=_semver)
     if ws.release(version).root.exists():

@@ -36,7 +36,7 @@ __all__ = ["SplitError", "SplitPlan", "SplitVersion", "assign_splits", "make_spl
            "list_splits", "freeze_split", "included_cases"]
 
 log = logging.getLogger(__name__)
-_SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+_SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")  # canonical: no leading zeros
 
 
 
@@ -78,7 +78,8 @@ class SplitVersion:
 def _semver(version: str) -> tuple[int, int, int]:
     match = _SEMVER.match(version)
     if not match:
-        raise SplitError(f"version {version!r}: expected semantic versioning MAJOR.MINOR.PATCH, e.g. 1.0.0")
+        raise SplitError(f"version {version!r}: expected semantic versioning MAJOR.MINOR.PATCH without leading "
+                         "zeros, e.g. 1.0.0")
     major, minor, patch = (int(g) for g in match.groups())
     return major, minor, patch
 

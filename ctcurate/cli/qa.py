@@ -169,6 +169,8 @@ def report(
     from qa.report import build_report
 
     gate = _fail_on(root, fail_on)
+    if not root.is_dir():
+        raise QAError(f"{root}: no such folder; pass the workspace or the folder 'qa labels' checked")
     out_dir = _out_dir(root, out)
     path = QAFolder(out_dir).findings
     if not path.is_file():

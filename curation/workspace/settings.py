@@ -345,7 +345,12 @@ def load_settings(path: str | Path) -> Settings:
     """
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        if not text.strip():
+            raise ConfigError(f"{path}: the settings file is empty (a workspace's settings are never all left "
+                              "out); restore it from a backup, or delete it and run 'ctcurate init' on the folder "
+                              "again (the secret key and the catalog are kept)")
+        raw = tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: settings file not found; run 'ctcurate init' to create a workspace"

@@ -84,3 +84,23 @@ def test_outside_a_workspace_the_log_goes_to_the_temporary_folder(tmp_path: Path
     out = runner.invoke(app, ["qa", "labelsets"])
     assert out.exit_code == 2 and "unexpected RuntimeError: label sets unreadable" in _one_line(out.output)
     assert str(Path(tempfile.gettempdir()) / "ctcurate-errors.log") in _one_line(out.output)
+
+
+def test_inputs_are_checked_on_entry(sampled: Workspace, tmp_path: Path) -> None:
+    from curation.errors import ConfigError
+    from curation.workspace.settings import load_settings
+    from datacard.split import _semver
+
+    empty = tmp_path / "empty.toml"
+    empty.write_text("\n  \n")
+    with pytest.raises(ConfigError, match="the settings file is empty"):
+        load_settings(empty)
+    for bad in ("02.0.0", "1.01.0", "1.0"):
+        with pytest.raises(Exception, match="without leading zeros"):
+            _semver(bad)
+    assert _semver("10.0.20") == (10, 0, 20)
+    for size in ("0", "-5", "nan"):
+        out = runner.invoke(app, ["release", "9.0.0", "-w", str(sampled.root), "--archive-mb", size])
+        assert out.exit_code == 2 and "expected a size in MiB above 0" in _one_line(out.output), size
+    out = runner.invoke(app, ["qa", "report", str(tmp_path / "no" / "such" / "path")])
+    assert out.exit_code == 2 and "no such folder" in _one_line(out.output)
