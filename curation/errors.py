@@ -21,6 +21,7 @@ __all__ = [
     "QAError",
     "ModelError",
     "AnnotationError",
+    "WorkspaceBusyError",
     "SplitError",
     "DatasheetError",
     "ReleaseError",
@@ -110,3 +111,7 @@ class ReleaseError(CtcurateError):
 
 class ZenodoError(CtcurateError):
     """Zenodo refused a request or could not be reached."""
+
+
+class WorkspaceBusyError(WorkspaceError):
+    """Another command holds the workspace's write lock."""

@@ -16,11 +16,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from curation.errors import CtcurateError
+from curation.workspace import SETTINGS_FILE
 from curation.workspace.layout import Workspace
+from curation.workspace.lock import workspace_lock
 
 from ._guard import explain, record_traceback
 
-__all__ = ["app", "console", "err_console", "exit_on_failures", "friendly", "progress_bar", "progress_bars",
+__all__ = ["app", "console", "err_console", "exit_on_failures", "friendly", "writes", "progress_bar", "progress_bars",
            "with_executor", "WorkspaceOpt"]
 
 console = Console(stderr=False)
@@ -59,8 +61,30 @@ def friendly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+_STATE = {"wait": False}
+
+
+def writes(func: F) -> F:
+    """Hold the workspace's write lock while the command runs (refused, or with --wait waited for, while another
+    command writes to the same workspace)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        root = kwargs.get("workspace") or kwargs.get("root")
+        if root is None or not (Path(root) / SETTINGS_FILE).is_file():
+            return func(*args, **kwargs)
+        command = "ctcurate " + func.__name__.rstrip("_").replace("_", " ")
+        with workspace_lock(Workspace.open(root), command, wait=_STATE["wait"]):
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 @app.callback()
-def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logging.")] = False) -> None:
+def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logging.")] = False,
+           wait: Annotated[bool, typer.Option("--wait", help="Wait for a command that writes to the same "
+                                                             "workspace instead of stopping.")] = False) -> None:
+    _STATE["wait"] = wait
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=err_console, show_path=False)], force=True)
     logging.getLogger("retrying").setLevel(logging.CRITICAL)  # dicomweb-client's retry wrapper logs every failure

@@ -12,13 +12,14 @@ from typer.core import TyperGroup
 from curation.errors import ConfigError
 from curation.workspace.layout import Workspace
 
-from ._common import WorkspaceOpt, app, console, exit_on_failures, friendly, with_executor
+from ._common import WorkspaceOpt, app, console, exit_on_failures, friendly, with_executor, writes
 
 __all__: list[str] = []
 
 
 @app.command()
 @friendly
+@writes
 def presegment(
     model: Annotated[str, typer.Argument(help="Registered model name ('ctcurate model list').")],
     workspace: WorkspaceOpt = Path("."),
@@ -41,6 +42,7 @@ def presegment(
 
 @app.command()
 @friendly
+@writes
 def phase(
     workspace: WorkspaceOpt = Path("."),
     case: Annotated[list[str] | None, typer.Option(help="Only these case ids.")] = None,
@@ -125,6 +127,7 @@ def status(workspace: WorkspaceOpt = Path("."),
 
 @annotate_app.command("import")
 @friendly
+@writes
 def import_labels(
     workspace: WorkspaceOpt = Path("."),
     case: Annotated[str | None, typer.Option(help="Import into this case only (needed with --file).")] = None,
@@ -163,6 +166,7 @@ annotate_app.add_typer(db_app, name="db")
 
 @db_app.command("migrate")
 @friendly
+@writes
 def migrate(
     to: Annotated[str, typer.Option("--to", help="The new database: postgresql+psycopg://USER@HOST/DB, or "
                                                  "sqlite:////path/annotations.sqlite; it must hold no rows.")],

@@ -15,7 +15,7 @@ from curation.workspace import ReleaseFolder
 from curation.workspace.layout import Workspace
 from curation.workspace.settings import ExecutorSettings, SamplingSettings, Settings
 
-from ._common import WorkspaceOpt, app, console, err_console, exit_on_failures, friendly, with_executor
+from ._common import WorkspaceOpt, app, console, err_console, exit_on_failures, friendly, with_executor, writes
 
 __all__: list[str] = []
 
@@ -38,6 +38,7 @@ def init(
 
 @app.command()
 @friendly
+@writes
 def scan(
     exports: Annotated[list[Path] | None, typer.Argument(help="Export folders (default: the workspace's sources).")]
     = None,
@@ -67,6 +68,7 @@ def scan(
 
 @app.command()
 @friendly
+@writes
 def sources(
     workspace: WorkspaceOpt = Path("."),
     remove: Annotated[list[Path] | None, typer.Option("--remove", help="Remove this source (its files leave the "
@@ -91,6 +93,7 @@ def sources(
 
 @app.command()
 @friendly
+@writes
 def sample(
     workspace: WorkspaceOpt = Path("."),
     n: Annotated[int | None, typer.Option("--n", help="Exams to draw (0 = all).")] = None,
@@ -112,6 +115,7 @@ def sample(
 
 @app.command(name="filter")
 @friendly
+@writes
 def filter_(workspace: WorkspaceOpt = Path(".")) -> None:
     """Apply the exclusion rules, choose one series per exam, draw the exclusion flow diagram."""
     from curation.selection.filter import run_filter
@@ -131,6 +135,7 @@ def filter_(workspace: WorkspaceOpt = Path(".")) -> None:
 
 @app.command()
 @friendly
+@writes
 def convert(
     workspace: WorkspaceOpt = Path("."),
     case: Annotated[list[str] | None, typer.Option(help="Only these case ids.")] = None,

@@ -11,7 +11,7 @@ from rich.table import Table
 from curation.errors import ModelError
 from curation.workspace.layout import Workspace
 
-from ._common import WorkspaceOpt, app, console, friendly
+from ._common import WorkspaceOpt, app, console, friendly, writes
 
 __all__: list[str] = []
 
@@ -31,6 +31,7 @@ def _renames(pairs: list[str] | None) -> dict[str, str]:
 
 @model_app.command("add")
 @friendly
+@writes
 def add(
     name: Annotated[str, typer.Argument(help="Model name, e.g. total or small.")],
     folders: Annotated[list[Path], typer.Argument(help="Trained-model folder(s) <Trainer>__<Plans>__<configuration>; "

@@ -15,7 +15,7 @@ from curation.workspace.executor import make_executor
 from curation.workspace.layout import Workspace
 from curation.workspace.settings import PacsSettings
 
-from ._common import WorkspaceOpt, app, console, exit_on_failures, friendly, progress_bars
+from ._common import WorkspaceOpt, app, console, exit_on_failures, friendly, progress_bars, writes
 
 __all__: list[str] = []
 
@@ -39,6 +39,7 @@ def _secret(settings: PacsSettings) -> str:
 
 @app.command()
 @friendly
+@writes
 def pull(
     workspace: WorkspaceOpt = Path("."),
     dicomweb: Annotated[str | None, typer.Option("--dicomweb", help="DICOMweb root of the PACS, e.g. "

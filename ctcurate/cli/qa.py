@@ -16,7 +16,7 @@ from curation.errors import QAError
 from curation.labels.labelset import builtin_label_sets, load_label_set
 from curation.workspace import SETTINGS_FILE, QAFolder, Workspace
 
-from ._common import app, console, friendly, progress_bar
+from ._common import app, console, friendly, progress_bar, writes
 
 __all__: list[str] = []
 
@@ -65,6 +65,7 @@ def _gate(findings: pd.DataFrame, fail_on: str) -> None:
 
 @qa_app.command("labels")
 @friendly
+@writes
 def labels(
     root: RootArg = Path("."),
     label_set: Annotated[str | None, typer.Option(help="Built-in label set (total_v1, total_v2) or a TOML file "
@@ -118,6 +119,7 @@ def labels(
 
 @qa_app.command("meta")
 @friendly
+@writes
 def meta(
     root: RootArg = Path("."),
     table: Annotated[Path | None, typer.Option(help="Cases table (.parquet, or .csv separated by ';' like "
@@ -159,6 +161,7 @@ def meta(
 
 @qa_app.command("report")
 @friendly
+@writes
 def report(
     root: RootArg = Path("."),
     out: OutOpt = None,

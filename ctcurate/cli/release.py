@@ -10,7 +10,7 @@ import typer
 from curation.errors import ConfigError
 from curation.workspace.layout import Workspace
 
-from ._common import WorkspaceOpt, app, console, friendly
+from ._common import WorkspaceOpt, app, console, friendly, writes
 
 __all__: list[str] = []
 
@@ -32,6 +32,7 @@ def _ratios(text: str) -> tuple[float, float, float]:
 
 @split_app.callback()
 @friendly
+@writes
 def split(
     ctx: typer.Context,
     workspace: WorkspaceOpt = Path("."),
@@ -82,6 +83,7 @@ def diff(first: Annotated[str, typer.Argument(help="Older version.")],
 
 @split_app.command("freeze")
 @friendly
+@writes
 def freeze(version: Annotated[str, typer.Argument(help="Version to freeze.")],
            workspace: WorkspaceOpt = Path(".")) -> None:
     """Freeze a version (as a release does): later versions keep its assignments."""
@@ -93,6 +95,7 @@ def freeze(version: Annotated[str, typer.Argument(help="Version to freeze.")],
 
 @app.command()
 @friendly
+@writes
 def datasheet(
     workspace: WorkspaceOpt = Path("."),
     answers: Annotated[Path | None, typer.Option(help="YAML of free-text answers (default: "
@@ -120,6 +123,7 @@ def datasheet(
 
 @app.command()
 @friendly
+@writes
 def release(
     version: Annotated[str, typer.Argument(help="Semantic version, e.g. 1.0.0.")],
     workspace: WorkspaceOpt = Path("."),
@@ -142,6 +146,7 @@ def release(
 
 @app.command()
 @friendly
+@writes
 def publish(
     version: Annotated[str, typer.Argument(help="Release version to upload.")],
     workspace: WorkspaceOpt = Path("."),

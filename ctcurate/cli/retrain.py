@@ -9,7 +9,7 @@ import typer
 
 from curation.workspace.layout import Workspace
 
-from ._common import WorkspaceOpt, app, console, err_console, friendly
+from ._common import WorkspaceOpt, app, console, err_console, friendly, writes
 
 __all__: list[str] = []
 
@@ -25,6 +25,7 @@ StructureOpt = Annotated[list[str] | None, typer.Option("--structure", help="Onl
 
 @app.command()
 @friendly
+@writes
 def review(
     case: Annotated[str, typer.Argument(help="Case id.")],
     status: Annotated[str, typer.Argument(help="approved, rejected or unreviewed.")],
@@ -42,6 +43,7 @@ def review(
 
 @export_app.command("nnunet")
 @friendly
+@writes
 def export_nnunet(
     out: Annotated[Path, typer.Argument(help="nnU-Net raw folder (nnUNet_raw); DatasetNNN_Name is made in it.")],
     workspace: WorkspaceOpt = Path("."),
@@ -67,6 +69,7 @@ def export_nnunet(
 
 @app.command()
 @friendly
+@writes
 def retrain(
     model: Annotated[str, typer.Argument(help="Model name; the result is registered as its next version.")],
     workspace: WorkspaceOpt = Path("."),

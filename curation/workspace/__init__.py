@@ -17,6 +17,7 @@ from .folders import (
     ReleaseFolder,
 )
 from .layout import SETTINGS_FILE, Workspace
+from .lock import lock_holder, workspace_lock
 from .settings import (
     AnnotationSettings,
     ConversionSettings,
@@ -32,6 +33,7 @@ from .settings import (
 )
 
 __all__ = [
+    "lock_holder", "workspace_lock",
     "CASE_IMAGE_NAMES", "CASE_METADATA", "MASKS_FOLDER", "MULTILABEL_NAMES", "NNUNET_SPLIT_FILE", "REVISIONS_FOLDER",
     "SPLIT_FILE", "QAFolder", "ReleaseFolder",
     "Executor", "SerialExecutor", "LocalExecutor", "DaskExecutor", "make_executor", "Workspace",

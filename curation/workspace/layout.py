@@ -394,6 +394,11 @@ class Workspace:
         return self.releasable / "figures"
 
     @property
+    def lock_file(self) -> Path:
+        """The write lock (flock) and the name of its holder."""
+        return self.root / "ctcurate.lock"
+
+    @property
     def error_log(self) -> Path:
         """Tracebacks of unexpected errors; the command line's one-line message names it."""
         return self.logs_dir / "errors.log"

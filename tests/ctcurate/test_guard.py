@@ -104,3 +104,49 @@ def test_inputs_are_checked_on_entry(sampled: Workspace, tmp_path: Path) -> None
         assert out.exit_code == 2 and "expected a size in MiB above 0" in _one_line(out.output), size
     out = runner.invoke(app, ["qa", "report", str(tmp_path / "no" / "such" / "path")])
     assert out.exit_code == 2 and "no such folder" in _one_line(out.output)
+
+
+def test_one_writer_at_a_time(sampled: Workspace) -> None:
+    """A second writing command is refused naming the holder, or waits with --wait; a dead holder's lock is
+    taken over and said so."""
+    import json
+    import threading
+    import time
+
+    from curation.workspace import lock_holder, workspace_lock
+
+    with workspace_lock(sampled, "ctcurate convert"):
+        assert lock_holder(sampled)["command"] == "ctcurate convert"
+        out = runner.invoke(app, ["filter", "-w", str(sampled.root)])
+        line = _one_line(out.output)
+        assert out.exit_code == 2 and "busy: 'ctcurate convert' (pid" in line and "add --wait to wait for it" in line
+    assert lock_holder(sampled) == {}
+    held = threading.Event()
+
+    def hold() -> None:
+        with workspace_lock(sampled, "ctcurate split"):
+            held.set()
+            time.sleep(1.0)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait(10)
+    started = time.monotonic()
+    out = runner.invoke(app, ["--wait", "filter", "-w", str(sampled.root)])
+    thread.join()
+    assert out.exit_code == 0, out.output
+    assert time.monotonic() - started >= 0.5  # it waited for the holder
+    sampled.lock_file.write_text(json.dumps({"host": __import__("socket").gethostname(), "pid": 2**22 + 12345,
+                                             "command": "ctcurate release", "since": "earlier"}))
+    import logging
+
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("curation.workspace.lock").addHandler(handler)
+    try:
+        with workspace_lock(sampled, "ctcurate filter"):
+            pass
+    finally:
+        logging.getLogger("curation.workspace.lock").removeHandler(handler)
+    assert any("taking over the lock of 'ctcurate release'" in m for m in seen)
