@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from typer.testing import CliRunner
 
 from annotator.effort import worklist_summary
 from ctcurate.cli import app
@@ -11,6 +10,7 @@ from curation import Volume, Workspace
 from curation.annotation.revisions import RevisionStore
 from curation.annotation.worklist import Worklist
 from curation.labels.labelmap import read_seg_nrrd
+from tests.cli_runner import CliRunner
 
 
 def test_summary_counts_statuses_time_and_effort(demo_ws: Workspace) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from annotator.export import dataset_folder_name, export_nnunet
 from ctcurate.cli import app
@@ -17,6 +16,7 @@ from curation.cases.casemeta import case_splits, update_case_metadata, write_met
 from curation.errors import ModelError, WorkspaceError
 from curation.image.orientation import to_canonical
 from curation.labels.labelmap import read_seg_nrrd
+from tests.cli_runner import CliRunner
 
 runner = CliRunner()
 

@@ -94,10 +94,10 @@ def test_a_claimed_case_opens_read_only(make_napari_viewer, real_case_ws: Worksp
 
 def test_cli_opens_napari_on_a_case(real_case_ws: Workspace, monkeypatch, qtbot) -> None:
     import napari
-    from typer.testing import CliRunner
 
     from ctcurate.cli import app
     from curation.annotation.worklist import Worklist
+    from tests.cli_runner import CliRunner
 
     opened = {}
 

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-from typer.testing import CliRunner
 
 from annotator.phase import estimate_case_phase, estimate_phase, measure_hu, phase_prior
 from ctcurate.cli import app
@@ -20,6 +19,7 @@ from curation.cases.convert import convert
 from curation.catalog.grouping import _contrast_delay, _seconds
 from curation.errors import ModelError, WorkspaceError
 from curation.workspace.executor import SerialExecutor
+from tests.cli_runner import CliRunner
 
 V2 = load_label_set("total_v2")
 FLAT = {p: 0.25 for p in phase_prior("", "")}

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from typer.testing import CliRunner
 
 from annotator.registry import register_model
 from ctcurate.cli import app
 from curation import Workspace, load_label_set, read_volume, resample_isotropic, write_nrrd
 from curation.annotation.revisions import RevisionStore
 from curation.labels.labelmap import read_seg_nrrd
+from tests.cli_runner import CliRunner
 
 from .test_segment import LEARNED, SMALL, dice
 

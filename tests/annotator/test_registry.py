@@ -6,12 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from annotator.registry import list_models, load_model_parts, load_model_record, register_model
 from ctcurate.cli import app
 from curation import Workspace
 from curation.errors import ModelError
+from tests.cli_runner import CliRunner
 
 from .test_segment import SMALL
 

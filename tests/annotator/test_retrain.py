@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from annotator.registry import load_model_parts, load_model_record
 from annotator.retrain import RetrainConfig, _run, shrink_plans
@@ -17,6 +16,7 @@ from ctcurate.cli import app
 from curation import Workspace, read_nrrd
 from curation.annotation.revisions import RevisionStore
 from curation.errors import ModelError
+from tests.cli_runner import CliRunner
 
 from .test_export import _correct, _split
 

@@ -1,8 +1,7 @@
 from pathlib import Path
 
-from typer.testing import CliRunner
-
 from ctcurate.cli import app
+from tests.cli_runner import CliRunner
 
 runner = CliRunner()
 

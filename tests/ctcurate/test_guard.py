@@ -7,10 +7,10 @@ import errno
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from ctcurate.cli import app
 from curation.workspace import Workspace
+from tests.cli_runner import CliRunner
 
 runner = CliRunner()
 

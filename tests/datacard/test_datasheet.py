@@ -8,12 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 from ctcurate.cli import app
 from curation import Workspace
 from datacard.datasheet import PARTITION_COLUMNS, SECTIONS, SEED_FIELDS, DatasheetError, build_datasheet
 from datacard.split import SplitPlan, make_split
+from tests.cli_runner import CliRunner
 
 
 @pytest.fixture()

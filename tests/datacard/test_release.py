@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 from ctcurate.cli import app
 from curation import Workspace
 from datacard.release import ReleaseError, build_release, phi_token_set
 from datacard.split import SplitPlan, load_split, make_split
+from tests.cli_runner import CliRunner
 
 runner = CliRunner()
 

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 from ctcurate.cli import app
 from curation import Workspace
@@ -25,6 +24,7 @@ from datacard.split import (
     make_split,
     split_diff,
 )
+from tests.cli_runner import CliRunner
 
 MAX_CASES = 3  # cases per patient in the generated cohorts
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 from ctcurate.cli import app
 from curation import Workspace
 from datacard.release import build_release
 from datacard.split import SplitPlan, make_split
 from datacard.zenodo import ZenodoClient, ZenodoError, publish_release
+from tests.cli_runner import CliRunner
 
 from .fake_zenodo import FakeZenodo
 

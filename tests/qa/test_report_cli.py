@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from typer.testing import CliRunner
 
 from ctcurate.cli import app
 from curation import load_label_set
+from tests.cli_runner import CliRunner
 
 from .conftest import replace
 

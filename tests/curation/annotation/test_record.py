@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from ctcurate.cli import app
 from curation import LabelClass, LabelSet, Volume, Workspace, load_label_set
@@ -28,6 +27,7 @@ from curation.atomic import sha256_file
 from curation.errors import LabelIOError, WorkspaceError
 from curation.image import read_nrrd, write_volume
 from curation.labels import read_seg_nrrd, write_mask_folder, write_seg_nrrd
+from tests.cli_runner import CliRunner
 
 runner = CliRunner()
 

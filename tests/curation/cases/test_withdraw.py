@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
-from typer.testing import CliRunner
 
 from ctcurate.cli import app
 from curation.cases.convert import convert
@@ -15,6 +14,7 @@ from curation.cases.withdraw import withdrawn_cases
 from curation.catalog.scan import scan
 from curation.selection.filter import flow_counts, run_filter
 from curation.workspace.executor import SerialExecutor
+from tests.cli_runner import CliRunner
 
 runner = CliRunner()
 

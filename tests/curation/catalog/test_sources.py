@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from ctcurate.cli import app
 from curation.catalog.scan import scan
 from curation.errors import ScanError
 from curation.workspace import Workspace
 from curation.workspace.executor import SerialExecutor
+from tests.cli_runner import CliRunner
 
 runner = CliRunner()
 SERIES = "dcm_qa_ct/In/Philips/S21570/S2010"

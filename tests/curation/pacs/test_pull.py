@@ -9,13 +9,13 @@ import nrrd
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from ctcurate.cli import app
 from curation.dicom.header import read_header
 from curation.pacs.pull import pull
 from curation.workspace.layout import Workspace
 from curation.workspace.settings import ExclusionSettings, PacsSettings, Settings
+from tests.cli_runner import CliRunner
 
 runner = CliRunner()
 PHILIPS = Path("dcm_qa_ct/In/Philips")

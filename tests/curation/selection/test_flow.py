@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from typer.testing import CliRunner
 
 from ctcurate.cli import app
 from curation.selection.filter import flow_counts
+from tests.cli_runner import CliRunner
 
 runner = CliRunner()
 
