@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from curation import Workspace
 from curation.atomic import atomic_write_bytes, atomic_write_text
 from curation.errors import DatasheetError
+from curation.workspace.folders import DATASHEET_HTML, DATASHEET_MARKDOWN
 
 from .facts import DatasetFacts, gather_facts, partition_rows, ranges
 
@@ -211,7 +212,7 @@ def build_datasheet(ws: Workspace, answers_path: Path | None = None, out: Path |
     sections = {s: _text((answers.get("sections") or {}).get(s)) for s in SECTIONS}
     missing += [f"section: {s}" for s, text in sections.items() if not text]
     figures = _figures(facts, ws, out)
-    sheet = Datasheet(fields, partitions, sections, missing, figures, out / "datasheet.md", out / "datasheet.html")
+    sheet = Datasheet(fields, partitions, sections, missing, figures, out / DATASHEET_MARKDOWN, out / DATASHEET_HTML)
     atomic_write_text(sheet.markdown, _markdown(sheet, name))
     atomic_write_text(sheet.html, _html(sheet, name))
     log.info("datasheet: %s (%d missing answers)", sheet.markdown, len(missing))

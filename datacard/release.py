@@ -105,7 +105,8 @@ def _labels(ws: Workspace, record: LabelsOfRecord, out: Path) -> str:
     return record.describe()
 
 
-def _check_qa(ws: Workspace, version: str, cases: list[str], records: dict[str, LabelsOfRecord]) -> int:
+def _check_qa(ws: Workspace, store: RevisionStore, version: str, cases: list[str],
+              records: dict[str, LabelsOfRecord]) -> int:
     """Refuse cases without labels or whose labels of record are not what QA checked; return QA errors."""
     unlabelled = [c for c in cases if c not in records]
     if unlabelled:
@@ -116,7 +117,6 @@ def _check_qa(ws: Workspace, version: str, cases: list[str], records: dict[str, 
         raise ReleaseError(f"release {version}: no label QA on record ({ws.qa.checked} missing); run 'ctcurate qa "
                            f"labels {ws.root}' first")
     checked = pd.read_parquet(ws.qa.checked).set_index("case")
-    store = RevisionStore(ws)
     for case_id in cases:
         try:
             store.verify(records[case_id].revision)  # the files to ship are the ones written and checked
@@ -210,8 +210,9 @@ def build_release(ws: Workspace, version: str, *, answers: Path | None = None, c
     if cases.empty:
         raise ReleaseError(f"release {version}: no included case to release; convert cases (or check why they were "
                            "withdrawn: ctcurate filter) first")
-    records = all_labels_of_record(ws)
-    errors = _check_qa(ws, version, list(cases["case_id"]), records)
+    store = RevisionStore(ws)
+    records = all_labels_of_record(ws, store=store)
+    errors = _check_qa(ws, store, version, list(cases["case_id"]), records)
     if errors and not force_qa:
         raise ReleaseError(f"release {version}: QA reports {errors} error(s) in included cases; fix them (ctcurate "
                            "qa report) or pass --force-qa, which the datasheet will state")

@@ -201,6 +201,6 @@ def demo(
     console.print(f"label QA:     {len(errors)} errors (the demo swaps the lungs of {result.cases[-1]}: "
                   f"{', '.join(sorted(set(errors['check'])))}); report: {qa.report}")
     console.print(f"metadata QA:  {'passed' if qa.meta.success else 'FAILED'}; Data Docs: {qa.meta.data_docs}")
-    sheet = ReleaseFolder(release_folder).datasheet_dir / "datasheet.md"
+    sheet = ReleaseFolder(release_folder).datasheet
     console.print(f"release:      {release_folder} (datasheet: {sheet}; "
                   "built despite the lung swap, which its datasheet states)")

@@ -95,13 +95,12 @@ class _Slice:
     read: Callable[[], np.ndarray]  # float32 HU
 
 
-def _classic_slices(paths: Sequence[str]) -> list[_Slice]:
+def _classic_slices(paths: Sequence[str], headers: Sequence[dict]) -> list[_Slice]:
     if len(paths) < 2:
         raise ConversionError(f"series of {len(paths)} file(s): a volume needs at least 2 slices")
     out = []
     rescaled = []
-    for path in paths:
-        h = read_header(path)  # the catalog's fast reader: a few KiB per file
+    for path, h in zip(paths, headers, strict=True):
         rescaled.append(h.get("rescale_intercept") is not None and not np.isnan(h["rescale_intercept"]))
         out.append(_Slice(path, _header_numbers(h, "iop", 6, path, "ImageOrientationPatient"),
                           _header_numbers(h, "ipp", 3, path, "ImagePositionPatient"),
@@ -197,12 +196,13 @@ def load_series(paths: Sequence[str], *, max_tilt_deg: float = 1.0, spacing_tole
         If a slice cannot be decoded, the slices differ in size or orientation, the stack is tilted,
         or the slice spacing is irregular.
     """
-    if any(is_enhanced_ct(read_header(p).get("sop_class_uid")) for p in paths):
+    headers = [read_header(p) for p in paths]  # the catalog's fast reader: a few KiB per file
+    if any(is_enhanced_ct(h.get("sop_class_uid")) for h in headers):
         slices = [s for path in paths for s in _enhanced_frames(path)]
         if len(slices) < 2:
             raise ConversionError(f"{paths[0]}: {len(slices)} frame(s): a volume needs at least 2 slices")
     else:
-        slices = _classic_slices(paths)
+        slices = _classic_slices(paths, headers)
     iops = np.array([s.iop for s in slices])
     ipps = np.array([s.ipp for s in slices])
     if np.abs(iops - iops[0]).max() > 1e-3:

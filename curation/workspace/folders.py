@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["CASE_IMAGE_NAMES", "CASE_METADATA", "MASKS_FOLDER", "MULTILABEL_NAMES", "REVISIONS_FOLDER",
-           "SPLIT_FILE", "NNUNET_SPLIT_FILE", "QAFolder", "ReleaseFolder"]
+           "SPLIT_FILE", "NNUNET_SPLIT_FILE", "DATASHEET_MARKDOWN", "DATASHEET_HTML", "QAFolder", "ReleaseFolder"]
 
 CASE_IMAGE_NAMES = ("ct.nrrd", "ct.nii.gz", "ct.nii")
 MULTILABEL_NAMES = ("segmentation.seg.nrrd", "segmentation.nrrd", "segmentation.nii.gz", "segmentation.nii",
@@ -22,6 +22,8 @@ MASKS_FOLDER = "segmentations"
 CASE_METADATA = "case.json"
 REVISIONS_FOLDER = "revisions"
 SPLIT_FILE = "splits.json"
+DATASHEET_MARKDOWN = "datasheet.md"
+DATASHEET_HTML = "datasheet.html"
 GX_DATA_DOCS = "uncommitted/data_docs/local_site/index.html"  # where Great Expectations puts its Data Docs
 NNUNET_SPLIT_FILE = "splits_final.json"
 
@@ -135,6 +137,11 @@ class ReleaseFolder:
     @property
     def datasheet_dir(self) -> Path:
         return self.root / "datasheet"
+
+    @property
+    def datasheet(self) -> Path:
+        """The datasheet's Markdown page (an HTML twin and the figures beside it)."""
+        return self.datasheet_dir / DATASHEET_MARKDOWN
 
     @property
     def archives_dir(self) -> Path:

@@ -84,6 +84,7 @@ def test_the_release_ships_what_qa_checked(release_ws: Workspace, tmp_path: Path
 
     from curation.annotation import RevisionStore, labels_of_record
     from curation.labels import read_mask_folder, read_seg_nrrd
+    from curation.workspace import QAFolder, ReleaseFolder
 
     ws = release_ws
     store = RevisionStore(ws)
@@ -103,12 +104,12 @@ def test_the_release_ships_what_qa_checked(release_ws: Workspace, tmp_path: Path
         assert np.array_equal(mask.array > 0, truth.array == index[name]), name
     facts = (result.folder / "datasheet" / "datasheet.md").read_text()
     assert "checked on the labels of record (the labels released) of all 3 cases" in facts
-    assert '"labels": "revision 0 (approved)"' in (result.folder / "release.json").read_text()
+    assert '"labels": "revision 0 (approved)"' in ReleaseFolder(result.folder).record.read_text()
     out = runner.invoke(app, ["qa", "labels", str(result.folder), "--label-set", str(ws.labels_dir / "demo.toml"),
                               "--out", str(tmp_path / "qa-release")])
     assert out.exit_code == 1
     ours = pd.read_parquet(ws.qa.findings)
-    theirs = pd.read_parquet(tmp_path / "qa-release" / "label_findings.parquet")
+    theirs = pd.read_parquet(QAFolder(tmp_path / "qa-release").findings)
     key = ["case", "check", "structure", "severity"]
     assert sorted(map(tuple, ours[key].values.tolist())) == sorted(map(tuple, theirs[key].values.tolist()))
 

@@ -67,7 +67,7 @@ def test_an_enhanced_ct_converts_like_its_classic_series(series: str, sop_class:
     scanners = [read_case_metadata(ws, "s0001")["scanner"] for ws in (enhanced, classic)]
     for fact in ("kvp", "kernel", "manufacturer", "model"):  # kept among a legacy conversion's unassigned attributes
         assert scanners[0][fact] == scanners[1][fact], fact
-    for name in ("ct.nrrd", "ct_1.5mm.nrrd", "ct_3mm.nrrd"):
+    for name in (enhanced.ct_name(), enhanced.ct_name(1.5), enhanced.ct_name(3.0)):
         ours, theirs = read_nrrd(enhanced.case_dir("s0001") / name), read_nrrd(classic.case_dir("s0001") / name)
         assert np.array_equal(ours.array, theirs.array), name
         corners = [np.array(c) for c in ((0, 0, 0), np.array(ours.size) - 1)]
@@ -129,5 +129,5 @@ def test_a_series_without_preamble_or_file_meta_converts_like_the_original(share
     assert pd.read_parquet(bare.exams_table)["included"].all()
     for ws in (original, bare):
         assert convert(ws, executor=SerialExecutor()).converted == ("s0001",)
-    ours, theirs = (read_nrrd(ws.case_dir("s0001") / "ct.nrrd") for ws in (bare, original))
+    ours, theirs = (read_nrrd(ws.case_dir("s0001") / ws.ct_name()) for ws in (bare, original))
     assert np.array_equal(ours.array, theirs.array) and np.allclose(ours.origin, theirs.origin)

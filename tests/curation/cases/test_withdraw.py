@@ -26,7 +26,7 @@ def test_a_damaged_slice_withdraws_the_case_and_a_repair_reinstates_it(copy_seri
     result = convert(ws, executor=SerialExecutor())
     assert result.converted == ("s0001",)
     case = ws.case_dir("s0001")
-    ct_sha = (case / "ct.nrrd").read_bytes()
+    ct_sha = (case / ws.ct_name()).read_bytes()
     # damage one middle slice: its header is cut short, the file stays
     files = sorted(p for p in (export / "S2010").iterdir() if p.name != "DIRFILE")
     victim = files[len(files) // 2]
@@ -54,6 +54,6 @@ def test_a_damaged_slice_withdraws_the_case_and_a_repair_reinstates_it(copy_seri
     scan(ws, [export], executor=SerialExecutor())
     assert run_filter(ws).withdrawn == ()
     back = convert(ws, executor=SerialExecutor())
-    assert back.skipped == ("s0001",) and back.converted == () and (case / "ct.nrrd").read_bytes() == ct_sha
-    assert ws.withdrawn_case_ids() == [] and not (case / "withdrawal.json").exists()
+    assert back.skipped == ("s0001",) and back.converted == () and (case / ws.ct_name()).read_bytes() == ct_sha
+    assert ws.withdrawn_case_ids() == [] and not (case / ws.withdrawal_record("s0001").name).exists()
     assert list(pd.read_csv(ws.meta_csv, sep=";")["case_id"]) == ["s0001"]
