@@ -27,7 +27,7 @@ import numpy as np
 from curation import Volume, Workspace
 from curation.annotation.record import labels_of_record
 from curation.annotation.revisions import ReviewStatus, Revision, RevisionStore
-from curation.atomic import atomic_directory, atomic_write_text
+from curation.atomic import WRITE_FAULTS, atomic_directory, atomic_write_text
 from curation.cases.casemeta import case_splits
 from curation.errors import CtcurateError, ModelError
 from curation.image.orientation import to_canonical
@@ -133,6 +133,8 @@ def export_nnunet(ws: Workspace, raw_dir: str | Path, dataset_id: int, name: str
                 write_nrrd(tmp / f"images{part}" / f"{case_id}_0000{FILE_ENDING}", image)
                 write_nrrd(tmp / f"labels{part}" / f"{case_id}{FILE_ENDING}", label_volume)
             except (CtcurateError, OSError, ValueError) as exc:
+                if isinstance(exc, OSError) and exc.errno in WRITE_FAULTS:
+                    raise  # the export's volume is full or read-only: every later case would fail the same way
                 skipped[case_id] = str(exc)
                 log.error("case %s: %s", case_id, exc)
                 continue
@@ -140,6 +142,9 @@ def export_nnunet(ws: Workspace, raw_dir: str | Path, dataset_id: int, name: str
             lineage[case_id] = {"revision": revision.number, "author": revision.author, "sha256": revision.sha256,
                                 "status": store.statuses(case_id)[revision.number].value,
                                 "split": splits.get(case_id)}
+        if not training and skipped:
+            raise ModelError(f"{ws.root}: no case could be exported, {len(skipped)} failed: "
+                             + "; ".join(f"{c}: {e}" for c, e in list(skipped.items())[:3]))
         if not training:
             raise ModelError(f"{ws.root}: no case has a {status.value} revision"
                              + (f" (nor {fallback.value})" if fallback else "")

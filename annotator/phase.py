@@ -26,6 +26,7 @@ from scipy import ndimage
 from curation import Volume, Workspace
 from curation.annotation.record import labels_of_record
 from curation.annotation.revisions import RevisionStore
+from curation.atomic import WRITE_FAULTS
 from curation.cases.casemeta import ContrastPhase, read_case_metadata, update_case_metadata, write_meta_table
 from curation.errors import CtcurateError, ModelError
 from curation.image.volume import read_nrrd
@@ -190,6 +191,8 @@ def estimate_phases(ws: Workspace, cases: list[str] | None = None, *,
         try:
             estimates[case_id] = estimate_case_phase(ws, case_id, database_url=database_url)
         except (CtcurateError, OSError, ValueError) as exc:
+            if isinstance(exc, OSError) and exc.errno in WRITE_FAULTS:
+                raise  # a full or read-only workspace: every later case would fail the same way
             failed[case_id] = str(exc) if isinstance(exc, CtcurateError) else f"{type(exc).__name__}: {exc}"
             log.error("case %s: %s", case_id, failed[case_id])
     if estimates and ws.meta_table.is_file():

@@ -17,7 +17,7 @@ from typing import Any
 
 from curation import Workspace
 from curation.annotation.revisions import RevisionStore
-from curation.atomic import remove_stale_temporaries
+from curation.atomic import WRITE_FAULTS
 from curation.cases.casemeta import read_case_metadata, write_meta_table
 from curation.errors import CtcurateError, ModelError
 from curation.image.volume import read_nrrd
@@ -96,7 +96,11 @@ def _task(args: tuple[str, str, str, int, str, str | None]) -> str:
     try:
         presegment_case(ws, case_id, load_model_record(ws, name, version), device=device, database_url=url)
         return ""
-    except (CtcurateError, OSError, RuntimeError, ValueError, MemoryError) as exc:
+    except OSError as exc:
+        if exc.errno in WRITE_FAULTS:  # a full or read-only workspace: every later case would fail the same way
+            raise
+        return f"{type(exc).__name__}: {exc}"
+    except (CtcurateError, RuntimeError, ValueError, MemoryError) as exc:
         return f"{type(exc).__name__}: {exc}" if not isinstance(exc, CtcurateError) else str(exc)
 
 
@@ -113,9 +117,6 @@ def presegment(ws: Workspace, model: str, *, version: int | None = None, cases: 
     done_before = store.cases_with_revisions()
     result = PresegmentResult(skipped=[c for c in (cases or all_cases) if c in done_before])
     todo = [c for c in (cases or all_cases) if c not in done_before]
-    for case_id in todo:  # files of a killed run that never got their row
-        if store.folder(case_id).is_dir():
-            remove_stale_temporaries(store.folder(case_id))
     executor = executor or SerialExecutor()
     tasks = [(str(ws.root), c, record.name, record.version, device, database_url) for c in todo]
     for n, (task, error) in enumerate(executor.imap_unordered(_task, tasks), 1):
@@ -127,7 +128,7 @@ def presegment(ws: Workspace, model: str, *, version: int | None = None, cases: 
             result.done.append(case_id)
         if progress:
             progress(n, len(tasks))
-    phased = _phase_missing(ws, result.skipped, database_url)  # a run killed between revision and phase
-    if (result.done or phased) and ws.meta_table.is_file():
-        write_meta_table(ws)  # the new contrast phases
+    _phase_missing(ws, result.skipped, database_url)  # a run killed between revision and phase
+    if ws.meta_table.is_file():  # the new contrast phases (also when a killed run wrote them but not the table)
+        write_meta_table(ws)
     return result

@@ -27,6 +27,7 @@ from curation import Workspace
 from curation.annotation.revisions import ReviewStatus
 from curation.atomic import atomic_directory, atomic_write_text
 from curation.errors import ModelError
+from curation.lifetime import die_with_parent
 from curation.workspace.folders import NNUNET_SPLIT_FILE
 
 from .export import NnunetExport, export_nnunet
@@ -88,7 +89,8 @@ def _run(command: list[str], env: dict[str, str], log_file: Path) -> None:
     log.info("running %s (log: %s)", " ".join(command), log_file)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("w") as handle:
-        done = subprocess.run(command, env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT)
+        done = subprocess.run(command, env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT,
+                              preexec_fn=die_with_parent)  # ends with this process, even when it is killed
     if done.returncode != 0:
         tail = log_file.read_text(errors="replace").strip().splitlines()[-5:]
         raise ModelError(f"{Path(command[0]).name} failed (exit {done.returncode}); see {log_file}: "

@@ -1,15 +1,21 @@
 """Atomic writes: every output is written to a temporary name in the same folder, then renamed.
 
 A crash or kill in the middle of a write leaves the previous file (or nothing) in place, never a
-half-written file under the final name. Temporary names start with ``.tmp-`` so that readers and
-:func:`remove_stale_temporaries` can tell them apart.
+half-written file under the final name. Temporary names start with ``.tmp-`` so that readers can tell them
+apart, and name the run that owns them (``.tmp-<host>-<pid>-...``): :func:`remove_stale_temporaries` removes
+only those whose owner has ended, so a run never deletes another live run's temporaries. Files and folders
+follow the process's umask (a folder made with ``mkdtemp`` is widened to it before it is renamed into place).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +25,7 @@ import pandas as pd
 
 __all__ = [
     "TMP_PREFIX",
+    "WRITE_FAULTS",
     "atomic_open",
     "atomic_path",
     "atomic_create",
@@ -26,11 +33,81 @@ __all__ = [
     "atomic_write_text",
     "atomic_write_parquet",
     "atomic_directory",
+    "copy_file",
+    "writing_to",
+    "is_temporary",
+    "temporary_name",
     "remove_stale_temporaries",
     "sha256_file",
 ]
 
 TMP_PREFIX = ".tmp-"
+# errors of the volume written to, not of one item: full, over quota, read-only, not permitted
+WRITE_FAULTS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+_OWNED = re.compile(rf"^{re.escape(TMP_PREFIX)}(?P<host>[0-9a-f]{{6}})-(?P<pid>\d+)-")
+
+
+def _naming(error: BaseException, target: Path) -> BaseException:
+    """A write error of the volume (full, read-only...) that names no file: the same error naming ``target``."""
+    if isinstance(error, OSError) and error.filename is None and error.errno in WRITE_FAULTS:
+        named = OSError(error.errno, os.strerror(error.errno), str(target))
+        named.__cause__ = error
+        return named
+    return error
+
+
+@contextlib.contextmanager
+def writing_to(target: str | os.PathLike[str]) -> Iterator[None]:
+    """Name ``target`` in a volume's write error (full, read-only...) raised in the block without a file name, as
+    errors of third-party writers often are."""
+    try:
+        yield
+    except OSError as exc:
+        named = _naming(exc, Path(target))
+        if named is exc:
+            raise
+        raise named from exc
+
+
+def copy_file(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Copy ``source`` to ``target`` atomically (the copy follows the umask, not the source's mode)."""
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+
+
+def temporary_name(name: str) -> str:
+    """A temporary's name: the prefix, this host and process (its owner), a random part, the final name."""
+    return f"{TMP_PREFIX}{_HOST}-{os.getpid()}-{os.urandom(4).hex()}-{name}"
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` would, for a moment, in every thread)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        status = Path("/proc/self/status").read_text().splitlines()
+        return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _owner_alive(name: str) -> bool:
+    """Whether the run that made the temporary ``name`` still runs (on another host: assumed so)."""
+    match = _OWNED.match(name)
+    if match is None:
+        return False  # an unowned name: from a version before owners were named
+    if match["host"] != _HOST:
+        return True
+    pid = int(match["pid"])
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fsync_dir(path: Path) -> None:
@@ -50,15 +127,18 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f"{TMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}-{target.name}"
+    tmp = target.parent / temporary_name(target.name)
     try:
         yield tmp
         os.replace(tmp, target)
         _fsync_dir(target.parent)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        raise
+        named = _naming(exc, target)
+        if named is exc:
+            raise
+        raise named from exc
 
 
 @contextlib.contextmanager
@@ -69,7 +149,7 @@ def atomic_create(path: str | os.PathLike[str], *,
     file the remains of a write that was interrupted before it counted (it is then removed first)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f"{TMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}-{target.name}"
+    tmp = target.parent / temporary_name(target.name)
     try:
         yield tmp
         try:
@@ -80,6 +160,11 @@ def atomic_create(path: str | os.PathLike[str], *,
             os.unlink(target)
             os.link(tmp, target)
         _fsync_dir(target.parent)
+    except OSError as exc:
+        named = _naming(exc, target)
+        if named is exc:
+            raise
+        raise named from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -122,42 +207,66 @@ def atomic_directory(path: str | os.PathLike[str], *, replace: bool = False) -> 
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + target.name + ".", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temporary_name(target.name) + ".", dir=target.parent))
     try:
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700 whatever the umask
         yield tmp
         old = None
         if replace and target.exists():
-            old = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + target.name + ".old.", dir=target.parent))
+            old = Path(tempfile.mkdtemp(prefix=temporary_name(target.name) + ".old.", dir=target.parent))
             os.rename(target, old / target.name)
         os.rename(tmp, target)
         _fsync_dir(target.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        named = _naming(exc, target)
+        if named is exc:
+            raise
+        raise named from exc
 
 
-def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
-    """Delete temporaries left in ``folder`` by a killed run; return what was removed."""
+def is_temporary(name: str) -> bool:
+    """Whether a file or folder name is an unfinished write's temporary."""
+    return name.startswith(TMP_PREFIX)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str], *, recursive: bool = False,
+                             skip: Callable[[Path], bool] | None = None) -> list[Path]:
+    """Delete the temporaries in ``folder`` (and below it, if ``recursive``) whose owning run has ended.
+
+    Call it only while holding the workspace lock: then no other writer can be starting a temporary.
+    ``skip(folder)`` keeps the walk out of a folder (e.g. sealed releases). Returns what was removed.
+    """
     removed: list[Path] = []
     base = Path(folder)
     if not base.is_dir():
         return removed
-    for entry in base.iterdir():
-        if entry.name.startswith(TMP_PREFIX):
-            if entry.is_dir():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
-            removed.append(entry)
-    return removed
+    pending = [base]
+    while pending:
+        current = pending.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            if is_temporary(entry.name):
+                if _owner_alive(entry.name):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+                removed.append(path)
+            elif recursive and entry.is_dir(follow_symlinks=False) and not (skip and skip(path)):
+                pending.append(path)
+    return sorted(removed)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Hex sha256 of a file, read in 1 MiB blocks."""
-    import hashlib
-
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

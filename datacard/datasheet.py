@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import io
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import yaml
 from matplotlib.figure import Figure
 
 from curation import Workspace
-from curation.atomic import atomic_write_bytes, atomic_write_text
+from curation.atomic import atomic_write_bytes, atomic_write_text, copy_file
 from curation.errors import DatasheetError
 from curation.workspace.folders import DATASHEET_HTML, DATASHEET_MARKDOWN
 
@@ -146,7 +145,7 @@ def _figures(f: DatasetFacts, ws: Workspace, out: Path) -> dict[str, str]:
     figures = {}
     flow = ws.flow_figure.with_suffix(".png")
     if flow.is_file():
-        shutil.copy(flow, out / "exclusion_flow.png")
+        copy_file(flow, out / "exclusion_flow.png")
         figures["Exclusion flow"] = "exclusion_flow.png"
     splits = [s for s in ("train", "val", "test") if (f.cases["split"] == s).any()] or [""]
     fig = Figure(figsize=(9, 3.2))

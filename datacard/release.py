@@ -21,8 +21,6 @@ import json
 import logging
 import math
 import re
-import shutil
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,7 @@ import pandas as pd
 
 from curation import Workspace
 from curation.annotation import LabelsOfRecord, RevisionStore, all_labels_of_record
-from curation.atomic import atomic_directory, atomic_write_text
+from curation.atomic import atomic_directory, atomic_write_text, copy_file
 from curation.cases.withdraw import withdrawn_cases
 from curation.dicom.deid import PHI_COLUMNS
 from curation.enums import Severity
@@ -40,8 +38,9 @@ from curation.labels.labelmap import read_seg_nrrd, write_mask_folder
 from curation.reasons import reason_label
 from curation.workspace import ReleaseFolder
 
-from .croissant import RAI_FIELDS, build_croissant, sha256_of
+from .croissant import RAI_FIELDS, build_croissant
 from .datasheet import build_datasheet, load_answers
+from .seal import write_archives, write_checksums
 from .split import _semver, freeze_split, included_cases, list_splits
 
 __all__ = ["ReleaseError", "ReleaseResult", "build_release", "scan_for_phi", "phi_token_set"]
@@ -161,32 +160,6 @@ def _changelog(version: str, previous: dict | None, current: dict, withdrawn: di
     return "\n".join(lines + [""])
 
 
-def _archives(release: ReleaseFolder, case_ids: set[str], limit_mb: float) -> list[Path]:
-    """Zip the case folders into parts of at most ``limit_mb`` (a case is never split)."""
-    folder = release.root
-    parts: list[list[Path]] = [[]]
-    size = 0
-    limit = limit_mb * 2**20
-    for case in sorted(p for p in folder.iterdir() if p.is_dir() and p.name in case_ids):
-        case_size = sum(f.stat().st_size for f in case.rglob("*") if f.is_file())
-        if parts[-1] and size + case_size > limit:
-            parts.append([])
-            size = 0
-        parts[-1].append(case)
-        size += case_size
-    out = []
-    release.archives_dir.mkdir(exist_ok=True)
-    for n, cases in enumerate(p for p in parts if p):
-        path = release.archive(n + 1)
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:  # NRRDs are gzip already
-            for case in cases:
-                for file in sorted(case.rglob("*")):
-                    if file.is_file():
-                        archive.write(file, file.relative_to(folder).as_posix())
-        out.append(path)
-    return out
-
-
 def build_release(ws: Workspace, version: str, *, answers: Path | None = None, copies: bool = False,
                   force_qa: bool = False, archive_mb: float = 2000.0) -> ReleaseResult:
     """Build, scan and seal ``WS/releases/VERSION``."""
@@ -210,6 +183,11 @@ def build_release(ws: Workspace, version: str, *, answers: Path | None = None, c
     if cases.empty:
         raise ReleaseError(f"release {version}: no included case to release; convert cases (or check why they were "
                            "withdrawn: ctcurate filter) first")
+    no_image = [c for c in cases["case_id"] if not (ws.case_dir(c) / ws.ct_name()).is_file()]
+    if no_image:
+        raise ReleaseError(f"release {version}: {ws.case_dir(no_image[0]) / ws.ct_name()} is missing"
+                           + (f" (and in {len(no_image) - 1} other case(s))" if len(no_image) > 1 else "")
+                           + "; move that case folder aside and run 'ctcurate convert' to rebuild it, then release")
     store = RevisionStore(ws)
     records = all_labels_of_record(ws, store=store)
     errors = _check_qa(ws, store, version, list(cases["case_id"]), records)
@@ -226,22 +204,22 @@ def build_release(ws: Workspace, version: str, *, answers: Path | None = None, c
                                f"{previous['version']}; that needs a new major version ({major}.0.0)")
     tokens = phi_token_set(ws)
     with atomic_directory(ws.release(version).root) as tmp:
-        staged = ReleaseFolder(tmp)
+        staged = ReleaseFolder(tmp, version)
         for case_id in cases["case_id"]:
             folder = ws.case_dir(case_id)
             staged.case_dir(case_id).mkdir()
-            shutil.copy(folder / ws.ct_name(), staged.case_dir(case_id) / ws.ct_name())
+            copy_file(folder / ws.ct_name(), staged.case_dir(case_id) / ws.ct_name())
             if copies:
                 for spacing in ws.settings.conversion.spacings_mm:
                     if (folder / ws.ct_name(spacing)).is_file():
-                        shutil.copy(folder / ws.ct_name(spacing), staged.case_dir(case_id) / ws.ct_name(spacing))
+                        copy_file(folder / ws.ct_name(spacing), staged.case_dir(case_id) / ws.ct_name(spacing))
             source = _labels(ws, records[case_id], staged.masks_dir(case_id))
             current["cases"][case_id] = {"split": split.assignments.get(case_id, ""), "labels": source,
                                          "revision": records[case_id].number, "sha256": records[case_id].sha256}
         meta = cases.copy()
         atomic_write_text(staged.meta_csv, meta.to_csv(index=False, sep=";"))
-        shutil.copy(ws.current_split, staged.split)
-        shutil.copy(ws.nnunet_split, staged.nnunet_split)
+        atomic_write_text(staged.split, split.published().to_json())  # frozen by this release
+        copy_file(ws.nnunet_split, staged.nnunet_split)
         sheet = build_datasheet(ws, answers, staged.datasheet_dir)
         if current["forced_qa"]:
             note = f"**This release was built with {errors} QA error(s) outstanding (forced).**\n\n## Part 1: fields"
@@ -266,10 +244,10 @@ def build_release(ws: Workspace, version: str, *, answers: Path | None = None, c
             shown = "; ".join(f"{f}: {t!r}" for f, t in hits[:5])
             raise ReleaseError(f"release {version}: identifying values found, nothing was released: {shown}; remove "
                                "them at their source (answers file, case metadata) and build again")
-        sums = [f"{sha256_of(p)}  {p.relative_to(tmp).as_posix()}" for p in sorted(tmp.rglob("*")) if p.is_file()]
-        atomic_write_text(staged.checksums, "\n".join(sums) + "\n")
-    if not split.frozen:
-        freeze_split(ws, split.version)
-    archives = _archives(ws.release(version), set(cases["case_id"]), archive_mb)
+        archives = write_archives(staged, cases["case_id"], archive_mb)  # read back and compared
+        write_checksums(staged)
+        if not split.frozen:  # last, with everything sealed: a kill before the rename leaves it frozen, the rerun
+            freeze_split(ws, split.version)  # builds the same release on it
+    archives = [ws.release(version).root / p.relative_to(tmp) for p in archives]
     log.info("release %s: %d cases, %d archive(s)", version, len(cases), len(archives))
     return ReleaseResult(ws.release(version).root, len(cases), archives, bool(current["forced_qa"]))

@@ -28,12 +28,12 @@ import pandas as pd
 
 from curation import Workspace
 from curation.annotation.db import has_annotation_database
-from curation.atomic import atomic_write_text
+from curation.atomic import atomic_create, atomic_write_text
 from curation.cases.casemeta import SPLITS, update_case_metadata, write_meta_table
 from curation.errors import SplitError
 
 __all__ = ["SplitError", "SplitPlan", "SplitVersion", "assign_splits", "make_split", "split_diff", "load_split",
-           "list_splits", "freeze_split", "included_cases"]
+           "list_splits", "freeze_split", "included_cases", "unfinished_split", "finish_split"]
 
 log = logging.getLogger(__name__)
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")  # canonical: no leading zeros
@@ -67,6 +67,10 @@ class SplitVersion:
     frozen: bool = False
     parent: str | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+
+    def published(self) -> SplitVersion:
+        """This version, frozen (as a release publishes it)."""
+        return SplitVersion(self.version, self.assignments, self.patients, self.plan, True, self.parent, self.notes)
 
     def to_json(self) -> str:
         return json.dumps({"version": self.version, "parent": self.parent, "frozen": self.frozen,
@@ -197,9 +201,15 @@ def make_split(ws: Workspace, version: str, plan: SplitPlan | None = None, *, re
     The plan defaults to the latest version's (or 90/5/5 stratified on site, sex and age band with the
     workspace seed). ``reshuffle`` ignores earlier assignments, which only a new major version may do.
     """
+    new = _semver(version)
     previous = list_splits(ws)
     latest = previous[-1] if previous else None
-    new = _semver(version)
+    pending = unfinished_split(ws)
+    if pending is not None:  # a killed run saved it: the same request finishes it instead of adding a version
+        _apply(ws, pending)
+        if plan is None or plan == pending.plan:
+            log.warning("split %s: saved by an interrupted run; finished it", pending.version)
+            return pending
     if latest is not None:
         old = _semver(latest.version)
         if new <= old:
@@ -215,30 +225,61 @@ def make_split(ws: Workspace, version: str, plan: SplitPlan | None = None, *, re
     patients = dict(zip(cases["case_id"], cases["patient_pseudonym"], strict=True))
     split = SplitVersion(version, assignments, {c: patients[c] for c in assignments}, plan, False,
                          latest.version if latest else None, {"removed_since_parent": gone})
-    atomic_write_text(ws.split_file(version), split.to_json())
+    try:
+        with atomic_create(ws.split_file(version)) as tmp:  # a version is written once, whole
+            tmp.write_text(split.to_json(), encoding="utf-8")
+    except FileExistsError:
+        raise SplitError(f"version {version}: {ws.split_file(version)} exists already; choose a newer version") \
+            from None
     _apply(ws, split)
     log.info("split %s: %s", version, dict(Counter(assignments.values())))
     return split
 
 
 def _apply(ws: Workspace, split: SplitVersion) -> None:
-    """Write the split into every case.json and the cases table, splits.json and splits_final.json."""
+    """Write the split into every case.json and the cases table, splits_final.json, and last splits.json (which
+    says that the version is applied)."""
     for case_id in ws.case_ids():
         if ws.case_metadata(case_id).is_file():
             update_case_metadata(ws, case_id, "split", split.assignments.get(case_id))
     write_meta_table(ws)
-    atomic_write_text(ws.current_split, split.to_json())
     folds = [{"train": sorted(c for c, s in split.assignments.items() if s == "train"),
               "val": sorted(c for c, s in split.assignments.items() if s == "val")}]
     atomic_write_text(ws.nnunet_split, json.dumps(folds, indent=1))
+    atomic_write_text(ws.current_split, split.to_json())
+
+
+def _applied(ws: Workspace) -> str | None:
+    """The version that splits.json says is applied (None before the first split)."""
+    try:
+        return str(json.loads(ws.current_split.read_text())["version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def unfinished_split(ws: Workspace) -> SplitVersion | None:
+    """The latest version when a killed ``split`` saved it but did not finish writing it into the cases."""
+    versions = list_splits(ws)
+    if versions and _applied(ws) != versions[-1].version:
+        return versions[-1]
+    return None
+
+
+def finish_split(ws: Workspace) -> SplitVersion | None:
+    """Write an unfinished latest version into the cases (see :func:`unfinished_split`); return it, if any."""
+    pending = unfinished_split(ws)
+    if pending is not None:
+        log.warning("split %s was saved but not finished (interrupted run); finishing it", pending.version)
+        _apply(ws, pending)
+    return pending
 
 
 def freeze_split(ws: Workspace, version: str) -> SplitVersion:
     """Mark a version published: later versions keep its assignments."""
-    split = load_split(ws, version)
-    frozen = SplitVersion(split.version, split.assignments, split.patients, split.plan, True, split.parent,
-                          split.notes)
+    frozen = load_split(ws, version).published()
     atomic_write_text(ws.split_file(version), frozen.to_json())
+    if _applied(ws) == version:
+        atomic_write_text(ws.current_split, frozen.to_json())
     return frozen
 
 

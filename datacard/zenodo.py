@@ -30,6 +30,8 @@ from curation.atomic import atomic_write_text
 from curation.errors import ZenodoError
 from curation.workspace import ReleaseFolder
 
+from .seal import verify_release
+
 __all__ = ["ZenodoError", "ZenodoClient", "PublishResult", "publish_release", "ZENODO", "ZENODO_SANDBOX"]
 
 log = logging.getLogger(__name__)
@@ -134,7 +136,7 @@ class PublishResult:
 
 
 def _files(release: ReleaseFolder) -> list[tuple[str, Path]]:
-    """What is uploaded: the archives of the cases and the release's top-level files."""
+    """What is uploaded: the zip parts of the cases and the release's top-level files."""
     archives = sorted(release.archives_dir.glob("*.zip"))
     top = sorted(p for p in release.root.iterdir() if p.is_file())
     return [(p.name, p) for p in archives + top]
@@ -164,6 +166,10 @@ def publish_release(ws: Workspace, version: str, client: ZenodoClient, *, publis
     release = ws.release(version)
     if not release.record.is_file():
         raise ZenodoError(f"release {version}: {release.root} not found; build it with 'ctcurate release {version}'")
+    check = verify_release(release)
+    if not check.ok:
+        raise ZenodoError(f"release {version} does not verify, nothing was uploaded: {check.summary()}; build a new "
+                          "version from the workspace ('ctcurate release') and publish that")
     state_path = release.zenodo_state
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
     if state.get("deposition_id"):

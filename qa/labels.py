@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -165,16 +166,22 @@ def run_label_qa(cases: list[CaseFiles], settings: LabelQASettings, out_dir: str
         out = QAFolder(Path(out_dir))
         atomic_write_parquet(out.findings, frame)
         atomic_write_parquet(out.stats, stats)
-        atomic_write_parquet(out.checked, checked_labels(cases))
+        atomic_write_parquet(out.checked, checked_labels(cases, relative_to=out.root))
     log.info("checked %d cases: %d errors, %d warnings", len(cases), int((frame["severity"] == Severity.ERROR).sum()),
              int((frame["severity"] == Severity.WARNING).sum()))
     return frame, stats
 
 
-def checked_labels(cases: list[CaseFiles]) -> pd.DataFrame:
+def checked_labels(cases: list[CaseFiles], relative_to: Path | None = None) -> pd.DataFrame:
     """Which labels each case was checked on: the revision, its review status and sha256 (in a workspace),
-    else the label files' paths."""
+    and the label files' path (relative to ``relative_to``, so that a moved folder keeps its tables)."""
+
+    def where(path: Path | None) -> str:
+        if path is None:
+            return ""
+        return os.path.relpath(path, relative_to) if relative_to is not None else str(path)
+
     return pd.DataFrame([{"case": c.case, "revision": c.revision, "review": c.review or "",
-                          "sha256": c.labels_sha256 or "", "labels": str(c.multilabel or c.masks or "")}
+                          "sha256": c.labels_sha256 or "", "labels": where(c.multilabel or c.masks)}
                          for c in cases], columns=["case", "revision", "review", "sha256", "labels"]).astype(
         {"revision": "Int64"})

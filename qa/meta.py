@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from curation.atomic import writing_to
 from curation.cases.casemeta import META_COLUMNS, SPLITS, ContrastPhase
 from curation.errors import QAError
 from curation.labels.labelset import LabelSet
@@ -133,30 +134,11 @@ def _summarise(suite_name: str, result: Any) -> SuiteResult:
     return SuiteResult(suite_name, bool(result.success), len(result.results), failed)
 
 
-def run_meta_qa(out_dir: str | Path, *, cases: pd.DataFrame | None = None, label_stats: pd.DataFrame | None = None,
-                label_set: LabelSet | None = None, data_docs: bool = True) -> MetaQAResult:
-    """Validate the given tables; results and Data Docs go under ``out_dir/gx``.
-
-    Raises :class:`QAError` when no table is given or the label stats come without a label set.
-    """
-    if cases is None and label_stats is None:
-        raise QAError("qa meta: no table to check; give the cases table, the label statistics, or both")
-    if label_stats is not None and label_set is None:
-        raise QAError("qa meta: checking label statistics needs the label set they were computed with")
-    gx = _gx()
-    root = Path(out_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    context = gx.get_context(mode="file", project_root_dir=str(root))
-    context.enable_analytics(False)
-    context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+def _run_suites(gx: Any, context: Any, runs: list[tuple[str, pd.DataFrame, Any]],
+                data_docs: bool) -> tuple[list[SuiteResult], Path | None]:
+    """Validate each (name, table, suite) in the file context; the results and the Data Docs page."""
     source = context.data_sources.add_or_update_pandas("ctcurate")
-    runs: list[tuple[str, pd.DataFrame, Any]] = []
-    if cases is not None:
-        runs.append(("cases", cases, cases_suite(cases)))
-        runs.append(("patients", _patient_splits(cases), patients_suite()))
-    if label_stats is not None and label_set is not None:
-        runs.append(("label_stats", label_stats, label_stats_suite(label_set)))
-    results = []
+    results: list[SuiteResult] = []
     for name, frame, suite in runs:
         asset = source.add_dataframe_asset(name) if name not in [a.name for a in source.assets] \
             else source.get_asset(name)
@@ -176,6 +158,33 @@ def run_meta_qa(out_dir: str | Path, *, cases: pd.DataFrame | None = None, label
         sites = context.get_docs_sites_urls()
         if sites and sites[0].get("site_url"):
             docs = Path(str(sites[0]["site_url"]).removeprefix("file://"))
+    return results, docs
+
+
+def run_meta_qa(out_dir: str | Path, *, cases: pd.DataFrame | None = None, label_stats: pd.DataFrame | None = None,
+                label_set: LabelSet | None = None, data_docs: bool = True) -> MetaQAResult:
+    """Validate the given tables; results and Data Docs go under ``out_dir/gx``.
+
+    Raises :class:`QAError` when no table is given or the label stats come without a label set.
+    """
+    if cases is None and label_stats is None:
+        raise QAError("qa meta: no table to check; give the cases table, the label statistics, or both")
+    if label_stats is not None and label_set is None:
+        raise QAError("qa meta: checking label statistics needs the label set they were computed with")
+    gx = _gx()
+    root = Path(out_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    with writing_to(root):  # Great Expectations writes its files itself: a full volume names the folder
+        context = gx.get_context(mode="file", project_root_dir=str(root))
+        context.enable_analytics(False)
+        context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+        runs: list[tuple[str, pd.DataFrame, Any]] = []  # the suites need the context
+        if cases is not None:
+            runs.append(("cases", cases, cases_suite(cases)))
+            runs.append(("patients", _patient_splits(cases), patients_suite()))
+        if label_stats is not None and label_set is not None:
+            runs.append(("label_stats", label_stats, label_stats_suite(label_set)))
+        results, docs = _run_suites(gx, context, runs, data_docs)
     for r in results:
         log.info("suite %s: %s (%d expectations, %d failed)", r.suite, "passed" if r.success else "FAILED",
                  r.evaluated, len(r.failed))

@@ -14,7 +14,7 @@ ALLOWED = {"curation": set(), "qa": {"curation"}, "annotator": {"curation", "qa"
            "datacard": {"curation", "qa", "annotator"}, "ctcurate": {"curation", "qa", "annotator", "datacard"}}
 # the layers inside curation, lowest first: a module imports its own layer or lower ones only
 CURATION_LAYERS = (
-    {"errors", "atomic", "enums", "reasons", "_version"},
+    {"errors", "atomic", "enums", "reasons", "lifetime", "_version"},
     {"image"},
     {"labels"},
     {"workspace"},

@@ -34,6 +34,7 @@ from annotator.retrain import shrink_plans
 from curation import Volume, load_label_set, read_volume, resample_isotropic
 from curation.dicom.series import load_series
 from curation.image.orientation import to_canonical
+from curation.lifetime import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,8 @@ def write_raw_dataset(shared: Path, raw: Path) -> Path:
 def _run(command: list[str], env: dict[str, str], log_file: Path) -> None:
     log.info("running %s (log: %s)", " ".join(command), log_file)
     with log_file.open("w") as handle:
-        subprocess.run(command, env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT, check=True)
+        subprocess.run(command, env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT, check=True,
+                       preexec_fn=die_with_parent)
 
 
 def main() -> None:

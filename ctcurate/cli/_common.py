@@ -52,7 +52,8 @@ def friendly(func: F) -> F:
         except Exception as exc:  # the top-level guard: one line, the traceback to a log file
             root = kwargs.get("workspace") or kwargs.get("root")
             log_file = record_traceback(exc, Path(root) if root else None)
-            err_console.print(f"[bold red]error:[/] {escape(explain(exc))} (details: {escape(str(log_file))})",
+            err_console.print(f"[bold red]error:[/] {escape(explain(exc, Path(root) if root else None))} (details: "
+                              f"{escape(str(log_file))})",
                               highlight=False, soft_wrap=True)
             if logging.getLogger().isEnabledFor(logging.DEBUG):
                 err_console.print_exception()
@@ -64,20 +65,22 @@ def friendly(func: F) -> F:
 _STATE = {"wait": False}
 
 
-def writes(func: F) -> F:
+def writes(command: str) -> Callable[[F], F]:
     """Hold the workspace's write lock while the command runs (refused, or with --wait waited for, while another
-    command writes to the same workspace)."""
+    command writes to the same workspace); ``command`` is how the lock names its holder ('qa labels')."""
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        root = kwargs.get("workspace") or kwargs.get("root")
-        if root is None or not (Path(root) / SETTINGS_FILE).is_file():
-            return func(*args, **kwargs)
-        command = "ctcurate " + func.__name__.rstrip("_").replace("_", " ")
-        with workspace_lock(Workspace.open(root), command, wait=_STATE["wait"]):
-            return func(*args, **kwargs)
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            root = kwargs.get("workspace") or kwargs.get("root")
+            if root is None or not (Path(root) / SETTINGS_FILE).is_file():
+                return func(*args, **kwargs)
+            with workspace_lock(Workspace.open(root), f"ctcurate {command}", wait=_STATE["wait"]):
+                return func(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 @app.callback()

@@ -38,8 +38,8 @@ def _mount_of(path: str) -> str:
     return str(target)
 
 
-def explain(exc: BaseException) -> str:
-    """One line for an unexpected exception: what failed, where, and the likely fix."""
+def explain(exc: BaseException, root: Path | None = None) -> str:
+    """One line for an unexpected exception: what failed, where (in the workspace ``root``), and the likely fix."""
     for item in _chain(exc):
         if isinstance(item, OSError) and item.errno == errno.ENOSPC:
             where = item.filename or ""
@@ -53,6 +53,11 @@ def explain(exc: BaseException) -> str:
                     f"(or copy it somewhere writable), then run the same command again")
         text = str(item).lower()
         if isinstance(item, sqlite3.DatabaseError) or "sqlite" in type(item).__module__.lower():
+            if "disk is full" in text:
+                database = Workspace(Path(root)).database_file if root is not None else None
+                where = f"{database} (the volume {_mount_of(str(database))})" if database else "the annotation database"
+                return (f"no space left on the device while writing {where}; free space there, then run the same "
+                        "command again (finished parts are kept)")
             if "readonly" in text or "read-only" in text:
                 return ("the annotation database cannot be written (read-only file or folder); give this user "
                         "write access to the workspace, then run the same command again")

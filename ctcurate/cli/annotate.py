@@ -19,7 +19,7 @@ __all__: list[str] = []
 
 @app.command()
 @friendly
-@writes
+@writes("presegment")
 def presegment(
     model: Annotated[str, typer.Argument(help="Registered model name ('ctcurate model list').")],
     workspace: WorkspaceOpt = Path("."),
@@ -42,7 +42,7 @@ def presegment(
 
 @app.command()
 @friendly
-@writes
+@writes("phase")
 def phase(
     workspace: WorkspaceOpt = Path("."),
     case: Annotated[list[str] | None, typer.Option(help="Only these case ids.")] = None,
@@ -127,7 +127,7 @@ def status(workspace: WorkspaceOpt = Path("."),
 
 @annotate_app.command("import")
 @friendly
-@writes
+@writes("annotate import")
 def import_labels(
     workspace: WorkspaceOpt = Path("."),
     case: Annotated[str | None, typer.Option(help="Import into this case only (needed with --file).")] = None,
@@ -166,7 +166,7 @@ annotate_app.add_typer(db_app, name="db")
 
 @db_app.command("migrate")
 @friendly
-@writes
+@writes("annotate db migrate")
 def migrate(
     to: Annotated[str, typer.Option("--to", help="The new database: postgresql+psycopg://USER@HOST/DB, or "
                                                  "sqlite:////path/annotations.sqlite; it must hold no rows.")],

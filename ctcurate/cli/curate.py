@@ -38,7 +38,7 @@ def init(
 
 @app.command()
 @friendly
-@writes
+@writes("scan")
 def scan(
     exports: Annotated[list[Path] | None, typer.Argument(help="Export folders (default: the workspace's sources).")]
     = None,
@@ -68,7 +68,7 @@ def scan(
 
 @app.command()
 @friendly
-@writes
+@writes("sources")
 def sources(
     workspace: WorkspaceOpt = Path("."),
     remove: Annotated[list[Path] | None, typer.Option("--remove", help="Remove this source (its files leave the "
@@ -93,7 +93,7 @@ def sources(
 
 @app.command()
 @friendly
-@writes
+@writes("sample")
 def sample(
     workspace: WorkspaceOpt = Path("."),
     n: Annotated[int | None, typer.Option("--n", help="Exams to draw (0 = all).")] = None,
@@ -115,7 +115,7 @@ def sample(
 
 @app.command(name="filter")
 @friendly
-@writes
+@writes("filter")
 def filter_(workspace: WorkspaceOpt = Path(".")) -> None:
     """Apply the exclusion rules, choose one series per exam, draw the exclusion flow diagram."""
     from curation.selection.filter import run_filter
@@ -135,7 +135,7 @@ def filter_(workspace: WorkspaceOpt = Path(".")) -> None:
 
 @app.command()
 @friendly
-@writes
+@writes("convert")
 def convert(
     workspace: WorkspaceOpt = Path("."),
     case: Annotated[list[str] | None, typer.Option(help="Only these case ids.")] = None,

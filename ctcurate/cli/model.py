@@ -31,7 +31,7 @@ def _renames(pairs: list[str] | None) -> dict[str, str]:
 
 @model_app.command("add")
 @friendly
-@writes
+@writes("model add")
 def add(
     name: Annotated[str, typer.Argument(help="Model name, e.g. total or small.")],
     folders: Annotated[list[Path], typer.Argument(help="Trained-model folder(s) <Trainer>__<Plans>__<configuration>; "

@@ -39,7 +39,7 @@ def _secret(settings: PacsSettings) -> str:
 
 @app.command()
 @friendly
-@writes
+@writes("pull")
 def pull(
     workspace: WorkspaceOpt = Path("."),
     dicomweb: Annotated[str | None, typer.Option("--dicomweb", help="DICOMweb root of the PACS, e.g. "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -51,7 +52,12 @@ def _fail_on(root: Path, fail_on: str | None) -> str:
 def _run_record(out_dir: Path) -> dict[str, Any]:
     """What the last 'qa labels' run in ``out_dir`` checked (root, label set, cases); empty when none."""
     path = QAFolder(out_dir).run_file
-    return json.loads(path.read_text()) if path.is_file() else {}
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    if "root" in record:
+        record["root"] = str((Path(out_dir) / record["root"]).resolve())
+    if record.get("label_set") and record["label_set"] not in builtin_label_sets():
+        record["label_set"] = str((Path(out_dir) / record["label_set"]).resolve())
+    return record
 
 
 def _gate(findings: pd.DataFrame, fail_on: str) -> None:
@@ -65,7 +71,7 @@ def _gate(findings: pd.DataFrame, fail_on: str) -> None:
 
 @qa_app.command("labels")
 @friendly
-@writes
+@writes("qa labels")
 def labels(
     root: RootArg = Path("."),
     label_set: Annotated[str | None, typer.Option(help="Built-in label set (total_v1, total_v2) or a TOML file "
@@ -89,8 +95,9 @@ def labels(
     settings = ws.settings if ws else None
     label_set_obj = load_label_set(label_set) if label_set else ws.label_set() if ws else load_label_set("total_v2")
     label_set_ref = label_set or (settings.labels.label_set if settings else "total_v2")
-    if label_set_ref not in builtin_label_sets():
-        label_set_ref = str((ws.root if ws and not label_set else Path.cwd()) / label_set_ref)
+    if label_set_ref not in builtin_label_sets():  # a file: kept relative to the QA folder, like the root
+        label_set_ref = os.path.relpath(((ws.root if ws and not label_set else Path.cwd()) / label_set_ref).resolve(),
+                                        _out_dir(root, out).resolve())
     cases = find_cases(root, cases=case)
     out_dir = _out_dir(root, out)
     qa_settings = LabelQASettings(label_set_obj, cohort_min_cases=settings.qa.cohort_min_cases if settings else 10)
@@ -107,7 +114,8 @@ def labels(
             findings, _ = run_label_qa(cases, qa_settings, out_dir, executor=executor, progress=tick)
     finally:
         executor.close()
-    atomic_write_text(QAFolder(out_dir).run_file, json.dumps({"root": str(root.resolve()), "label_set": label_set_ref,
+    where = os.path.relpath(root.resolve(), out_dir.resolve())  # relative: a moved workspace still finds its cases
+    atomic_write_text(QAFolder(out_dir).run_file, json.dumps({"root": where, "label_set": label_set_ref,
                                                       "cases": [c.case for c in cases]}, indent=1))
     table = Table("check", *(s.value for s in Severity))
     for check, row in counts_by_check(findings).iterrows():
@@ -119,7 +127,7 @@ def labels(
 
 @qa_app.command("meta")
 @friendly
-@writes
+@writes("qa meta")
 def meta(
     root: RootArg = Path("."),
     table: Annotated[Path | None, typer.Option(help="Cases table (.parquet, or .csv separated by ';' like "
@@ -161,7 +169,7 @@ def meta(
 
 @qa_app.command("report")
 @friendly
-@writes
+@writes("qa report")
 def report(
     root: RootArg = Path("."),
     out: OutOpt = None,

@@ -1,4 +1,5 @@
-"""Release commands: ``split`` (``split diff``, ``split freeze``), ``datasheet``, ``release``."""
+"""Release commands: ``split`` (``split diff``, ``split freeze``), ``datasheet``, ``release``, ``verify``,
+``publish``."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from curation.errors import ConfigError
 from curation.workspace.layout import Workspace
 
-from ._common import WorkspaceOpt, app, console, friendly, writes
+from ._common import WorkspaceOpt, app, console, err_console, friendly, writes
 
 __all__: list[str] = []
 
@@ -32,7 +34,7 @@ def _ratios(text: str) -> tuple[float, float, float]:
 
 @split_app.callback()
 @friendly
-@writes
+@writes("split")
 def split(
     ctx: typer.Context,
     workspace: WorkspaceOpt = Path("."),
@@ -61,7 +63,8 @@ def split(
         version = "1.0.0" if not previous else (f"{major + 1}.0.0" if reshuffle else f"{major}.{minor + 1}.0")
     made = make_split(ws, version, plan, reshuffle=reshuffle)
     counts = {s: sum(1 for v in made.assignments.values() if v == s) for s in ("train", "val", "test")}
-    console.print(f"split {made.version}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+    finished = " (saved by an interrupted run, now finished)" if made.version != version else ""
+    console.print(f"split {made.version}{finished}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
                   + f" cases; {len(set(made.patients.values()))} patients; written to case.json, the cases table, "
                   f"splits.json and splits_final.json")
 
@@ -83,7 +86,7 @@ def diff(first: Annotated[str, typer.Argument(help="Older version.")],
 
 @split_app.command("freeze")
 @friendly
-@writes
+@writes("split freeze")
 def freeze(version: Annotated[str, typer.Argument(help="Version to freeze.")],
            workspace: WorkspaceOpt = Path(".")) -> None:
     """Freeze a version (as a release does): later versions keep its assignments."""
@@ -95,7 +98,7 @@ def freeze(version: Annotated[str, typer.Argument(help="Version to freeze.")],
 
 @app.command()
 @friendly
-@writes
+@writes("datasheet")
 def datasheet(
     workspace: WorkspaceOpt = Path("."),
     answers: Annotated[Path | None, typer.Option(help="YAML of free-text answers (default: "
@@ -104,15 +107,14 @@ def datasheet(
                                                 "(if absent) and stop.")] = False,
 ) -> None:
     """Write releasable/datasheet/datasheet.md and .html: numbers from the data, free text from the answers."""
-    import shutil
-
+    from curation.atomic import copy_file
     from datacard.datasheet import ANSWERS_TEMPLATE, build_datasheet
 
     ws = Workspace.open(workspace)
     default = ws.answers_file
     if template:
         if not default.exists():
-            shutil.copy(ANSWERS_TEMPLATE, default)
+            copy_file(ANSWERS_TEMPLATE, default)
         console.print(f"answers template: {default}; fill it in and run 'ctcurate datasheet' again")
         return
     sheet = build_datasheet(ws, answers or (default if default.is_file() else None))
@@ -123,7 +125,7 @@ def datasheet(
 
 @app.command()
 @friendly
-@writes
+@writes("release")
 def release(
     version: Annotated[str, typer.Argument(help="Semantic version, e.g. 1.0.0.")],
     workspace: WorkspaceOpt = Path("."),
@@ -146,7 +148,25 @@ def release(
 
 @app.command()
 @friendly
-@writes
+def verify(
+    version: Annotated[str, typer.Argument(help="Release version to check, e.g. 1.0.0.")],
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Re-hash WS/releases/VERSION and its zip parts against SHA256SUMS; exit 1 when anything differs."""
+    from datacard.seal import verify_release
+
+    check = verify_release(Workspace.open(workspace).release(version))
+    if not check.ok:
+        err_console.print(f"[bold red]release {escape(version)} does not verify:[/] {escape(check.summary())}; "
+                          "build a new version from the workspace ('ctcurate release'), do not publish this one",
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1)
+    console.print(f"release {version}: {check.files} files and their zip parts match SHA256SUMS")
+
+
+@app.command()
+@friendly
+@writes("publish")
 def publish(
     version: Annotated[str, typer.Argument(help="Release version to upload.")],
     workspace: WorkspaceOpt = Path("."),

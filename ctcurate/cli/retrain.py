@@ -25,7 +25,7 @@ StructureOpt = Annotated[list[str] | None, typer.Option("--structure", help="Onl
 
 @app.command()
 @friendly
-@writes
+@writes("review")
 def review(
     case: Annotated[str, typer.Argument(help="Case id.")],
     status: Annotated[str, typer.Argument(help="approved, rejected or unreviewed.")],
@@ -43,7 +43,7 @@ def review(
 
 @export_app.command("nnunet")
 @friendly
-@writes
+@writes("export nnunet")
 def export_nnunet(
     out: Annotated[Path, typer.Argument(help="nnU-Net raw folder (nnUNet_raw); DatasetNNN_Name is made in it.")],
     workspace: WorkspaceOpt = Path("."),
@@ -69,7 +69,7 @@ def export_nnunet(
 
 @app.command()
 @friendly
-@writes
+@writes("retrain")
 def retrain(
     model: Annotated[str, typer.Argument(help="Model name; the result is registered as its next version.")],
     workspace: WorkspaceOpt = Path("."),

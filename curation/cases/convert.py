@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from curation._version import __version__
-from curation.atomic import atomic_directory, atomic_write_parquet, atomic_write_text, remove_stale_temporaries
+from curation.atomic import WRITE_FAULTS, atomic_directory, atomic_write_parquet, atomic_write_text
 from curation.dicom.deid import REDACTED, age_years, keyed_hash, patient_pseudonym, phi_tokens, redact
 from curation.dicom.series import load_series
 from curation.errors import ConversionError, CtcurateError
@@ -123,6 +124,15 @@ def convert_case(task: ConvertTask) -> dict[str, Any]:
     """Build one case folder atomically; return its ``case.json`` content."""
     case_dir = Path(task.case_dir)
     volume = load_series(list(task.paths), max_tilt_deg=task.max_tilt_deg)
+    try:
+        return _write_case(task, case_dir, volume)
+    except OSError as exc:  # the workspace cannot take the case: name it (not the DICOM file being read)
+        if exc.errno in WRITE_FAULTS:
+            raise OSError(exc.errno, os.strerror(exc.errno), str(case_dir)) from exc
+        raise
+
+
+def _write_case(task: ConvertTask, case_dir: Path, volume: Any) -> dict[str, Any]:
     with atomic_directory(case_dir) as tmp:
         files: dict[str, Any] = {}
         native = tmp / Workspace.ct_name()
@@ -196,9 +206,6 @@ def convert(workspace: Workspace, *, executor: Executor | None = None, cases: li
             progress: Progress | None = None) -> ConvertResult:
     """Convert every chosen series that has no finished case yet; record failures and carry on."""
     settings = workspace.settings
-    removed = remove_stale_temporaries(workspace.cases_dir)
-    if removed:
-        log.info("convert: removed %d unfinished case folder(s) from an interrupted run", len(removed))
     exams = pd.read_parquet(workspace.require(workspace.exams_table, "filter"))
     series = pd.read_parquet(workspace.require(workspace.series_table, "scan"))
     files = pd.read_parquet(workspace.require(workspace.files_table, "scan"))
@@ -259,9 +266,14 @@ def convert(workspace: Workspace, *, executor: Executor | None = None, cases: li
 
 
 def _safe_convert(task: ConvertTask) -> dict[str, Any] | str:
+    """Convert one case; a failure of that case is returned as its message, one of the workspace stops the run."""
     try:
         return convert_case(task)
     except CtcurateError as exc:
         return str(exc)
-    except (OSError, MemoryError, ValueError, RuntimeError) as exc:  # RuntimeError: SimpleITK (e.g. no memory)
+    except OSError as exc:
+        if exc.errno in WRITE_FAULTS and exc.filename == task.case_dir:
+            raise  # a full or read-only workspace: every later case would fail the same way
+        return f"{task.paths[0] if task.paths else task.case_id}: {type(exc).__name__}: {exc}"
+    except (MemoryError, ValueError, RuntimeError) as exc:  # RuntimeError: SimpleITK (e.g. no memory)
         return f"{task.paths[0] if task.paths else task.case_id}: {type(exc).__name__}: {exc}"

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from curation.errors import PacsError
+from curation.lifetime import die_with_parent
 
 __all__ = ["LocalOrthanc", "free_port", "orthanc_installed"]
 
@@ -93,7 +94,7 @@ class LocalOrthanc:
         """Start the server (again, on the same storage and port) and wait until it answers."""
         with (self.root / "log.txt").open("a") as log:
             self.process = subprocess.Popen([EXE, str(self.root / "orthanc.json")], stdout=log,
-                                            stderr=subprocess.STDOUT)
+                                            stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         for _ in range(200):
             try:
                 self._request("/system")

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydicom.errors import InvalidDicomError
 
-from curation.atomic import TMP_PREFIX
+from curation.atomic import TMP_PREFIX, temporary_name
 from curation.dicom.header import read_header
 from curation.errors import PacsError, ScanError
 
@@ -99,7 +99,7 @@ class _Writer:
 
     def save(self, raw: bytes) -> None:
         """Write ``raw`` under a temporary name, read it back, then rename it to ``<SOPInstanceUID>.dcm``."""
-        tmp = self.folder / f"{TMP_PREFIX}{os.getpid()}-{threading.get_ident()}-{os.urandom(4).hex()}.dcm"
+        tmp = self.folder / temporary_name(f"{threading.get_ident()}.dcm")
         try:
             with open(tmp, "wb") as handle:
                 handle.write(raw)

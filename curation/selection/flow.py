@@ -6,6 +6,7 @@ import io
 import textwrap
 from pathlib import Path
 
+import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
@@ -57,6 +58,7 @@ def draw_flow(sampled: int, excluded: dict[str, int], included: int, out_stem: P
     for path, fmt in ((png, "png"), (svg, "svg")):
         buffer = io.BytesIO()
         metadata = {"Date": None} if fmt == "svg" else {"Software": None}
-        fig.savefig(buffer, format=fmt, dpi=150, bbox_inches="tight", metadata=metadata)
+        with matplotlib.rc_context({"svg.hashsalt": "ctcurate"}):  # the same figure, the same bytes
+            fig.savefig(buffer, format=fmt, dpi=150, bbox_inches="tight", metadata=metadata)
         atomic_write_bytes(path, buffer.getvalue())
     return png, svg

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
 
 from curation.errors import ExecutorError
+from curation.lifetime import worker_started
 
 from .settings import ExecutorSettings
 
@@ -53,7 +55,8 @@ class SerialExecutor:
 
 
 class LocalExecutor:
-    """A local process pool (forkserver start method, so it is safe beside threads)."""
+    """A local process pool (forkserver start method, so it is safe beside threads); its workers end with the
+    process that made the pool, even when that is killed (see :mod:`curation.lifetime`)."""
 
     def __init__(self, workers: int) -> None:
         if workers < 1:
@@ -61,7 +64,8 @@ class LocalExecutor:
         self.workers = workers
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["curation.dicom.header", "curation.dicom.series"])
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=worker_started,
+                                         initargs=(os.getpid(),))
 
     def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R]]:
         pending: dict[Future[R], T] = {}

@@ -78,16 +78,18 @@ class QAFolder:
 
 @dataclass(frozen=True)
 class ReleaseFolder:
-    """A sealed release: case folders, tables, splits, datasheet, Croissant, checksums, zip parts beside it."""
+    """A sealed release: case folders, tables, splits, datasheet, Croissant, zip parts, checksums of them all."""
 
     root: Path
+    name: str = ""  # the version, when ``root`` is a staging folder whose name is not
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
+        object.__setattr__(self, "name", self.name or self.root.name)
 
     @property
     def version(self) -> str:
-        return self.root.name
+        return self.name
 
     def case_dir(self, case_id: str) -> Path:
         return self.root / case_id
@@ -145,13 +147,13 @@ class ReleaseFolder:
 
     @property
     def archives_dir(self) -> Path:
-        """The zip parts, beside the release folder: ``<version>-archives/``."""
-        return self.root.parent / f"{self.root.name}-archives"
+        """The zip parts of the case folders, sealed with the release: ``archives/<version>-partNN.zip``."""
+        return self.root / "archives"
 
     @property
     def zenodo_state(self) -> Path:
         """The Zenodo deposition this release is uploaded to, beside the release folder."""
-        return self.root.parent / f"{self.root.name}.zenodo.json"
+        return self.root.parent / f"{self.version}.zenodo.json"
 
     def archive(self, part: int) -> Path:
-        return self.archives_dir / f"{self.root.name}-part{part:02d}.zip"
+        return self.archives_dir / f"{self.version}-part{part:02d}.zip"

@@ -115,12 +115,27 @@ def test_one_writer_at_a_time(sampled: Workspace) -> None:
 
     from curation.workspace import lock_holder, workspace_lock
 
-    with workspace_lock(sampled, "ctcurate convert"):
+    held, done = threading.Event(), threading.Event()
+
+    def hold_until_done() -> None:  # another thread: within one thread the lock is re-entrant
+        with workspace_lock(sampled, "ctcurate convert"):
+            held.set()
+            done.wait(30)
+
+    thread = threading.Thread(target=hold_until_done)
+    thread.start()
+    held.wait(10)
+    try:
         assert lock_holder(sampled)["command"] == "ctcurate convert"
         out = runner.invoke(app, ["filter", "-w", str(sampled.root)])
         line = _one_line(out.output)
         assert out.exit_code == 2 and "busy: 'ctcurate convert' (pid" in line and "add --wait to wait for it" in line
+    finally:
+        done.set()
+        thread.join()
     assert lock_holder(sampled) == {}
+    with workspace_lock(sampled, "ctcurate split"), workspace_lock(sampled, "ctcurate split freeze"):
+        assert lock_holder(sampled)["command"] == "ctcurate split"  # re-entered, not refused
     held = threading.Event()
 
     def hold() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -44,9 +46,14 @@ def test_clean_release_layout_checksums_and_versions(release_ws: Workspace) -> N
     assert "built with 1 QA error(s) outstanding (forced)" in (folder / "datasheet" / "datasheet.md").read_text()
     check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, text=True)
     assert check.returncode == 0 and check.stdout.count(": OK") > 20, check.stdout[-500:]
-    archives = sorted((ws.root / "releases" / "1.0.0-archives").glob("*.zip"))
-    assert len(archives) == 3  # cut at 10 KiB: one case per archive
+    archives = sorted((folder / "archives").glob("*.zip"))
+    assert [a.name for a in archives] == [f"1.0.0-part0{n}.zip" for n in (1, 2, 3)]  # 10 KiB: one case each
+    assert "archives/1.0.0-part01.zip" in (folder / "SHA256SUMS").read_text()  # sealed with the release
+    with zipfile.ZipFile(archives[0]) as part:
+        assert part.namelist() == sorted(part.namelist()) and part.namelist()[0].startswith("s0001/")
+        assert {i.date_time for i in part.infolist()} == {(1980, 1, 1, 0, 0, 0)}
     assert load_split(ws, "1.0.0").frozen  # the release froze its split
+    assert json.loads((folder / "splits.json").read_text())["frozen"] is True  # and ships it frozen
     assert "First release: 3 cases." in (folder / "CHANGELOG.md").read_text()
     with pytest.raises(ReleaseError, match="releases are never rebuilt"):
         build_release(ws, "1.0.0", force_qa=True)
@@ -134,3 +141,48 @@ def test_revision_files_changed_on_disk_are_neither_checked_nor_released(release
     checked = runner.invoke(app, ["qa", "labels", str(ws.root)])
     assert checked.exit_code == 2 and "case s0002 revision 1: its files" in " ".join(checked.output.split())
     assert not (ws.root / "releases" / "1.0.0").exists()
+
+
+def test_verify_finds_every_change_and_a_rebuild_is_byte_identical(release_ws: Workspace, tmp_path: Path) -> None:
+    from datacard.seal import verify_release
+
+    twin = Workspace.open(shutil.copytree(release_ws.root, tmp_path / "twin"))
+    for ws in (release_ws, twin):
+        build_release(ws, "1.0.0", force_qa=True, archive_mb=0.01)
+    release = release_ws.release("1.0.0")
+    names = sorted(p.relative_to(release.root).as_posix() for p in release.root.rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(twin.release("1.0.0").root).as_posix()
+                           for p in twin.release("1.0.0").root.rglob("*") if p.is_file())
+    for name in names:  # zips included: fixed times, sorted entries
+        assert (release.root / name).read_bytes() == (twin.release("1.0.0").root / name).read_bytes(), name
+    out = CliRunner().invoke(app, ["verify", "1.0.0", "-w", str(release_ws.root)])
+    assert out.exit_code == 0 and "files and their zip parts match SHA256SUMS" in out.output
+    with (release.root / "meta.csv").open("a") as handle:
+        handle.write("s9999;tampered\n")
+    (release.root / "s0002" / "ct.nrrd").unlink()
+    (release.root / "extra.txt").write_text("not released")
+    part = release.archive(3)
+    part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])  # cut short, as a killed writer would leave it
+    check = verify_release(release)
+    assert not check.ok and check.changed == ["archives/1.0.0-part03.zip", "meta.csv"]
+    assert check.missing == ["s0002/ct.nrrd"] and check.unlisted == ["extra.txt"]
+    assert check.bad_archives and check.bad_archives[0].startswith("archives/1.0.0-part03.zip")
+    out = CliRunner().invoke(app, ["verify", "1.0.0", "-w", str(release_ws.root)])
+    line = " ".join(out.output.split())
+    assert out.exit_code == 1 and "release 1.0.0 does not verify" in line and "do not publish this one" in line
+    assert "changed (2): archives/1.0.0-part03.zip, meta.csv" in line and "missing (1): s0002/ct.nrrd" in line
+    out = CliRunner().invoke(app, ["publish", "1.0.0", "-w", str(release_ws.root), "--zenodo", "--url",
+                                   "http://127.0.0.1:9", "--token-file", str(_token(tmp_path))])
+    line = " ".join(out.output.split())
+    assert out.exit_code == 2 and "release 1.0.0 does not verify, nothing was uploaded" in line
+    with pytest.raises(ReleaseError, match="SHA256SUMS not found; this is not a sealed release"):
+        (release.root / "SHA256SUMS").unlink()
+        verify_release(release)
+    with pytest.raises(ReleaseError, match="release 9.9.9: .* not found; list the releases in"):
+        verify_release(release_ws.release("9.9.9"))
+
+
+def _token(tmp_path: Path) -> Path:
+    path = tmp_path / "token"
+    path.write_text("a-token")
+    return path
