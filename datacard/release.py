@@ -4,15 +4,17 @@
 <structure>.nrrd`` (the case's labels of record: its latest approved revision, else its latest revision),
 optionally the isotropic copies, ``meta.csv`` (semicolon separated), the split
 (``splits.json``, ``splits_final.json``), the datasheet, ``croissant.json``, ``LICENSE``, ``CHANGELOG.md``
-(cases added, removed and moved, label revisions changed, label-set changes since the previous release)
-and ``SHA256SUMS`` (``sha256sum -c`` format), and zip archives cut to a size limit for upload.
+(cases added, removed and moved, label revisions changed, label-set changes since the previous release),
+the case folders again as zip parts cut to a size limit for upload (``archives/``), and ``SHA256SUMS``
+(``sha256sum -c`` format) of every file; see :mod:`datacard.seal`.
 
 Versions follow semantic versioning: a release must be newer than the last, and moving any case to
 another split needs a new major version. The build is refused for a case whose labels of record are not
 the ones ``qa labels`` checked (another revision, or other content), while QA reports errors (unless
 forced, which the datasheet then states) and when the PHI scan finds any identifier of the private catalog
-(names, ids, UIDs, dates, institutions) in any file. The folder is built aside and renamed into place
-only when it passed; the split version it used is frozen.
+(names, ids, UIDs, dates, institutions) in any file. The folder is built aside, sealed (zip parts read
+back, checksums written), the split version it used is frozen, and only then is it renamed into place: a
+build killed at any moment leaves no release, and the same build run again gives the same bytes.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from curation.errors import WorkspaceError
 from curation.workspace.layout import Workspace
+from curation.workspace.settings import database_driver
 
 __all__ = ["METADATA", "NETWORK_FILESYSTEMS", "database_url", "engine_for", "ensure_tables", "filesystem_type",
            "has_annotation_database", "mark_migrated", "now_iso", "refuse_if_migrated", "shown_url", "store_id",
@@ -74,6 +75,7 @@ def has_annotation_database(ws: Workspace) -> bool:
 
 def engine_for(url: str, *, mounts: Path = MOUNTS) -> sa.Engine:
     """One engine per URL and process, with every table of :data:`METADATA` created."""
+    url = database_driver(url)
     key = (url, os.getpid())
     if key not in _ENGINES:
         if url.startswith("sqlite:///"):

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from curation.errors import WorkspaceError
 from curation.workspace.layout import Workspace
+from curation.workspace.settings import database_driver
 
 from . import revisions, worklist  # noqa: F401  (their tables join METADATA)
 from .db import METADATA, database_url, engine_for, mark_migrated, now_iso, refuse_if_migrated, shown_url
@@ -68,6 +69,7 @@ def migrate_database(ws: Workspace, target_url: str) -> MigrationResult:
     """Copy the workspace's annotation database to ``target_url`` (which must hold no rows), verify every
     table, then make it the workspace's database."""
     source_url = database_url(ws)
+    target_url = database_driver(target_url)
     try:
         target = sa.make_url(target_url)
     except sa.exc.ArgumentError:

@@ -23,6 +23,7 @@ __all__ = [
     "ExecutorSettings",
     "LabelSettings",
     "AnnotationSettings",
+    "database_driver",
     "PacsSettings",
     "QASettings",
     "Settings",
@@ -174,6 +175,15 @@ class QASettings:
             raise ConfigError(f"setting 'qa.cohort_min_cases': expected >= 3, found {self.cohort_min_cases}")
 
 
+def database_driver(url: str) -> str:
+    """The URL with the driver ctcurate installs: PostgreSQL URLs without one (``postgresql://``,
+    ``postgres://``) or naming psycopg2 use psycopg 3 (``postgresql+psycopg://``)."""
+    for prefix in ("postgresql+psycopg2://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
 @dataclass(frozen=True)
 class AnnotationSettings:
     """Where annotations are stored and how long a claim on a case lasts.
@@ -187,9 +197,10 @@ class AnnotationSettings:
     autosave_seconds: int = 120
 
     def __post_init__(self) -> None:
-        if self.database_url and not self.database_url.startswith(("sqlite:", "postgresql")):
+        if self.database_url and not self.database_url.startswith(("sqlite:", "postgresql", "postgres:")):
             raise ConfigError(f"setting 'annotation.database_url': expected sqlite:///PATH or "
                               f"postgresql+psycopg://USER@HOST/DB, found {self.database_url!r}")
+        object.__setattr__(self, "database_url", database_driver(self.database_url))
         if self.claim_expiry_minutes < 1:
             raise ConfigError(f"setting 'annotation.claim_expiry_minutes': expected >= 1, "
                               f"found {self.claim_expiry_minutes}")

@@ -205,7 +205,8 @@ def test_migrate_to_postgresql_and_back_keeps_every_row(demo_copy: Workspace, po
         db.execute(sa.text(f"CREATE DATABASE {name}"))
     admin.dispose()
     target = f"{postgres_server}/{name}"
-    result = runner.invoke(app, ["annotate", "db", "migrate", "--to", target, "-w", str(ws.root)])
+    typed = target.replace("postgresql+psycopg://", "postgresql://")  # as users paste it: psycopg 3 is used
+    result = runner.invoke(app, ["annotate", "db", "migrate", "--to", typed, "-w", str(ws.root)])
     assert result.exit_code == 0, result.output
     assert "revisions: 6 rows" in result.output and "database_url switched" in result.output
     assert ws.settings.annotation.database_url == target

@@ -75,3 +75,14 @@ def test_out_of_range_settings_are_refused(tmp_path: Path, text: str, message: s
     (tmp_path / "c.toml").write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         load_settings(tmp_path / "c.toml")
+
+
+def test_postgresql_urls_use_psycopg_3() -> None:
+    from curation.workspace.settings import AnnotationSettings
+
+    for typed in ("postgresql://ann@db.example/ct", "postgres://ann@db.example/ct",
+                  "postgresql+psycopg2://ann@db.example/ct", "postgresql+psycopg://ann@db.example/ct"):
+        assert AnnotationSettings(database_url=typed).database_url == "postgresql+psycopg://ann@db.example/ct"
+    assert AnnotationSettings(database_url="sqlite:////data/a.sqlite").database_url == "sqlite:////data/a.sqlite"
+    with pytest.raises(ConfigError, match="expected sqlite:///PATH or postgresql\\+psycopg://USER@HOST/DB"):
+        AnnotationSettings(database_url="mysql://ann@db.example/ct")
