@@ -109,6 +109,7 @@ def export_nnunet(ws: Workspace, raw_dir: str | Path, dataset_id: int, name: str
     training: dict[str, int] = {}
     test: dict[str, int] = {}
     skipped: dict[str, str] = {}
+    failed: dict[str, str] = {}  # the skipped cases that could not be read or written
     lineage: dict[str, Any] = {}
     dtype = np.uint8 if len(order) < 256 else np.uint16
     with atomic_directory(target, replace=overwrite) as tmp:
@@ -135,16 +136,16 @@ def export_nnunet(ws: Workspace, raw_dir: str | Path, dataset_id: int, name: str
             except (CtcurateError, OSError, ValueError) as exc:
                 if isinstance(exc, OSError) and exc.errno in WRITE_FAULTS:
                     raise  # the export's volume is full or read-only: every later case would fail the same way
-                skipped[case_id] = str(exc)
+                skipped[case_id] = failed[case_id] = str(exc)
                 log.error("case %s: %s", case_id, exc)
                 continue
             (test if part == "Ts" else training)[case_id] = revision.number
             lineage[case_id] = {"revision": revision.number, "author": revision.author, "sha256": revision.sha256,
                                 "status": store.statuses(case_id)[revision.number].value,
                                 "split": splits.get(case_id)}
-        if not training and skipped:
-            raise ModelError(f"{ws.root}: no case could be exported, {len(skipped)} failed: "
-                             + "; ".join(f"{c}: {e}" for c, e in list(skipped.items())[:3]))
+        if not training and failed:
+            raise ModelError(f"{ws.root}: no case could be exported, {len(failed)} failed: "
+                             + "; ".join(f"{c}: {e}" for c, e in list(failed.items())[:3]))
         if not training:
             raise ModelError(f"{ws.root}: no case has a {status.value} revision"
                              + (f" (nor {fallback.value})" if fallback else "")

@@ -23,6 +23,8 @@ from typing import IO
 
 import pandas as pd
 
+from curation.lifetime import pid_alive
+
 __all__ = [
     "TMP_PREFIX",
     "WRITE_FAULTS",
@@ -98,16 +100,7 @@ def _owner_alive(name: str) -> bool:
         return False  # an unowned name: from a version before owners were named
     if match["host"] != _HOST:
         return True
-    pid = int(match["pid"])
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return int(match["pid"]) == os.getpid() or pid_alive(int(match["pid"]))
 
 
 def _fsync_dir(path: Path) -> None:

@@ -17,13 +17,14 @@ import sys
 import threading
 import time
 
-__all__ = ["die_with_parent", "worker_started"]
+__all__ = ["die_with_parent", "worker_started", "pid_alive"]
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid runs on this host (one we may not signal counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -44,12 +45,12 @@ def die_with_parent() -> None:
     parent = os.getppid()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if parent == 1 or not _alive(parent):  # it ended before the request was made
+    if parent == 1 or not pid_alive(parent):  # it ended before the request was made
         os._exit(1)
 
 
 def _watch(pid: int, period_s: float) -> None:
-    while _alive(pid):
+    while pid_alive(pid):
         time.sleep(period_s)
     os._exit(1)
 

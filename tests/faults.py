@@ -21,6 +21,7 @@ and runs the command line (``SPEC`` ``-`` only counts events, into ``COUNT_FILE`
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fnmatch
 import hashlib
 import json
@@ -29,7 +30,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +83,29 @@ class KilledRun:
     returncode: int
     descendants: set[int]  # every process of the run seen while it ran
     alive_after: list[str]  # those still alive 10 s after the kill (name and pid)
+
+
+@contextlib.contextmanager
+def held_elsewhere(ws: Any, command: str, *, release_after_s: float | None = None) -> Iterator[None]:
+    """Hold the workspace lock in another thread (within one thread it is re-entrant) while the block runs, or
+    until ``release_after_s`` seconds have passed."""
+    from curation.workspace import workspace_lock
+
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with workspace_lock(ws, command):
+            held.set()
+            done.wait(release_after_s if release_after_s is not None else 120)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(30), "the lock was not taken"
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def _database_rows(path: Path) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 
 from curation.atomic import remove_stale_temporaries
 from curation.errors import WorkspaceBusyError, WorkspaceError
+from curation.lifetime import pid_alive
 
 from .layout import Workspace
 from .settings import database_driver
@@ -46,16 +47,6 @@ def lock_holder(ws: Workspace) -> dict[str, Any]:
         return dict(json.loads(text)) if text.strip() else {}
     except (OSError, ValueError):
         return {}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 _APPLICATION = "ctcurate:"  # application name of the connection holding the lock: ctcurate:PID@HOST COMMAND
@@ -149,7 +140,8 @@ def workspace_lock(ws: Workspace, command: str, *, wait: bool = False) -> Iterat
             log.warning("%s: waiting for '%s' (pid %s) to finish", ws.root, holder.get("command"), holder.get("pid"))
             fcntl.flock(fd, fcntl.LOCK_EX)
         previous = lock_holder(ws)
-        if previous.get("pid") and previous.get("host") == socket.gethostname() and not _alive(int(previous["pid"])):
+        if previous.get("pid") and previous.get("host") == socket.gethostname() \
+                and not pid_alive(int(previous["pid"])):
             log.warning("%s: taking over the lock of '%s' (pid %s), which ended without releasing it",
                         ws.root, previous.get("command"), previous.get("pid"))
         me = {"host": socket.gethostname(), "pid": os.getpid(), "command": command,

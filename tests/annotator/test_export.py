@@ -131,6 +131,10 @@ def test_export_errors(demo_ws: Workspace, tmp_path: Path, damaged_revision) -> 
     write_seg_nrrd(store.path(store.latest("s0002")), wrong, demo_ws.label_set())
     result = export_nnunet(demo_ws, tmp_path, 951, fallback="unreviewed")
     assert "labels on grid 'native' do not match ct.nrrd" in result.skipped["s0002"] and "s0001" in result.training
+    for case_id in demo_ws.case_ids():  # when every case fails, the export says why, not 'no revision'
+        (demo_ws.case_dir(case_id) / demo_ws.ct_name()).write_bytes(b"NRRD0004\ncut short")
+    with pytest.raises(ModelError, match="no case could be exported, 3 failed: s0001: "):
+        export_nnunet(demo_ws, tmp_path, 952, fallback="unreviewed")
 
 
 def test_review_command(demo_ws: Workspace) -> None:

@@ -11,6 +11,7 @@ import pytest
 from ctcurate.cli import app
 from curation.workspace import Workspace
 from tests.cli_runner import CliRunner
+from tests.faults import held_elsewhere
 
 runner = CliRunner()
 
@@ -110,45 +111,21 @@ def test_one_writer_at_a_time(sampled: Workspace) -> None:
     """A second writing command is refused naming the holder, or waits with --wait; a dead holder's lock is
     taken over and said so."""
     import json
-    import threading
     import time
 
     from curation.workspace import lock_holder, workspace_lock
 
-    held, done = threading.Event(), threading.Event()
-
-    def hold_until_done() -> None:  # another thread: within one thread the lock is re-entrant
-        with workspace_lock(sampled, "ctcurate convert"):
-            held.set()
-            done.wait(30)
-
-    thread = threading.Thread(target=hold_until_done)
-    thread.start()
-    held.wait(10)
-    try:
+    with held_elsewhere(sampled, "ctcurate convert"):
         assert lock_holder(sampled)["command"] == "ctcurate convert"
         out = runner.invoke(app, ["filter", "-w", str(sampled.root)])
         line = _one_line(out.output)
         assert out.exit_code == 2 and "busy: 'ctcurate convert' (pid" in line and "add --wait to wait for it" in line
-    finally:
-        done.set()
-        thread.join()
     assert lock_holder(sampled) == {}
     with workspace_lock(sampled, "ctcurate split"), workspace_lock(sampled, "ctcurate split freeze"):
         assert lock_holder(sampled)["command"] == "ctcurate split"  # re-entered, not refused
-    held = threading.Event()
-
-    def hold() -> None:
-        with workspace_lock(sampled, "ctcurate split"):
-            held.set()
-            time.sleep(1.0)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    held.wait(10)
     started = time.monotonic()
-    out = runner.invoke(app, ["--wait", "filter", "-w", str(sampled.root)])
-    thread.join()
+    with held_elsewhere(sampled, "ctcurate split", release_after_s=1.0):
+        out = runner.invoke(app, ["--wait", "filter", "-w", str(sampled.root)])
     assert out.exit_code == 0, out.output
     assert time.monotonic() - started >= 0.5  # it waited for the holder
     sampled.lock_file.write_text(json.dumps({"host": __import__("socket").gethostname(), "pid": 2**22 + 12345,

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 from curation.errors import WorkspaceBusyError, WorkspaceError
 from curation.workspace import Workspace, workspace_lock
 from curation.workspace.settings import AnnotationSettings
+from tests.faults import held_elsewhere
 
 
 def _on_database(ws: Workspace, url: str) -> Workspace:
@@ -47,28 +47,15 @@ def two_workstations(postgres_server: str, tmp_path: Path) -> tuple[Workspace, W
 
 def test_a_second_workstation_is_refused_naming_the_holder(two_workstations: tuple[Workspace, Workspace]) -> None:
     first, second = two_workstations
-    held, done = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with workspace_lock(first, "ctcurate convert"):
-            held.set()
-            done.wait(30)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    held.wait(30)
-    try:
-        with pytest.raises(WorkspaceBusyError, match=f"busy: 'ctcurate convert' \\(pid {os.getpid()} on "
-                                                     f"{socket.gethostname()[:20]}, since .*\\) is writing"), \
-                workspace_lock(second, "ctcurate split"):
-            pass
-        threading.Timer(0.5, done.set).start()
-        started = time.monotonic()
-        with workspace_lock(second, "ctcurate split", wait=True):
-            assert time.monotonic() - started >= 0.4  # it waited for the other workstation
-    finally:
-        done.set()
-        thread.join()
+    with held_elsewhere(first, "ctcurate convert"), \
+            pytest.raises(WorkspaceBusyError, match=f"busy: 'ctcurate convert' \\(pid {os.getpid()} on "
+                                                    f"{socket.gethostname()[:20]}, since .*\\) is writing"), \
+            workspace_lock(second, "ctcurate split"):
+        pass
+    started = time.monotonic()
+    with held_elsewhere(first, "ctcurate convert", release_after_s=0.5), \
+            workspace_lock(second, "ctcurate split", wait=True):
+        assert time.monotonic() - started >= 0.4  # it waited for the other workstation
 
 
 def test_a_killed_holder_frees_the_database_lock(two_workstations: tuple[Workspace, Workspace]) -> None:
