@@ -36,6 +36,7 @@ __all__ = [
     "atomic_write_parquet",
     "atomic_directory",
     "copy_file",
+    "copy_tree",
     "writing_to",
     "is_temporary",
     "temporary_name",
@@ -51,8 +52,11 @@ _OWNED = re.compile(rf"^{re.escape(TMP_PREFIX)}(?P<host>[0-9a-f]{{6}})-(?P<pid>\
 
 
 def _naming(error: BaseException, target: Path) -> BaseException:
-    """A write error of the volume (full, read-only...) that names no file: the same error naming ``target``."""
-    if isinstance(error, OSError) and error.filename is None and error.errno in WRITE_FAULTS:
+    """A write error of the volume (full, read-only...) that names no file, or (full or read-only volume) names
+    a temporary or the source of a copy: the same error naming ``target``, what the user knows and looks for."""
+    volume = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+    if isinstance(error, OSError) and error.errno in WRITE_FAULTS and (
+            error.filename is None or (error.errno in volume and str(error.filename) != str(target))):
         named = OSError(error.errno, os.strerror(error.errno), str(target))
         named.__cause__ = error
         return named
@@ -76,6 +80,17 @@ def copy_file(source: str | os.PathLike[str], target: str | os.PathLike[str]) ->
     """Copy ``source`` to ``target`` atomically (the copy follows the umask, not the source's mode)."""
     with atomic_path(target) as tmp:
         shutil.copyfile(source, tmp)
+
+
+def copy_tree(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Copy the files below ``source`` into ``target`` (made as needed); the first failure stops it with its own
+    error (``shutil.copytree`` gathers them all into one ``shutil.Error``)."""
+    base, out = Path(source), Path(target)
+    for folder, _, names in os.walk(base):
+        here = out / Path(folder).relative_to(base)
+        here.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            shutil.copyfile(Path(folder) / name, here / name)
 
 
 def temporary_name(name: str) -> str:

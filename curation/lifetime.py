@@ -56,7 +56,9 @@ def _watch(pid: int, period_s: float) -> None:
 
 
 def worker_started(command_pid: int, period_s: float = 1.0) -> None:
-    """Initializer of a pool worker: end with the parent, and within ``period_s`` of the command's process."""
+    """Initializer of a pool worker: end with the parent, and within ``period_s`` of the command's process; leave
+    Ctrl-C (which the terminal sends to the whole process group) to the command, which stops the pool."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent()
     if command_pid != os.getpid():
         threading.Thread(target=_watch, args=(command_pid, period_s), name="ctcurate-watchdog", daemon=True).start()

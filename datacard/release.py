@@ -60,12 +60,23 @@ class ReleaseResult:
     forced_qa: bool
 
 
+# what de-identification tools and phantoms put where a name was: not identifying, and common words
+_PLACEHOLDERS = {"REMOVED", "ANONYMOUS", "ANONYMIZED", "ANONYMISED", "ANONYMIZE", "ANON", "DEIDENTIFIED",
+                 "DE-IDENTIFIED", "REDACTED", "UNKNOWN", "NONE", "NULL", "EMPTY", "PATIENT", "PHANTOM", "TEST"}
+
+
+def _placeholder(text: str) -> bool:
+    words = [w for w in re.split(r"[\^ ,]+", text.upper()) if w]
+    return bool(words) and all(w in _PLACEHOLDERS for w in words)
+
+
 def phi_token_set(ws: Workspace) -> set[str]:
     """Identifying values of every catalogued series (from the private part).
 
     Whole values of every identifying field (names, ids, UIDs, dates, times, accession numbers,
     institution and station names), and the parts of person names of five letters or more; shorter
-    parts and the words of institution names would match ordinary text.
+    parts and the words of institution names would match ordinary text. Placeholders that de-identification
+    left (``REMOVED``, ``ANONYMOUS``...) are not identifying and are left out.
     """
     series = pd.read_parquet(ws.require(ws.series_table, "scan"))
     tokens: set[str] = set()
@@ -73,16 +84,25 @@ def phi_token_set(ws: Workspace) -> set[str]:
         for column in PHI_COLUMNS:
             value = row.get(column)
             text = "" if value is None or (isinstance(value, float) and value != value) else str(value).strip()
+            if _placeholder(text):
+                continue
             if len(text) >= 4 and (not text.isdigit() or len(text) >= 6):
                 tokens.add(text)
             if column in ("patient_name", "referring_physician"):
-                tokens |= {part for part in re.split(r"[\^ ,]+", text) if len(part) >= 5 and not part.isdigit()}
+                tokens |= {part for part in re.split(r"[\^ ,]+", text)
+                           if len(part) >= 5 and not part.isdigit() and not _placeholder(part)}
     return tokens
 
 
 def scan_for_phi(folder: Path, tokens: set[str]) -> list[tuple[str, str]]:
-    """(file, token) for every identifying token found in a text file, an NRRD header or a PNG's text."""
-    patterns = [(t, re.compile(rf"(?<![0-9A-Za-z]){re.escape(t)}(?![0-9A-Za-z])", re.IGNORECASE))
+    """(file, token) for every identifying token found in a text file, an NRRD header or a PNG's text.
+
+    A token matches as a whole word (letters, digits and ``_`` around it end no word), written as in the
+    header, in capitals or capitalised ('DOE', 'Doe'): the lower-case words of generated text (HTML tags,
+    JSON keys) are not names.
+    """
+    patterns = [(t, re.compile("|".join(rf"(?<![0-9A-Za-z_]){re.escape(v)}(?![0-9A-Za-z_])"
+                                        for v in sorted({t, t.upper(), t.title()}))))
                 for t in sorted(tokens)]
     hits = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):

@@ -210,6 +210,10 @@ def make_split(ws: Workspace, version: str, plan: SplitPlan | None = None, *, re
         if plan is None or plan == pending.plan:
             log.warning("split %s: saved by an interrupted run; finished it", pending.version)
             return pending
+    if latest is not None and latest.version == version and (plan is None or plan == latest.plan) \
+            and not reshuffle:
+        log.info("split %s: already saved with this plan; nothing to do", version)
+        return latest  # the same request again (e.g. after a kill that came once it was done)
     if latest is not None:
         old = _semver(latest.version)
         if new <= old:

@@ -16,10 +16,11 @@ from typing import Any
 
 import pandas as pd
 
-from curation.atomic import writing_to
+from curation.atomic import atomic_directory, copy_tree, writing_to
 from curation.cases.casemeta import META_COLUMNS, SPLITS, ContrastPhase
 from curation.errors import QAError
 from curation.labels.labelset import LabelSet
+from curation.workspace import QAFolder
 
 __all__ = ["SuiteResult", "MetaQAResult", "cases_suite", "label_stats_suite", "run_meta_qa", "PHI_PATTERNS"]
 
@@ -172,10 +173,16 @@ def run_meta_qa(out_dir: str | Path, *, cases: pd.DataFrame | None = None, label
     if label_stats is not None and label_set is None:
         raise QAError("qa meta: checking label statistics needs the label set they were computed with")
     gx = _gx()
-    root = Path(out_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    with writing_to(root):  # Great Expectations writes its files itself: a full volume names the folder
-        context = gx.get_context(mode="file", project_root_dir=str(root))
+    final = QAFolder(Path(out_dir)).gx_dir
+    # Great Expectations rewrites its files in place: it works on a copy, which replaces the folder when whole
+    with writing_to(final), atomic_directory(final, replace=True) as staged:
+        if final.is_dir():
+            copy_tree(final, staged)
+        try:
+            context = gx.get_context(mode="file", context_root_dir=str(staged))
+        except Exception as exc:  # noqa: BLE001 - GX raises many kinds for a damaged context
+            raise QAError(f"{final}: the Great Expectations folder cannot be read ({type(exc).__name__}: {exc}); "
+                          "move it aside and run 'ctcurate qa meta' again (it is rebuilt)") from None
         context.enable_analytics(False)
         context.variables.progress_bars = {"globally": False, "metric_calculations": False}
         runs: list[tuple[str, pd.DataFrame, Any]] = []  # the suites need the context
@@ -185,6 +192,8 @@ def run_meta_qa(out_dir: str | Path, *, cases: pd.DataFrame | None = None, label
         if label_stats is not None and label_set is not None:
             runs.append(("label_stats", label_stats, label_stats_suite(label_set)))
         results, docs = _run_suites(gx, context, runs, data_docs)
+    if docs is not None:
+        docs = final / docs.relative_to(staged)
     for r in results:
         log.info("suite %s: %s (%d expectations, %d failed)", r.suite, "passed" if r.success else "FAILED",
                  r.evaluated, len(r.failed))

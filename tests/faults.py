@@ -252,6 +252,26 @@ def start_paused(root: Path, args: list[str], timeout_s: float = 120) -> PausedR
     return PausedRun(proc, go)
 
 
+def interrupt(args: list[str], workers: int, timeout_s: float = 600) -> tuple[int, str, list[str]]:
+    """Run a command in a session of its own, press Ctrl-C (SIGINT to its process group, as a terminal does) once
+    ``workers`` pool workers run; (exit code, output, processes of the run alive 10 s later)."""
+    proc = subprocess.Popen([sys.executable, "-m", "ctcurate.cli", *args], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout_s
+    while proc.poll() is None and time.monotonic() < deadline:
+        seen |= _tree_pids(proc.pid)
+        if len(_alive(_tree_pids(proc.pid) - _child_pids(proc.pid))) >= workers:
+            os.killpg(proc.pid, signal.SIGINT)
+            break
+        time.sleep(0.005)
+    output = proc.communicate(timeout=120)[0]
+    end = time.monotonic() + 10
+    while _alive(seen) and time.monotonic() < end:
+        time.sleep(0.1)
+    return proc.returncode, output, _alive(seen)
+
+
 def _child(root: str, spec: str, count_file: str, args: list[str]) -> None:
     """Install the audit hook that counts (and at the chosen event, kills or pauses), then run the command line."""
     base = os.path.realpath(root) + os.sep

@@ -47,7 +47,11 @@ def friendly(func: F) -> F:
         except CtcurateError as exc:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
+        except KeyboardInterrupt:
+            err_console.print("[bold red]interrupted:[/] nothing half-written was kept; run the same command again "
+                              "to finish (finished parts are kept)", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
             raise
         except Exception as exc:  # the top-level guard: one line, the traceback to a log file
             root = kwargs.get("workspace") or kwargs.get("root")
@@ -119,12 +123,10 @@ def with_executor(ws: Workspace, workers: int | None, scheduler: str | None, lab
     """Run ``step(executor=..., progress=...)`` on the executor asked for, with a progress bar."""
     from curation.workspace.executor import make_executor
 
-    executor = make_executor(ws.settings.executor, workers=workers, scheduler=scheduler)
-    try:
-        with progress_bar(label) as progress:
-            return step(executor=executor, progress=progress)
-    finally:
-        executor.close()
+    # leaving the block on an error or Ctrl-C stops the pool without waiting for the items still running
+    with make_executor(ws.settings.executor, workers=workers, scheduler=scheduler) as executor, \
+            progress_bar(label) as progress:
+        return step(executor=executor, progress=progress)
 
 
 

@@ -101,19 +101,15 @@ def labels(
     cases = find_cases(root, cases=case)
     out_dir = _out_dir(root, out)
     qa_settings = LabelQASettings(label_set_obj, cohort_min_cases=settings.qa.cohort_min_cases if settings else 10)
-    executor = make_executor(settings.executor if settings else ExecutorSettings(), workers=workers,
-                             scheduler=scheduler)
-    try:
-        with progress_bar("qa labels") as progress:
-            done = []
+    with make_executor(settings.executor if settings else ExecutorSettings(), workers=workers,
+                       scheduler=scheduler) as executor, progress_bar("qa labels") as progress:
+        done = []
 
-            def tick(case_id: str) -> None:
-                done.append(case_id)
-                progress(len(done), len(cases))
+        def tick(case_id: str) -> None:
+            done.append(case_id)
+            progress(len(done), len(cases))
 
-            findings, _ = run_label_qa(cases, qa_settings, out_dir, executor=executor, progress=tick)
-    finally:
-        executor.close()
+        findings, _ = run_label_qa(cases, qa_settings, out_dir, executor=executor, progress=tick)
     where = os.path.relpath(root.resolve(), out_dir.resolve())  # relative: a moved workspace still finds its cases
     atomic_write_text(QAFolder(out_dir).run_file, json.dumps({"root": where, "label_set": label_set_ref,
                                                       "cases": [c.case for c in cases]}, indent=1))

@@ -113,8 +113,10 @@ def datasheet(
     ws = Workspace.open(workspace)
     default = ws.answers_file
     if template:
-        if not default.exists():
-            copy_file(ANSWERS_TEMPLATE, default)
+        if default.exists():
+            console.print(f"answers: {default} exists already (kept); edit it and run 'ctcurate datasheet' again")
+            return
+        copy_file(ANSWERS_TEMPLATE, default)
         console.print(f"answers template: {default}; fill it in and run 'ctcurate datasheet' again")
         return
     sheet = build_datasheet(ws, answers or (default if default.is_file() else None))
@@ -185,6 +187,9 @@ def publish(
 
     if not zenodo:
         raise ConfigError("publish: choose a target; --zenodo is the one ctcurate knows")
+    if token_file is not None and not token_file.is_file():
+        raise ConfigError(f"--token-file {token_file}: no such file; write the Zenodo token into a file readable only "
+                          "by you (chmod 600), or set ZENODO_TOKEN")
     token = token_file.read_text().strip() if token_file else os.environ.get("ZENODO_TOKEN", "")
     client = ZenodoClient(url or (ZENODO_SANDBOX if sandbox else ZENODO), token)
     result = publish_release(Workspace.open(workspace), version, client, publish=publish_)

@@ -32,7 +32,8 @@ class Executor(Protocol):
 
     def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R]]: ...
 
-    def close(self) -> None: ...
+    def close(self, *, wait: bool = True) -> None:
+        """Release the workers; ``wait=False`` (after an interruption) drops what has not finished."""
 
 
 class SerialExecutor:
@@ -44,7 +45,7 @@ class SerialExecutor:
         for item in items:
             yield item, fn(item)
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = True) -> None:
         """Nothing to release."""
 
     def __enter__(self) -> SerialExecutor:
@@ -82,14 +83,15 @@ class LocalExecutor:
             for future in done:
                 yield pending.pop(future), future.result()
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the pool; without ``wait`` the workers are left to end with this process (they die with it)."""
+        self._pool.shutdown(wait=wait, cancel_futures=True)
 
     def __enter__(self) -> LocalExecutor:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self.close(wait=kind is None)
 
 
 class DaskExecutor:
@@ -116,7 +118,7 @@ class DaskExecutor:
         for future in as_completed(futures):
             yield index[future.key], self._client.gather(future)
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = True) -> None:
         self._client.close()
 
     def __enter__(self) -> DaskExecutor:

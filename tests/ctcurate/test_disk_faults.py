@@ -113,3 +113,27 @@ def test_convert_on_a_full_disk_names_the_workspace_volume_not_the_dicom(demo_ex
         assert f"(the volume {volume})" in line and str(demo_export) not in line
         assert not list(ws.cases_dir.glob("s*/ct.nrrd")) or all(
             (p.parent / "case.json").is_file() for p in ws.cases_dir.glob("s*/ct.nrrd"))
+
+
+def test_qa_meta_on_a_full_disk_leaves_great_expectations_whole(released_demo: Path, tmp_path: Path) -> None:
+    """Great Expectations rewrites its files in place: on a full disk half-way through, its folder must stay as it
+    was (qa meta works on a copy), and freeing space is all a rerun needs."""
+    with tmpfs(tmp_path / "volume", _size_mb(released_demo) + 16) as volume:
+        ws = volume / "ws"
+        shutil.copytree(released_demo, ws)
+        gx = ws / "qa" / "gx"
+        before = {p: p.read_bytes() for p in gx.rglob("*") if p.is_file()}
+        filler = _fill(volume)
+        os.truncate(filler, filler.stat().st_size - 2**20)  # room to start, not to finish
+        code, output = _run(["qa", "meta", str(ws)])
+        line = _one_line(output)
+        assert code == 2 and f"no space left on the device while writing {gx}" in line, line
+        assert {p: p.read_bytes() for p in gx.rglob("*") if p.is_file()} == before
+        filler.unlink()
+        code, output = _run(["qa", "meta", str(ws)])
+        assert code in (0, 1) and "Data Docs:" in output, output[-1000:]  # 1: an expectation failed (demo lungs)
+        (gx / "great_expectations.yml").write_text("config_version: [unclosed")
+        code, output = _run(["qa", "meta", str(ws)])
+        line = _one_line(output)
+        assert code == 2 and f"{gx}: the Great Expectations folder cannot be read" in line and \
+            "move it aside and run 'ctcurate qa meta' again" in line, line

@@ -25,7 +25,7 @@ import yaml
 
 from curation.atomic import TMP_PREFIX
 from curation.workspace import Workspace
-from tests.faults import REPO, Moment, count_events, differences, run_and_kill, tree
+from tests.faults import REPO, Moment, count_events, differences, interrupt, run_and_kill, tree
 
 SEED = 15
 MOMENTS = 5
@@ -221,3 +221,18 @@ def test_publish(released: Reference, work: Path) -> None:
         _kill_and_rerun(stage, released.root, _reference(stage, released.root, work), work)
     finally:
         server.close()
+
+
+def test_ctrl_c_is_one_line_and_the_rerun_finishes(model_ready: Path, segmented: Reference, work: Path) -> None:
+    """Ctrl-C in a terminal reaches the command and its pool workers: the workers leave it to the command, which
+    stops the pool without waiting and says so in one line (exit 130); the rerun finishes the work."""
+    root = work / "interrupted"
+    shutil.copytree(model_ready, root)
+    code, output, alive = interrupt(PRESEGMENT.args(root), workers=2)
+    assert code == 130, output[-2000:]
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[-2000:]
+    assert "interrupted: nothing half-written was kept; run the same command again to finish" in " ".join(
+        output.split())
+    assert alive == []
+    assert _run(PRESEGMENT.args(root)).returncode == segmented.code
+    assert differences(tree(root), segmented.result) == []

@@ -81,8 +81,10 @@ def test_volume_errors_name_the_file_they_were_writing(tmp_path: Path) -> None:
     assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(target)
     with pytest.raises(ValueError, match="not a volume error"), writing_to(target):
         raise ValueError("not a volume error")
-    with pytest.raises(OSError, match="'/elsewhere'"), writing_to(target):  # already named: kept
-        raise OSError(errno.EROFS, "Read-only file system", "/elsewhere")
+    with pytest.raises(OSError, match="'/source/ct.nrrd'"), writing_to(target):  # no permission: may be the source
+        raise OSError(errno.EACCES, "Permission denied", "/source/ct.nrrd")
+    with pytest.raises(OSError, match=f"'{target}'"), writing_to(target):  # a full volume is the target's
+        raise OSError(errno.ENOSPC, "No space left on device", "/source/ct.nrrd")
 
 
 def test_files_and_folders_follow_the_umask(tmp_path: Path) -> None:

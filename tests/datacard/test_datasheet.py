@@ -59,6 +59,9 @@ def test_answers_fill_the_free_text(sheet_ws: Workspace, tmp_path: Path) -> None
     answers["fields"]["Noise"] = "Synthetic phantom; no noise model."
     answers["sections"]["Uses"] = "Teaching the ctcurate pipeline."
     (sheet_ws.root / "datasheet_answers.yaml").write_text(yaml.safe_dump(answers))
+    kept = runner.invoke(app, ["datasheet", "-w", str(sheet_ws.root), "--template"])  # never over the answers
+    assert "exists already (kept)" in " ".join(kept.output.split())
+    assert yaml.safe_load((sheet_ws.root / "datasheet_answers.yaml").read_text()) == answers
     result = runner.invoke(app, ["datasheet", "-w", str(sheet_ws.root)])
     assert result.exit_code == 0, result.output
     text = (sheet_ws.releasable / "datasheet" / "datasheet.md").read_text()

@@ -84,6 +84,26 @@ def test_phi_canaries_in_source_headers_block_a_release(release_ws: Workspace) -
     assert not list((ws.root / "releases").glob(".tmp-*"))
 
 
+def test_placeholders_and_generated_words_are_not_phi(release_ws: Workspace, tmp_path: Path) -> None:
+    """De-identified archives put placeholders where names were ('REMOVED'), phantoms have names like 'HEAD':
+    neither may block a release through an HTML tag or a JSON key."""
+    import pandas as pd
+
+    from datacard.release import scan_for_phi
+
+    series = pd.read_parquet(release_ws.series_table)
+    series.loc[0, "patient_name"] = "REMOVED"
+    series.loc[1, "patient_name"] = "ANONYMOUS^PATIENT"
+    series.to_parquet(release_ws.series_table, index=False)
+    tokens = phi_token_set(release_ws)
+    assert not {"REMOVED", "ANONYMOUS^PATIENT", "ANONYMOUS", "PATIENT"} & tokens and "DEMO0001" in tokens
+    folder = tmp_path / "generated"
+    folder.mkdir()
+    (folder / "page.html").write_text("<html><head></head><body>removed_since_parent</body></html>")
+    (folder / "notes.md").write_text("Seen by Dr DOE (and Mrs Doe); the doe_key column.")
+    assert scan_for_phi(folder, {"HEAD", "DOE", "REMOVED"}) == [("notes.md", "DOE")]
+
+
 def test_the_release_ships_what_qa_checked(release_ws: Workspace, tmp_path: Path) -> None:
     """The labels of record are what QA checked and what is released; a QA of the release finds the same."""
     import numpy as np

@@ -124,8 +124,9 @@ def test_versions_on_the_demo_workspace(split_ws: Workspace) -> None:
     assert read_case_metadata(ws, "s0001")["split"] == first.assignments["s0001"]
     folds = (ws.releasable / "splits" / "splits_final.json").read_text()
     assert [c for c, s in first.assignments.items() if s == "val"][0] in folds
+    assert make_split(ws, "1.0.0") == first  # the same request again: nothing to do
     with pytest.raises(SplitError, match="version 1.0.0: must be newer than the latest split 1.0.0"):
-        make_split(ws, "1.0.0")
+        make_split(ws, "1.0.0", SplitPlan((80, 10, 10), ("sex",), 7))
     freeze_split(ws, "1.0.0")
     again = make_split(ws, "1.1.0", reshuffle=False)
     assert again.assignments == first.assignments and again.parent == "1.0.0"

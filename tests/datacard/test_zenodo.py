@@ -95,3 +95,7 @@ def test_zenodo_errors(released: Workspace, server: FakeZenodo) -> None:
     with pytest.raises(ZenodoError, match="release 9.0.0: .* not found; build it"):
         publish_release(released, "9.0.0", ZenodoClient(server.url, TOKEN))
     assert repr(ZenodoClient(server.url, TOKEN)) == f"ZenodoClient('{server.url}')"
+    missing = CliRunner().invoke(app, ["publish", "1.0.0", "-w", str(released.root), "--zenodo", "--url", server.url,
+                                       "--token-file", str(released.root / "no-token")])
+    assert missing.exit_code == 2 and "no-token: no such file; write the Zenodo token into a file" in " ".join(
+        missing.output.split())
