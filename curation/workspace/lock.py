@@ -146,14 +146,19 @@ def workspace_lock(ws: Workspace, command: str, *, wait: bool = False) -> Iterat
                         ws.root, previous.get("command"), previous.get("pid"))
         me = {"host": socket.gethostname(), "pid": os.getpid(), "command": command,
               "since": datetime.now(UTC).isoformat(timespec="seconds")}
-        shared = ws.settings.annotation.database_url
-        if shared.startswith("postgresql"):  # other workstations may not see this flock
-            stack.enter_context(_database_lock(ws, shared, me, wait))
-        try:  # who holds it: for the messages of others; the lock itself is the flock
+        try:  # who holds it, at once: for the messages of others; the lock itself is the flock
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(me).encode(), 0)
         except OSError as exc:  # a full volume: the command's own first write will say so, naming its file
             log.debug("%s: cannot name the holder (%s)", ws.lock_file, exc)
+        shared = ws.settings.annotation.database_url
+        if shared.startswith("postgresql"):  # other workstations may not see this flock
+            try:
+                stack.enter_context(_database_lock(ws, shared, me, wait))
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)  # not held after all
+                raise
         removed = remove_stale_temporaries(ws.root, recursive=True, skip=lambda p: p.parent == ws.releases_dir)
         if removed:
             log.info("%s: removed %d unfinished temporaries of ended runs", ws.root, len(removed))

@@ -3,10 +3,13 @@ workspace with arguments that work on it (the concurrency and disk-fault tests r
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,7 +51,28 @@ WRITING = [
     Writing("split-freeze", lambda ws, tmp: ["split", "freeze", "1.0.0", "-w", str(ws)]),
     Writing("datasheet", lambda ws, tmp: ["datasheet", "-w", str(ws)]),
     Writing("release", lambda ws, tmp: ["release", "1.1.0", "-w", str(ws), "--force-qa"]),
+    Writing("publish", lambda ws, tmp: ["publish", "1.0.0", "-w", str(ws), "--zenodo", *_zenodo()]),
+    Writing("sources", lambda ws, tmp: ["sources", "-w", str(ws), "--remove", _first_source(ws)]),
 ]
+_ZENODO: list[Any] = []
+
+
+def _zenodo() -> list[str]:
+    """The options that point 'publish' at this test session's local Zenodo server (started on first use)."""
+    from tests.datacard.fake_zenodo import FakeZenodo
+
+    if not _ZENODO:
+        _ZENODO.append(FakeZenodo())
+    token = Path(tempfile.gettempdir()) / f"ctcurate-test-token-{os.getpid()}"
+    token.write_text(_ZENODO[0].token)
+    return ["--url", _ZENODO[0].url, "--token-file", str(token)]
+
+
+def _first_source(ws: Path) -> str:
+    from curation.catalog.sources import source_states
+    from curation.workspace import Workspace
+
+    return source_states(Workspace.open(ws))[0].path
 
 
 def _small_model() -> Path:
