@@ -128,25 +128,44 @@ def _fsync_dir(path: Path) -> None:
 
 
 @contextlib.contextmanager
+def _parents(target: Path) -> Iterator[None]:
+    """Make the missing folders above ``target``; remove them again (when empty) if the block fails, so that a
+    failed write leaves no trace, and name ``target`` in a volume error."""
+    missing = []
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        yield
+    except BaseException as exc:
+        for made in missing:  # deepest first
+            with contextlib.suppress(OSError):
+                made.rmdir()
+        named = _naming(exc, target)
+        if named is exc:
+            raise
+        raise named from exc
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """A temporary path beside ``path`` with the same name ending, for writers that take a file name.
 
     The file written there is renamed to ``path`` when the block ends cleanly, else removed.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / temporary_name(target.name)
-    try:
-        yield tmp
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        named = _naming(exc, target)
-        if named is exc:
+    with _parents(target):
+        tmp = target.parent / temporary_name(target.name)
+        try:
+            yield tmp
+            os.replace(tmp, target)
+            _fsync_dir(target.parent)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
             raise
-        raise named from exc
 
 
 @contextlib.contextmanager
@@ -156,26 +175,21 @@ def atomic_create(path: str | os.PathLike[str], *,
     which fails with :class:`FileExistsError` when ``path`` exists. ``leftover(path)`` may declare an existing
     file the remains of a write that was interrupted before it counted (it is then removed first)."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / temporary_name(target.name)
-    try:
-        yield tmp
+    with _parents(target):
+        tmp = target.parent / temporary_name(target.name)
         try:
-            os.link(tmp, target)
-        except FileExistsError:
-            if leftover is None or not leftover(target):
-                raise
-            os.unlink(target)
-            os.link(tmp, target)
-        _fsync_dir(target.parent)
-    except OSError as exc:
-        named = _naming(exc, target)
-        if named is exc:
-            raise
-        raise named from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+            yield tmp
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                if leftover is None or not leftover(target):
+                    raise
+                os.unlink(target)
+                os.link(tmp, target)
+            _fsync_dir(target.parent)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
 
 @contextlib.contextmanager
@@ -214,25 +228,22 @@ def atomic_directory(path: str | os.PathLike[str], *, replace: bool = False) -> 
     new one is complete, and deleted after the new one is in place. The folder appears whole or not at all.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=temporary_name(target.name) + ".", dir=target.parent))
-    try:
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700 whatever the umask
-        yield tmp
-        old = None
-        if replace and target.exists():
-            old = Path(tempfile.mkdtemp(prefix=temporary_name(target.name) + ".old.", dir=target.parent))
-            os.rename(target, old / target.name)
-        os.rename(tmp, target)
-        _fsync_dir(target.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        named = _naming(exc, target)
-        if named is exc:
+    with _parents(target):
+        tmp = Path(tempfile.mkdtemp(prefix=temporary_name(target.name) + ".", dir=target.parent))
+        try:
+            tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700 whatever the umask
+            yield tmp
+            old = None
+            if replace and target.exists():
+                old = Path(tempfile.mkdtemp(prefix=temporary_name(target.name) + ".old.", dir=target.parent))
+                os.rename(target, old / target.name)
+            os.rename(tmp, target)
+            _fsync_dir(target.parent)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
             raise
-        raise named from exc
 
 
 def is_temporary(name: str) -> bool:

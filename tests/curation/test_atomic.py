@@ -128,3 +128,16 @@ def test_a_helper_process_ends_with_its_parent() -> None:
     else:
         os.kill(child, signal.SIGKILL)
         pytest.fail("the child outlived its killed parent by 10 s")
+
+
+def test_a_failed_write_leaves_no_folder_it_made(tmp_path: Path) -> None:
+    from curation.atomic import atomic_directory, atomic_path
+
+    target = tmp_path / "models" / "small2" / "v1.json"
+    with pytest.raises(OSError, match=f"No space left on device: '{target}'"), atomic_path(target):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert list(tmp_path.iterdir()) == []  # neither models/ nor models/small2/ stays behind
+    with pytest.raises(OSError, match="Read-only file system: '.*releases/1.0.0'"), \
+            atomic_directory(tmp_path / "releases" / "1.0.0"):
+        raise OSError(errno.EROFS, "Read-only file system", "/ws/releases/.tmp-abc/s0001/ct.nrrd")
+    assert list(tmp_path.iterdir()) == []
