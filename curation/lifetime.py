@@ -59,6 +59,7 @@ def worker_started(command_pid: int, period_s: float = 1.0) -> None:
     """Initializer of a pool worker: end with the parent, and within ``period_s`` of the command's process; leave
     Ctrl-C (which the terminal sends to the whole process group) to the command, which stops the pool."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by the pool until it was ignored
     die_with_parent()
     if command_pid != os.getpid():
         threading.Thread(target=_watch, args=(command_pid, period_s), name="ctcurate-watchdog", daemon=True).start()

@@ -6,11 +6,14 @@ kill) instead of waiting for the whole batch. Functions and items must be pickla
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from multiprocessing import forkserver
 from typing import Any, Protocol, TypeVar
 
 from curation.errors import ExecutorError
@@ -65,6 +68,13 @@ class LocalExecutor:
         self.workers = workers
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["curation.dicom.header", "curation.dicom.series"])
+        # the fork server, and every worker it forks, starts with Ctrl-C blocked: a worker ignores it before it
+        # unblocks it (the command stops the pool), so a Ctrl-C while a worker boots cannot interrupt that either
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            forkserver.ensure_running()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=worker_started,
                                          initargs=(os.getpid(),))
 
@@ -84,8 +94,14 @@ class LocalExecutor:
                 yield pending.pop(future), future.result()
 
     def close(self, *, wait: bool = True) -> None:
-        """Stop the pool; without ``wait`` the workers are left to end with this process (they die with it)."""
-        self._pool.shutdown(wait=wait, cancel_futures=True)
+        """Stop the pool; without ``wait`` (an interruption) the workers are killed instead of finishing their
+        items, whose temporaries their ended run leaves to the next lock holder."""
+        if not wait:
+            workers = getattr(self._pool, "_processes", None) or {}
+            for process in list(workers.values()):
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    process.kill()
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> LocalExecutor:
         return self
