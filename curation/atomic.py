@@ -56,7 +56,8 @@ def _naming(error: BaseException, target: Path) -> BaseException:
     a temporary or the source of a copy: the same error naming ``target``, what the user knows and looks for."""
     volume = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
     if isinstance(error, OSError) and error.errno in WRITE_FAULTS and (
-            error.filename is None or (error.errno in volume and str(error.filename) != str(target))):
+            error.filename is None or TMP_PREFIX in str(error.filename)
+            or (error.errno in volume and str(error.filename) != str(target))):
         named = OSError(error.errno, os.strerror(error.errno), str(target))
         named.__cause__ = error
         return named

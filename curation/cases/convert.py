@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,16 +123,7 @@ def convert_case(task: ConvertTask) -> dict[str, Any]:
     """Build one case folder atomically; return its ``case.json`` content."""
     case_dir = Path(task.case_dir)
     volume = load_series(list(task.paths), max_tilt_deg=task.max_tilt_deg)
-    try:
-        return _write_case(task, case_dir, volume)
-    except OSError as exc:  # the workspace cannot take the case: name it (not the DICOM file being read)
-        if exc.errno in WRITE_FAULTS:
-            raise OSError(exc.errno, os.strerror(exc.errno), str(case_dir)) from exc
-        raise
-
-
-def _write_case(task: ConvertTask, case_dir: Path, volume: Any) -> dict[str, Any]:
-    with atomic_directory(case_dir) as tmp:
+    with atomic_directory(case_dir) as tmp:  # a full or read-only volume's error names case_dir
         files: dict[str, Any] = {}
         native = tmp / Workspace.ct_name()
         write_nrrd(native, volume, compression_level=task.conversion.compression_level)
