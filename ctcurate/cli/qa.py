@@ -185,10 +185,12 @@ def report(
     findings = pd.read_parquet(path)
     run = _run_record(out_dir)
     label_set = load_label_set(run.get("label_set", "total_v2"))
-    cases = find_cases(run.get("root", root), cases=run.get("cases"))
+    checked = Path(run.get("root", root))
+    cases = find_cases(checked, cases=run.get("cases"))
     folder = QAFolder(out_dir)
     docs = folder.data_docs if folder.data_docs.is_file() else None
-    result = build_report(folder.report_dir, findings, cases, label_set, data_docs=docs)
+    result = build_report(folder.report_dir, findings, cases, label_set, data_docs=docs,
+                          workspace=checked.resolve() if _is_workspace(checked) else None)
     console.print(f"report: {result.html} ({result.pictures} pictures); findings: {result.json}")
     _gate(findings, gate)
 

@@ -33,5 +33,6 @@ def run_demo_qa(workspace: str | Path, *, executor: Any = None) -> DemoQAResult:
                                    ws.qa_dir, executor=executor)
     meta = run_meta_qa(ws.qa_dir, cases=pd.read_parquet(ws.require(ws.meta_table, "convert")), label_stats=stats,
                        label_set=label_set)
-    report = build_report(ws.qa.report_dir, findings, cases, label_set, data_docs=meta.data_docs)
+    report = build_report(ws.qa.report_dir, findings, cases, label_set, data_docs=meta.data_docs,
+                          workspace=ws.root)
     return DemoQAResult(findings, report.html, meta)

@@ -44,6 +44,8 @@ def test_qa_labels_then_report_gate_on_errors(tmp_path: Path, ts: Path, make_cas
     assert "kidney_left lies to the right of kidney_right" in html
     assert 'src="img/s0002__kidney_left.png"' in html and (out / "report" / "img" / "s0002__kidney_left.png").is_file()
     assert html.index('href="#s0002"') < html.index('href="#s0001"')  # worst case first
+    assert '<td class="why"><span class="error">kidney_left: laterality.swapped — kidney_left lies to the right' in html
+    assert "ctcurate annotate import -w WORKSPACE --case s0002 --file" in html  # a plain folder: import it first
     records = json.loads((out / "report" / "findings.json").read_text())
     assert len(records) == len(findings) and records[0]["severity"] == "error"
     assert isinstance(records[0]["values"], dict)
@@ -71,7 +73,13 @@ def test_qa_on_the_demo_workspace_uses_its_own_label_set(demo_run) -> None:
     findings = pd.read_parquet(ws / "qa" / "label_findings.parquet")
     errors = findings[findings["severity"] == "error"]
     assert set(errors["case"]) == {demo_run.cases[-1]} and set(errors["check"]) == {"laterality.swapped"}
-    assert (ws / "qa" / "report" / "index.html").is_file()
+    html = (ws / "qa" / "report" / "index.html").read_text()
+    assert f"ctcurate annotate {ws} --case {demo_run.cases[-1]}</code>" in html
+
+    result = runner.invoke(app, ["qa", "report", str(ws), "--fail-on", "none"])
+    assert result.exit_code == 0, result.output
+    html = (ws / "qa" / "report" / "index.html").read_text()
+    assert f"Open in the annotator: <code>ctcurate annotate {ws.resolve()} --case {demo_run.cases[-1]}</code>" in html
 
 
 def test_qa_cli_errors(tmp_path: Path) -> None:
