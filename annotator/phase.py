@@ -2,19 +2,22 @@
 
 After pre-segmentation every case has labels, so the phase (native, arterial, portal venous,
 late/delayed) can be read from the CT itself: the median HU inside each of aorta, portal vein,
-inferior vena cava, kidneys, urinary bladder, liver and spleen (eroded by one voxel against partial
-volume) is compared with typical values per phase at about 120 kVp (:data:`PHASE_HU`), with a
+inferior vena cava, kidneys, urinary bladder, liver and spleen (:data:`PHASE_STRUCTURES`, eroded by
+one voxel against partial volume) is compared with the typical values per phase at about 120 kVp
+that the label set gives for each (a class's ``hu_phase``; a class without one takes those of its
+namesake in the built-in ``total_v2``, so user sets written without them keep working), with a
 heavy-tailed (Student t) likelihood so that one badly segmented structure cannot decide alone; the
-aorta minus portal vein difference separates arterial from later phases. The prior comes from the
-DICOM contrast tags: the delay from ``ContrastBolusStartTime`` to ``AcquisitionTime`` when known,
-else ``ContrastBolusAgent``/``Route`` (an intravenous agent named makes native unlikely; no agent
-named is weak evidence for native, as many sites leave the tag empty). The
+aorta minus portal vein difference separates arterial from later phases (:data:`DIFFERENCE_HU`). The
+prior comes from the DICOM contrast tags: the delay from ``ContrastBolusStartTime`` to
+``AcquisitionTime`` when known, else ``ContrastBolusAgent``/``Route`` (an intravenous agent named makes
+native unlikely; no agent named is weak evidence for native, as many sites leave the tag empty). The
 confidence is the posterior probability of the chosen phase. Structures the label set lacks or that
 hold fewer than :data:`MIN_VOXELS` voxels are left out; with none left the phase stays unknown.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass, field
@@ -30,37 +33,26 @@ from curation.atomic import WRITE_FAULTS
 from curation.cases.casemeta import ContrastPhase, read_case_metadata, update_case_metadata, write_meta_table
 from curation.errors import CtcurateError, ModelError
 from curation.image.volume import read_nrrd
-from curation.labels.labelset import LabelSet
+from curation.labels.labelset import LabelSet, load_label_set
 
-__all__ = ["PHASE_HU", "PhaseEstimate", "estimate_phase", "measure_hu", "phase_prior", "estimate_case_phase",
-           "estimate_phases"]
+__all__ = ["PHASE_STRUCTURES", "DIFFERENCE_HU", "phase_table", "PhaseEstimate", "estimate_phase", "measure_hu",
+           "phase_prior", "estimate_case_phase", "estimate_phases"]
 
 log = logging.getLogger(__name__)
 
 MIN_VOXELS = 30
 _DOF = 4.0
-#: (mean, spread) of the median HU per structure and phase; "aorta-portal" is the aorta minus portal vein.
-PHASE_HU: dict[str, dict[ContrastPhase, tuple[float, float]]] = {
-    "aorta": {ContrastPhase.NATIVE: (42, 12), ContrastPhase.ARTERIAL: (300, 80),
-              ContrastPhase.PORTAL_VENOUS: (165, 35), ContrastPhase.LATE: (115, 20)},
-    "portal_vein_and_splenic_vein": {ContrastPhase.NATIVE: (42, 12), ContrastPhase.ARTERIAL: (120, 40),
-                                     ContrastPhase.PORTAL_VENOUS: (170, 35), ContrastPhase.LATE: (115, 20)},
-    "inferior_vena_cava": {ContrastPhase.NATIVE: (42, 12), ContrastPhase.ARTERIAL: (70, 25),
-                           ContrastPhase.PORTAL_VENOUS: (130, 40), ContrastPhase.LATE: (110, 20)},
-    "kidney_left": {ContrastPhase.NATIVE: (30, 10), ContrastPhase.ARTERIAL: (160, 50),
-                    ContrastPhase.PORTAL_VENOUS: (170, 40), ContrastPhase.LATE: (150, 40)},
-    "kidney_right": {ContrastPhase.NATIVE: (30, 10), ContrastPhase.ARTERIAL: (160, 50),
-                     ContrastPhase.PORTAL_VENOUS: (170, 40), ContrastPhase.LATE: (150, 40)},
-    "urinary_bladder": {ContrastPhase.NATIVE: (10, 10), ContrastPhase.ARTERIAL: (10, 10),
-                        ContrastPhase.PORTAL_VENOUS: (12, 12), ContrastPhase.LATE: (90, 90)},
-    "liver": {ContrastPhase.NATIVE: (55, 10), ContrastPhase.ARTERIAL: (75, 15),
-              ContrastPhase.PORTAL_VENOUS: (105, 20), ContrastPhase.LATE: (95, 15)},
-    "spleen": {ContrastPhase.NATIVE: (45, 8), ContrastPhase.ARTERIAL: (120, 30),
-               ContrastPhase.PORTAL_VENOUS: (115, 25), ContrastPhase.LATE: (95, 15)},
-    "aorta-portal": {ContrastPhase.NATIVE: (0, 10), ContrastPhase.ARTERIAL: (150, 70),
-                     ContrastPhase.PORTAL_VENOUS: (0, 25), ContrastPhase.LATE: (0, 15)},
-    "aorta-liver": {ContrastPhase.NATIVE: (-10, 10), ContrastPhase.ARTERIAL: (225, 80),
-                    ContrastPhase.PORTAL_VENOUS: (60, 25), ContrastPhase.LATE: (20, 15)},
+#: the structures measured; their (mean, spread) of the median HU per phase is the label set's ``hu_phase``
+PHASE_STRUCTURES = ("aorta", "portal_vein_and_splenic_vein", "inferior_vena_cava", "kidney_left", "kidney_right",
+                    "urinary_bladder", "liver", "spleen")
+#: (mean, spread) per phase of two differences between measured structures: (minuend, subtrahend, values)
+DIFFERENCE_HU: dict[str, tuple[str, str, dict[ContrastPhase, tuple[float, float]]]] = {
+    "aorta-portal": ("aorta", "portal_vein_and_splenic_vein",
+                     {ContrastPhase.NATIVE: (0, 10), ContrastPhase.ARTERIAL: (150, 70),
+                      ContrastPhase.PORTAL_VENOUS: (0, 25), ContrastPhase.LATE: (0, 15)}),
+    "aorta-liver": ("aorta", "liver",
+                    {ContrastPhase.NATIVE: (-10, 10), ContrastPhase.ARTERIAL: (225, 80),
+                     ContrastPhase.PORTAL_VENOUS: (60, 25), ContrastPhase.LATE: (20, 15)}),
 }
 #: prior from the delay between contrast bolus start and acquisition (seconds): (upper bound, probabilities)
 _DELAY_PRIOR = ((50.0, {ContrastPhase.NATIVE: 0.05, ContrastPhase.ARTERIAL: 0.7, ContrastPhase.PORTAL_VENOUS: 0.2,
@@ -107,14 +99,34 @@ def phase_prior(agent: str | None, route: str | None = None,
     return {p: (native if p is ContrastPhase.NATIVE else rest) for p in ContrastPhase}
 
 
+@functools.cache
+def _builtin() -> LabelSet:
+    return load_label_set("total_v2")
+
+
+def phase_table(label_set: LabelSet) -> dict[str, dict[ContrastPhase, tuple[float, float]]]:
+    """(mean, spread) of the median HU per phase of each structure the estimate can use: the label set's
+    ``hu_phase`` of :data:`PHASE_STRUCTURES` (of the built-in ``total_v2`` where the set gives none), then
+    the differences both of whose structures are there."""
+    table = {}
+    for name in PHASE_STRUCTURES:
+        if name in label_set:
+            table[name] = label_set.by_name(name).hu_phase or _builtin().by_name(name).hu_phase
+    for name, (minuend, subtrahend, values) in DIFFERENCE_HU.items():
+        if minuend in table and subtrahend in table:
+            table[name] = values
+    return table
+
+
 def measure_hu(ct: np.ndarray, labels: np.ndarray, label_set: LabelSet) -> dict[str, float]:
     """Median HU inside each phase structure the labels hold (one-voxel erosion when enough voxels remain)."""
     if ct.shape != labels.shape:
         raise ModelError(f"CT shape {ct.shape} and label shape {labels.shape} differ; measure on the same grid")
     index = label_set.index_of()
+    table = phase_table(label_set)
     out: dict[str, float] = {}
-    for name in PHASE_HU:
-        if name not in index:
+    for name in PHASE_STRUCTURES:
+        if name not in table:
             continue
         mask = labels == index[name]
         if int(mask.sum()) < MIN_VOXELS:
@@ -124,10 +136,9 @@ def measure_hu(ct: np.ndarray, labels: np.ndarray, label_set: LabelSet) -> dict[
         inner = ndimage.binary_erosion(mask[boxes])
         values = ct[boxes][inner] if int(inner.sum()) >= MIN_VOXELS else ct[boxes][mask[boxes]]
         out[name] = float(np.median(values))
-    if "aorta" in out and "portal_vein_and_splenic_vein" in out:
-        out["aorta-portal"] = out["aorta"] - out["portal_vein_and_splenic_vein"]
-    if "aorta" in out and "liver" in out:
-        out["aorta-liver"] = out["aorta"] - out["liver"]
+    for name, (minuend, subtrahend, _) in DIFFERENCE_HU.items():
+        if minuend in out and subtrahend in out:
+            out[name] = out[minuend] - out[subtrahend]
     return out
 
 
@@ -144,7 +155,8 @@ def estimate_phase(ct: np.ndarray, labels: np.ndarray, label_set: LabelSet,
     prior_out = {p.value: round(v, 3) for p, v in prior.items()}
     if not hu:
         return PhaseEstimate(None, None, {}, {}, prior_out)
-    scores = {p: math.log(prior[p]) + sum(_log_t(v, *PHASE_HU[name][p]) for name, v in hu.items())
+    table = phase_table(label_set)
+    scores = {p: math.log(prior[p]) + sum(_log_t(v, *table[name][p]) for name, v in hu.items())
               for p in ContrastPhase}
     top = max(scores.values())
     weights = {p: math.exp(s - top) for p, s in scores.items()}

@@ -2,7 +2,8 @@
 
 Objects accept ``Enum | str`` and convert on entry with :func:`parse_enum`, which names the input, the
 values allowed and the value found. :class:`Severity` is the one scale of every finding: QA's label checks,
-the command line's ``--fail-on``, the settings' ``[qa] fail_on`` and the report.
+the command line's ``--fail-on``, the settings' ``[qa] fail_on`` and the report. :class:`ContrastPhase` names
+the contrast phases of ``case.json`` and of a label class's typical HU.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TypeVar
 
 from .errors import ConfigError, CtcurateError
 
-__all__ = ["Severity", "parse_enum", "parse_fail_on", "FAIL_ON_CHOICES"]
+__all__ = ["ContrastPhase", "Severity", "parse_enum", "parse_fail_on", "FAIL_ON_CHOICES"]
 
 E = TypeVar("E", bound=Enum)
 
@@ -58,3 +59,12 @@ def parse_fail_on(value: Severity | str | None, what: str = "fail_on",
         return parse_enum(Severity, value, what, error)
     except CtcurateError:
         raise error(f"{what} {value!r}: expected one of {', '.join(FAIL_ON_CHOICES)}") from None
+
+
+class ContrastPhase(StrEnum):
+    """Contrast phase of a CT (``case.json``'s ``contrast.phase``; the phases of a label class's ``hu_phase``)."""
+
+    NATIVE = "native"
+    ARTERIAL = "arterial"
+    PORTAL_VENOUS = "portal_venous"
+    LATE = "late"

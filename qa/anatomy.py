@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from curation import Volume
-from curation.labels.labelset import Category, LabelClass, LabelSet, Laterality
+from curation.labels.labelset import LabelClass, LabelSet, Laterality
 
 from .findings import Check, Finding, Severity
 from .labelstats import LabelStats
@@ -40,8 +40,9 @@ class AnatomySettings:
 
 
 def single_piece(cls: LabelClass) -> bool:
-    """Whether a class is one connected piece in every healthy body (solid organs, bones, muscles)."""
-    return cls.solid or cls.spine_level is not None or cls.category in (Category.BONE, Category.MUSCLE)
+    """Whether a class is one connected piece in every healthy body: the class's ``pieces``, else solid
+    organs, vertebrae, bones and muscles (:attr:`LabelClass.one_piece`)."""
+    return cls.one_piece
 
 
 def _world_extent(stats: LabelStats, labels: Volume, label: int) -> np.ndarray:

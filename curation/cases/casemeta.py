@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from curation.atomic import atomic_write_parquet, atomic_write_text
+from curation.enums import ContrastPhase
 from curation.errors import WorkspaceError
 from curation.workspace.layout import Workspace
 
@@ -31,15 +31,6 @@ META_COLUMNS = (
     "contrast_phase_confidence", "size_x", "size_y", "size_z", "spacing_x_mm", "spacing_y_mm", "spacing_z_mm",
 )
 SPLITS = ("train", "val", "test")
-
-
-class ContrastPhase(StrEnum):
-    """Contrast phase of a CT (``case.json``'s ``contrast.phase``)."""
-
-    NATIVE = "native"
-    ARTERIAL = "arterial"
-    PORTAL_VENOUS = "portal_venous"
-    LATE = "late"
 
 
 def _case_json(ws: Workspace, case_id: str) -> Path:

@@ -1,9 +1,11 @@
-"""Label sets (classes, categories, laterality, colours, HU ranges), label map IO (multi-label volumes,
-mask folders, Slicer ``.seg.nrrd``) and mappings between label sets. Every stage uses them.
+"""Label sets (classes, categories, laterality, colours, HU ranges, anatomical knowledge), label map IO
+(multi-label volumes, mask folders, Slicer ``.seg.nrrd``) and mappings between label sets. Every stage
+uses them.
 """
 
 from __future__ import annotations
 
+from .anatomy import Pieces, Side
 from .labelmap import (
     Segment,
     label_dtype,
@@ -20,5 +22,5 @@ from .labelset import Category, Code, LabelClass, LabelSet, Laterality, builtin_
 __all__ = [
     "Segment", "list_mask_files", "read_seg_nrrd", "write_seg_nrrd", "write_mask_folder", "read_mask_folder",
     "masks_to_label_map", "label_dtype", "LabelMapping", "load_label_mapping", "Category", "Code", "Laterality",
-    "LabelClass", "LabelSet", "builtin_label_sets", "load_label_set"
+    "LabelClass", "LabelSet", "builtin_label_sets", "load_label_set", "Pieces", "Side"
 ]

@@ -6,7 +6,9 @@ the position in the spine (``spine_level``: C1 = 1 ... L5 = 24, S1, sacrum), the
 an organ is solid (no enclosed voids), the expected CT intensity (``hu``: low, high, minimum
 fraction of voxels in that range), whether a left/right class lies on that side of the body's midline
 (``body_side``; false for heart chambers, named for the heart's own sides) and whether it may hold air
-(``may_contain_air``: lungs, airways, bowel).
+(``may_contain_air``: lungs, airways, bowel). The anatomical knowledge of a class (craniocaudal span
+``levels``, ``required``, ``pieces``, ``side``, ``relations`` to its neighbours, typical HU per contrast phase
+``hu_phase``) is described and checked in :mod:`curation.labels.anatomy`.
 
 Label sets are TOML files. Two ship with ctcurate (``total_v1``: 104 classes, ``total_v2``: 117
 classes); :func:`load_label_set` takes one of those names or the path of a user's own file.
@@ -26,8 +28,21 @@ from typing import Any
 import numpy as np
 
 from curation.atomic import atomic_write_text
-from curation.enums import parse_enum
+from curation.enums import ContrastPhase, parse_enum
 from curation.errors import LabelSetError
+
+from .anatomy import (
+    OPPOSITE,
+    RELATIONS,
+    Pieces,
+    Side,
+    check_relations,
+    parse_hu_phase,
+    parse_levels,
+    parse_pieces,
+    parse_relations,
+    parse_side,
+)
 
 __all__ = ["Category", "Code", "Laterality", "LabelClass", "LabelSet", "builtin_label_sets", "load_label_set"]
 
@@ -90,6 +105,12 @@ class LabelClass:
     hu: tuple[float, float, float] | None = None
     body_side: bool = True
     may_contain_air: bool = False
+    levels: tuple[float, float] | None = None
+    required: bool = False
+    pieces: Pieces | str | None = None
+    side: Side | str | None = None
+    relations: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    hu_phase: dict[ContrastPhase, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         what = f"label class {self.name!r}"
@@ -112,6 +133,22 @@ class LabelClass:
             object.__setattr__(self, "hu", (low, high, fraction))
         codes = {k: (v if isinstance(v, Code) else Code.parse(str(v))) for k, v in self.snomed.items()}
         object.__setattr__(self, "snomed", codes)
+        if not isinstance(self.required, bool):
+            raise LabelSetError(f"{what}: required must be true or false, found {self.required!r}; write "
+                                "required = true")
+        object.__setattr__(self, "levels", parse_levels(self.levels, what))
+        object.__setattr__(self, "pieces", parse_pieces(self.pieces, what))
+        object.__setattr__(self, "side", parse_side(self.side, what, side is not Laterality.NONE))
+        object.__setattr__(self, "relations", parse_relations(self.relations, what, self.name))
+        object.__setattr__(self, "hu_phase", parse_hu_phase(self.hu_phase, what))
+
+    @property
+    def one_piece(self) -> bool:
+        """Whether the class is one connected piece in a healthy body: ``pieces`` when given, else solid
+        organs, vertebrae, bones and muscles."""
+        if self.pieces is not None:
+            return self.pieces is Pieces.ONE
+        return self.solid or self.spine_level is not None or self.category in (Category.BONE, Category.MUSCLE)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"index": self.index, "name": self.name, "category": str(self.category),
@@ -130,6 +167,17 @@ class LabelClass:
             out["may_contain_air"] = True
         if self.hu is not None:
             out["hu"] = list(self.hu)
+        if self.levels is not None:
+            out["levels"] = list(self.levels)
+        if self.required:
+            out["required"] = True
+        for key in ("pieces", "side"):
+            if getattr(self, key) is not None:
+                out[key] = str(getattr(self, key))
+        if self.relations:
+            out["relations"] = {k: list(v) for k, v in self.relations.items()}
+        if self.hu_phase:
+            out["hu_phase"] = {str(p): list(v) for p, v in self.hu_phase.items()}
         if self.snomed:
             out["snomed"] = {k: str(v) for k, v in self.snomed.items()}
         return out
@@ -161,6 +209,7 @@ class LabelSet:
             if c.counterpart and c.counterpart not in names:
                 raise LabelSetError(f"{what}: class {c.name!r} names counterpart {c.counterpart!r}, which is not in "
                                     "the set; fix the name or drop the counterpart")
+        check_relations(self.name, {c.name: c.relations for c in classes})
 
     # lookups -------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -194,6 +243,21 @@ class LabelSet:
 
     def index_of(self) -> dict[str, int]:
         return {c.name: c.index for c in self.classes}
+
+    def relations_of(self, name: str) -> dict[str, list[str]]:
+        """Where ``name``'s centre lies relative to its neighbours: its own relations plus those other
+        classes state about it, turned round (spleen left_of stomach gives stomach right_of spleen)."""
+        out: dict[str, list[str]] = {k: list(v) for k, v in self.by_name(name).relations.items()}
+        for c in self.classes:
+            for key, others in c.relations.items():
+                if name in others and c.name not in out.setdefault(OPPOSITE[key], []):
+                    out[OPPOSITE[key]].append(c.name)
+        return {k: out[k] for k in RELATIONS if out.get(k)}
+
+    def neighbours(self, name: str) -> list[str]:
+        """The classes a relation ties to ``name`` (in either direction), in set order."""
+        related = {n for names in self.relations_of(name).values() for n in names}
+        return [c.name for c in self.classes if c.name in related]
 
     def counts_by_category(self) -> dict[str, int]:
         out: dict[str, int] = {}
