@@ -4,10 +4,11 @@ The grid is the real TotalSegmentator v2 map of ``example_ct`` (3 mm) upsampled 
 (244 x 202 x 224 voxels, 336 mm from the lung bases to the proximal femurs) and, for a whole-trunk
 field of view, the same grid extended to 400 slices (600 mm) with empty slices of air. Both methods
 compute the same statistics (voxel counts, HU histogram, connected components with sizes, boxes and
-centroids, contact faces between classes, holes in solid organs) and then run the same anatomical
-checks; the bench asserts that the statistics agree and prints the speed-up, seconds per case and
-peak memory (tracemalloc, NumPy buffers included) of each. It also times a whole case from files
-(reading gzip NRRD included), with the labels as one multi-label file and as 117 mask files.
+centroids, contact faces between classes, background enclosed by one class) and then run the same
+anatomical checks and fit measurements; the bench asserts that the statistics agree and prints the
+speed-up, seconds per case and peak memory (tracemalloc, NumPy buffers included) of each. It also
+times a whole case from files (reading gzip NRRD included), with the labels as one multi-label file
+and as 117 mask files.
 
 Target: >= 20x faster than the per-class loop and <= 2 s per case on 2 cores.
 
@@ -25,11 +26,12 @@ import numpy as np
 from scipy import ndimage
 
 from curation import Volume, load_label_set, read_volume
-from qa.anatomy import AnatomySettings, check_anatomy, class_rows
+from qa.anatomy import AnatomySettings, check_anatomy, class_rows, truncated_sides
+from qa.fit import FitSettings, fit_findings
 from qa.labelstats import _NBINS, HU_MAX, HU_MIN, LabelStats, compute_label_stats
 
 
-def per_class_stats(labels: Volume, image: np.ndarray, n_labels: int, solid: tuple[int, ...]) -> LabelStats:
+def per_class_stats(labels: Volume, image: np.ndarray, n_labels: int) -> LabelStats:
     """The straightforward way: every statistic computed class by class over the whole volume."""
     array = labels.array
     voxels = np.zeros(n_labels, dtype=np.int64)
@@ -69,8 +71,14 @@ def per_class_stats(labels: Volume, image: np.ndarray, n_labels: int, solid: tup
                 for value, faces in zip(*np.unique(other, return_counts=True), strict=True):
                     key = (label, int(value))
                     contacts[key] = contacts.get(key, 0) + int(faces)
-        if label in solid:
-            holes[label] = int(ndimage.binary_fill_holes(mask).sum() - n)
+        pocket = ndimage.binary_fill_holes(mask) & (array == 0)  # background this class encloses
+        if pocket.any():
+            pieces, count = ndimage.label(pocket)
+            for piece in range(1, count + 1):
+                this = pieces == piece
+                around = array[ndimage.binary_dilation(this) & ~this]
+                if set(np.unique(around).tolist()) == {label}:
+                    holes[label] = holes.get(label, 0) + int(this.sum())
     xyz = centroid_index[:, ::-1]
     world = np.asarray(labels.origin) + (xyz * np.asarray(labels.spacing)) @ labels.direction.T
     spacing = labels.spacing
@@ -106,19 +114,23 @@ def _measure(fn, repeat: int):  # type: ignore[no-untyped-def]
 
 def run(labels: Volume, image: np.ndarray, name: str, repeat: int) -> None:
     label_set = load_label_set("total_v2")
-    solid = tuple(c.index for c in label_set if c.solid)
     settings = AnatomySettings()
 
-    def ours() -> LabelStats:
-        stats = compute_label_stats(labels, image, solid=solid)
+    def judge(stats: LabelStats) -> None:
         check_anatomy("bench", labels, stats, label_set, settings, image=image)
+        present = {c.name for c in label_set if c.index < len(stats.voxels) and stats.voxels[c.index] > 0}
+        fit_findings("bench", labels, image, stats, label_set, FitSettings(), present,
+                     truncated_sides(stats, label_set, present))
         class_rows("bench", labels, stats, label_set)
+
+    def ours() -> LabelStats:
+        stats = compute_label_stats(labels, image)
+        judge(stats)
         return stats
 
     def loop() -> LabelStats:
-        stats = per_class_stats(labels, image, label_set.max_index + 1, solid)
-        check_anatomy("bench", labels, stats, label_set, settings, image=image)
-        class_rows("bench", labels, stats, label_set)
+        stats = per_class_stats(labels, image, label_set.max_index + 1)
+        judge(stats)
         return stats
 
     fast_s, fast_peak, fast = _measure(ours, repeat)

@@ -1,7 +1,7 @@
 """Anatomical checks of one case, computed from its :class:`~qa.labelstats.LabelStats`.
 
-Field of view (empty / truncated / expected / tiny), fragmentation and far islands, holes in solid
-organs, laterality, spine order and gaps, rib levels, CT intensity and air. Positions are LPS
+Field of view (empty / truncated / expected / tiny), fragmentation and far islands, holes (background
+enclosed by one structure), laterality, spine order and gaps, rib levels, CT intensity and air. Positions are LPS
 (x grows to the patient's left, z upwards).
 """
 
@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 
 from curation import Volume
-from curation.labels.labelset import LabelClass, LabelSet, Laterality
+from curation.labels.labelset import Category, LabelClass, LabelSet, Laterality
 
 from .findings import Check, Finding, Severity
 from .labelstats import LabelStats
 
-__all__ = ["AnatomySettings", "check_anatomy", "class_rows", "single_piece"]
+__all__ = ["AnatomySettings", "check_anatomy", "class_rows", "single_piece", "truncated_sides", "midline_x"]
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,14 @@ class AnatomySettings:
     far_island_mm: float = 30.0     # an island this far from the main part is misplaced
     min_island_voxels: int = 5
     stray_fraction: float = 0.05    # islands of multi-piece classes smaller than this share are strays
-    hole_ml: float = 0.5            # enclosed void in a solid organ
+    far_stray_fraction: float = 0.15  # ... and up to this share when further than far_stray_mm away
+    far_stray_mm: float = 60.0
+    hole_ml: float = 0.5            # background enclosed by a bone mask
+    hole_ml_soft: float = 0.05      # background enclosed by any other structure
+    hole_min_voxels: int = 4
     spine_gap_mm: float = 15.0      # adjacent vertebrae further apart than this along z
     midline_margin_mm: float = 10.0
     air_fraction: float = 0.2       # voxels below -500 HU in a structure that holds no air
-    shifts_mm: tuple[float, ...] = (6.0, 12.0, 18.0)  # trial shifts of bone and lung masks along each axis
-    better_fit: float = 0.25        # a shifted mask this much better in its HU range is misaligned
 
 
 def single_piece(cls: LabelClass) -> bool:
@@ -75,7 +77,12 @@ def _box_gap_mm(a: np.ndarray, b: np.ndarray, spacing_zyx: tuple[float, float, f
     return float(np.linalg.norm(gaps))
 
 
-def _midline_x(stats: LabelStats, label_set: LabelSet) -> float | None:
+def truncated_sides(stats: LabelStats, label_set: LabelSet, present: set[str]) -> dict[str, list[str]]:
+    """The volume borders each present structure touches (only those that touch one)."""
+    return {c.name: sides for c in label_set if c.name in present and (sides := _touches(stats, c.index))}
+
+
+def midline_x(stats: LabelStats, label_set: LabelSet) -> float | None:
     xs = [stats.centroid_world[c.index][0] for c in label_set
           if c.spine_level is not None and c.index < len(stats.voxels) and stats.voxels[c.index] > 0]
     return float(np.median(xs)) if xs else None
@@ -93,29 +100,27 @@ def check_anatomy(case: str, labels: Volume, stats: LabelStats, label_set: Label
     out: list[Finding] = []
     n = len(stats.voxels)
     present = {c.name for c in label_set if c.index < n and stats.voxels[c.index] > 0}
-    truncated: dict[str, list[str]] = {}
-    for cls in label_set:
-        if cls.name in present:
-            sides = _touches(stats, cls.index)
-            if sides:
-                truncated[cls.name] = sides
+    truncated = truncated_sides(stats, label_set, present)
     out += _fov(case, stats, label_set, settings, present, truncated, checked, per_class_files)
     out += _fragments(case, stats, label_set, settings, present)
     for cls in label_set:
         if cls.name in present and cls.index in stats.holes:
-            ml = stats.holes[cls.index] * stats.voxel_volume_ml
-            if ml >= settings.hole_ml:
+            voxels = stats.holes[cls.index]
+            ml = voxels * stats.voxel_volume_ml
+            # bone masks may leave out a little marrow; any other structure is filled
+            limit = settings.hole_ml if cls.category is Category.BONE else settings.hole_ml_soft
+            if ml >= limit and voxels >= settings.hole_min_voxels:
                 out.append(Finding(case, Check.HOLES, Severity.WARNING,
-                                   f"{cls.name}: {ml:.2f} ml of enclosed voids inside a solid organ",
-                                   structure=cls.name, values={"hole_ml": ml, "hole_voxels": stats.holes[cls.index]}))
-    midline = _midline_x(stats, label_set)
+                                   f"{cls.name}: {ml:.2f} ml ({voxels} voxels) of background enclosed inside it; a "
+                                   "structure's mask has no holes", structure=cls.name,
+                                   values={"hole_ml": ml, "hole_voxels": voxels}))
+    midline = midline_x(stats, label_set)
     out += _laterality(case, stats, label_set, settings, present, midline)
     out += _spine(case, labels, stats, label_set, settings, present)
     out += _ribs(case, labels, stats, label_set, settings, present, truncated, midline)
+    out += _rib_gaps(case, stats, label_set, settings, present)
     if stats.hu_hist is not None:
         out += _intensity(case, stats, label_set, settings, present)
-    if image is not None:
-        out += _alignment(case, labels, image, stats, label_set, settings, present)
     return out
 
 
@@ -170,9 +175,11 @@ def _fragments(case: str, stats: LabelStats, label_set: LabelSet, settings: Anat
         far = [(int(size), _box_gap_mm(boxes[0], box, stats.spacing_zyx)) for size, box in zip(sizes[1:], boxes[1:],
                                                                                                  strict=True)]
         # a class that may be several pieces (bowel, vessels) is only suspicious for small stray pieces
+        # (a larger piece far away is a stray too)
         limit = total if one_piece else settings.stray_fraction * total
-        far = [(size, gap) for size, gap in far if settings.min_island_voxels <= size <= limit
-               and gap > settings.far_island_mm]
+        far = [(size, gap) for size, gap in far if settings.min_island_voxels <= size
+               and (size <= limit and gap > settings.far_island_mm
+                    or size <= settings.far_stray_fraction * total and gap > settings.far_stray_mm)]
         if far:
             size, gap = max(far, key=lambda t: t[1])
             out.append(Finding(case, Check.FAR_ISLAND, Severity.ERROR if one_piece else Severity.WARNING,
@@ -278,6 +285,25 @@ def _ribs(case: str, labels: Volume, stats: LabelStats, label_set: LabelSet, set
     return out
 
 
+def _rib_gaps(case: str, stats: LabelStats, label_set: LabelSet, settings: AnatomySettings,
+              present: set[str]) -> list[Finding]:
+    """On each side, a rib missing between two present ribs (a rib may be missing only at the ends: the 12th,
+    or a field of view that ends there)."""
+    out = []
+    for side in (Laterality.LEFT, Laterality.RIGHT):
+        ribs = sorted((c for c in label_set if c.rib is not None and c.laterality is side), key=lambda c: c.rib or 0)
+        found = [c for c in ribs if c.name in present and stats.voxels[c.index] >= settings.min_voxels]
+        for upper, lower in zip(found, found[1:], strict=False):
+            missing = [c.name for c in ribs if (upper.rib or 0) < (c.rib or 0) < (lower.rib or 0)
+                       and c.name not in present]
+            if missing:
+                out.append(Finding(case, Check.SPINE_GAP, Severity.ERROR,
+                                   f"{', '.join(missing)} missing between {upper.name} and {lower.name}; a rib is "
+                                   "labelled as its neighbour or left out", structure=missing[0],
+                                   values={"missing": missing, "upper": upper.name, "lower": lower.name}))
+    return out
+
+
 def _intensity(case: str, stats: LabelStats, label_set: LabelSet, settings: AnatomySettings,
                present: set[str]) -> list[Finding]:
     out = []
@@ -303,57 +329,9 @@ def _intensity(case: str, stats: LabelStats, label_set: LabelSet, settings: Anat
     return out
 
 
-def _alignment(case: str, labels: Volume, image: np.ndarray, stats: LabelStats, label_set: LabelSet,
-               settings: AnatomySettings, present: set[str]) -> list[Finding]:
-    """Bone and lung masks must fit the CT best where they are, not a few millimetres away.
-
-    On the bounding box of each such class, the fraction of mask voxels within the class's HU range
-    is compared with the same fraction for the mask shifted along each axis by ``shifts_mm``.
-    """
-    out = []
-    spacing = stats.spacing_zyx
-    for cls in label_set:
-        if cls.hu is None or cls.name not in present or stats.voxels[cls.index] < settings.min_voxels:
-            continue
-        low, high, _ = cls.hu
-        if not (low >= 150 or high <= -400):  # only bone and air contrast sharply with their surroundings
-            continue
-        margin = [int(round(max(settings.shifts_mm) / s)) for s in spacing]
-        box = stats.bbox[cls.index]
-        lo = [max(int(box[2 * a]) - margin[a], 0) for a in range(3)]
-        hi = [min(int(box[2 * a + 1]) + margin[a] + 1, stats.shape[a]) for a in range(3)]
-        window = tuple(slice(lo[a], hi[a]) for a in range(3))
-        mask = labels.array[window] == cls.index
-        inside = (image[window] >= low) & (image[window] <= high)
-        n = int(mask.sum())
-        here = float(inside[mask].sum() / n)
-        best, best_shift = here, (0.0, 0.0, 0.0)
-        for axis in range(3):
-            for mm in settings.shifts_mm:
-                for sign in (-1, 1):
-                    step = sign * int(round(mm / spacing[axis]))
-                    if step == 0:
-                        continue
-                    moved = np.roll(mask, step, axis=axis)
-                    fraction = float(inside[moved].sum() / n)
-                    if fraction > best:
-                        shift = [0.0, 0.0, 0.0]
-                        shift[axis] = step * spacing[axis]
-                        best, best_shift = fraction, (shift[0], shift[1], shift[2])
-        if best - here >= settings.better_fit:
-            dz, dy, dx = best_shift
-            lps = labels.direction @ np.array([dx, dy, dz])
-            out.append(Finding(case, Check.ALIGNMENT, Severity.ERROR,
-                               f"{cls.name}: fits the CT far better moved by ({lps[0]:+.0f}, {lps[1]:+.0f}, "
-                               f"{lps[2]:+.0f}) mm LPS ({best:.0%} vs {here:.0%} of voxels in {low:.0f}..{high:.0f} "
-                               "HU); the mask is misplaced against the image", structure=cls.name,
-                               values={"fraction": here, "best_fraction": best, "shift_lps_mm": lps.tolist()}))
-    return out
-
-
 def class_rows(case: str, labels: Volume, stats: LabelStats, label_set: LabelSet) -> list[dict[str, Any]]:
     """One row of statistics per present class (the label statistics table)."""
-    midline = _midline_x(stats, label_set)
+    midline = midline_x(stats, label_set)
     spine = [c.index for c in label_set if c.spine_level is not None and c.index < len(stats.voxels)
              and stats.voxels[c.index] > 0]
     spine_y = float(np.median(stats.centroid_world[spine][:, 1])) if spine else float("nan")

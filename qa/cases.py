@@ -2,8 +2,9 @@
 
 A case is a folder with a CT (``ct.nrrd``, ``ct.nii.gz`` or ``ct.nii``) and labels in one or both
 storage forms: ``segmentations/<structure>.nrrd|.nii.gz`` (one binary mask per class) and/or one
-multi-label file (``segmentation.seg.nrrd``, ``segmentation.nrrd``, ``segmentation.nii.gz``,
-``segmentation.nii``, ``labels.nrrd``, ``labels.nii.gz``). The reference dataset's layout
+multi-label file (``segmentation.seg.nrrd``, ``segmentation.nii.gz``, any ``*.seg.nrrd``, ``seg.nrrd``,
+TotalSegmentator's ``segmentations.nii``, ``labels*``, ...: :func:`curation.workspace.multilabel_files`;
+the first is read, further ones are reported). The reference dataset's layout
 (``s0000/ct.nii.gz``, ``s0000/segmentations/*.nii.gz``) is such a folder.
 
 In a workspace, a case is checked on its labels of record (:func:`curation.annotation.labels_of_record`:
@@ -20,7 +21,7 @@ from pathlib import Path
 from curation import Workspace
 from curation.annotation import RevisionStore, all_labels_of_record, has_annotation_database, pending_label_files
 from curation.errors import QAError, WorkspaceError
-from curation.workspace import CASE_IMAGE_NAMES, MASKS_FOLDER, MULTILABEL_NAMES, SETTINGS_FILE
+from curation.workspace import CASE_IMAGE_NAMES, MASKS_FOLDER, SETTINGS_FILE, multilabel_files
 
 __all__ = ["CaseFiles", "find_cases"]
 
@@ -37,13 +38,14 @@ class CaseFiles:
     revision: int | None = None
     review: str | None = None
     labels_sha256: str | None = None
+    other_labels: tuple[Path, ...] = ()  # further multi-label files, not read (reported)
 
     @classmethod
     def from_folder(cls, folder: Path) -> CaseFiles:
         image = next((folder / n for n in CASE_IMAGE_NAMES if (folder / n).is_file()), None)
         masks = folder / MASKS_FOLDER if (folder / MASKS_FOLDER).is_dir() else None
-        multilabel = next((folder / n for n in MULTILABEL_NAMES if (folder / n).is_file()), None)
-        return cls(folder.name, folder, image, masks, multilabel)
+        found = multilabel_files(folder)
+        return cls(folder.name, folder, image, masks, found[0] if found else None, other_labels=tuple(found[1:]))
 
     @property
     def has_labels(self) -> bool:

@@ -29,6 +29,7 @@ class Check(StrEnum):
     UNKNOWN_VALUE = "completeness.unknown_value"
     NO_LABELS = "completeness.no_labels"
     GEOMETRY = "geometry.grid"
+    ORIENTATION = "geometry.orientation"
     OVERLAP = "overlap.classes"
     EMPTY = "fov.empty"
     EXPECTED = "fov.expected"
@@ -48,6 +49,16 @@ class Check(StrEnum):
     ALIGNMENT = "intensity.alignment"
     COHORT_VOLUME = "cohort.volume"
     COHORT_POSITION = "cohort.position"
+    LEVEL = "position.level"
+    RELATION = "position.relation"
+    OVERGROWTH = "boundary.overgrowth"
+    UNDERGROWTH = "boundary.undergrowth"
+    NO_BOUNDARY = "boundary.none"
+    # case-level verdicts: one cause behind many findings
+    FLIPPED = "case.flipped"
+    TRANSPOSED = "case.transposed"
+    SHIFTED = "case.shifted"
+    OTHER_GRID = "case.other_grid"
 
     @property
     def family(self) -> str:

@@ -27,12 +27,15 @@ from curation.labels.labelset import LabelSet
 from curation.workspace import QAFolder
 from curation.workspace.executor import SerialExecutor
 
-from .anatomy import AnatomySettings, check_anatomy, class_rows
+from .anatomy import AnatomySettings, check_anatomy, class_rows, midline_x, truncated_sides
 from .cases import CaseFiles
 from .cohort import cohort_findings
 from .findings import Check, Finding, Severity, findings_frame
+from .fit import FitSettings, fit_findings
 from .labelstats import compute_label_stats
 from .loading import GridTolerance, load_case
+from .presence import PresenceSettings, presence_findings
+from .verdicts import flip_verdicts, grid_verdict
 
 __all__ = ["LabelQASettings", "CaseResult", "case_fingerprint", "check_case", "run_label_qa", "checked_labels"]
 
@@ -46,6 +49,8 @@ class LabelQASettings:
 
     label_set: LabelSet
     anatomy: AnatomySettings = field(default_factory=AnatomySettings)
+    fit: FitSettings = field(default_factory=FitSettings)
+    presence: PresenceSettings = field(default_factory=PresenceSettings)
     tolerance: GridTolerance = field(default_factory=GridTolerance)
     cohort_min_cases: int = 10
     cohort_z: float = 5.0
@@ -69,13 +74,31 @@ def check_case(files: CaseFiles, settings: LabelQASettings) -> CaseResult:
             findings.append(Finding(files.case, Check.OVERLAP, Severity.ERROR,
                                     f"{name_a} and {name_b} overlap in {n} voxels; classes must not share voxels",
                                     structure=name_b, values={"other": name_a, "voxels": n}))
+        verdicts = []
+        if loaded.off_grid is not None:
+            own, ct, diff, where = loaded.off_grid
+            verdicts.append(grid_verdict(files.case, own, ct, label_set, diff, where))
         if loaded.labels is None:
-            return CaseResult(files.case, findings, [])
-        solid = tuple(c.index for c in label_set if c.solid)
+            return CaseResult(files.case, verdicts + findings, [])
         image = loaded.image.array if loaded.image is not None else None
-        stats = compute_label_stats(loaded.labels, image, solid=solid)
+        stats = compute_label_stats(loaded.labels, image)
         findings += check_anatomy(files.case, loaded.labels, stats, label_set, settings.anatomy, image=image,
                                   checked=loaded.checked_classes, per_class_files=loaded.per_class)
+        present = {c.name for c in label_set if c.index < len(stats.voxels) and stats.voxels[c.index] > 0}
+        truncated = truncated_sides(stats, label_set, present)
+        placed = presence_findings(files.case, loaded.labels, stats, label_set, present, truncated,
+                                   settings.presence, checked=loaded.checked_classes,
+                                   midline_x=midline_x(stats, label_set))
+        expected = {f.structure for f in placed if f.check == Check.EXPECTED}
+        findings = [f for f in findings if not (f.structure in expected and f.check in (Check.EXPECTED, Check.EMPTY))]
+        findings += placed
+        if not verdicts:
+            verdicts = flip_verdicts(files.case, loaded.labels, image, stats, label_set, present,
+                                     settings.anatomy.min_voxels)
+        if image is not None and not verdicts:
+            findings += fit_findings(files.case, loaded.labels, image, stats, label_set, settings.fit, present,
+                                     truncated)
+        findings = verdicts + findings
         return CaseResult(files.case, findings, class_rows(files.case, loaded.labels, stats, label_set))
     except MemoryError:
         raise
@@ -92,9 +115,10 @@ def _check_task(task: tuple[CaseFiles, LabelQASettings]) -> CaseResult:
 
 def case_fingerprint(files: CaseFiles, settings: LabelQASettings) -> str:
     """Hash of a case's files (names, sizes, modification times), the label set, the thresholds and the version."""
-    digest = hashlib.sha256(f"{__version__}|{settings.anatomy!r}|{settings.tolerance!r}".encode())
+    digest = hashlib.sha256(f"{__version__}|{settings.anatomy!r}|{settings.fit!r}|{settings.presence!r}|"
+                            f"{settings.tolerance!r}".encode())
     digest.update(settings.label_set.to_toml().encode())
-    paths = [p for p in (files.image, files.multilabel) if p is not None]
+    paths = [p for p in (files.image, files.multilabel, *files.other_labels) if p is not None]
     if files.masks is not None:
         paths += sorted(files.masks.iterdir())
     for path in paths:

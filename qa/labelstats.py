@@ -7,7 +7,7 @@ Everything the label checks need comes from:
 2. one multi-label connected-components pass (26-connectivity, ``cc3d``) with its statistics:
    components per class, their sizes, bounding boxes and centroids;
 3. one comparison of each axis with its shifted self: which classes touch which (contact areas);
-4. hole filling on the bounding box of the few solid organs only.
+4. one connected-components pass over the background: pieces enclosed by one class are its holes.
 
 Arrays are (z, y, x); world positions are LPS millimetres.
 """
@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import cc3d
 import numpy as np
-from scipy import ndimage
 
 from curation import Volume
 
@@ -43,7 +42,7 @@ class LabelStats:
     centroid_index: np.ndarray             # (K, 3) (z, y, x), nan when empty
     centroid_world: np.ndarray             # (K, 3) LPS mm, nan when empty
     contacts: dict[tuple[int, int], int] = field(default_factory=dict)  # (a, b) with a < b -> faces shared
-    holes: dict[int, int] = field(default_factory=dict)  # solid class -> enclosed void voxels
+    holes: dict[int, int] = field(default_factory=dict)  # class -> background voxels it alone encloses
     spacing_zyx: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
     def present(self) -> list[int]:
@@ -97,8 +96,45 @@ def _contacts(labels: np.ndarray, n_labels: int) -> dict[tuple[int, int], int]:
     return out
 
 
-def compute_label_stats(labels: Volume, image: np.ndarray | None = None, *, solid: tuple[int, ...] = (),
-                        contacts: bool = True) -> LabelStats:
+def _enclosed_background(array: np.ndarray, n_labels: int) -> dict[int, int]:
+    """Voxels of background enclosed by one class alone (holes), per class, in one pass for all classes.
+
+    Background pieces (6-connected) that touch the volume border are outside every structure; each other
+    piece that only one class surrounds is a hole of that class.
+    """
+    background = array == 0
+    pieces, n = cc3d.connected_components(background, connectivity=6, return_N=True)
+    if n == 0:
+        return {}
+    faces = [pieces[0], pieces[-1], pieces[:, 0], pieces[:, -1], pieces[:, :, 0], pieces[:, :, -1]]
+    outside = np.unique(np.concatenate([f.ravel() for f in faces]))
+    inner = np.ones(n + 1, dtype=bool)
+    inner[outside] = False
+    inner[0] = False
+    if not inner.any():
+        return {}
+    pieces = np.where(inner[pieces], pieces, 0)
+    codes = []
+    for axis in range(3):
+        lead = tuple(slice(None, -1) if d == axis else slice(None) for d in range(3))
+        tail = tuple(slice(1, None) if d == axis else slice(None) for d in range(3))
+        for here, there in ((lead, tail), (tail, lead)):
+            p, labels = pieces[here], array[there]
+            touch = (p > 0) & (labels > 0)
+            codes.append(p[touch].astype(np.int64) * n_labels + labels[touch])
+    pairs = np.unique(np.concatenate(codes))
+    piece_ids, piece_labels = pairs // n_labels, pairs % n_labels
+    ids, first, count = np.unique(piece_ids, return_index=True, return_counts=True)
+    sizes = np.bincount(pieces.ravel(), minlength=n + 1)
+    holes: dict[int, int] = {}
+    for piece, start, k in zip(ids, first, count, strict=True):
+        if k == 1:  # surrounded by one class only
+            label = int(piece_labels[start])
+            holes[label] = holes.get(label, 0) + int(sizes[piece])
+    return holes
+
+
+def compute_label_stats(labels: Volume, image: np.ndarray | None = None, *, contacts: bool = True) -> LabelStats:
     """Compute :class:`LabelStats` of an integer multi-label volume (and the CT on the same grid).
 
     Parameters
@@ -107,8 +143,6 @@ def compute_label_stats(labels: Volume, image: np.ndarray | None = None, *, soli
         Integer label values, (z, y, x).
     image : ndarray, optional
         CT in HU on the same grid; without it the HU statistics are left out.
-    solid : tuple of int
-        Labels whose enclosed voids are counted (``holes``).
     contacts : bool
         Whether to count the faces shared between classes.
     """
@@ -150,14 +184,7 @@ def compute_label_stats(labels: Volume, image: np.ndarray | None = None, *, soli
     xyz = centroid_index[:, ::-1]
     world = np.asarray(labels.origin) + (xyz * np.asarray(labels.spacing)) @ labels.direction.T
 
-    holes = {}
-    for label in solid:
-        if label < n_labels and voxels[label]:
-            z0, z1, y0, y1, x0, x1 = bbox[label]
-            crop = array[z0:z1 + 1, y0:y1 + 1, x0:x1 + 1] == label
-            filled = ndimage.binary_fill_holes(crop)
-            holes[label] = int(filled.sum() - crop.sum())
-
+    holes = _enclosed_background(array, n_labels)
     spacing = labels.spacing
     return LabelStats(
         shape=array.shape, voxel_volume_ml=float(np.prod(spacing)) / 1000.0, voxels=voxels, hu_hist=hist,

@@ -1,7 +1,9 @@
 """Read one case's image and labels, checking completeness, storage, geometry, agreement and overlap.
 
 Everything that goes wrong while reading becomes a :class:`~qa.findings.Finding` naming the file;
-nothing is resampled: a mask on another grid is reported and left out of the anatomical checks.
+nothing is resampled: a mask on another grid is reported and left out of the anatomical checks, and a
+whole map on another grid is kept aside for a case verdict (:mod:`qa.verdicts`). Only a map that holds
+the CT's very voxels in another axis order (saved LAS instead of LPS) is moved onto the CT's grid.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import numpy as np
 
 from curation import Volume
 from curation.errors import ConversionError, LabelIOError
+from curation.image.orientation import reoriented_onto
 from curation.image.volume import nifti_nonfinite, read_volume, volume_suffix
-from curation.labels.labelmap import label_dtype, list_mask_files, read_seg_nrrd
+from curation.labels.labelmap import Segment, label_dtype, list_mask_files, read_seg_nrrd
 from curation.labels.labelset import LabelSet
 
 from .cases import CaseFiles
@@ -78,6 +81,8 @@ class LoadedCase:
     overlaps: dict[tuple[int, int], int] = field(default_factory=dict)
     checked_classes: set[str] = field(default_factory=set)  # classes whose labels were read and are on the grid
     declared: set[str] = field(default_factory=set)  # classes a multi-label file names, each with its own entry
+    # the whole map on another grid than the CT: (the map on its own grid, the CT, the differences, the file)
+    off_grid: tuple[Volume, Volume, dict[str, Any], str] | None = None
 
     @property
     def per_class(self) -> bool:
@@ -156,12 +161,14 @@ def _read_multilabel(path: Path, case: str, label_set: LabelSet, findings: list[
                      declared: set[str]) -> Volume | None:
     """The label map of a multi-label file; the classes a Slicer file names go into ``declared``."""
     seg_map = None
-    if path.name.endswith(".seg.nrrd"):
+    segments: list[Segment] = []
+    if volume_suffix(path) == ".nrrd":  # a Slicer segmentation names its segments in the header, whatever its name
         try:
             volume, segments = read_seg_nrrd(path)
         except LabelIOError as exc:
             findings.append(Finding(case, Check.UNREADABLE, Severity.ERROR, str(exc), file=str(path)))
             return None
+    if segments:
         index = label_set.index_of()
         seg_map = {}
         declared.update(seg.name for seg in segments)
@@ -172,7 +179,7 @@ def _read_multilabel(path: Path, case: str, label_set: LabelSet, findings: list[
                 findings.append(Finding(case, Check.UNKNOWN_VALUE, Severity.ERROR,
                                         f"{path.name}: segment {seg.name!r} is not a class of label set "
                                         f"{label_set.name!r}", structure=seg.name, file=str(path)))
-    else:
+    elif volume_suffix(path) != ".nrrd":
         read = _read(path, case, findings)
         if read is None:
             return None
@@ -202,6 +209,7 @@ def _read_masks(folder: Path, case: str, label_set: LabelSet, reference: Volume 
     pair_counts: Counter[tuple[int, int]] = Counter()
     float_files: list[str] = []
     off_grid: dict[str, list[tuple[str, Path]]] = {}
+    reoriented: list[str] = []
     for cls in label_set:
         if cls.name not in files:
             continue
@@ -213,8 +221,12 @@ def _read_masks(folder: Path, case: str, label_set: LabelSet, reference: Volume 
             geometry = volume
         diff = compare_grids(volume, geometry, tol)
         if diff:
-            off_grid.setdefault(json.dumps(diff, sort_keys=True), []).append((cls.name, path))
-            continue
+            moved = reoriented_onto(volume, geometry)
+            if moved is None:
+                off_grid.setdefault(json.dumps(diff, sort_keys=True), []).append((cls.name, path))
+                continue
+            reoriented.append(path.name)
+            volume = moved
         array = volume.array
         if array.dtype.kind == "f":
             array = _finite(array, path, case, findings, cls.name)
@@ -235,6 +247,20 @@ def _read_masks(folder: Path, case: str, label_set: LabelSet, reference: Volume 
                 pair_counts[(int(other), cls.index)] += int(n)
         labels[inside] = cls.index
         loaded.checked_classes.add(cls.name)
+    if labels is None and reference is not None and against == "CT" and len(off_grid) == 1:
+        # every mask is off the CT's grid, alike: the map is judged on its own grid, the grid by a verdict
+        scratch = LoadedCase(case, None, None, "")
+        own = _read_masks(folder, case, label_set, None, against, tol, scratch)
+        if own is not None:
+            loaded.off_grid = (own, reference, json.loads(next(iter(off_grid))), str(folder))
+            loaded.checked_classes |= scratch.checked_classes
+            loaded.overlaps = scratch.overlaps
+            return own
+    if reoriented:
+        findings.append(Finding(case, Check.ORIENTATION, Severity.INFO,
+                                f"{len(reoriented)} mask(s) (e.g. {reoriented[0]}) store the CT's voxels in another "
+                                "axis order; read onto the CT's grid voxel for voxel", file=str(folder),
+                                values={"masks": len(reoriented)}))
     for key, members in off_grid.items():
         diff = json.loads(key)
         where = against if reference else "other masks"
@@ -273,20 +299,31 @@ def load_case(files: CaseFiles, label_set: LabelSet, tol: GridTolerance | None =
         return loaded
     image = loaded.image
     multi = None
+    checked_file = files.multilabel.name if files.multilabel else "the masks"
+    for other in files.other_labels:
+        findings.append(Finding(files.case, Check.UNKNOWN_FILE, Severity.WARNING,
+                                f"{other.name}: a second multi-label file, not checked ({checked_file} was); keep "
+                                "one label file per case", file=str(other)))
     if files.multilabel is not None:
         multi = _read_multilabel(files.multilabel, files.case, label_set, findings, loaded.declared)
         if multi is not None and image is not None:
             diff = compare_grids(multi, image, tol)
-            if diff:
-                findings.append(Finding(files.case, Check.GEOMETRY, Severity.ERROR,
-                                        _grid_message(f"label map {files.multilabel.name}", diff, "CT"),
-                                        file=str(files.multilabel), values=diff))
+            moved = reoriented_onto(multi, image) if diff else None
+            if moved is not None:
+                findings.append(Finding(files.case, Check.ORIENTATION, Severity.INFO,
+                                        f"{files.multilabel.name} stores the CT's voxels in another axis order; read "
+                                        "onto the CT's grid voxel for voxel", file=str(files.multilabel)))
+                multi = moved
+            elif diff:
+                loaded.off_grid = (multi, image, diff, str(files.multilabel))
                 image = None  # HU checks would be meaningless
     masks = None
     if files.masks is not None:
         reference = image if image is not None else multi
         masks = _read_masks(files.masks, files.case, label_set, reference, "CT" if image is not None else
                             "multi-label map", tol, loaded)
+    if loaded.off_grid is not None:
+        image = None  # HU checks would be meaningless
     if masks is not None and multi is not None and masks.array.shape == multi.array.shape:
         _compare_forms(masks.array, multi.array, files, label_set, loaded)
     if masks is not None:

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from curation.errors import ConversionError, LabelIOError
-from curation.image.orientation import to_canonical
+from curation.errors import LabelIOError
+from curation.image.orientation import reoriented_onto, same_grid
 from curation.image.volume import Volume, read_nrrd_grid, resample_labels
 from curation.labels.labelmap import list_mask_files, read_labels, read_seg_nrrd
-from curation.workspace.folders import MULTILABEL_NAMES
+from curation.workspace.folders import multilabel_files
 from curation.workspace.layout import Workspace
 
 from .revisions import Revision, RevisionStore
@@ -39,38 +39,27 @@ def case_grids(ws: Workspace, case_id: str, native: Volume) -> dict[str, Volume]
         copy = ws.case_dir(case_id) / ws.ct_name(spacing)
         if copy.is_file():
             grid = read_nrrd_grid(copy)
-            same = grid.size == native.size and np.allclose(grid.spacing, native.spacing) and \
-                np.allclose(grid.origin, native.origin) and np.allclose(grid.direction, native.direction)
-            grids[f"{spacing:g}"] = native if same else resample_labels(native, grid)
+            grids[f"{spacing:g}"] = native if same_grid(grid, native) else resample_labels(native, grid)
     return grids
 
 
 def case_label_files(ws: Workspace, case_id: str) -> list[Path]:
     """Label files in a case's folder: its mask folder (when it holds masks) and its multi-label files."""
-    found = [ws.case_dir(case_id) / name for name in MULTILABEL_NAMES if (ws.case_dir(case_id) / name).is_file()]
+    found = multilabel_files(ws.case_dir(case_id))
     masks = ws.masks_dir(case_id)
     if masks.is_dir() and list_mask_files(masks):
         found.insert(0, masks)
     return found
 
 
-def _same_grid(a: Volume, b: Volume) -> bool:
-    return a.size == b.size and bool(np.allclose(a.spacing, b.spacing, atol=1e-3)
-                                     and np.allclose(a.origin, b.origin, atol=1e-2)
-                                     and np.allclose(a.direction, b.direction, atol=1e-4))
-
-
 def _onto_ct(labels: Volume, ct: Volume, source: Path, what: str) -> Volume:
     """The labels on the CT's grid: as they are, or moved over voxel for voxel when they hold the same voxels
     stored in another axis order (a map saved flipped or transposed, e.g. LAS instead of LPS)."""
-    if _same_grid(labels, ct):
+    if same_grid(labels, ct):
         return Volume(labels.array, ct.spacing, ct.origin, ct.direction)
-    try:
-        same_voxels = _same_grid(to_canonical(labels)[0], to_canonical(ct)[0])
-    except ConversionError:
-        same_voxels = False
-    if same_voxels:
-        return resample_labels(labels, ct)
+    moved = reoriented_onto(labels, ct)
+    if moved is not None:
+        return moved
 
     def rounded(values: tuple[float, ...] | np.ndarray) -> list[float]:
         return [round(float(v), 3) for v in np.ravel(np.asarray(values, dtype=float))]

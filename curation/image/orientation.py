@@ -15,9 +15,9 @@ import numpy as np
 
 from curation.errors import ConversionError
 
-from .volume import Volume
+from .volume import Volume, resample_labels
 
-__all__ = ["Reorientation", "to_canonical"]
+__all__ = ["Reorientation", "to_canonical", "same_grid", "reoriented_onto"]
 
 
 @dataclass(frozen=True)
@@ -68,3 +68,20 @@ def to_canonical(volume: Volume) -> tuple[Volume, Reorientation]:
     spacing = tuple(volume.spacing[source[j]] for j in range(3))
     array = np.ascontiguousarray(reorientation.apply(volume.array))
     return Volume(array, spacing, tuple(origin), new_direction), reorientation  # type: ignore[arg-type]
+
+
+def same_grid(a: Volume, b: Volume) -> bool:
+    """Whether two volumes lie on the same grid (size, spacing, origin, direction within 1 um / 1e-4)."""
+    return a.size == b.size and bool(np.allclose(a.spacing, b.spacing, atol=1e-3)
+                                     and np.allclose(a.origin, b.origin, atol=1e-2)
+                                     and np.allclose(a.direction, b.direction, atol=1e-4))
+
+
+def reoriented_onto(labels: Volume, grid: Volume) -> Volume | None:
+    """``labels`` moved voxel for voxel onto ``grid`` when they hold the same voxels stored in another axis
+    order (a map saved flipped or transposed, e.g. LAS instead of LPS); None when the voxels differ."""
+    try:
+        same_voxels = same_grid(to_canonical(labels)[0], to_canonical(grid)[0])
+    except ConversionError:
+        return None
+    return resample_labels(labels, grid) if same_voxels else None

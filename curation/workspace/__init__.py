@@ -15,6 +15,7 @@ from .folders import (
     SPLIT_FILE,
     QAFolder,
     ReleaseFolder,
+    multilabel_files,
 )
 from .layout import SETTINGS_FILE, Workspace
 from .lock import lock_holder, workspace_lock
@@ -34,7 +35,8 @@ from .settings import (
 
 __all__ = [
     "lock_holder", "workspace_lock",
-    "CASE_IMAGE_NAMES", "CASE_METADATA", "MASKS_FOLDER", "MULTILABEL_NAMES", "NNUNET_SPLIT_FILE", "REVISIONS_FOLDER",
+    "CASE_IMAGE_NAMES", "CASE_METADATA", "MASKS_FOLDER", "MULTILABEL_NAMES", "multilabel_files",
+    "NNUNET_SPLIT_FILE", "REVISIONS_FOLDER",
     "SPLIT_FILE", "QAFolder", "ReleaseFolder",
     "Executor", "SerialExecutor", "LocalExecutor", "DaskExecutor", "make_executor", "Workspace",
     "SETTINGS_FILE", "SamplingSettings", "ExclusionSettings", "ConversionSettings", "ExecutorSettings",

@@ -12,13 +12,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CASE_IMAGE_NAMES", "CASE_METADATA", "MASKS_FOLDER", "MULTILABEL_NAMES", "REVISIONS_FOLDER",
-           "SPLIT_FILE", "NNUNET_SPLIT_FILE", "DATASHEET_MARKDOWN", "DATASHEET_HTML", "QAFolder", "ReleaseFolder"]
+__all__ = ["CASE_IMAGE_NAMES", "CASE_METADATA", "MASKS_FOLDER", "MULTILABEL_NAMES", "multilabel_files",
+           "REVISIONS_FOLDER", "SPLIT_FILE", "NNUNET_SPLIT_FILE", "DATASHEET_MARKDOWN", "DATASHEET_HTML", "QAFolder",
+           "ReleaseFolder"]
 
 CASE_IMAGE_NAMES = ("ct.nrrd", "ct.nii.gz", "ct.nii")
 MULTILABEL_NAMES = ("segmentation.seg.nrrd", "segmentation.nrrd", "segmentation.nii.gz", "segmentation.nii",
                     "labels.nrrd", "labels.nii.gz")
 MASKS_FOLDER = "segmentations"
+#: stems (file names without .nrrd/.nii.gz/.nii, lower case) of the multi-label files users have besides those
+#: above: Slicer's ``*.seg.nrrd``, ``seg.nrrd``, TotalSegmentator's ``segmentations.nii`` (``--ml``), ``labels*``,
+#: ``segmentation*``, ``*_seg`` / ``*-seg`` / ``*_labels``
+_LABEL_STEMS = ("seg", "segmentation", "segmentations", "label", "labels", "labelmap", "label_map")
+_LABEL_PREFIXES = ("seg_", "seg-", "segmentation", "label")
+_LABEL_ENDINGS = (".seg", "_seg", "-seg", "_labels", "-labels", "_label", "_labelmap", "_segmentation",
+                  "_segmentations")
 CASE_METADATA = "case.json"
 REVISIONS_FOLDER = "revisions"
 SPLIT_FILE = "splits.json"
@@ -26,6 +34,30 @@ DATASHEET_MARKDOWN = "datasheet.md"
 DATASHEET_HTML = "datasheet.html"
 GX_DATA_DOCS = "uncommitted/data_docs/local_site/index.html"  # where Great Expectations puts its Data Docs
 NNUNET_SPLIT_FILE = "splits_final.json"
+
+
+def multilabel_files(folder: Path) -> list[Path]:
+    """The multi-label files of a case folder, the one to read first: ctcurate's own names
+    (:data:`MULTILABEL_NAMES`, in their order), then every other volume file whose name says it holds labels
+    (``*.seg.nrrd``, ``seg.nrrd``, ``segmentation*``, ``segmentations.nii`` as TotalSegmentator writes it,
+    ``labels*``, ``*_seg.nii.gz``, ...), sorted by name. Hidden files and the CT are not labels."""
+    from curation.image.volume import volume_suffix
+
+    own = [folder / n for n in MULTILABEL_NAMES if (folder / n).is_file()]
+    others = []
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return own
+    for path in entries:
+        suffix = volume_suffix(path)
+        if suffix is None or path.name.startswith(".") or path in own or path.name in CASE_IMAGE_NAMES \
+                or not path.is_file():
+            continue
+        stem = path.name[: -len(suffix)].lower()
+        if stem in _LABEL_STEMS or stem.startswith(_LABEL_PREFIXES) or stem.endswith(_LABEL_ENDINGS):
+            others.append(path)
+    return own + others
 
 
 @dataclass(frozen=True)

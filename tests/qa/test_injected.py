@@ -71,7 +71,7 @@ def test_deleted_structure(ts: Path, make_case, v2_map: Volume, v2_masks: Path, 
     assert "no mask file for 'liver'" in row["message"]
     labels[labels == idx("kidney_left")] = 0  # in a multi-label map: the counterpart says it should be there
     findings = _findings(make_case("deleted_voxels", ts / "example_ct.nii.gz", multilabel=replace(v2_map, labels)))
-    _caught(findings, "fov.expected", "kidney_left", "warning")
+    _caught(findings, "fov.expected", "kidney_left", "error")  # all its neighbours are there
 
 
 def test_shifted_mask(ts: Path, make_case, v2_masks: Path) -> None:
@@ -83,7 +83,7 @@ def test_shifted_mask(ts: Path, make_case, v2_masks: Path) -> None:
     findings = _findings(case)
     row = _caught(findings, "intensity.alignment", "vertebrae_L3")
     values = json.loads(row["values"])
-    assert np.allclose(np.abs(values["shift_lps_mm"]), [18, 0, 0]) and values["best_fraction"] > values["fraction"]
+    assert np.allclose(np.abs(values["shift_lps_mm"]), [18, 0, 0]) and values["best_contrast"] > values["contrast"]
     overlapping = findings[findings["check"] == "overlap.classes"]
     assert "vertebrae_L3" in set(overlapping["structure"]) | {json.loads(v)["other"] for v in overlapping["values"]}
 

@@ -26,7 +26,7 @@ def test_stats_equal_a_per_class_loop_on_the_real_map(ts) -> None:
     labels = read_volume(ts / "seg_v2_total117" / "example_seg_fast_force_split.nii.gz")
     image = read_volume(ts / "example_ct.nii.gz").array
     liver, kidney = 5, 2
-    stats = compute_label_stats(labels, image, solid=(liver, kidney))
+    stats = compute_label_stats(labels, image)
     for label in np.unique(labels.array)[1:]:
         expected = _brute(labels.array, image, int(label))
         assert stats.voxels[label] == expected["voxels"]

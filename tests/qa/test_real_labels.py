@@ -68,30 +68,33 @@ def test_example_ct_sm_origin_mismatch_is_reported_not_resampled(ts: Path, make_
     make_case("sm_masks_on_parent", ts / "example_ct.nii.gz",
               masks=ts / "seg_v2_total117" / "example_seg_fast")
     findings, _ = _run(case.parent, "total_v1", ["sm"])
-    geometry = findings[findings["check"] == "geometry.grid"]
+    geometry = findings[findings["check"] == "case.other_grid"]  # one verdict at the top of the case
     assert len(geometry) == 1 and geometry["severity"].iloc[0] == "error"
     values = json.loads(geometry["values"].iloc[0])
     assert values["origin_shift_mm"] == pytest.approx(246.0, abs=0.01) and "size" not in values
-    assert "does not overlay the CT" in geometry["message"].iloc[0]
+    assert "on another grid than the CT (origin 246.0 mm away)" in geometry["message"].iloc[0]
+    assert "the voxels line up: fix the header" in geometry["message"].iloc[0]  # the quirk: only the header is off
     # HU checks are skipped rather than run on a misplaced CT
     assert not findings["check"].str.startswith("intensity").any()
 
     findings, _ = _run(case.parent, "total_v2", ["sm_masks_on_parent"])
-    geometry = findings[findings["check"] == "geometry.grid"]
+    geometry = findings[findings["check"] == "case.other_grid"]  # all 117 masks alike: one verdict
     assert len(geometry) == 1 and json.loads(geometry["values"].iloc[0])["size"] == [[122, 101, 30], [122, 101, 112]]
-    assert json.loads(geometry["values"].iloc[0])["masks"] == 117
+    assert geometry["file"].iloc[0].endswith("segmentations")
 
 
-def test_dicom_seg_stored_with_a_flipped_axis_is_a_geometry_finding(ts: Path, make_case) -> None:
-    """example_seg_dicom overlays the DICOM series in world space but stores the y axis flipped."""
+def test_dicom_seg_stored_with_a_flipped_axis_is_read_onto_the_ct(ts: Path, make_case) -> None:
+    """example_seg_dicom overlays the DICOM series in world space but stores the y axis flipped: the same
+    voxels in another axis order, read onto the CT's grid voxel for voxel (a note, no error)."""
     from curation.dicom.series import load_series
 
     ct = load_series(sorted((ts / "example_ct_dicom").iterdir()))
     case = make_case("dicom", ct, multilabel=ts / "seg_v2_total117" / "example_seg_dicom.nii.gz")
     findings, _ = _run(case.parent, "total_v2")
-    geometry = findings[findings["check"] == "geometry.grid"]
-    assert len(geometry) == 1 and "direction" in json.loads(geometry["values"].iloc[0])
-    # flipped back onto the CT's grid it is a clean pair
+    orientation = findings[findings["check"] == "geometry.orientation"]
+    assert len(orientation) == 1 and orientation["severity"].iloc[0] == "info"
+    assert findings[findings["severity"] == "error"].empty, findings.to_string()
+    # flipped back onto the CT's grid by hand it is the same clean pair
     seg = read_volume(ts / "seg_v2_total117" / "example_seg_dicom.nii.gz")
     flipped = replace(ct, seg.array[:, ::-1, :].copy())
     make_case("dicom_fixed", ct, multilabel=flipped)

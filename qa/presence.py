@@ -1,0 +1,174 @@
+"""Where structures must be and where they sit: expected presence, level, side and relations to neighbours.
+
+The field of view is measured on the label set's vertebral-level scale (``levels``, C1 = 1 ... L5 = 24,
+S1 = 25): the vertebrae present map height (z, mm) to level; with one vertebra a typical level height is
+used; with none nothing is expected. Then:
+
+- a structure the label set calls ``required`` whose span (less a margin for normal variation) lies in
+  the field of view but that is empty is expected: a warning, an error when every neighbour named in its
+  relations (and its counterpart) is present;
+- a present structure whose centre lies far outside its span of levels is misplaced;
+- an unpaired structure with a ``side`` lying on the other side of the midline is misplaced;
+- each stated relation (above, below, in front of, behind, right of, left of a neighbour) must hold
+  between the centres of the two structures when both are present and whole.
+
+Positions are LPS (x to the patient's left, y to the back, z up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from curation import Volume
+from curation.labels.labelset import LabelClass, LabelSet
+
+from .findings import Check, Finding, Severity
+from .labelstats import LabelStats
+
+__all__ = ["PresenceSettings", "LevelScale", "level_scale", "presence_findings"]
+
+_PHRASE = {"above": "above", "below": "below", "anterior": "in front of", "posterior": "behind",
+           "right_of": "to the right of", "left_of": "to the left of"}
+_AXIS = {"above": (2, 1), "below": (2, -1), "anterior": (1, -1), "posterior": (1, 1), "right_of": (0, -1),
+         "left_of": (0, 1)}  # relation -> (LPS axis, sign of self minus other)
+_NAMES = {**{k: f"C{k}" for k in range(1, 8)}, **{k: f"T{k - 7}" for k in range(8, 20)},
+          **{k: f"L{k - 19}" for k in range(20, 25)}, 25: "S1"}
+
+
+@dataclass(frozen=True)
+class PresenceSettings:
+    """Margins of the presence and position checks (levels are vertebral levels)."""
+
+    span_margin: float = 1.0       # a span is shrunk by this at both ends before it must be in view
+    fov_margin: float = 0.5        # and the field of view by this
+    level_margin: float = 2.5      # a centre this far outside its span is misplaced
+    level_height_mm: float = 25.0  # a typical vertebral level, when only one vertebra is present
+    side_margin_mm: float = 10.0
+    min_voxels: int = 20
+
+
+@dataclass(frozen=True)
+class LevelScale:
+    """Height z (mm, LPS) to vertebral level: level = intercept + slope * z (slope < 0: levels count down)."""
+
+    intercept: float
+    slope: float
+
+    def level(self, z: float) -> float:
+        return self.intercept + self.slope * z
+
+
+def level_name(level: float) -> str:
+    k = int(round(level))
+    return _NAMES.get(k, f"level {level:.1f}")
+
+
+def level_scale(stats: LabelStats, label_set: LabelSet, whole: set[str], settings: PresenceSettings
+                ) -> LevelScale | None:
+    """The scale from the vertebrae present and whole (not cut by the field of view); None without one."""
+    points = [(float(c.spine_level or 0), float(stats.centroid_world[c.index][2])) for c in label_set
+              if c.spine_level is not None and c.name in whole and c.spine_level <= 25
+              and stats.voxels[c.index] >= settings.min_voxels]
+    if not points:
+        return None
+    levels, zs = np.array(points).T
+    if len(points) == 1 or np.ptp(zs) < 1.0:
+        slope = -1.0 / settings.level_height_mm
+    else:
+        slope = float(np.polyfit(zs, levels, 1)[0])
+        # a sane height per level (about 12 to 45 mm); else the labels themselves are out of order
+        slope = float(np.clip(slope, -1 / 12.0, -1 / 45.0)) if slope < 0 else -1.0 / settings.level_height_mm
+    intercept = float(np.median(levels - slope * zs))
+    return LevelScale(intercept, slope)
+
+
+def _fov_levels(labels: Volume, scale: LevelScale) -> tuple[float, float]:
+    zs = labels.corners()[:, 2]
+    top, bottom = scale.level(float(zs.max())), scale.level(float(zs.min()))
+    return min(top, bottom), max(top, bottom)
+
+
+def presence_findings(case: str, labels: Volume, stats: LabelStats, label_set: LabelSet, present: set[str],
+                      truncated: dict[str, list[str]], settings: PresenceSettings, *,
+                      checked: set[str] | None = None, midline_x: float | None = None) -> list[Finding]:
+    """Expected-but-empty structures, misplaced levels and sides, and broken relations of one case."""
+    whole = present - set(truncated)
+    usable = {n for n in present if stats.voxels[label_set.by_name(n).index] >= settings.min_voxels}
+    out: list[Finding] = []
+    scale = level_scale(stats, label_set, whole, settings)
+    if scale is not None:
+        fov_top, fov_bottom = _fov_levels(labels, scale)
+        for cls in label_set:
+            if cls.levels is None:
+                continue
+            if cls.name not in present:
+                if cls.required and (checked is None or cls.name in checked):
+                    out += _expected(case, cls, label_set, present, (fov_top, fov_bottom), settings)
+            elif cls.name in whole & usable and cls.spine_level is None:
+                level = scale.level(float(stats.centroid_world[cls.index][2]))
+                top, bottom = cls.levels
+                if level < top - settings.level_margin or level > bottom + settings.level_margin:
+                    out.append(Finding(case, Check.LEVEL, Severity.WARNING,
+                                       f"{cls.name}: its centre lies at {level_name(level)} (level {level:.1f}); "
+                                       f"expected between {level_name(top)} and {level_name(bottom)}: mislabelled "
+                                       "or misplaced", structure=cls.name,
+                                       values={"level": level, "expected": [top, bottom],
+                                               "at_lps": stats.centroid_world[cls.index].round(1).tolist()}))
+    if midline_x is not None:
+        for cls in label_set:
+            if cls.side is None or cls.name not in usable:
+                continue
+            x = float(stats.centroid_world[cls.index][0])
+            offset = (midline_x - x) if cls.side == "right" else (x - midline_x)
+            if offset < -settings.side_margin_mm:
+                out.append(Finding(case, Check.MIDLINE, Severity.WARNING,
+                                   f"{cls.name}: lies {-offset:.0f} mm on the wrong side of the midline (expected on "
+                                   f"the {cls.side}; spine at x = {midline_x:.1f} mm)", structure=cls.name,
+                                   values={"x": x, "midline_x": midline_x}))
+    out += _relations(case, stats, label_set, whole & usable)
+    return out
+
+
+def _expected(case: str, cls: LabelClass, label_set: LabelSet, present: set[str], fov: tuple[float, float],
+              settings: PresenceSettings) -> list[Finding]:
+    assert cls.levels is not None
+    top, bottom = cls.levels[0] + settings.span_margin, cls.levels[1] - settings.span_margin
+    if top > bottom:  # a short structure: its middle
+        top = bottom = (cls.levels[0] + cls.levels[1]) / 2
+    fov_top, fov_bottom = fov[0] + settings.fov_margin, fov[1] - settings.fov_margin
+    if bottom < fov_top or top > fov_bottom:
+        return []
+    neighbours = sorted({n for names in cls.relations.values() for n in names} | (
+        {cls.counterpart} if cls.counterpart else set()))
+    there = [n for n in neighbours if n in present]
+    severity = Severity.ERROR if len(neighbours) >= 2 and len(there) == len(neighbours) else Severity.WARNING
+    around = f"; its neighbours {', '.join(there)} are there" if there else ""
+    return [Finding(case, Check.EXPECTED, severity,
+                    f"{cls.name}: empty although its levels ({level_name(cls.levels[0])} to "
+                    f"{level_name(cls.levels[1])}) lie in the field of view ({level_name(fov[0])} to "
+                    f"{level_name(fov[1])}){around}: missing, or labelled as another structure", structure=cls.name,
+                    values={"levels": list(cls.levels), "fov_levels": [fov[0], fov[1]], "neighbours": there})]
+
+
+def _relations(case: str, stats: LabelStats, label_set: LabelSet, whole: set[str]) -> list[Finding]:
+    out = []
+    for cls in label_set:
+        if cls.name not in whole:
+            continue
+        mine = stats.centroid_world[cls.index]
+        for relation, names in cls.relations.items():
+            axis, sign = _AXIS[relation]
+            for other in names:
+                if other not in whole:
+                    continue
+                theirs = stats.centroid_world[label_set.by_name(other).index]
+                if sign * (mine[axis] - theirs[axis]) <= 0:
+                    out.append(Finding(case, Check.RELATION, Severity.WARNING,
+                                       f"{cls.name}: should lie {_PHRASE[relation]} {other} but does not (centre "
+                                       f"{'xyz'[axis]} {mine[axis]:.0f} vs {theirs[axis]:.0f} mm, LPS); one of them is "
+                                       "mislabelled or misplaced", structure=cls.name,
+                                       values={"relation": relation, "other": other, "axis": "xyz"[axis],
+                                               "self_mm": float(mine[axis]), "other_mm": float(theirs[axis])}))
+    return out

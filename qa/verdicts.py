@@ -1,0 +1,152 @@
+"""Case-level verdicts: one cause behind many findings, named in one line at the top of the case.
+
+- **flipped**: the map mirrored along an axis. Front-back and head-feet flips put most voxels on the wrong
+  tissue, and the flipped-back map fits the CT far better (share of voxels in their class's HU range, the
+  label set's ``hu``); a left-right flip keeps the tissue (the body is nearly symmetric), so it is found by
+  the sides: most left/right pairs swapped.
+- **transposed**: two axes of the map exchanged, found the same way (a map whose size is a permutation of
+  the CT's, or a square grid whose transposed map fits far better).
+- **other grid**: the whole map is on another grid than the CT (origin, spacing, size or direction), so
+  nothing can be judged against the CT.
+- **shifted** (labels moved as a whole) comes from the trial shifts of :mod:`qa.fit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from itertools import permutations
+
+import numpy as np
+
+from curation import Volume
+from curation.labels.labelset import LabelSet, Laterality
+
+from .findings import Check, Finding, Severity
+from .fit import grid_step
+from .labelstats import LabelStats
+
+__all__ = ["hu_agreement", "flip_verdicts", "grid_verdict"]
+
+_AXES = ("head-feet (z)", "front-back (y)", "left-right (x)")
+MIN_GAIN = 0.2          # a transformed map must put this much larger a share of voxels in their HU range
+MIN_SIDED_PAIRS = 2     # left/right pairs needed to call a whole map mirrored
+SWAPPED_SHARE = 0.75
+
+
+def _tables(label_set: LabelSet, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    low = np.zeros(n, dtype=np.float32)
+    high = np.zeros(n, dtype=np.float32)
+    judged = np.zeros(n, dtype=bool)
+    for cls in label_set:
+        if cls.hu is not None and cls.index < n:
+            low[cls.index], high[cls.index], judged[cls.index] = cls.hu[0], cls.hu[1], True
+    return low, high, judged
+
+
+def hu_agreement(labels: np.ndarray, image: np.ndarray, label_set: LabelSet) -> float:
+    """Share of the voxels of classes with an HU range (label set ``hu``) that lie in that range (nan: none)."""
+    n = max(label_set.max_index, int(labels.max(initial=0))) + 1
+    low, high, judged = _tables(label_set, n)
+    lab = labels.astype(np.intp, copy=False)
+    counted = judged[lab]
+    total = int(np.count_nonzero(counted))
+    if total == 0:
+        return float("nan")
+    inside = counted & (image >= low[lab]) & (image <= high[lab])
+    return float(np.count_nonzero(inside) / total)
+
+
+def _subsample(array: np.ndarray, spacing_zyx: tuple[float, float, float]) -> np.ndarray:
+    step = grid_step(spacing_zyx, 3.0)
+    return array[::step[0], ::step[1], ::step[2]]
+
+
+def flip_verdicts(case: str, labels: Volume, image: np.ndarray | None, stats: LabelStats, label_set: LabelSet,
+                  present: set[str], min_voxels: int) -> list[Finding]:
+    """A verdict when the map as a whole is mirrored or transposed against the CT (on the same grid; without
+    the CT only a left-right mirror can be told, by the sides)."""
+    spacing = stats.spacing_zyx
+    lab = _subsample(labels.array, spacing)
+    img = _subsample(image, spacing) if image is not None else None
+    here = hu_agreement(lab, img, label_set) if img is not None else float("nan")
+    candidates: list[tuple[str, Check, Callable[[np.ndarray], np.ndarray]]] = [
+        (f"mirrored {_AXES[axis]}", Check.FLIPPED, partial(np.flip, axis=axis)) for axis in (0, 1)]
+    for a, b in ((1, 2), (0, 1), (0, 2)):
+        if lab.shape[a] == lab.shape[b]:
+            candidates.append((f"axes {'zyx'[a]} and {'zyx'[b]} exchanged", Check.TRANSPOSED,
+                               partial(np.swapaxes, axis1=a, axis2=b)))
+    out: list[Finding] = []
+    if img is not None and np.isfinite(here):
+        best = max(((hu_agreement(move(lab), img, label_set), what, check) for what, check, move in candidates),
+                   key=lambda t: t[0], default=None)
+        if best is not None and best[0] - here >= MIN_GAIN:
+            score, what, check = best
+            out.append(Finding(case, check, Severity.ERROR,
+                               f"label map {what} against the CT: {score:.0%} of voxels lie in their structure's HU "
+                               f"range once undone, {here:.0%} as stored; fix the file's orientation (the findings "
+                               "below follow from it)", values={"fit_as_stored": here, "fit_undone": score,
+                                                               "transform": what}))
+            return out
+    swapped, pairs = _sides(stats, label_set, present, min_voxels)
+    if pairs >= MIN_SIDED_PAIRS and swapped >= SWAPPED_SHARE * pairs:
+        out.append(Finding(case, Check.FLIPPED, Severity.ERROR,
+                           f"label map mirrored left-right against the CT: {swapped} of {pairs} left/right pairs lie "
+                           "on the wrong side; fix the file's orientation (or the CT's) - the laterality findings "
+                           "below follow from it", values={"swapped_pairs": swapped, "pairs": pairs,
+                                                           "transform": "mirrored left-right (x)"}))
+    return out
+
+
+def _sides(stats: LabelStats, label_set: LabelSet, present: set[str], min_voxels: int) -> tuple[int, int]:
+    """(swapped, judged) left/right pairs: a left structure whose centre lies right of its counterpart's."""
+    swapped = pairs = 0
+    for cls in label_set:
+        if cls.laterality is not Laterality.LEFT or not cls.counterpart or cls.name not in present \
+                or cls.counterpart not in present:
+            continue
+        other = label_set.by_name(cls.counterpart)
+        if stats.voxels[cls.index] < min_voxels or stats.voxels[other.index] < min_voxels:
+            continue
+        pairs += 1
+        if stats.centroid_world[cls.index][0] <= stats.centroid_world[other.index][0]:
+            swapped += 1
+    return swapped, pairs
+
+
+def grid_verdict(case: str, labels: Volume, image: Volume, label_set: LabelSet, diff: dict, file: str) -> Finding:
+    """The verdict for a whole label map on another grid than the CT: transposed when its size is a permutation
+    of the CT's and the permuted map fits the CT; else on another grid (saying whether the voxels would line up
+    if the header were ignored)."""
+    lab_shape, ct_shape = labels.array.shape, image.array.shape
+    if lab_shape != ct_shape and sorted(lab_shape) == sorted(ct_shape):
+        img = _subsample(image.array, image.spacing[::-1])
+        tried = []
+        for order in permutations(range(3)):
+            moved = np.transpose(labels.array, order)
+            if moved.shape == ct_shape:
+                tried.append((hu_agreement(_subsample(moved, image.spacing[::-1]), img, label_set), order))
+        score, order = max(tried, key=lambda t: t[0] if np.isfinite(t[0]) else -1)
+        if np.isfinite(score) and score >= 0.5:
+            swapped = [f"{'zyx'[a]}" for a in range(3) if order[a] != a]
+            return Finding(case, Check.TRANSPOSED, Severity.ERROR,
+                           f"label map axes {' and '.join(swapped)} exchanged: its size {list(labels.size)} is the "
+                           f"CT's {list(image.size)} reordered, and reordered back {score:.0%} of its voxels lie in "
+                           "their structure's HU range; write the map in the CT's axis order", file=file,
+                           values={**diff, "fit_undone": score, "order_zyx": list(order)})
+    hint = ""
+    if lab_shape == ct_shape:
+        score = hu_agreement(_subsample(labels.array, image.spacing[::-1]), _subsample(image.array,
+                                                                                      image.spacing[::-1]), label_set)
+        if np.isfinite(score):
+            hint = (f"; voxel for voxel, ignoring the header, {score:.0%} of voxels lie in their structure's HU range"
+                    + (" (the voxels line up: fix the header)" if score >= 0.6 else ""))
+    parts = []
+    if "origin_shift_mm" in diff:
+        parts.append(f"origin {diff['origin_shift_mm']:.1f} mm away")
+    for key in ("size", "spacing", "direction"):
+        if key in diff:
+            parts.append(f"{key} differs")
+    return Finding(case, Check.OTHER_GRID, Severity.ERROR,
+                   f"label map on another grid than the CT ({', '.join(parts)}){hint}; nothing was judged against the "
+                   "CT - regenerate or fix the labels on the CT's grid", file=file, values=diff)
