@@ -133,7 +133,8 @@ def _without_clock(value: Any) -> Any:
 
 def tree(root: Path) -> dict[str, str]:
     """sha256 of every file of a workspace but its logs, lock and Great Expectations folder (the database: of its
-    rows, JSON files: of their content, without the fields that hold clock times), to compare what runs left."""
+    rows, JSON files: of their content, without the fields that hold clock times, HTML pages: without the workspace's
+    own path), to compare what runs left."""
     out = {}
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root).as_posix()
@@ -145,6 +146,8 @@ def tree(root: Path) -> dict[str, str]:
             data = _database_rows(path).encode()
         elif path.suffix == ".json":
             data = json.dumps(_without_clock(json.loads(path.read_bytes())), sort_keys=True).encode()
+        elif path.suffix == ".html":  # pages name their workspace (the command that opens a case there)
+            data = path.read_bytes().replace(str(root.resolve()).encode(), b"<workspace>")
         else:
             data = path.read_bytes()
         out[relative] = hashlib.sha256(data).hexdigest()
