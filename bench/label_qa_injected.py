@@ -8,7 +8,8 @@ swap (left/right pair), missing_paired, missing_unpaired, relabel (a structure l
 neighbour), vertebra_swap, shift (a solid organ moved 5-20 mm), overgrowth (dilated 3-10 mm into its
 neighbours), flip (the whole map along one axis), transpose (two axes of the whole map), far_island,
 hole, geometry (the map or a mask on another grid), unknown_value (a value outside the label set),
-wrong_name (a mask saved under another structure's name).
+wrong_name (a mask saved under another structure's name), undergrowth (a solid organ shrunk by 6-10 mm),
+cut (an organ or muscle with its upper or lower 30-60 % left unlabelled, inside the field of view).
 
 Each case is stored as one multi-label file (under the names users have) or as a folder of masks,
 alternately. A case counts as caught when a warning or error names a touched structure or a
@@ -40,7 +41,7 @@ from curation import LabelSet, Volume, load_label_set, read_volume, write_volume
 from curation.labels.labelmap import write_mask_folder, write_seg_nrrd
 
 KINDS = ("swap", "missing_paired", "missing_unpaired", "relabel", "vertebra_swap", "shift", "overgrowth", "flip",
-         "transpose", "far_island", "hole", "geometry", "unknown_value", "wrong_name")
+         "transpose", "far_island", "hole", "geometry", "unknown_value", "wrong_name", "undergrowth", "cut")
 MAP_WIDE = {"flip", "transpose", "geometry", "unknown_value"}
 MULTILABEL_NAMES = ("segmentation.nii.gz", "seg.nrrd", "labels.nii.gz", "ct.seg.nrrd", "segmentations.nii.gz")
 
@@ -201,15 +202,23 @@ class Injector:
     def shift(self) -> tuple[np.ndarray, set[str], str]:
         name = self.pick(self._solid_organs())
         index = self.idx(name)
-        axis = int(self.rng.integers(3))
         mm = float(self.rng.uniform(5, 20))
-        step = max(1, int(round(mm / self.spacing[axis]))) * (1 if self.rng.random() < 0.5 else -1)
+        if self.rng.random() < 0.5:  # along one axis
+            direction = np.zeros(3)
+            direction[int(self.rng.integers(3))] = 1 if self.rng.random() < 0.5 else -1
+        else:  # any direction
+            direction = self.rng.normal(size=3)
+            direction /= np.linalg.norm(direction)
+        steps = np.round(direction * mm / self.spacing).astype(int)
+        if not steps.any():
+            steps[int(np.argmax(np.abs(direction)))] = 1
         mask = self.a == index
-        moved = np.roll(mask, step, axis=axis)
+        moved = np.roll(mask, tuple(int(s) for s in steps), axis=(0, 1, 2))
         a = self.a.copy()
         a[mask] = 0
         a[moved] = index
-        return a, {name}, f"{name} shifted {step * self.spacing[axis]:+.0f} mm along array axis {'zyx'[axis]}"
+        moved_mm = float(np.linalg.norm(steps * self.spacing))
+        return a, {name}, f"{name} shifted by {moved_mm:.0f} mm (z, y, x voxels {steps.tolist()})"
 
     def overgrowth(self) -> tuple[np.ndarray, set[str], str]:
         name = self.pick(self._solid_organs())
@@ -220,6 +229,34 @@ class Injector:
         a = self.a.copy()
         a[grown] = index
         return a, {name}, f"{name} grown by {mm:.0f} mm (+{(grown.sum() / mask.sum() - 1):.0%} volume)"
+
+    def undergrowth(self) -> tuple[np.ndarray, set[str], str]:
+        name = self.pick(self._solid_organs())
+        index = self.idx(name)
+        mm = float(self.rng.uniform(6, 10))
+        mask = self.a == index
+        kept = ndimage.binary_erosion(mask, structure=_ball(mm, self.spacing))
+        if kept.sum() < 30:
+            raise LookupError("too small to shrink")
+        a = self.a.copy()
+        a[mask & ~kept] = 0
+        return a, {name}, f"{name} shrunk by {mm:.0f} mm ({kept.sum() / mask.sum() - 1:.0%} volume)"
+
+    def cut(self) -> tuple[np.ndarray, set[str], str]:
+        whole = set(self.present(min_voxels=500, whole=True))
+        names = [c.name for c in self.L if c.name in whole and c.category.value in ("organ", "muscle")]
+        name = self.pick(names)
+        index = self.idx(name)
+        zs = np.flatnonzero((self.a == index).any(axis=(1, 2)))
+        share = float(self.rng.uniform(0.3, 0.6))
+        a = self.a.copy()
+        if self.rng.random() < 0.5:
+            plane = zs[0] + int(round(share * len(zs)))
+            a[:plane][a[:plane] == index] = 0
+        else:
+            plane = zs[-1] - int(round(share * len(zs)))
+            a[plane + 1:][a[plane + 1:] == index] = 0
+        return a, {name}, f"{name} cut at slice {plane} ({share:.0%} of its slices unlabelled)"
 
     def flip(self) -> tuple[np.ndarray, set[str], str]:
         axis = int(self.rng.integers(3))

@@ -1,7 +1,8 @@
 """Anatomical checks of one case, computed from its :class:`~qa.labelstats.LabelStats`.
 
 Field of view (empty / truncated / expected / tiny), fragmentation and far islands, holes (background
-enclosed by one structure), laterality, spine order and gaps, rib levels, CT intensity and air. Positions are LPS
+enclosed by one structure), laterality, spine order and gaps, rib levels, and CT intensity
+(:mod:`qa.intensity`). Positions are LPS
 (x grows to the patient's left, z upwards).
 """
 
@@ -16,6 +17,7 @@ from curation import Volume
 from curation.labels.labelset import Category, LabelClass, LabelSet, Laterality
 
 from .findings import Check, Finding, Severity
+from .intensity import intensity_findings
 from .labelstats import LabelStats
 
 __all__ = ["AnatomySettings", "check_anatomy", "class_rows", "single_piece", "truncated_sides", "midline_x"]
@@ -33,6 +35,7 @@ class AnatomySettings:
     stray_fraction: float = 0.05    # islands of multi-piece classes smaller than this share are strays
     far_stray_fraction: float = 0.15  # ... and up to this share when further than far_stray_mm away
     far_stray_mm: float = 60.0
+    abrupt_share: float = 0.3       # an end slice holding this share of the largest cross-section is cut off
     hole_ml: float = 0.5            # background enclosed by a bone mask
     hole_ml_soft: float = 0.05      # background enclosed by any other structure
     hole_min_voxels: int = 4
@@ -119,8 +122,9 @@ def check_anatomy(case: str, labels: Volume, stats: LabelStats, label_set: Label
     out += _spine(case, labels, stats, label_set, settings, present)
     out += _ribs(case, labels, stats, label_set, settings, present, truncated, midline)
     out += _rib_gaps(case, stats, label_set, settings, present)
+    out += _abrupt_ends(case, labels, stats, label_set, settings, present)
     if stats.hu_hist is not None:
-        out += _intensity(case, stats, label_set, settings, present)
+        out += intensity_findings(case, stats, label_set, settings.min_voxels, settings.air_fraction, present)
     return out
 
 
@@ -285,6 +289,38 @@ def _ribs(case: str, labels: Volume, stats: LabelStats, label_set: LabelSet, set
     return out
 
 
+def _abrupt_ends(case: str, labels: Volume, stats: LabelStats, label_set: LabelSet, settings: AnatomySettings,
+                 present: set[str]) -> list[Finding]:
+    """An organ or muscle tapers towards its ends; one whose first or last slice inside the volume still holds a
+    large part of its largest cross-section was cut off there (a deleted slab, a mask drawn on some slices only)."""
+    if stats.slice_voxels is None:
+        return []
+    out = []
+    nz = stats.shape[0]
+    for cls in label_set:
+        if cls.name not in present or cls.category not in (Category.ORGAN, Category.MUSCLE) or not cls.one_piece \
+                or stats.voxels[cls.index] < settings.min_voxels:
+            continue
+        profile = stats.slice_voxels[cls.index]
+        slices = np.flatnonzero(profile)
+        if len(slices) < 3:
+            continue
+        largest = int(profile.max())
+        for end in (int(slices[0]), int(slices[-1])):
+            area = int(profile[end])
+            if end in (0, nz - 1) or area < settings.abrupt_share * largest or area < settings.min_voxels:
+                continue
+            z = float(labels.index_to_world(np.array([[0.0, 0.0, end]]))[0, 2])
+            at = stats.centroid_world[cls.index].copy()
+            at[2] = z
+            out.append(Finding(case, Check.ABRUPT_END, Severity.WARNING,
+                               f"{cls.name}: ends abruptly at slice {end} (z = {z:.0f} mm) with {area / largest:.0%} "
+                               "of its largest cross-section, inside the field of view: cut off there or left "
+                               "unlabelled beyond", structure=cls.name,
+                               values={"slice": end, "share": area / largest, "at_lps": at.round(1).tolist()}))
+    return out
+
+
 def _rib_gaps(case: str, stats: LabelStats, label_set: LabelSet, settings: AnatomySettings,
               present: set[str]) -> list[Finding]:
     """On each side, a rib missing between two present ribs (a rib may be missing only at the ends: the 12th,
@@ -301,31 +337,6 @@ def _rib_gaps(case: str, stats: LabelStats, label_set: LabelSet, settings: Anato
                                    f"{', '.join(missing)} missing between {upper.name} and {lower.name}; a rib is "
                                    "labelled as its neighbour or left out", structure=missing[0],
                                    values={"missing": missing, "upper": upper.name, "lower": lower.name}))
-    return out
-
-
-def _intensity(case: str, stats: LabelStats, label_set: LabelSet, settings: AnatomySettings,
-               present: set[str]) -> list[Finding]:
-    out = []
-    for cls in label_set:
-        if cls.name not in present or stats.voxels[cls.index] < settings.min_voxels:
-            continue
-        median = stats.hu_median(cls.index)
-        if cls.hu is not None:
-            low, high, need = cls.hu
-            fraction = stats.hu_fraction(cls.index, low, high)
-            if fraction < need:
-                out.append(Finding(case, Check.INTENSITY, Severity.ERROR if fraction < need / 2 else Severity.WARNING,
-                                   f"{cls.name}: only {fraction:.0%} of voxels within {low:.0f}..{high:.0f} HU "
-                                   f"(expected at least {need:.0%}; median {median:.0f} HU); the mask may be shifted, "
-                                   "flipped or on another structure", structure=cls.name,
-                                   values={"fraction": fraction, "expected": need, "median_hu": median}))
-        if not cls.may_contain_air and (cls.hu is None or cls.hu[0] > -500):
-            air = stats.hu_fraction(cls.index, -1024, -500)
-            if air > settings.air_fraction:
-                out.append(Finding(case, Check.AIR, Severity.WARNING,
-                                   f"{cls.name}: {air:.0%} of voxels are air (< -500 HU): outside the body or in the "
-                                   "lungs", structure=cls.name, values={"air_fraction": air, "median_hu": median}))
     return out
 
 

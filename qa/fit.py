@@ -48,6 +48,8 @@ class FitSettings:
     min_contrast: float = 0.3     # moved, the mask must outline its tissue clearly (else: no boundary to fit)
     overgrowth_layer: float = 0.55   # outermost layer's band share / core's below this: overgrown
     overgrowth_layers: float = 0.7   # mean of the two outer layers' share / core's below this: overgrown
+    undergrowth_ring: float = 0.8     # the ring outside holds this much of its tissue ...
+    undergrowth_layer: float = 0.88  # ... and the layer just outside this much: under-segmented
     case_shift_share: float = 0.6    # this share of judged structures shifted alike: the whole map is
 
 
@@ -64,6 +66,7 @@ class Fit:
     core: float                    # band share of the core (eroded) and of the two outer layers
     layer1: float
     layer2: float
+    outside1: float                # band share of the layer just outside the mask
     neighbours_in_layer: dict[int, int]  # label -> voxels of layer 1 facing that label (overgrowth into it)
     at_index: tuple[int, int, int]       # (z, y, x) on the full grid: where the largest misfit lies
 
@@ -152,6 +155,7 @@ def measure_fit(labels: np.ndarray, image: np.ndarray, label: int, box: np.ndarr
     return Fit(band=(low, high), contrast=contrast0, inside=inside0, ring=ring0, best_contrast=best[0],
                shift_zyx_mm=tuple(float(best[1][a] * spacing[a]) for a in range(3)),  # type: ignore[arg-type]
                core=_share(core, band), layer1=_share(layer1, band), layer2=_share(layer2, band),
+               outside1=_share(ndimage.binary_dilation(mask) & ~mask, band),
                neighbours_in_layer={int(v): int(c) for v, c in zip(values_n, counts_n, strict=True)},
                at_index=(at[0], at[1], at[2]))
 
@@ -185,6 +189,15 @@ def fit_findings(case: str, labels: Volume, image: np.ndarray, stats: LabelStats
         judged += 1
         at = labels.index_to_world(np.array([fit.at_index[::-1]], dtype=float))[0].round(1).tolist()
         gain = fit.best_contrast - fit.contrast
+        soft = cls.category is not Category.BONE and np.isfinite(fit.core) and fit.core >= 0.6
+        if soft and fit.ring >= settings.undergrowth_ring and fit.outside1 >= settings.undergrowth_layer:
+            out.append(Finding(case, Check.UNDERGROWTH, Severity.WARNING,
+                               f"{cls.name}: its own tissue lies all around it ({fit.outside1:.0%} of the layer just "
+                               f"outside and {fit.ring:.0%} of a {settings.ring_mm:.0f} mm ring in its band "
+                               f"{fit.band[0]:.0f}..{fit.band[1]:.0f} HU); the mask stops short of its border "
+                               "(under-segmented)", structure=cls.name,
+                               values={"outside": fit.outside1, "ring": fit.ring, "core": fit.core, "at_lps": at}))
+            continue
         step_mm = [stats.spacing_zyx[a] * grid_step(stats.spacing_zyx, settings.target_mm)[a] for a in range(3)]
         moved = float(np.linalg.norm(fit.shift_zyx_mm))
         cut = {("z", "y", "x")[a] for a in range(3) for side in truncated.get(cls.name, [])
@@ -204,7 +217,7 @@ def fit_findings(case: str, labels: Volume, image: np.ndarray, stats: LabelStats
                                       "shift_lps_mm": lps.round(1).tolist(), "shift_mm": moved, "at_lps": at})
             shifted.append((cls.name, lps, finding))
             continue
-        if cls.category is Category.BONE or not np.isfinite(fit.core) or fit.core < 0.6:
+        if not soft:
             continue  # bone's band does not hold its marrow; a core outside its own band says nothing
         outer = (fit.layer1 + fit.layer2) / (2 * fit.core)
         if fit.layer1 / fit.core < settings.overgrowth_layer or outer < settings.overgrowth_layers:

@@ -34,7 +34,7 @@ from .findings import Check, Finding, Severity, findings_frame
 from .fit import FitSettings, fit_findings
 from .labelstats import compute_label_stats
 from .loading import GridTolerance, load_case
-from .presence import PresenceSettings, presence_findings
+from .presence import PresenceSettings, area_profile, level_scale, presence_findings
 from .verdicts import flip_verdicts, grid_verdict
 
 __all__ = ["LabelQASettings", "CaseResult", "case_fingerprint", "check_case", "run_label_qa", "checked_labels"]
@@ -86,8 +86,9 @@ def check_case(files: CaseFiles, settings: LabelQASettings) -> CaseResult:
                                   checked=loaded.checked_classes, per_class_files=loaded.per_class)
         present = {c.name for c in label_set if c.index < len(stats.voxels) and stats.voxels[c.index] > 0}
         truncated = truncated_sides(stats, label_set, present)
+        scale = level_scale(stats, label_set, present - set(truncated), settings.presence)
         placed = presence_findings(files.case, loaded.labels, stats, label_set, present, truncated,
-                                   settings.presence, checked=loaded.checked_classes,
+                                   settings.presence, scale=scale, checked=loaded.checked_classes,
                                    midline_x=midline_x(stats, label_set))
         expected = {f.structure for f in placed if f.check == Check.EXPECTED}
         findings = [f for f in findings if not (f.structure in expected and f.check in (Check.EXPECTED, Check.EMPTY))]
@@ -99,7 +100,10 @@ def check_case(files: CaseFiles, settings: LabelQASettings) -> CaseResult:
             findings += fit_findings(files.case, loaded.labels, image, stats, label_set, settings.fit, present,
                                      truncated)
         findings = verdicts + findings
-        return CaseResult(files.case, findings, class_rows(files.case, loaded.labels, stats, label_set))
+        rows = class_rows(files.case, loaded.labels, stats, label_set)
+        for row in rows:  # cross-sections per level: the cohort compares structures the field of view cuts
+            row["area_profile"] = json.dumps(area_profile(loaded.labels, stats, row["index"], scale)) if scale else ""
+        return CaseResult(files.case, findings, rows)
     except MemoryError:
         raise
     except Exception as exc:  # a bug or an input no check foresaw: record it, go on with other cases

@@ -44,6 +44,7 @@ class LabelStats:
     contacts: dict[tuple[int, int], int] = field(default_factory=dict)  # (a, b) with a < b -> faces shared
     holes: dict[int, int] = field(default_factory=dict)  # class -> background voxels it alone encloses
     spacing_zyx: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    slice_voxels: np.ndarray | None = None  # (K, nz) voxels of each class in each slice (array axis 0)
 
     def present(self) -> list[int]:
         return [int(v) for v in np.flatnonzero(self.voxels) if v > 0]
@@ -185,10 +186,13 @@ def compute_label_stats(labels: Volume, image: np.ndarray | None = None, *, cont
     world = np.asarray(labels.origin) + (xyz * np.asarray(labels.spacing)) @ labels.direction.T
 
     holes = _enclosed_background(array, n_labels)
+    nz = array.shape[0]
+    per_slice = np.bincount(np.add(array.reshape(nz, -1).astype(np.int64) * nz, np.arange(nz)[:, None]).ravel(),
+                            minlength=n_labels * nz).reshape(n_labels, nz)
     spacing = labels.spacing
     return LabelStats(
         shape=array.shape, voxel_volume_ml=float(np.prod(spacing)) / 1000.0, voxels=voxels, hu_hist=hist,
         components=components, component_boxes=component_boxes, component_centroids=component_centroids,
         bbox=bbox, centroid_index=centroid_index, centroid_world=world,
         contacts=_contacts(array, n_labels) if contacts else {}, holes=holes,
-        spacing_zyx=(spacing[2], spacing[1], spacing[0]))
+        spacing_zyx=(spacing[2], spacing[1], spacing[0]), slice_voxels=per_slice)

@@ -27,7 +27,7 @@ from curation.labels.labelset import LabelClass, LabelSet
 from .findings import Check, Finding, Severity
 from .labelstats import LabelStats
 
-__all__ = ["PresenceSettings", "LevelScale", "level_scale", "presence_findings"]
+__all__ = ["PresenceSettings", "LevelScale", "level_scale", "presence_findings", "area_profile"]
 
 _PHRASE = {"above": "above", "below": "below", "anterior": "in front of", "posterior": "behind",
            "right_of": "to the right of", "left_of": "to the left of"}
@@ -90,14 +90,32 @@ def _fov_levels(labels: Volume, scale: LevelScale) -> tuple[float, float]:
     return min(top, bottom), max(top, bottom)
 
 
+def area_profile(labels: Volume, stats: LabelStats, index: int, scale: LevelScale) -> dict[str, float]:
+    """A structure's cross-section area (mm2) per half vertebral level, from its voxels per slice: the
+    same level in two people holds comparable anatomy, whatever the field of view cuts off."""
+    if stats.slice_voxels is None:
+        return {}
+    per_slice = stats.slice_voxels[index]
+    slices = np.flatnonzero(per_slice)
+    if not len(slices):
+        return {}
+    pixel_mm2 = float(labels.spacing[0] * labels.spacing[1])
+    zs = labels.index_to_world(np.stack([np.zeros(len(slices)), np.zeros(len(slices)), slices], axis=1))[:, 2]
+    bins = np.round(np.array([scale.level(float(z)) for z in zs]) * 2) / 2
+    out: dict[str, float] = {}
+    for level in np.unique(bins):
+        out[f"{level:g}"] = round(float(per_slice[slices[bins == level]].mean() * pixel_mm2), 1)
+    return out
+
+
 def presence_findings(case: str, labels: Volume, stats: LabelStats, label_set: LabelSet, present: set[str],
-                      truncated: dict[str, list[str]], settings: PresenceSettings, *,
+                      truncated: dict[str, list[str]], settings: PresenceSettings, *, scale: LevelScale | None,
                       checked: set[str] | None = None, midline_x: float | None = None) -> list[Finding]:
-    """Expected-but-empty structures, misplaced levels and sides, and broken relations of one case."""
+    """Expected-but-empty structures, misplaced levels and sides, and broken relations of one case (``scale``:
+    :func:`level_scale` of the case)."""
     whole = present - set(truncated)
     usable = {n for n in present if stats.voxels[label_set.by_name(n).index] >= settings.min_voxels}
     out: list[Finding] = []
-    scale = level_scale(stats, label_set, whole, settings)
     if scale is not None:
         fov_top, fov_bottom = _fov_levels(labels, scale)
         for cls in label_set:

@@ -1,5 +1,6 @@
 """Label sets (classes, categories, laterality, colours, HU ranges, anatomical knowledge), label map IO
-(multi-label volumes, mask folders, Slicer ``.seg.nrrd``) and mappings between label sets. Every stage
+(multi-label volumes, mask folders, Slicer ``.seg.nrrd``), mappings between label sets and the contrast phase
+read from labelled HU. Every stage
 uses them.
 """
 
@@ -18,9 +19,11 @@ from .labelmap import (
 )
 from .labelmapping import LabelMapping, load_label_mapping
 from .labelset import Category, Code, LabelClass, LabelSet, Laterality, builtin_label_sets, load_label_set
+from .phase import PhaseEstimate, phase_from_hu, phase_prior
 
 __all__ = [
     "Segment", "list_mask_files", "read_seg_nrrd", "write_seg_nrrd", "write_mask_folder", "read_mask_folder",
     "masks_to_label_map", "label_dtype", "LabelMapping", "load_label_mapping", "Category", "Code", "Laterality",
-    "LabelClass", "LabelSet", "builtin_label_sets", "load_label_set", "Pieces", "Side"
+    "LabelClass", "LabelSet", "builtin_label_sets", "load_label_set", "Pieces", "Side", "PhaseEstimate",
+    "phase_from_hu", "phase_prior",
 ]

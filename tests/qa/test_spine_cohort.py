@@ -47,19 +47,64 @@ def test_ribs_at_their_own_level_pass_and_ribs_numbered_two_off_are_named() -> N
         next(f.message for f in findings if f.structure == "rib_left_7")
 
 
+def _trimmed(labels: np.ndarray, index: int, share: float, seed: int) -> np.ndarray:
+    """``labels`` with ``share`` of a structure's boundary voxels removed at random (a person's own size)."""
+    out = labels.copy()
+    mask = labels == index
+    boundary = np.argwhere(mask & ~ndimage.binary_erosion(mask))
+    rng = np.random.default_rng(seed)
+    chosen = boundary[rng.random(len(boundary)) < share]
+    out[tuple(chosen.T)] = 0
+    return out
+
+
 def test_cohort_flags_the_case_whose_kidney_is_much_bigger(ts: Path, make_case, v2_map: Volume) -> None:
+    kidney_index = V2.by_name("kidney_left").index  # wholly inside the FOV (a cut liver is not judged)
     for n in range(10):
         root = make_case(f"c{n:02d}", ts / "example_ct.nii.gz",
-                         multilabel=ts / "seg_v2_total117" / "example_seg_fast_force_split.nii.gz").parent
+                         multilabel=replace(v2_map, _trimmed(v2_map.array, kidney_index, 0.05 * n, n))).parent
     labels = v2_map.array.copy()
-    kidney = labels == V2.by_name("kidney_left").index  # wholly inside the FOV (a cut liver is not judged)
-    labels[ndimage.binary_dilation(kidney, iterations=2) & (labels == 0)] = V2.by_name("kidney_left").index
+    kidney = labels == kidney_index
+    labels[ndimage.binary_dilation(kidney, iterations=3) & (labels == 0)] = kidney_index
     make_case("big", ts / "example_ct.nii.gz", multilabel=replace(v2_map, labels))
     findings, stats = run_label_qa(find_cases(root), LabelQASettings(V2, cohort_min_cases=10))
     volume = findings[findings["check"] == "cohort.volume"]
     assert set(volume["case"]) == {"big"} and "kidney_left" in set(volume["structure"])
-    assert json.loads(volume[volume["structure"] == "kidney_left"]["values"].iloc[0])["z"] > 5
+    row = volume[volume["structure"] == "kidney_left"].iloc[0]
+    assert json.loads(row["values"])["z"] > 5 and "x the cohort median" in row["message"]
     assert len(stats[stats["structure"] == "kidney_left"]) == 11
     # below the minimum cohort size nothing is judged
     findings, _ = run_label_qa(find_cases(root), LabelQASettings(V2, cohort_min_cases=12))
     assert not findings["check"].str.startswith("cohort").any()
+
+
+def test_near_duplicate_cases_do_not_make_a_cohort(ts: Path, make_case, v2_map: Volume) -> None:
+    """Ten copies of one scan and one changed case: no distinct cohort, so no z-score against it."""
+    for n in range(10):
+        root = make_case(f"c{n:02d}", ts / "example_ct.nii.gz",
+                         multilabel=ts / "seg_v2_total117" / "example_seg_fast_force_split.nii.gz").parent
+    labels = v2_map.array.copy()
+    labels[labels == V2.by_name("kidney_left").index] = 0
+    make_case("changed", ts / "example_ct.nii.gz", multilabel=replace(v2_map, labels))
+    findings, _ = run_label_qa(find_cases(root), LabelQASettings(V2, cohort_min_cases=10))
+    assert not findings["check"].str.startswith("cohort").any()
+    assert "kidney_left" in set(findings.loc[(findings["case"] == "changed") & (findings["check"] == "fov.expected"),
+                                              "structure"])
+
+
+def test_cohort_compares_a_cut_structure_level_by_level(ts: Path, make_case, v2_map: Volume) -> None:
+    """The liver touches the top of the field of view, so its volume says nothing; its cross-sections at the same
+    vertebral levels do: a liver grown by 21 mm is named, ten livers of their own sizes are not."""
+    liver = V2.by_name("liver").index
+    for n in range(10):
+        root = make_case(f"c{n:02d}", ts / "example_ct.nii.gz",
+                         multilabel=replace(v2_map, _trimmed(v2_map.array, liver, 0.05 * n, n))).parent
+    labels = v2_map.array.copy()
+    labels[ndimage.binary_dilation(labels == liver, iterations=7) & (labels == 0)] = liver
+    make_case("big", ts / "example_ct.nii.gz", multilabel=replace(v2_map, labels))
+    findings, stats = run_label_qa(find_cases(root), LabelQASettings(V2, cohort_min_cases=10))
+    assert stats.loc[stats["structure"] == "liver", "truncated"].all()
+    profile = findings[findings["check"] == "cohort.profile"]
+    assert set(profile["case"]) == {"big"} and set(profile["structure"]) == {"liver"}, profile.to_string()
+    assert json.loads(profile["values"].iloc[0])["ratio"] > 1.5
+    assert "at the same vertebral levels" in profile["message"].iloc[0]
