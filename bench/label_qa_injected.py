@@ -213,7 +213,7 @@ class Injector:
         if not steps.any():
             steps[int(np.argmax(np.abs(direction)))] = 1
         mask = self.a == index
-        moved = np.roll(mask, tuple(int(s) for s in steps), axis=(0, 1, 2))
+        moved = ndimage.shift(mask, steps, order=0, mode="constant", cval=False)  # what leaves the volume is gone
         a = self.a.copy()
         a[mask] = 0
         a[moved] = index

@@ -35,6 +35,7 @@ class AnatomySettings:
     stray_fraction: float = 0.05    # islands of multi-piece classes smaller than this share are strays
     far_stray_fraction: float = 0.15  # ... and up to this share when further than far_stray_mm away
     far_stray_mm: float = 60.0
+    pair_ratio: float = 2.5         # left and right of a pair, both whole, differ more than this in volume
     abrupt_share: float = 0.3       # an end slice holding this share of the largest cross-section is cut off
     hole_ml: float = 0.5            # background enclosed by a bone mask
     hole_ml_soft: float = 0.05      # background enclosed by any other structure
@@ -118,7 +119,7 @@ def check_anatomy(case: str, labels: Volume, stats: LabelStats, label_set: Label
                                    "structure's mask has no holes", structure=cls.name,
                                    values={"hole_ml": ml, "hole_voxels": voxels}))
     midline = midline_x(stats, label_set)
-    out += _laterality(case, stats, label_set, settings, present, midline)
+    out += _laterality(case, stats, label_set, settings, present, midline, truncated)
     out += _spine(case, labels, stats, label_set, settings, present)
     out += _ribs(case, labels, stats, label_set, settings, present, truncated, midline)
     out += _rib_gaps(case, stats, label_set, settings, present)
@@ -194,8 +195,25 @@ def _fragments(case: str, stats: LabelStats, label_set: LabelSet, settings: Anat
     return out
 
 
+def _pair_size(case: str, stats: LabelStats, left: LabelClass, right: LabelClass, truncated: dict[str, list[str]],
+               settings: AnatomySettings) -> list[Finding]:
+    """Left and right of a pair, both whole, are of similar size; far apart, the smaller is the suspect."""
+    if left.name in truncated or right.name in truncated:
+        return []
+    small, large = sorted((left, right), key=lambda c: int(stats.voxels[c.index]))
+    ratio = float(stats.voxels[large.index] / stats.voxels[small.index])
+    if ratio <= settings.pair_ratio:
+        return []
+    ml = stats.voxel_volume_ml
+    return [Finding(case, Check.PAIR_SIZE, Severity.WARNING,
+                    f"{small.name}: {stats.voxels[small.index] * ml:.1f} ml against {large.name} "
+                    f"{stats.voxels[large.index] * ml:.1f} ml ({ratio:.1f}x); a pair is of similar size: one of them "
+                    "is under- or over-segmented (or diseased)", structure=small.name,
+                    values={"ratio": ratio, "counterpart": large.name})]
+
+
 def _laterality(case: str, stats: LabelStats, label_set: LabelSet, settings: AnatomySettings, present: set[str],
-                midline: float | None) -> list[Finding]:
+                midline: float | None, truncated: dict[str, list[str]]) -> list[Finding]:
     out = []
 
     def usable(name: str) -> bool:
@@ -214,6 +232,7 @@ def _laterality(case: str, stats: LabelStats, label_set: LabelSet, settings: Ana
                                    structure=cls.name, values={"x_left": x_left, "x_right": x_right,
                                                                "counterpart": cls.counterpart}))
                 continue
+            out += _pair_size(case, stats, cls, label_set.by_name(cls.counterpart), truncated, settings)
     if midline is None:
         return out
     for cls in label_set:
@@ -298,7 +317,7 @@ def _abrupt_ends(case: str, labels: Volume, stats: LabelStats, label_set: LabelS
     out = []
     nz = stats.shape[0]
     for cls in label_set:
-        if cls.name not in present or cls.category not in (Category.ORGAN, Category.MUSCLE) or not cls.one_piece \
+        if cls.name not in present or cls.category not in (Category.ORGAN, Category.MUSCLE) \
                 or stats.voxels[cls.index] < settings.min_voxels:
             continue
         profile = stats.slice_voxels[cls.index]

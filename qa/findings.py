@@ -40,6 +40,7 @@ class Check(StrEnum):
     HOLES = "holes.enclosed"
     LATERALITY = "laterality.swapped"
     MIDLINE = "laterality.midline"
+    PAIR_SIZE = "laterality.size"
     SPINE_ORDER = "spine.order"
     SPINE_GAP = "spine.missing_level"
     SPINE_DISTANCE = "spine.distance"

@@ -44,6 +44,7 @@ class FitSettings:
     min_band_mm: float = 30.0     # half width of a tissue band at least (HU)
     shift_gain: float = 0.12      # a trial shift this much better in tissue contrast: misplaced (warning)
     shift_gain_error: float = 0.25
+    shift_gain_cut: float = 0.2   # ... along an axis where the field of view cuts the structure
     min_shift_mm: float = 4.0
     min_contrast: float = 0.3     # moved, the mask must outline its tissue clearly (else: no boundary to fit)
     overgrowth_layer: float = 0.55   # outermost layer's band share / core's below this: overgrown
@@ -204,8 +205,10 @@ def fit_findings(case: str, labels: Volume, image: np.ndarray, stats: LabelStats
                if side in _BORDER_AXIS and _BORDER_AXIS[side] == a}
         along = {("z", "y", "x")[a] for a in range(3) if fit.shift_zyx_mm[a]}
         at_limit = any(abs(fit.shift_zyx_mm[a]) > settings.max_shift_mm - step_mm[a] for a in range(3))
-        if gain >= settings.shift_gain and fit.best_contrast >= settings.min_contrast \
-                and moved >= settings.min_shift_mm and not along & cut and not at_limit:
+        # towards or away from a border that cuts the structure, a shift also gains or loses what lies beyond it
+        needed = settings.shift_gain_cut if along & cut else settings.shift_gain
+        if gain >= needed and fit.best_contrast >= settings.min_contrast \
+                and moved >= settings.min_shift_mm and not at_limit:
             lps = world_shift(labels, fit.shift_zyx_mm)
             finding = Finding(case, Check.ALIGNMENT, Severity.ERROR if gain >= settings.shift_gain_error
                               else Severity.WARNING,

@@ -67,10 +67,16 @@ def level_name(level: float) -> str:
 
 def level_scale(stats: LabelStats, label_set: LabelSet, whole: set[str], settings: PresenceSettings
                 ) -> LevelScale | None:
-    """The scale from the vertebrae present and whole (not cut by the field of view); None without one."""
-    points = [(float(c.spine_level or 0), float(stats.centroid_world[c.index][2])) for c in label_set
-              if c.spine_level is not None and c.name in whole and c.spine_level <= 25
-              and stats.voxels[c.index] >= settings.min_voxels]
+    """The scale from the vertebrae present and whole (not cut by the field of view), else from the cut ones;
+    None without any."""
+    def measured(names: set[str]) -> list[tuple[float, float]]:
+        return [(float(c.spine_level or 0), float(stats.centroid_world[c.index][2])) for c in label_set
+                if c.spine_level is not None and c.name in names and c.spine_level <= 25
+                and c.index < len(stats.voxels) and stats.voxels[c.index] >= settings.min_voxels]
+
+    # whole vertebrae first; a thin slab may hold only cut ones, whose centres are off by less than a level
+    points = measured(whole) or measured({c.name for c in label_set if c.index < len(stats.voxels)
+                                          and stats.voxels[c.index] > 0})
     if not points:
         return None
     levels, zs = np.array(points).T
