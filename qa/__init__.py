@@ -4,17 +4,21 @@ Label sets and label map storage live in :mod:`curation` (``curation.labels.labe
 because every stage uses them; this package judges labels and metadata.
 """
 
-from .anatomy import AnatomySettings
 from .cases import CaseFiles, find_cases
 from .findings import Check, Finding, Severity, findings_frame
+from .fit import FitSettings
 from .labels import LabelQASettings, check_case, run_label_qa
 from .labelstats import LabelStats, compute_label_stats
 from .loading import GridTolerance, compare_grids, load_case
 from .meta import run_meta_qa
+from .presence import PresenceSettings
 from .report import build_report
+from .thresholds import AnatomySettings
 
 __all__ = [
     "AnatomySettings",
+    "FitSettings",
+    "PresenceSettings",
     "CaseFiles",
     "find_cases",
     "Check",

@@ -8,7 +8,6 @@ enclosed by one structure), laterality, spine order and gaps, rib levels, and CT
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,38 +16,12 @@ from curation import Volume
 from curation.labels.labelset import Category, LabelClass, LabelSet, Laterality
 
 from .findings import Check, Finding, Severity
+from .fragments import fragment_findings
 from .intensity import intensity_findings
 from .labelstats import LabelStats
+from .thresholds import AnatomySettings
 
-__all__ = ["AnatomySettings", "check_anatomy", "class_rows", "single_piece", "truncated_sides", "midline_x"]
-
-
-@dataclass(frozen=True)
-class AnatomySettings:
-    """Thresholds of the anatomical checks."""
-
-    min_voxels: int = 20            # fewer voxels: too small to judge intensity, side or position
-    tiny_ml: float = 0.1            # a present structure smaller than this (and not cut by the FOV) is suspicious
-    largest_fraction: float = 0.9   # below: the structure is fragmented
-    far_island_mm: float = 30.0     # an island this far from the main part is misplaced
-    min_island_voxels: int = 5
-    stray_fraction: float = 0.05    # islands of multi-piece classes smaller than this share are strays
-    far_stray_fraction: float = 0.15  # ... and up to this share when further than far_stray_mm away
-    far_stray_mm: float = 60.0
-    pair_ratio: float = 2.5         # left and right of a pair, both whole, differ more than this in volume
-    abrupt_share: float = 0.3       # an end slice holding this share of the largest cross-section is cut off
-    hole_ml: float = 0.5            # background enclosed by a bone mask
-    hole_ml_soft: float = 0.05      # background enclosed by any other structure
-    hole_min_voxels: int = 4
-    spine_gap_mm: float = 15.0      # adjacent vertebrae further apart than this along z
-    midline_margin_mm: float = 10.0
-    air_fraction: float = 0.2       # voxels below -500 HU in a structure that holds no air
-
-
-def single_piece(cls: LabelClass) -> bool:
-    """Whether a class is one connected piece in every healthy body: the class's ``pieces``, else solid
-    organs, vertebrae, bones and muscles (:attr:`LabelClass.one_piece`)."""
-    return cls.one_piece
+__all__ = ["AnatomySettings", "check_anatomy", "class_rows", "truncated_sides", "midline_x"]
 
 
 def _world_extent(stats: LabelStats, labels: Volume, label: int) -> np.ndarray:
@@ -69,16 +42,6 @@ def _touches(stats: LabelStats, label: int) -> list[str]:
         if hi == n - 1:
             sides.append("last slice" if name == "first slice" else name)
     return sides
-
-
-def _box_gap_mm(a: np.ndarray, b: np.ndarray, spacing_zyx: tuple[float, float, float]) -> float:
-    """Distance (mm) between two [z0, z1, y0, y1, x0, x1] boxes, 0 when they overlap."""
-    gaps = []
-    for axis in range(3):
-        lo_a, hi_a, lo_b, hi_b = a[2 * axis], a[2 * axis + 1], b[2 * axis], b[2 * axis + 1]
-        gap = max(lo_b - hi_a - 1, lo_a - hi_b - 1, 0)
-        gaps.append(gap * spacing_zyx[axis])
-    return float(np.linalg.norm(gaps))
 
 
 def truncated_sides(stats: LabelStats, label_set: LabelSet, present: set[str]) -> dict[str, list[str]]:
@@ -106,7 +69,7 @@ def check_anatomy(case: str, labels: Volume, stats: LabelStats, label_set: Label
     present = {c.name for c in label_set if c.index < n and stats.voxels[c.index] > 0}
     truncated = truncated_sides(stats, label_set, present)
     out += _fov(case, stats, label_set, settings, present, truncated, checked, per_class_files)
-    out += _fragments(case, stats, label_set, settings, present)
+    out += fragment_findings(case, labels, stats, label_set, settings, present)
     for cls in label_set:
         if cls.name in present and cls.index in stats.holes:
             voxels = stats.holes[cls.index]
@@ -156,42 +119,6 @@ def _fov(case: str, stats: LabelStats, label_set: LabelSet, settings: AnatomySet
         elif per_class_files:
             out.append(Finding(case, Check.EMPTY, Severity.INFO, f"{cls.name}: empty (outside the field of view?)",
                                structure=cls.name))
-    return out
-
-
-def _fragments(case: str, stats: LabelStats, label_set: LabelSet, settings: AnatomySettings,
-               present: set[str]) -> list[Finding]:
-    out = []
-    for cls in label_set:
-        if cls.name not in present:
-            continue
-        sizes = stats.components[cls.index]
-        boxes = stats.component_boxes[cls.index]
-        total = int(sizes.sum())
-        largest = float(sizes[0] / total)
-        one_piece = single_piece(cls)
-        values: dict[str, Any] = {"components": len(sizes), "largest_fraction": largest,
-                                  "islands": int((sizes[1:] < settings.min_island_voxels).sum())}
-        if largest < settings.largest_fraction and len(sizes) > 1:
-            out.append(Finding(case, Check.FRAGMENTED, Severity.WARNING if one_piece else Severity.INFO,
-                               f"{cls.name}: {len(sizes)} separate parts; the largest holds {largest:.0%} of the "
-                               "voxels",
-                               structure=cls.name, values=values))
-        far = [(int(size), _box_gap_mm(boxes[0], box, stats.spacing_zyx)) for size, box in zip(sizes[1:], boxes[1:],
-                                                                                                 strict=True)]
-        # a class that may be several pieces (bowel, vessels) is only suspicious for small stray pieces
-        # (a larger piece far away is a stray too)
-        limit = total if one_piece else settings.stray_fraction * total
-        far = [(size, gap) for size, gap in far if settings.min_island_voxels <= size
-               and (size <= limit and gap > settings.far_island_mm
-                    or size <= settings.far_stray_fraction * total and gap > settings.far_stray_mm)]
-        if far:
-            size, gap = max(far, key=lambda t: t[1])
-            out.append(Finding(case, Check.FAR_ISLAND, Severity.ERROR if one_piece else Severity.WARNING,
-                               f"{cls.name}: {len(far)} island(s) far from the main part (largest gap {gap:.0f} mm, "
-                               f"{size} voxels); mislabelled voxels or a second structure under this label",
-                               structure=cls.name, values={**values, "far_islands": len(far), "gap_mm": gap,
-                                                           "island_voxels": size}))
     return out
 
 

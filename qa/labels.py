@@ -32,6 +32,7 @@ from .cases import CaseFiles
 from .cohort import cohort_findings
 from .findings import Check, Finding, Severity, findings_frame
 from .fit import FitSettings, fit_findings
+from .intensity import case_phase
 from .labelstats import compute_label_stats
 from .loading import GridTolerance, load_case
 from .presence import PresenceSettings, area_profile, level_scale, presence_findings
@@ -87,10 +88,11 @@ def check_case(files: CaseFiles, settings: LabelQASettings) -> CaseResult:
         present = {c.name for c in label_set if c.index < len(stats.voxels) and stats.voxels[c.index] > 0}
         truncated = truncated_sides(stats, label_set, present)
         scale = level_scale(stats, label_set, present - set(truncated), settings.presence)
+        drawn = {name for name, voxels in loaded.drawn.items() if voxels}  # taken over by other masks: not empty
         placed = presence_findings(files.case, loaded.labels, stats, label_set, present, truncated,
                                    settings.presence, scale=scale, checked=loaded.checked_classes,
-                                   midline_x=midline_x(stats, label_set))
-        expected = {f.structure for f in placed if f.check == Check.EXPECTED}
+                                   midline_x=midline_x(stats, label_set), drawn=drawn)
+        expected = {f.structure for f in placed if f.check == Check.EXPECTED} | drawn
         findings = [f for f in findings if not (f.structure in expected and f.check in (Check.EXPECTED, Check.EMPTY))]
         findings += placed
         if not verdicts:
@@ -98,7 +100,7 @@ def check_case(files: CaseFiles, settings: LabelQASettings) -> CaseResult:
                                      settings.anatomy.min_voxels)
         if image is not None and not verdicts:
             findings += fit_findings(files.case, loaded.labels, image, stats, label_set, settings.fit, present,
-                                     truncated)
+                                     truncated, case_phase(stats, label_set, settings.anatomy.min_voxels).phase)
         findings = verdicts + findings
         rows = class_rows(files.case, loaded.labels, stats, label_set)
         for row in rows:  # cross-sections per level: the cohort compares structures the field of view cuts

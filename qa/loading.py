@@ -22,6 +22,7 @@ from curation.image.orientation import reoriented_onto
 from curation.image.volume import nifti_nonfinite, read_volume, volume_suffix
 from curation.labels.labelmap import Segment, label_dtype, list_mask_files, read_seg_nrrd
 from curation.labels.labelset import LabelSet
+from curation.workspace import MASKS_FOLDER
 
 from .cases import CaseFiles
 from .findings import Check, Finding, Severity
@@ -81,6 +82,7 @@ class LoadedCase:
     overlaps: dict[tuple[int, int], int] = field(default_factory=dict)
     checked_classes: set[str] = field(default_factory=set)  # classes whose labels were read and are on the grid
     declared: set[str] = field(default_factory=set)  # classes a multi-label file names, each with its own entry
+    drawn: dict[str, int] = field(default_factory=dict)  # voxels in each mask file (before overlaps are resolved)
     # the whole map on another grid than the CT: (the map on its own grid, the CT, the differences, the file)
     off_grid: tuple[Volume, Volume, dict[str, Any], str] | None = None
 
@@ -247,6 +249,7 @@ def _read_masks(folder: Path, case: str, label_set: LabelSet, reference: Volume 
                 pair_counts[(int(other), cls.index)] += int(n)
         labels[inside] = cls.index
         loaded.checked_classes.add(cls.name)
+        loaded.drawn[cls.name] = int(np.count_nonzero(inside))
     if labels is None and reference is not None and against == "CT" and len(off_grid) == 1:
         # every mask is off the CT's grid, alike: the map is judged on its own grid, the grid by a verdict
         scratch = LoadedCase(case, None, None, "")
@@ -293,8 +296,14 @@ def load_case(files: CaseFiles, label_set: LabelSet, tol: GridTolerance | None =
     if files.image is not None:
         loaded.image = _read(files.image, files.case, findings)
     if not files.has_labels:
+        others = sorted(p.name for p in files.folder.iterdir() if volume_suffix(p) and p != files.image
+                        and not p.name.startswith("."))
+        found = f"; found {', '.join(others[:5])}, not named as labels" if others else ""
         findings.append(Finding(files.case, Check.NO_LABELS, Severity.ERROR,
-                                f"{files.folder.name}: no labels (neither segmentations/ nor a multi-label file)",
+                                f"{files.folder.name}: no labels: neither {MASKS_FOLDER}/<structure>.nrrd|.nii.gz "
+                                "nor a multi-label file (segmentation.nii.gz, seg.nrrd, <name>.seg.nrrd, "
+                                f"labels.nii.gz, segmentations.nii, <name>_seg.nii.gz, ...){found}; rename it to one "
+                                "of those",
                                 file=str(files.folder)))
         return loaded
     image = loaded.image

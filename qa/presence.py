@@ -17,6 +17,7 @@ Positions are LPS (x to the patient's left, y to the back, z up).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +46,10 @@ class PresenceSettings:
     fov_margin: float = 0.5        # and the field of view by this
     level_margin: float = 2.5      # a centre this far outside its span is misplaced
     level_height_mm: float = 25.0  # a typical vertebral level, when only one vertebra is present
+    min_overlap: float = 0.5       # levels a structure's span (less its margins) shares with the field of view
+    unsure_margin: float = 1.0     # measured on cut vertebrae: the span must pass both ends by this much
     side_margin_mm: float = 10.0
+    min_island_voxels: int = 5
     min_voxels: int = 20
 
 
@@ -55,6 +59,7 @@ class LevelScale:
 
     intercept: float
     slope: float
+    whole: bool = True  # measured on whole vertebrae (else on cut ones: positions only, no expected presence)
 
     def level(self, z: float) -> float:
         return self.intercept + self.slope * z
@@ -75,8 +80,10 @@ def level_scale(stats: LabelStats, label_set: LabelSet, whole: set[str], setting
                 and c.index < len(stats.voxels) and stats.voxels[c.index] >= settings.min_voxels]
 
     # whole vertebrae first; a thin slab may hold only cut ones, whose centres are off by less than a level
-    points = measured(whole) or measured({c.name for c in label_set if c.index < len(stats.voxels)
-                                          and stats.voxels[c.index] > 0})
+    points = measured(whole)
+    from_whole = bool(points)
+    present = {c.name for c in label_set if c.index < len(stats.voxels) and stats.voxels[c.index] > 0}
+    points = points or measured(present)
     if not points:
         return None
     levels, zs = np.array(points).T
@@ -87,7 +94,7 @@ def level_scale(stats: LabelStats, label_set: LabelSet, whole: set[str], setting
         # a sane height per level (about 12 to 45 mm); else the labels themselves are out of order
         slope = float(np.clip(slope, -1 / 12.0, -1 / 45.0)) if slope < 0 else -1.0 / settings.level_height_mm
     intercept = float(np.median(levels - slope * zs))
-    return LevelScale(intercept, slope)
+    return LevelScale(intercept, slope, from_whole)
 
 
 def _fov_levels(labels: Volume, scale: LevelScale) -> tuple[float, float]:
@@ -116,9 +123,11 @@ def area_profile(labels: Volume, stats: LabelStats, index: int, scale: LevelScal
 
 def presence_findings(case: str, labels: Volume, stats: LabelStats, label_set: LabelSet, present: set[str],
                       truncated: dict[str, list[str]], settings: PresenceSettings, *, scale: LevelScale | None,
-                      checked: set[str] | None = None, midline_x: float | None = None) -> list[Finding]:
+                      checked: set[str] | None = None, midline_x: float | None = None,
+                      drawn: Collection[str] = ()) -> list[Finding]:
     """Expected-but-empty structures, misplaced levels and sides, and broken relations of one case (``scale``:
-    :func:`level_scale` of the case)."""
+    :func:`level_scale` of the case; ``drawn``: structures whose mask file holds voxels that other masks
+    took over - not empty, their overlap is the finding)."""
     whole = present - set(truncated)
     usable = {n for n in present if stats.voxels[label_set.by_name(n).index] >= settings.min_voxels}
     out: list[Finding] = []
@@ -128,9 +137,11 @@ def presence_findings(case: str, labels: Volume, stats: LabelStats, label_set: L
             if cls.levels is None:
                 continue
             if cls.name not in present:
-                if cls.required and (checked is None or cls.name in checked):
-                    out += _expected(case, cls, label_set, present, (fov_top, fov_bottom), settings)
-            elif cls.name in whole & usable and cls.spine_level is None:
+                if cls.required and (checked is None or cls.name in checked) and cls.name not in drawn:
+                    out += _expected(case, cls, label_set, present, (fov_top, fov_bottom), settings, scale.whole)
+            else:
+                out += _stray_levels(case, labels, stats, cls, scale, settings)
+            if cls.name in whole & usable and cls.spine_level is None:
                 level = scale.level(float(stats.centroid_world[cls.index][2]))
                 top, bottom = cls.levels
                 if level < top - settings.level_margin or level > bottom + settings.level_margin:
@@ -151,19 +162,48 @@ def presence_findings(case: str, labels: Volume, stats: LabelStats, label_set: L
                                    f"{cls.name}: lies {-offset:.0f} mm on the wrong side of the midline (expected on "
                                    f"the {cls.side}; spine at x = {midline_x:.1f} mm)", structure=cls.name,
                                    values={"x": x, "midline_x": midline_x}))
-    out += _relations(case, stats, label_set, whole & usable)
+    out += _relations(case, labels, stats, label_set, usable, truncated)
     return out
 
 
+def _stray_levels(case: str, labels: Volume, stats: LabelStats, cls: LabelClass, scale: LevelScale,
+                  settings: PresenceSettings) -> list[Finding]:
+    """Pieces of a structure (besides its main one) lying at levels where it never is."""
+    assert cls.levels is not None
+    sizes = stats.components.get(cls.index)
+    if sizes is None or len(sizes) < 2:
+        return []
+    top, bottom = cls.levels
+    centres = labels.index_to_world(stats.component_centroids[cls.index][1:, ::-1])
+    strays = [(int(size), scale.level(float(centre[2])), centre) for size, centre in zip(sizes[1:], centres,
+                                                                                         strict=True)
+              if size >= settings.min_island_voxels]
+    strays = [s for s in strays if s[1] < top - settings.level_margin or s[1] > bottom + settings.level_margin]
+    if not strays:
+        return []
+    size, level, centre = max(strays, key=lambda s: s[0])
+    return [Finding(case, Check.FAR_ISLAND, Severity.WARNING,
+                    f"{cls.name}: {len(strays)} piece(s) at levels where it never lies (largest {size} voxels at "
+                    f"{level_name(level)}; expected {level_name(top)} to {level_name(bottom)}): mislabelled voxels",
+                    structure=cls.name, values={"pieces": len(strays), "island_voxels": size, "level": level,
+                                                "at_lps": centre.round(1).tolist()})]
+
+
 def _expected(case: str, cls: LabelClass, label_set: LabelSet, present: set[str], fov: tuple[float, float],
-              settings: PresenceSettings) -> list[Finding]:
+              settings: PresenceSettings, sure: bool) -> list[Finding]:
+    """``sure``: the field of view was measured on whole vertebrae; else (a thin slab, cut vertebrae only) a
+    structure is expected only where its span runs well past both ends of the field of view."""
     assert cls.levels is not None
     top, bottom = cls.levels[0] + settings.span_margin, cls.levels[1] - settings.span_margin
     if top > bottom:  # a short structure: its middle
         top = bottom = (cls.levels[0] + cls.levels[1]) / 2
-    fov_top, fov_bottom = fov[0] + settings.fov_margin, fov[1] - settings.fov_margin
-    if bottom < fov_top or top > fov_bottom:
-        return []
+    if not sure:
+        if top > fov[0] - settings.unsure_margin or bottom < fov[1] + settings.unsure_margin:
+            return []
+    else:
+        fov_top, fov_bottom = fov[0] + settings.fov_margin, fov[1] - settings.fov_margin
+        if min(bottom, fov_bottom) - max(top, fov_top) < (settings.min_overlap if top < bottom else 0.0):
+            return []
     neighbours = sorted({n for names in cls.relations.values() for n in names} | (
         {cls.counterpart} if cls.counterpart else set()))
     there = [n for n in neighbours if n in present]
@@ -176,16 +216,31 @@ def _expected(case: str, cls: LabelClass, label_set: LabelSet, present: set[str]
                     values={"levels": list(cls.levels), "fov_levels": [fov[0], fov[1]], "neighbours": there})]
 
 
-def _relations(case: str, stats: LabelStats, label_set: LabelSet, whole: set[str]) -> list[Finding]:
+_SIDE_AXIS = {"first slice": 0, "last slice": 0, "row edge": 1, "column edge": 2}  # array axes (z, y, x)
+
+
+def _cut_axes(labels: Volume, truncated: dict[str, list[str]]) -> dict[str, set[int]]:
+    """The LPS axes (0 x, 1 y, 2 z) along which the field of view cuts each structure."""
+    lps = [int(np.argmax(np.abs(labels.direction[:, 2 - a]))) for a in range(3)]
+    return {name: {lps[_SIDE_AXIS[side]] for side in sides if side in _SIDE_AXIS} for name, sides in truncated.items()}
+
+
+def _relations(case: str, labels: Volume, stats: LabelStats, label_set: LabelSet, usable: set[str],
+               truncated: dict[str, list[str]]) -> list[Finding]:
+    """Stated relations between the centres of two structures, judged along an axis on which the field of view
+    cuts neither of them."""
+    cut = _cut_axes(labels, truncated)
     out = []
     for cls in label_set:
-        if cls.name not in whole:
+        if cls.name not in usable:
             continue
         mine = stats.centroid_world[cls.index]
         for relation, names in cls.relations.items():
             axis, sign = _AXIS[relation]
+            if axis in cut.get(cls.name, set()):
+                continue
             for other in names:
-                if other not in whole:
+                if other not in usable or axis in cut.get(other, set()):
                     continue
                 theirs = stats.centroid_world[label_set.by_name(other).index]
                 if sign * (mine[axis] - theirs[axis]) <= 0:

@@ -50,8 +50,16 @@ CASE_FAMILY = "case"
 MISSING_CHECKS = (Check.EXPECTED.value, Check.MISSING.value)
 """Checks that say an expected structure is missing."""
 
-_TEMPLATE = jinja2.Environment(loader=jinja2.PackageLoader("qa", "templates"), autoescape=True) \
-    .get_template("report.html")
+def without_name(message: str, structure: str | None) -> str:
+    """A finding's message without its leading ``structure:`` (the page shows the name before it)."""
+    if structure and message.startswith(f"{structure}:"):
+        return message[len(structure) + 1:].lstrip()
+    return message
+
+
+_ENVIRONMENT = jinja2.Environment(loader=jinja2.PackageLoader("qa", "templates"), autoescape=True)
+_ENVIRONMENT.filters["without_name"] = without_name
+_TEMPLATE = _ENVIRONMENT.get_template("report.html")
 
 
 @dataclass(frozen=True)
@@ -98,10 +106,7 @@ def finding_order(row: Mapping[str, Any]) -> tuple[int, int]:
 def why_text(row: Mapping[str, Any], width: int = 90) -> str:
     """``structure: check — message`` of a finding, the message shortened (without a leading ``structure:``)."""
     structure, check = str(row.get("structure") or ""), str(row["check"])
-    message = str(row.get("message") or "")
-    if structure and message.startswith(f"{structure}:"):
-        message = message[len(structure) + 1:]
-    message = textwrap.shorten(message, width=width, placeholder=" …")
+    message = textwrap.shorten(without_name(str(row.get("message") or ""), structure), width=width, placeholder=" …")
     head = f"{structure}: {check}" if structure else check
     return f"{head} — {message}" if message else head
 
@@ -181,6 +186,8 @@ def build_report(out_dir: str | Path, findings: pd.DataFrame, cases: list[CaseFi
         files = by_case.get(case)
         pics: list[dict[str, Any]] = []
         flagged = [s for s in dict.fromkeys(str(r["structure"] or "") for r in serious) if s and s in label_set]
+        if verdicts:  # one cause behind them all: the verdict says it, pictures of each structure would not
+            flagged = []
         if flagged and files is not None and pictures < max_pictures:
             pics = _pictures(out, files, label_set, flagged[: max_pictures - pictures], serious)
             pictures += len(pics)

@@ -22,9 +22,10 @@ MULTILABEL_NAMES = ("segmentation.seg.nrrd", "segmentation.nrrd", "segmentation.
 MASKS_FOLDER = "segmentations"
 #: stems (file names without .nrrd/.nii.gz/.nii, lower case) of the multi-label files users have besides those
 #: above: Slicer's ``*.seg.nrrd``, ``seg.nrrd``, TotalSegmentator's ``segmentations.nii`` (``--ml``), ``labels*``,
-#: ``segmentation*``, ``*_seg`` / ``*-seg`` / ``*_labels``
-_LABEL_STEMS = ("seg", "segmentation", "segmentations", "label", "labels", "labelmap", "label_map")
-_LABEL_PREFIXES = ("seg_", "seg-", "segmentation", "label")
+#: ``segmentation*``, ``totalseg*``, ``mask``, ``*_seg`` / ``*-seg`` / ``*_labels``
+_LABEL_STEMS = ("seg", "segmentation", "segmentations", "label", "labels", "labelmap", "label_map", "mask", "masks",
+                "multilabel")
+_LABEL_PREFIXES = ("seg_", "seg-", "segmentation", "label", "totalseg", "mask_", "mask-")
 _LABEL_ENDINGS = (".seg", "_seg", "-seg", "_labels", "-labels", "_label", "_labelmap", "_segmentation",
                   "_segmentations")
 CASE_METADATA = "case.json"

@@ -57,3 +57,11 @@ def test_demo_command(tmp_path: Path) -> None:
     assert (release / "SHA256SUMS").is_file() and (release / "s0001" / "segmentations" / "liver.nrrd").is_file()
     sheet = (release / "datasheet" / "datasheet.md").read_text()
     assert "**Noise**: Synthetic phantom images without noise." in sheet and "(forced)" in sheet
+
+
+def test_python_dash_m_runs_the_command_line() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "ctcurate", "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "qa" in result.stdout, result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +173,46 @@ def test_bad_files_become_findings_and_the_run_goes_on(ts: Path, make_case, v2_m
     assert "values [2.0]" in _caught(findings, "storage.non_binary", "colon")["message"]
     assert set(stats["case"]) == {"broken", "fine"}
     assert findings[(findings["case"] == "fine") & (findings["severity"] == "error")].empty
+
+
+def test_organ_shifted_diagonally_is_found_with_its_shift(ts: Path, make_case, v2_map: Volume,
+                                                          labels: np.ndarray) -> None:
+    liver = labels == idx("liver")
+    labels[liver] = 0
+    labels[ndimage.shift(liver, (3, -3, 2), order=0)] = idx("liver")  # 9, 9 and 6 mm along z, y, x
+    row = _caught(_findings(make_case("diagonal", ts / "example_ct.nii.gz", multilabel=replace(v2_map, labels))),
+                  "intensity.alignment", "liver")
+    found = np.array(json.loads(row["values"])["shift_lps_mm"])
+    back = v2_map.direction @ np.array([-6.0, 9.0, -9.0])  # the way back, (x, y, z) array mm -> LPS
+    assert np.linalg.norm(found - back) <= 4.5, (found, back)
+
+
+def test_a_whole_map_shifted_diagonally_is_one_verdict(ts: Path, make_case, v2_map: Volume) -> None:
+    moved = ndimage.shift(v2_map.array, (2, 2, -1), order=0)  # 6, 6, 3 mm: every structure alike
+    findings = _findings(make_case("whole", ts / "example_ct.nii.gz", multilabel=replace(v2_map, moved)))
+    verdict = findings[findings["check"] == "case.shifted"]
+    assert len(verdict) == 1 and verdict["severity"].iloc[0] == "error", findings[
+        findings["severity"] != "info"][["structure", "check", "message"]].to_string()
+    found = np.array(json.loads(verdict["values"].iloc[0])["shift_lps_mm"])
+    assert np.linalg.norm(found - v2_map.direction @ np.array([3.0, -6.0, -6.0])) <= 4.5
+    assert findings.iloc[0]["check"] == "case.shifted"  # at the top of the case
+
+
+def test_a_mask_saved_under_another_name_is_an_overlap_not_an_empty_structure(ts: Path, make_case,
+                                                                              v2_masks: Path) -> None:
+    case = make_case("renamed", ts / "example_ct.nii.gz", masks=v2_masks)
+    seg = case / "segmentations"
+    (seg / "liver.nii.gz").unlink()
+    shutil.copy(seg / "spleen.nii.gz", seg / "liver.nii.gz")  # the spleen's mask saved as the liver's
+    findings = _findings(case)
+    overlap = findings[findings["check"] == "overlap.classes"]
+    assert {"spleen", "liver"} <= set(overlap["structure"]) | {json.loads(v)["other"] for v in overlap["values"]}
+    assert findings[(findings["structure"] == "spleen") & (findings["check"] == "fov.expected")].empty
+    row = _caught(findings, "laterality.midline", "liver", "warning")  # and the "liver" lies where the spleen is
+    assert "wrong side of the midline (expected on the right" in row["message"]
+
+
+def test_a_case_without_label_files_names_what_it_found(ts: Path, make_case, v2_map: Volume) -> None:
+    case = make_case("unnamed", ts / "example_ct.nii.gz", multilabel=v2_map, multilabel_name="mymap.nii.gz")
+    row = _caught(_findings(case), "completeness.no_labels", "")
+    assert "found mymap.nii.gz, not named as labels" in row["message"] and "seg.nrrd" in row["message"]

@@ -57,10 +57,18 @@ def test_qa_labels_then_report_gate_on_errors(tmp_path: Path, ts: Path, make_cas
     assert "suite label_stats: passed" in result.output and "Data Docs:" in result.output
 
 
-def test_clean_case_passes_the_gate_and_warnings_can_fail_it(tmp_path: Path, ts: Path, make_case) -> None:
+def test_clean_case_passes_the_gate_and_warnings_can_fail_it(tmp_path: Path, ts: Path, make_case, v2_map) -> None:
     make_case("s0001", ts / "example_ct.nii.gz",
               multilabel=ts / "seg_v2_total117" / "example_seg_fast_force_split.nii.gz")
     args = ["qa", "labels", str(tmp_path / "cases"), "--out", str(tmp_path / "qa"), "--workers", "1"]
+    result = runner.invoke(app, [*args, "--fail-on", "warning"])
+    assert result.exit_code == 0, result.output  # the real map as delivered: not even a warning
+    labels = v2_map.array.copy()
+    labels[60:62, 50:52, 40:42][labels[60:62, 50:52, 40:42] == 5] = 0  # a small hole in the liver: a warning
+    liver = np.argwhere(labels == 5)
+    z, y, x = liver[len(liver) // 2]
+    labels[z - 1:z + 2, y - 1:y + 2, x - 1:x + 2] = 0
+    make_case("s0002", ts / "example_ct.nii.gz", multilabel=replace(v2_map, labels))
     assert runner.invoke(app, args).exit_code == 0
     result = runner.invoke(app, [*args, "--fail-on", "warning"])
     assert result.exit_code == 1 and "severity warning or worse" in result.output

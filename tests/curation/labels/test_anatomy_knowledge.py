@@ -18,7 +18,6 @@ from curation.errors import LabelSetError
 from curation.labels import Pieces, Side
 from curation.labels.anatomy import RELATIONS
 from curation.labels.labelset import LabelClass
-from qa.anatomy import single_piece
 
 SETS = {name: load_label_set(name) for name in ("total_v1", "total_v2")}
 #: the real maps: v1 on the example_ct grid, v2 on example_ct (force split), example_ct_sm and the DICOM series
@@ -146,7 +145,7 @@ def test_the_knowledge_says_what_anatomy_says() -> None:
     # pieces left out: derived as before (bone, muscle, solid, vertebra: one piece; vessels: several)
     assert v2.by_name("femur_left").pieces is None and v2.by_name("femur_left").one_piece
     assert v2.by_name("aorta").pieces is None and not v2.by_name("aorta").one_piece
-    assert single_piece(v2.by_name("lung_middle_lobe_right"))  # the QA fragmentation checks follow pieces
+    assert v2.by_name("lung_middle_lobe_right").one_piece  # the QA fragmentation checks follow pieces
 
 
 def test_relations_of_turns_the_other_classes_relations_round() -> None:

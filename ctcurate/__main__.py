@@ -1,0 +1,5 @@
+"""``python -m ctcurate``: the command line."""
+
+from ctcurate.cli import main
+
+main()

@@ -1,0 +1,104 @@
+"""Pieces of a structure: fragmented masks and islands far from the main part.
+
+A structure that is one piece in a healthy body (the label set's ``pieces``) and comes in several, or any
+structure with a piece far from its main part, holds mislabelled voxels or a second structure. Distances are
+those between bounding boxes, measured exactly (a distance map of the main part) where the boxes of a long or
+curved structure enclose the island.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cc3d
+import numpy as np
+from scipy import ndimage
+
+from curation import Volume
+from curation.labels.labelset import LabelSet
+
+from .findings import Check, Finding, Severity
+from .labelstats import LabelStats
+from .thresholds import AnatomySettings
+
+__all__ = ["fragment_findings"]
+
+
+def _box_gap_mm(a: np.ndarray, b: np.ndarray, spacing_zyx: tuple[float, float, float]) -> float:
+    """Distance (mm) between two [z0, z1, y0, y1, x0, x1] boxes, 0 when they overlap."""
+    gaps = []
+    for axis in range(3):
+        lo_a, hi_a, lo_b, hi_b = a[2 * axis], a[2 * axis + 1], b[2 * axis], b[2 * axis + 1]
+        gap = max(lo_b - hi_a - 1, lo_a - hi_b - 1, 0)
+        gaps.append(gap * spacing_zyx[axis])
+    return float(np.linalg.norm(gaps))
+
+
+def _island_gaps(labels: Volume, stats: LabelStats, label: int, near: list[int]) -> dict[int, float]:
+    """True distances (mm) from the main part to the islands ``near`` (component ranks whose bounding boxes lie
+    close to the main part's, so that the boxes cannot tell): a distance map of the main part over the class's box."""
+    z0, z1, y0, y1, x0, x1 = stats.bbox[label]
+    crop = labels.array[z0:z1 + 1, y0:y1 + 1, x0:x1 + 1] == label
+    parts = cc3d.connected_components(crop, connectivity=26)
+    sizes = np.bincount(parts.ravel())
+    sizes[0] = 0
+    main = parts == int(np.argmax(sizes))
+    distance = ndimage.distance_transform_edt(~main, sampling=stats.spacing_zyx)
+    out = {}
+    for rank in near:
+        cz, cy, cx = stats.component_centroids[label][rank]
+        piece = parts[int(round(cz)) - z0, int(round(cy)) - y0, int(round(cx)) - x0]
+        if piece and not main[int(round(cz)) - z0, int(round(cy)) - y0, int(round(cx)) - x0]:
+            out[rank] = float(distance[parts == piece].min())
+    return out
+
+
+def fragment_findings(case: str, labels: Volume, stats: LabelStats, label_set: LabelSet, settings: AnatomySettings,
+                      present: set[str]) -> list[Finding]:
+    """Fragmented structures and islands far from their main part (thresholds: :class:`AnatomySettings`)."""
+    out = []
+    for cls in label_set:
+        if cls.name not in present:
+            continue
+        sizes = stats.components[cls.index]
+        boxes = stats.component_boxes[cls.index]
+        total = int(sizes.sum())
+        largest = float(sizes[0] / total)
+        one_piece = cls.one_piece
+        values: dict[str, Any] = {"components": len(sizes), "largest_fraction": largest,
+                                  "islands": int((sizes[1:] < settings.min_island_voxels).sum())}
+        if largest < settings.largest_fraction and len(sizes) > 1:
+            out.append(Finding(case, Check.FRAGMENTED, Severity.WARNING if one_piece else Severity.INFO,
+                               f"{cls.name}: {len(sizes)} separate parts; the largest holds {largest:.0%} of the "
+                               "voxels",
+                               structure=cls.name, values=values))
+        if one_piece:
+            gaps = [_box_gap_mm(boxes[0], box, stats.spacing_zyx) for box in boxes[1:]]
+            # boxes of a long or curved structure can enclose an island far from its tissue: measure those
+            near = [rank for rank in range(1, len(sizes)) if sizes[rank] >= settings.island_measured_voxels
+                    and gaps[rank - 1] <= settings.far_island_mm][:settings.islands_measured]
+            for rank, gap in (_island_gaps(labels, stats, cls.index, near) if near else {}).items():
+                gaps[rank - 1] = max(gaps[rank - 1], gap)
+        else:  # pieces of a structure in several (bowel loops, cartilages, vessels) lie near one another
+            gaps = [min(_box_gap_mm(box, other, stats.spacing_zyx) for k, other in enumerate(boxes) if k != rank)
+                    for rank, box in enumerate(boxes) if rank > 0]
+        # a piece the field of view cuts off at the volume border is not a stray
+        edge = [bool(box[0] == 0 or box[2] == 0 or box[4] == 0 or box[1] == stats.shape[0] - 1
+                     or box[3] == stats.shape[1] - 1 or box[5] == stats.shape[2] - 1) for box in boxes]
+        gaps = [0.0 if edge[rank] else gap for rank, gap in enumerate(gaps, 1)]
+        # a class that may be several pieces (bowel, vessels) is only suspicious for small stray pieces
+        # (a larger piece far away is a stray too)
+        limit = total if one_piece else settings.stray_fraction * total
+        far = [(rank, int(sizes[rank]), gaps[rank - 1]) for rank in range(1, len(sizes))
+               if settings.min_island_voxels <= sizes[rank]
+               and (sizes[rank] <= limit and gaps[rank - 1] > settings.far_island_mm
+                    or sizes[rank] <= settings.far_stray_fraction * total and gaps[rank - 1] > settings.far_stray_mm)]
+        if far:
+            rank, size, gap = max(far, key=lambda t: t[2])
+            at = labels.index_to_world(stats.component_centroids[cls.index][rank][::-1][None])[0]
+            out.append(Finding(case, Check.FAR_ISLAND, Severity.ERROR if one_piece else Severity.WARNING,
+                               f"{cls.name}: {len(far)} island(s) far from the main part (largest gap {gap:.0f} mm, "
+                               f"{size} voxels); mislabelled voxels or a second structure under this label",
+                               structure=cls.name, values={**values, "far_islands": len(far), "gap_mm": gap,
+                                                           "island_voxels": size, "at_lps": at.round(1).tolist()}))
+    return out
