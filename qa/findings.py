@@ -62,6 +62,7 @@ class Check(StrEnum):
     TRANSPOSED = "case.transposed"
     SHIFTED = "case.shifted"
     OTHER_GRID = "case.other_grid"
+    LABEL_SET = "case.label_set"
 
     @property
     def family(self) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import cc3d
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from curation import Volume
 from curation.labels.labelset import LabelSet
@@ -34,22 +35,30 @@ def _box_gap_mm(a: np.ndarray, b: np.ndarray, spacing_zyx: tuple[float, float, f
     return float(np.linalg.norm(gaps))
 
 
-def _island_gaps(labels: Volume, stats: LabelStats, label: int, near: list[int]) -> dict[int, float]:
-    """True distances (mm) from the main part to the islands ``near`` (component ranks whose bounding boxes lie
-    close to the main part's, so that the boxes cannot tell): a distance map of the main part over the class's box."""
+def _island_gaps(labels: Volume, stats: LabelStats, label: int, near: list[int], *, from_main: bool
+                 ) -> dict[int, float]:
+    """True distances (mm) from the islands ``near`` (component ranks whose bounding boxes lie close, so that the
+    boxes cannot tell) to the main part (``from_main``) or to the nearest other piece: between surface voxels."""
     z0, z1, y0, y1, x0, x1 = stats.bbox[label]
     crop = labels.array[z0:z1 + 1, y0:y1 + 1, x0:x1 + 1] == label
     parts = cc3d.connected_components(crop, connectivity=26)
     sizes = np.bincount(parts.ravel())
     sizes[0] = 0
-    main = parts == int(np.argmax(sizes))
-    distance = ndimage.distance_transform_edt(~main, sampling=stats.spacing_zyx)
+    surface = crop & ~ndimage.binary_erosion(crop)
+    points = np.argwhere(surface) * np.asarray(stats.spacing_zyx)
+    owner = parts[surface]
+    main = int(np.argmax(sizes))
     out = {}
     for rank in near:
-        cz, cy, cx = stats.component_centroids[label][rank]
-        piece = parts[int(round(cz)) - z0, int(round(cy)) - y0, int(round(cx)) - x0]
-        if piece and not main[int(round(cz)) - z0, int(round(cy)) - y0, int(round(cx)) - x0]:
-            out[rank] = float(distance[parts == piece].min())
+        cz, cy, cx = (int(round(v)) for v in stats.component_centroids[label][rank])
+        piece = int(parts[cz - z0, cy - y0, cx - x0])
+        if not piece or piece == main and not from_main:
+            continue
+        mine = points[owner == piece]
+        others = points[owner == main] if from_main else points[owner != piece]
+        if piece == main or not len(mine) or not len(others):
+            continue
+        out[rank] = float(cKDTree(others).query(mine)[0].min())
     return out
 
 
@@ -77,11 +86,15 @@ def fragment_findings(case: str, labels: Volume, stats: LabelStats, label_set: L
             # boxes of a long or curved structure can enclose an island far from its tissue: measure those
             near = [rank for rank in range(1, len(sizes)) if sizes[rank] >= settings.island_measured_voxels
                     and gaps[rank - 1] <= settings.far_island_mm][:settings.islands_measured]
-            for rank, gap in (_island_gaps(labels, stats, cls.index, near) if near else {}).items():
+            for rank, gap in (_island_gaps(labels, stats, cls.index, near, from_main=True) if near else {}).items():
                 gaps[rank - 1] = max(gaps[rank - 1], gap)
         else:  # pieces of a structure in several (bowel loops, cartilages, vessels) lie near one another
             gaps = [min(_box_gap_mm(box, other, stats.spacing_zyx) for k, other in enumerate(boxes) if k != rank)
                     for rank, box in enumerate(boxes) if rank > 0]
+            near = [rank for rank in range(1, len(sizes)) if sizes[rank] >= settings.stray_measured_share * total
+                    and gaps[rank - 1] <= settings.far_stray_mm][:settings.islands_measured]
+            for rank, gap in (_island_gaps(labels, stats, cls.index, near, from_main=False) if near else {}).items():
+                gaps[rank - 1] = max(gaps[rank - 1], gap)
         # a piece the field of view cuts off at the volume border is not a stray
         edge = [bool(box[0] == 0 or box[2] == 0 or box[4] == 0 or box[1] == stats.shape[0] - 1
                      or box[3] == stats.shape[1] - 1 or box[5] == stats.shape[2] - 1) for box in boxes]

@@ -47,7 +47,7 @@ class PresenceSettings:
     level_margin: float = 2.5      # a centre this far outside its span is misplaced
     level_height_mm: float = 25.0  # a typical vertebral level, when only one vertebra is present
     min_overlap: float = 0.5       # levels a structure's span (less its margins) shares with the field of view
-    unsure_margin: float = 1.0     # measured on cut vertebrae: the span must pass both ends by this much
+    unsure_margin: float = 0.25    # measured on cut vertebrae: the field of view's ends are held in this much more
     side_margin_mm: float = 10.0
     min_island_voxels: int = 5
     min_voxels: int = 20
@@ -87,7 +87,7 @@ def level_scale(stats: LabelStats, label_set: LabelSet, whole: set[str], setting
     if not points:
         return None
     levels, zs = np.array(points).T
-    if len(points) == 1 or np.ptp(zs) < 1.0:
+    if len(points) == 1 or np.ptp(zs) < 1.0 or not from_whole:  # cut vertebrae's centres are too close together
         slope = -1.0 / settings.level_height_mm
     else:
         slope = float(np.polyfit(zs, levels, 1)[0])
@@ -191,19 +191,18 @@ def _stray_levels(case: str, labels: Volume, stats: LabelStats, cls: LabelClass,
 
 def _expected(case: str, cls: LabelClass, label_set: LabelSet, present: set[str], fov: tuple[float, float],
               settings: PresenceSettings, sure: bool) -> list[Finding]:
-    """``sure``: the field of view was measured on whole vertebrae; else (a thin slab, cut vertebrae only) a
-    structure is expected only where its span runs well past both ends of the field of view."""
+    """``sure``: the field of view was measured on whole vertebrae; else (a thin slab, cut vertebrae only) its
+    ends are less certain and held further in."""
     assert cls.levels is not None
     top, bottom = cls.levels[0] + settings.span_margin, cls.levels[1] - settings.span_margin
     if top > bottom:  # a short structure: its middle
         top = bottom = (cls.levels[0] + cls.levels[1]) / 2
-    if not sure:
-        if top > fov[0] - settings.unsure_margin or bottom < fov[1] + settings.unsure_margin:
-            return []
-    else:
-        fov_top, fov_bottom = fov[0] + settings.fov_margin, fov[1] - settings.fov_margin
-        if min(bottom, fov_bottom) - max(top, fov_top) < (settings.min_overlap if top < bottom else 0.0):
-            return []
+    margin = settings.fov_margin + (0.0 if sure else settings.unsure_margin)
+    fov_top, fov_bottom = fov[0] + margin, fov[1] - margin
+    if fov_top > fov_bottom:  # a slab thinner than the margins: its middle
+        fov_top = fov_bottom = (fov[0] + fov[1]) / 2
+    if min(bottom, fov_bottom) - max(top, fov_top) < (settings.min_overlap if top < bottom else 0.0):
+        return []
     neighbours = sorted({n for names in cls.relations.values() for n in names} | (
         {cls.counterpart} if cls.counterpart else set()))
     there = [n for n in neighbours if n in present]

@@ -18,6 +18,7 @@ class AnatomySettings:
     min_island_voxels: int = 5
     island_measured_voxels: int = 10  # islands this big whose boxes lie near the main part's are measured exactly
     islands_measured: int = 20
+    stray_measured_share: float = 0.02  # pieces of a structure in several this big are measured exactly too
     stray_fraction: float = 0.05    # islands of multi-piece classes smaller than this share are strays
     far_stray_fraction: float = 0.25  # ... and up to this share when further than far_stray_mm from every piece
     far_stray_mm: float = 60.0

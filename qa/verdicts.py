@@ -9,10 +9,12 @@
 - **other grid**: the whole map is on another grid than the CT (origin, spacing, size or direction), so
   nothing can be judged against the CT.
 - **shifted** (labels moved as a whole) comes from the trial shifts of :mod:`qa.fit`.
+- **label set**: the values fit another built-in label set far better (a total_v1 map checked as total_v2).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from functools import partial
 from itertools import permutations
@@ -20,7 +22,7 @@ from itertools import permutations
 import numpy as np
 
 from curation import Volume
-from curation.labels.labelset import LabelSet, Laterality
+from curation.labels.labelset import LabelSet, Laterality, builtin_label_sets, load_label_set
 
 from .findings import Check, Finding, Severity
 from .fit import grid_step
@@ -78,6 +80,14 @@ def flip_verdicts(case: str, labels: Volume, image: np.ndarray | None, stats: La
                                partial(np.swapaxes, axis1=a, axis2=b)))
     out: list[Finding] = []
     if img is not None and np.isfinite(here):
+        other = _better_label_set(lab, img, label_set, here)
+        if other is not None:
+            name, score = other
+            return [Finding(case, Check.LABEL_SET, Severity.ERROR,
+                            f"the label values fit label set {name!r} far better than {label_set.name!r} ({score:.0%} "
+                            f"against {here:.0%} of voxels in their structure's HU range): the map was made with "
+                            f"{name!r}; check with --label-set {name} (or map it with the label mapping)",
+                            values={"label_set": name, "fit_other": score, "fit_as_given": here})]
         best = max(((hu_agreement(move(lab), img, label_set), what, check) for what, check, move in candidates),
                    key=lambda t: t[0], default=None)
         if best is not None and best[0] - here >= MIN_GAIN:
@@ -96,6 +106,18 @@ def flip_verdicts(case: str, labels: Volume, image: np.ndarray | None, stats: La
                            "below follow from it", values={"swapped_pairs": swapped, "pairs": pairs,
                                                            "transform": "mirrored left-right (x)"}))
     return out
+
+
+@functools.cache
+def _builtin(name: str) -> LabelSet:
+    return load_label_set(name)
+
+
+def _better_label_set(lab: np.ndarray, img: np.ndarray, label_set: LabelSet, here: float) -> tuple[str, float] | None:
+    """A built-in label set under which the map's values fit the CT far better (a map checked with the wrong set)."""
+    scores = [(name, hu_agreement(lab, img, _builtin(name))) for name in builtin_label_sets() if name != label_set.name]
+    name, score = max(scores, key=lambda t: t[1] if np.isfinite(t[1]) else -1.0, default=("", float("nan")))
+    return (name, score) if np.isfinite(score) and score - here >= MIN_GAIN else None
 
 
 def _sides(stats: LabelStats, label_set: LabelSet, present: set[str], min_voxels: int) -> tuple[int, int]:

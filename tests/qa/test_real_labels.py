@@ -100,3 +100,16 @@ def test_dicom_seg_stored_with_a_flipped_axis_is_read_onto_the_ct(ts: Path, make
     make_case("dicom_fixed", ct, multilabel=flipped)
     findings, _ = _run(case.parent, "total_v2", ["dicom_fixed"])
     assert findings[findings["severity"] == "error"].empty, findings.to_string()
+
+
+def test_a_map_checked_with_the_wrong_label_set_is_one_verdict(ts: Path, make_case) -> None:
+    """The real v1 map checked as total_v2: its values name other structures there, and fit total_v1 far better."""
+    case = make_case("v1_as_v2", ts / "example_ct.nii.gz",
+                     multilabel=ts / "seg_v1_total104" / "example_seg_fast.nii.gz")
+    findings, _ = _run(case.parent, "total_v2")
+    verdict = findings[findings["check"] == "case.label_set"]
+    assert len(verdict) == 1 and verdict["severity"].iloc[0] == "error"
+    assert "fit label set 'total_v1' far better than 'total_v2'" in verdict["message"].iloc[0]
+    assert json.loads(verdict["values"].iloc[0])["fit_other"] > 0.8
+    findings, _ = _run(case.parent, "total_v1")  # with its own set: no verdict, no error
+    assert findings[findings["severity"] == "error"].empty
