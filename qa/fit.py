@@ -116,12 +116,14 @@ def measure_fit(labels: np.ndarray, image: np.ndarray, label: int, box: np.ndarr
     if n < settings.min_voxels:
         return None
     img = image[window]
-    core = ndimage.binary_erosion(mask, iterations=2)
     inner = ndimage.binary_erosion(mask)
+    core = ndimage.binary_erosion(inner)
     values = img[core] if np.count_nonzero(core) >= settings.min_voxels // 2 else img[mask]
     low, high = band if band is not None else _band(values.astype(np.float64), hu, settings.min_band_mm)
     tissue = (img >= low) & (img <= high)
-    outer = ndimage.binary_dilation(mask, iterations=ring_width) & ~mask
+    grown = ndimage.binary_dilation(mask)
+    faces = grown & ~mask  # the layer just outside (what the outermost layer faces)
+    outer = (ndimage.binary_dilation(grown, iterations=ring_width - 1) if ring_width > 1 else grown) & ~mask
     # pad so that shifted masks never wrap around into the window
     pad = [(shifts[a] + 1, shifts[a] + 1) for a in range(3)]
     band_p = np.pad(tissue, pad)
@@ -150,7 +152,6 @@ def measure_fit(labels: np.ndarray, image: np.ndarray, label: int, box: np.ndarr
     best = (best_contrast, (current[0], current[1], current[2]))
     layer1 = mask & ~inner
     layer2 = inner & ~core
-    faces = ndimage.binary_dilation(layer1) & ~mask
     facing = lab[faces]
     values_n, counts_n = np.unique(facing[facing != 0], return_counts=True)
     # where the misfit is largest: the outer layer voxels outside the band, their centre
@@ -161,7 +162,7 @@ def measure_fit(labels: np.ndarray, image: np.ndarray, label: int, box: np.ndarr
     return Fit(band=(low, high), contrast=contrast0, inside=inside0, ring=ring0, best_contrast=best[0],
                shift_zyx_mm=tuple(float(best[1][a] * spacing[a]) for a in range(3)),  # type: ignore[arg-type]
                core=_share(core, tissue), layer1=_share(layer1, tissue), layer2=_share(layer2, tissue),
-               outside1=_share(ndimage.binary_dilation(mask) & ~mask, tissue),
+               outside1=_share(faces, tissue),
                neighbours_in_layer={int(v): int(c) for v, c in zip(values_n, counts_n, strict=True)},
                at_index=(at[0], at[1], at[2]))
 
