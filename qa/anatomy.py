@@ -69,7 +69,7 @@ def check_anatomy(case: str, labels: Volume, stats: LabelStats, label_set: Label
     present = {c.name for c in label_set if c.index < n and stats.voxels[c.index] > 0}
     truncated = truncated_sides(stats, label_set, present)
     out += _fov(case, stats, label_set, settings, present, truncated, checked, per_class_files)
-    out += fragment_findings(case, labels, stats, label_set, settings, present)
+    out += fragment_findings(case, labels, stats, label_set, settings, present, set(truncated))
     for cls in label_set:
         if cls.name in present and cls.index in stats.holes:
             voxels = stats.holes[cls.index]
@@ -124,19 +124,31 @@ def _fov(case: str, stats: LabelStats, label_set: LabelSet, settings: AnatomySet
 
 def _pair_size(case: str, stats: LabelStats, left: LabelClass, right: LabelClass, truncated: dict[str, list[str]],
                settings: AnatomySettings) -> list[Finding]:
-    """Left and right of a pair, both whole, are of similar size; far apart, the smaller is the suspect."""
-    if left.name in truncated or right.name in truncated:
+    """Left and right of a pair are of similar size (compared over the slices both span when the field of view
+    cuts them at the top or bottom); far apart, the smaller is the suspect."""
+    sizes = {c.name: float(stats.voxels[c.index]) for c in (left, right)}
+    cut = set(truncated.get(left.name, [])) | set(truncated.get(right.name, []))
+    if cut:
+        if cut - {"first slice", "last slice"} or stats.slice_voxels is None:
+            return []  # cut in-plane: the parts in view are not comparable
+        a, b = stats.slice_voxels[left.index], stats.slice_voxels[right.index]
+        span_a, span_b = np.flatnonzero(a), np.flatnonzero(b)
+        lo, hi = max(span_a[0], span_b[0]), min(span_a[-1], span_b[-1])
+        if hi - lo < 2:
+            return []
+        sizes = {left.name: float(a[lo:hi + 1].sum()), right.name: float(b[lo:hi + 1].sum())}
+    small, large = sorted((left, right), key=lambda c: sizes[c.name])
+    if sizes[small.name] == 0:
         return []
-    small, large = sorted((left, right), key=lambda c: int(stats.voxels[c.index]))
-    ratio = float(stats.voxels[large.index] / stats.voxels[small.index])
+    ratio = sizes[large.name] / sizes[small.name]
     if ratio <= settings.pair_ratio:
         return []
     ml = stats.voxel_volume_ml
+    where = " over the slices both span" if cut else ""
     return [Finding(case, Check.PAIR_SIZE, Severity.WARNING,
-                    f"{small.name}: {stats.voxels[small.index] * ml:.1f} ml against {large.name} "
-                    f"{stats.voxels[large.index] * ml:.1f} ml ({ratio:.1f}x); a pair is of similar size: one of them "
-                    "is under- or over-segmented (or diseased)", structure=small.name,
-                    values={"ratio": ratio, "counterpart": large.name})]
+                    f"{small.name}: {sizes[small.name] * ml:.1f} ml against {large.name} {sizes[large.name] * ml:.1f} "
+                    f"ml{where} ({ratio:.1f}x); a pair is of similar size: one of them is under- or over-segmented "
+                    "(or diseased)", structure=small.name, values={"ratio": ratio, "counterpart": large.name})]
 
 
 def _laterality(case: str, stats: LabelStats, label_set: LabelSet, settings: AnatomySettings, present: set[str],

@@ -8,6 +8,7 @@ curved structure enclose the island.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import cc3d
@@ -63,7 +64,7 @@ def _island_gaps(labels: Volume, stats: LabelStats, label: int, near: list[int],
 
 
 def fragment_findings(case: str, labels: Volume, stats: LabelStats, label_set: LabelSet, settings: AnatomySettings,
-                      present: set[str]) -> list[Finding]:
+                      present: set[str], truncated: Collection[str] = ()) -> list[Finding]:
     """Fragmented structures and islands far from their main part (thresholds: :class:`AnatomySettings`)."""
     out = []
     for cls in label_set:
@@ -77,9 +78,11 @@ def fragment_findings(case: str, labels: Volume, stats: LabelStats, label_set: L
         values: dict[str, Any] = {"components": len(sizes), "largest_fraction": largest,
                                   "islands": int((sizes[1:] < settings.min_island_voxels).sum())}
         if largest < settings.largest_fraction and len(sizes) > 1:
-            out.append(Finding(case, Check.FRAGMENTED, Severity.WARNING if one_piece else Severity.INFO,
+            # the field of view may cut a structure into parts
+            cut = cls.name in truncated
+            out.append(Finding(case, Check.FRAGMENTED, Severity.WARNING if one_piece and not cut else Severity.INFO,
                                f"{cls.name}: {len(sizes)} separate parts; the largest holds {largest:.0%} of the "
-                               "voxels",
+                               "voxels" + (" (cut by the field of view)" if cut else ""),
                                structure=cls.name, values=values))
         if one_piece:
             gaps = [_box_gap_mm(boxes[0], box, stats.spacing_zyx) for box in boxes[1:]]

@@ -201,7 +201,9 @@ def _expected(case: str, cls: LabelClass, label_set: LabelSet, present: set[str]
     fov_top, fov_bottom = fov[0] + margin, fov[1] - margin
     if fov_top > fov_bottom:  # a slab thinner than the margins: its middle
         fov_top = fov_bottom = (fov[0] + fov[1]) / 2
-    if min(bottom, fov_bottom) - max(top, fov_top) < (settings.min_overlap if top < bottom else 0.0):
+    # a span must share min_overlap levels with the field of view, or all of it when the field is thinner
+    needed = min(settings.min_overlap, fov_bottom - fov_top) if top < bottom else 0.0
+    if min(bottom, fov_bottom) - max(top, fov_top) < needed - 1e-9:
         return []
     neighbours = sorted({n for names in cls.relations.values() for n in names} | (
         {cls.counterpart} if cls.counterpart else set()))

@@ -22,7 +22,7 @@ from itertools import permutations
 import numpy as np
 
 from curation import Volume
-from curation.labels.labelset import LabelSet, Laterality, builtin_label_sets, load_label_set
+from curation.labels.labelset import LabelClass, LabelSet, Laterality, builtin_label_sets, load_label_set
 
 from .findings import Check, Finding, Severity
 from .fit import grid_step
@@ -98,6 +98,12 @@ def flip_verdicts(case: str, labels: Volume, image: np.ndarray | None, stats: La
                                "below follow from it)", values={"fit_as_stored": here, "fit_undone": score,
                                                                "transform": what}))
             return out
+    if _upside_down(stats, label_set, present, min_voxels):
+        out.append(Finding(case, Check.FLIPPED, Severity.ERROR,
+                           "label map mirrored head-feet against the CT: the vertebrae (and the ribs) run in reverse "
+                           "order from top to bottom; fix the file's orientation - the order findings below follow "
+                           "from it", values={"transform": f"mirrored {_AXES[0]}"}))
+        return out
     swapped, pairs = _sides(stats, label_set, present, min_voxels)
     if pairs >= MIN_SIDED_PAIRS and swapped >= SWAPPED_SHARE * pairs:
         out.append(Finding(case, Check.FLIPPED, Severity.ERROR,
@@ -118,6 +124,30 @@ def _better_label_set(lab: np.ndarray, img: np.ndarray, label_set: LabelSet, her
     scores = [(name, hu_agreement(lab, img, _builtin(name))) for name in builtin_label_sets() if name != label_set.name]
     name, score = max(scores, key=lambda t: t[1] if np.isfinite(t[1]) else -1.0, default=("", float("nan")))
     return (name, score) if np.isfinite(score) and score - here >= MIN_GAIN else None
+
+
+def _upside_down(stats: LabelStats, label_set: LabelSet, present: set[str], min_voxels: int) -> bool:
+    """Every pair of neighbouring vertebrae in reverse order along z, with three or more of them, or with two and
+    the ribs of each side (four or more) running the wrong way too (a swap of two vertebrae keeps the ribs)."""
+    def usable(cls: LabelClass) -> bool:
+        return cls.name in present and stats.voxels[cls.index] >= min_voxels
+
+    spine = sorted((c for c in label_set if c.spine_level is not None and usable(c)), key=lambda c: c.spine_level or 0)
+    if len(spine) < 2:
+        return False
+    z = [float(stats.centroid_world[c.index][2]) for c in spine]
+    if not all(upper < lower for upper, lower in zip(z, z[1:], strict=False)):
+        return False
+    if len(spine) >= 3:
+        return True
+    sides = []
+    for side in (Laterality.LEFT, Laterality.RIGHT):
+        ribs = sorted((c for c in label_set if c.rib is not None and c.laterality is side and usable(c)),
+                      key=lambda c: c.rib or 0)
+        if len(ribs) >= 4:
+            heights = [float(stats.centroid_world[c.index][2]) for c in ribs]
+            sides.append(float(np.corrcoef(np.arange(len(ribs)), np.argsort(np.argsort(heights)))[0, 1]))
+    return bool(sides) and all(r > 0.5 for r in sides)
 
 
 def _sides(stats: LabelStats, label_set: LabelSet, present: set[str], min_voxels: int) -> tuple[int, int]:
