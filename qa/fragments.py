@@ -101,7 +101,10 @@ def fragment_findings(case: str, labels: Volume, stats: LabelStats, label_set: L
         # a piece the field of view cuts off at the volume border is not a stray
         edge = [bool(box[0] == 0 or box[2] == 0 or box[4] == 0 or box[1] == stats.shape[0] - 1
                      or box[3] == stats.shape[1] - 1 or box[5] == stats.shape[2] - 1) for box in boxes]
-        gaps = [0.0 if edge[rank] else gap for rank, gap in enumerate(gaps, 1)]
+        # a piece at the volume border may be a part the field of view cut off: a stray only when further than
+        # far_stray_mm, and a warning
+        near_edge = settings.far_stray_mm - settings.far_island_mm
+        gaps = [gap - near_edge if edge[rank] else gap for rank, gap in enumerate(gaps, 1)]
         # a class that may be several pieces (bowel, vessels) is only suspicious for small stray pieces
         # (a larger piece far away is a stray too)
         limit = total if one_piece else settings.stray_fraction * total
@@ -111,8 +114,10 @@ def fragment_findings(case: str, labels: Volume, stats: LabelStats, label_set: L
                     or sizes[rank] <= settings.far_stray_fraction * total and gaps[rank - 1] > settings.far_stray_mm)]
         if far:
             rank, size, gap = max(far, key=lambda t: t[2])
+            gap += near_edge if edge[rank] else 0.0
             at = labels.index_to_world(stats.component_centroids[cls.index][rank][::-1][None])[0]
-            out.append(Finding(case, Check.FAR_ISLAND, Severity.ERROR if one_piece else Severity.WARNING,
+            severity = Severity.ERROR if one_piece and not edge[rank] else Severity.WARNING
+            out.append(Finding(case, Check.FAR_ISLAND, severity,
                                f"{cls.name}: {len(far)} island(s) far from the main part (largest gap {gap:.0f} mm, "
                                f"{size} voxels); mislabelled voxels or a second structure under this label",
                                structure=cls.name, values={**values, "far_islands": len(far), "gap_mm": gap,
