@@ -21,7 +21,7 @@ from .intensity import intensity_findings
 from .labelstats import LabelStats
 from .thresholds import AnatomySettings
 
-__all__ = ["AnatomySettings", "check_anatomy", "class_rows", "truncated_sides", "midline_x"]
+__all__ = ["AnatomySettings", "check_anatomy", "class_rows", "truncated_sides", "midline_x", "BORDER_AXIS"]
 
 
 def _world_extent(stats: LabelStats, labels: Volume, label: int) -> np.ndarray:
@@ -30,6 +30,10 @@ def _world_extent(stats: LabelStats, labels: Volume, label: int) -> np.ndarray:
     corners = np.array([[x, y, z] for x in (x0, x1) for y in (y0, y1) for z in (z0, z1)], dtype=float)
     world = labels.index_to_world(corners)
     return np.stack([world.min(axis=0), world.max(axis=0)])
+
+
+#: the array axis (z, y, x) each border side of :func:`truncated_sides` lies across
+BORDER_AXIS = {"first slice": 0, "last slice": 0, "row edge": 1, "column edge": 2}
 
 
 def _touches(stats: LabelStats, label: int) -> list[str]:

@@ -26,12 +26,13 @@ from curation import Volume
 from curation.enums import ContrastPhase
 from curation.labels.labelset import Category, LabelClass, LabelSet
 
+from .anatomy import BORDER_AXIS
 from .findings import Check, Finding, Severity
 from .labelstats import LabelStats
 
 __all__ = ["FitSettings", "Fit", "grid_step", "measure_fit", "fit_findings", "world_shift"]
 
-_BORDER_AXIS = {"first slice": 0, "last slice": 0, "row edge": 1, "column edge": 2}
+
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,7 @@ def fit_findings(case: str, labels: Volume, image: np.ndarray, stats: LabelStats
         step_mm = [stats.spacing_zyx[a] * grid_step(stats.spacing_zyx, settings.target_mm)[a] for a in range(3)]
         moved = float(np.linalg.norm(fit.shift_zyx_mm))
         cut = {("z", "y", "x")[a] for a in range(3) for side in truncated.get(cls.name, [])
-               if side in _BORDER_AXIS and _BORDER_AXIS[side] == a}
+               if BORDER_AXIS.get(side) == a}
         along = {("z", "y", "x")[a] for a in range(3) if fit.shift_zyx_mm[a]}
         at_limit = any(abs(fit.shift_zyx_mm[a]) > settings.max_shift_mm - step_mm[a] for a in range(3))
         # towards or away from a border that cuts the structure, a shift also gains or loses what lies beyond it

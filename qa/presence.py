@@ -25,6 +25,7 @@ import numpy as np
 from curation import Volume
 from curation.labels.labelset import LabelClass, LabelSet
 
+from .anatomy import BORDER_AXIS
 from .findings import Check, Finding, Severity
 from .labelstats import LabelStats
 
@@ -217,13 +218,13 @@ def _expected(case: str, cls: LabelClass, label_set: LabelSet, present: set[str]
                     values={"levels": list(cls.levels), "fov_levels": [fov[0], fov[1]], "neighbours": there})]
 
 
-_SIDE_AXIS = {"first slice": 0, "last slice": 0, "row edge": 1, "column edge": 2}  # array axes (z, y, x)
 
 
 def _cut_axes(labels: Volume, truncated: dict[str, list[str]]) -> dict[str, set[int]]:
     """The LPS axes (0 x, 1 y, 2 z) along which the field of view cuts each structure."""
     lps = [int(np.argmax(np.abs(labels.direction[:, 2 - a]))) for a in range(3)]
-    return {name: {lps[_SIDE_AXIS[side]] for side in sides if side in _SIDE_AXIS} for name, sides in truncated.items()}
+    return {name: {lps[BORDER_AXIS[side]] for side in sides if side in BORDER_AXIS}
+            for name, sides in truncated.items()}
 
 
 def _relations(case: str, labels: Volume, stats: LabelStats, label_set: LabelSet, usable: set[str],
