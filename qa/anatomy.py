@@ -73,7 +73,7 @@ def check_anatomy(case: str, labels: Volume, stats: LabelStats, label_set: Label
     present = {c.name for c in label_set if c.index < n and stats.voxels[c.index] > 0}
     truncated = truncated_sides(stats, label_set, present)
     out += _fov(case, stats, label_set, settings, present, truncated, checked, per_class_files)
-    out += fragment_findings(case, labels, stats, label_set, settings, present, set(truncated))
+    out += fragment_findings(case, labels, stats, label_set, settings, present, set(truncated), image)
     for cls in label_set:
         if cls.name in present and cls.index in stats.holes:
             voxels = stats.holes[cls.index]

@@ -37,6 +37,7 @@ class Check(StrEnum):
     TINY = "fov.tiny"
     FRAGMENTED = "fragmentation.components"
     FAR_ISLAND = "fragmentation.far_island"
+    PIECE_TISSUE = "fragmentation.other_tissue"
     HOLES = "holes.enclosed"
     LATERALITY = "laterality.swapped"
     MIDLINE = "laterality.midline"

@@ -17,7 +17,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from curation import Volume
-from curation.labels.labelset import LabelSet
+from curation.labels.labelset import Category, LabelClass, LabelSet
 
 from .findings import Check, Finding, Severity
 from .labelstats import LabelStats
@@ -64,8 +64,10 @@ def _island_gaps(labels: Volume, stats: LabelStats, label: int, near: list[int],
 
 
 def fragment_findings(case: str, labels: Volume, stats: LabelStats, label_set: LabelSet, settings: AnatomySettings,
-                      present: set[str], truncated: Collection[str] = ()) -> list[Finding]:
-    """Fragmented structures and islands far from their main part (thresholds: :class:`AnatomySettings`)."""
+                      present: set[str], truncated: Collection[str] = (), image: np.ndarray | None = None
+                      ) -> list[Finding]:
+    """Fragmented structures, islands far from their main part and, with the CT (``image``), pieces lying on
+    other tissue than the structure's (thresholds: :class:`AnatomySettings`)."""
     out = []
     for cls in label_set:
         if cls.name not in present:
@@ -122,4 +124,50 @@ def fragment_findings(case: str, labels: Volume, stats: LabelStats, label_set: L
                                f"{size} voxels); mislabelled voxels or a second structure under this label",
                                structure=cls.name, values={**values, "far_islands": len(far), "gap_mm": gap,
                                                            "island_voxels": size, "at_lps": at.round(1).tolist()}))
+        elif image is not None and len(sizes) > 1:
+            out += _other_tissue(case, labels, image, stats, cls, settings)
     return out
+
+
+def _other_tissue(case: str, labels: Volume, image: np.ndarray, stats: LabelStats, cls: LabelClass,
+                  settings: AnatomySettings) -> list[Finding]:
+    """A piece besides the main one that holds none of the structure's tissue (bone without bone, an airway
+    without air, an organ piece on fat): mislabelled voxels, wherever the piece lies - also where the field of
+    view cuts the structure, so that distance cannot tell."""
+    z0, z1, y0, y1, x0, x1 = stats.bbox[cls.index]
+    box = (slice(z0, z1 + 1), slice(y0, y1 + 1), slice(x0, x1 + 1))
+    crop = labels.array[box] == cls.index
+    parts = cc3d.connected_components(crop, connectivity=26)
+    sizes = np.bincount(parts.ravel())
+    sizes[0] = 0
+    main = int(np.argmax(sizes))
+    values = image[box]
+    own = values[parts == main].astype(np.float64)
+    hu = cls.hu
+    worst: tuple[int, float, int] | None = None  # (piece, its HU, voxels)
+    for piece in np.flatnonzero(sizes >= settings.piece_tissue_voxels):
+        if piece == main:
+            continue
+        mine = values[parts == piece].astype(np.float64)
+        if hu is not None and hu[0] >= 150:  # bone: some voxels of a cut bone piece are bone, despite partial volume
+            level, wrong = float(np.quantile(mine, 0.9)), float(np.quantile(mine, 0.9)) < hu[0]
+        elif hu is not None and hu[1] <= -400:  # air
+            level, wrong = float(np.quantile(mine, 0.1)), float(np.quantile(mine, 0.1)) > hu[1]
+        else:
+            low, high = np.quantile(own, [0.02, 0.98])
+            # contrast fills a vessel unevenly along its course
+            margin = settings.piece_tissue_margin_hu * (2 if cls.category is Category.VESSEL else 1)
+            level = float(np.median(mine))
+            wrong = not low - margin <= level <= high + margin
+        if wrong and (worst is None or sizes[piece] > worst[2]):
+            worst = (int(piece), level, int(sizes[piece]))
+    if worst is None:
+        return []
+    rank, level, size = worst
+    centre = np.argwhere(parts == rank).mean(axis=0) + np.array([z0, y0, x0])
+    at = labels.index_to_world(centre[::-1][None])[0]
+    return [Finding(case, Check.PIECE_TISSUE, Severity.WARNING,
+                    f"{cls.name}: a separate piece ({size} voxels) lies on other tissue (about {level:.0f} HU; its "
+                    f"main part {np.median(own):.0f} HU); mislabelled voxels", structure=cls.name,
+                    values={"island_voxels": size, "piece_hu": level, "main_hu": float(np.median(own)),
+                            "at_lps": at.round(1).tolist()})]

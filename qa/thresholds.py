@@ -22,6 +22,8 @@ class AnatomySettings:
     stray_fraction: float = 0.05    # islands of multi-piece classes smaller than this share are strays
     far_stray_fraction: float = 0.25  # ... and up to this share when further than far_stray_mm from every piece
     far_stray_mm: float = 60.0
+    piece_tissue_voxels: int = 10   # a separate piece this big is judged by its tissue
+    piece_tissue_margin_hu: float = 50.0  # beyond the main part's 2nd..98th percentile HU by this: other tissue
     pair_ratio: float = 2.5         # left and right of a pair, both whole, differ more than this in volume
     abrupt_share: float = 0.3       # an end slice holding this share of the largest cross-section is cut off
     hole_ml: float = 0.5            # background enclosed by a bone mask

@@ -104,6 +104,14 @@ def test_far_island(ts: Path, make_case, v2_map: Volume, labels: np.ndarray) -> 
     assert json.loads(row["values"])["island_voxels"] == 27
 
 
+def test_a_piece_on_other_tissue_near_its_structure(ts: Path, make_case, v2_map: Volume, labels: np.ndarray) -> None:
+    labels[83:86, 23:26, 50:53] = idx("vertebrae_L1")  # on back muscle, 15 mm from L1: too near to be far
+    row = _caught(_findings(make_case("piece", ts / "example_ct.nii.gz", multilabel=replace(v2_map, labels))),
+                  "fragmentation.other_tissue", "vertebrae_L1", "warning")
+    values = json.loads(row["values"])
+    assert values["island_voxels"] == 27 and values["piece_hu"] < 150 < values["main_hu"]
+
+
 def test_hole_in_the_liver(ts: Path, make_case, v2_map: Volume, labels: np.ndarray) -> None:
     liver = labels == idx("liver")
     inner = ndimage.binary_erosion(liver, iterations=4)
