@@ -1,13 +1,15 @@
 """One annotator's editing session on one case: the data model behind the napari plugin (no Qt here).
 
 Opening a case claims it (read-only, with who and since when, if someone else holds it), loads the
-CT and the latest revision, and checks that the labels fit the CT's grid and the label set. Edits go
-to :attr:`CaseSession.labels` in place; :meth:`CaseSession.save` stores them as the next revision
-(native grid and every isotropic copy's grid), counts the voxels changed per structure against the
-parent and the model, adds up active editing time (gaps over :data:`IDLE_SECONDS` do not count) and
-marks changed structures ``corrected``. A failed save leaves the edits in memory and the previous
-revision intact. :meth:`CaseSession.autosave` writes a recovery slot per annotator, offered again on
-the next open after a crash.
+CT and the latest revision, and checks that the labels fit the CT's grid and the label set. The correction
+tools write their change through :attr:`CaseSession.writer`, so that the viewer puts it into the same undo
+history as brush strokes (napari's ``data_setitem``). :meth:`CaseSession.save` stores the edits as the next
+revision (native grid and every isotropic copy's grid), counts the voxels changed per structure against the
+parent and the model, adds up active editing time (gaps over :data:`IDLE_SECONDS` do not count) and marks
+changed structures ``corrected``; a save with no voxel changed is refused, and a failed one leaves the edits
+in memory and the previous revision intact. :meth:`CaseSession.autosave` writes a recovery slot per
+annotator, offered again on the next open after a crash. A second physician reviews a done case
+(:meth:`CaseSession.review`: the two-person rule) and comments on structures.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +27,7 @@ import numpy as np
 from curation import Volume, Workspace
 from curation.annotation.db import now_iso
 from curation.annotation.imports import case_grids
-from curation.annotation.revisions import Revision, RevisionStore, voxel_changes
+from curation.annotation.revisions import ReviewStatus, Revision, RevisionStore, voxel_changes
 from curation.annotation.worklist import EXCLUSION_REASONS, CaseStatus, StructureState, Worklist
 from curation.atomic import atomic_write_text
 from curation.enums import Severity
@@ -107,6 +109,8 @@ class CaseSession:
         self.labels = base.copy()
         self.model = base.copy() if latest is not None and latest.number == 0 else None
         self.findings = _findings(ws, case_id)
+        #: writes a change (indices, values) into :attr:`labels`; the viewer puts its undo history in between
+        self.writer: Callable[[tuple[np.ndarray, ...], np.ndarray], None] = self._write
         self.started = now_iso()
         self.active_seconds = 0.0
         self._last: float | None = None
@@ -149,11 +153,29 @@ class CaseSession:
         return (float(centre[0]), float(centre[1]), float(centre[2]))
 
     # -- structures -------------------------------------------------------------------------------------
-    def structure_rows(self) -> list[StructureRow]:
-        counts = np.bincount(self.labels.ravel(), minlength=self.label_set.max_index + 1)
+    def counts(self) -> np.ndarray:
+        """Voxels per label value of the working labels (index = value)."""
+        return np.bincount(self.labels.ravel(), minlength=self.label_set.max_index + 1)
+
+    def structure_rows(self, *, hide_empty: bool = False) -> list[StructureRow]:
+        """One row per structure of the label set (``hide_empty``: only those with voxels)."""
+        counts = self.counts()
         states = self.worklist.structures(self.case_id)
         return [StructureRow(c.index, c.name, c.color, states.get(c.name, StructureState.UNREVIEWED).value,
-                             int(counts[c.index]), tuple(self.findings.get(c.name, ()))) for c in self.label_set]
+                             int(counts[c.index]), tuple(self.findings.get(c.name, ()))) for c in self.label_set
+                if not hide_empty or counts[c.index]]
+
+    def next_unreviewed(self, current: str | None = None, *, step: int = 1, hide_empty: bool = False
+                        ) -> str | None:
+        """The next (``step`` 1) or previous (-1) unreviewed structure after ``current``, wrapping round; QA-
+        flagged ones are not skipped. None when every structure shown is reviewed."""
+        rows = [r for r in self.structure_rows(hide_empty=hide_empty) if r.state == StructureState.UNREVIEWED]
+        if not rows:
+            return None
+        order = [c.name for c in self.label_set]
+        position = order.index(current) if current in order else (-1 if step > 0 else len(order))
+        ahead = sorted(rows, key=lambda r: ((order.index(r.name) - position) * step) % len(order) or len(order))
+        return ahead[0].name
 
     def set_structure_state(self, name: str, state: StructureState | str) -> None:
         self._writable()
@@ -176,11 +198,31 @@ class CaseSession:
         if self.read_only:
             raise AnnotationError(f"case {self.case_id} is open read-only: {self.read_only_reason}")
 
+    def _write(self, indices: tuple[np.ndarray, ...], values: np.ndarray) -> None:
+        self.labels[indices] = values
+
     def _edit(self, function: str, name: str, *args: object, **kwargs: object) -> int:
+        """Run a tool of :mod:`annotator.edits` on a copy and hand what it changed to :attr:`writer` (one step
+        of the undo history)."""
         self._writable()
-        changed = int(getattr(edits, function)(self.labels, self.label_set.by_name(name).index, *args, **kwargs))
+        work = self.labels.copy()
+        getattr(edits, function)(work, self.label_set.by_name(name).index, *args, **kwargs)
+        where = np.nonzero(work != self.labels)
+        if len(where[0]):
+            self.writer(where, work[where])
         self.note_activity()
-        return changed
+        return len(where[0])
+
+    def apply(self, indices: Sequence[np.ndarray], value: int) -> int:
+        """Set the voxels at ``indices`` to label ``value`` through :attr:`writer`; returns voxels changed."""
+        self._writable()
+        where = tuple(np.asarray(i) for i in indices)
+        differ = self.labels[where] != value
+        where = tuple(i[differ] for i in where)
+        if len(where[0]):
+            self.writer(where, np.full(len(where[0]), value, dtype=self.labels.dtype))
+        self.note_activity()
+        return len(where[0])
 
     def remove_islands(self, name: str, min_voxels: int | None = None) -> int:
         return self._edit("remove_islands", name, min_voxels=min_voxels)
@@ -202,6 +244,10 @@ class CaseSession:
     def save(self, comment: str = "") -> Revision:
         """Store the edits as the next revision; on failure the edits stay and the message says why."""
         self._writable()
+        if not self.changed():
+            since = f"revision {self.parent}" if self.parent is not None else "an empty map"
+            raise AnnotationError(f"case {self.case_id}: nothing to save: no voxel differs from {since}; edit, or "
+                                  "set structure states (they are kept without a save)")
         self.note_activity()
         revision = self.store.add(self.case_id, self._grids(), self.label_set, author=self.annotator, kind="human",
                                   parent=self.parent, comment=comment, started=self.started, ended=now_iso(),
@@ -272,6 +318,40 @@ class CaseSession:
         self.close()
         if self.ws.exams_table.is_file():
             redraw_flow(self.ws)  # the exclusion flow counts this case under its reason now
+
+    # -- supervision ------------------------------------------------------------------------------------
+    def review(self, status: ReviewStatus | str, comment: str = "") -> Revision:
+        """A second physician's verdict on a done case's latest revision: approved (the case stays done) or
+        rejected (it goes back to the annotators as in progress, with the comment); then the case is closed.
+        Nobody approves a revision they wrote (setting ``annotation.self_review`` relaxes that)."""
+        self._writable()
+        chosen = ReviewStatus.parse(status)
+        state, _ = self.worklist.status(self.case_id)
+        if state is not CaseStatus.DONE:
+            raise AnnotationError(f"case {self.case_id}: is {state.value}, not done; a case is reviewed once its "
+                                  "annotator marks it done")
+        if self.changed():
+            raise AnnotationError(f"case {self.case_id}: unsaved edits ({sum(self.changed().values())} voxels); "
+                                  "save them (a new revision, reviewed by someone else) or discard them first")
+        if chosen is ReviewStatus.REJECTED and not comment.strip():
+            raise AnnotationError(f"case {self.case_id}: a rejection needs a comment saying what to correct")
+        revision = self.store.review(self.case_id, None, chosen, reviewer=self.annotator, comment=comment)
+        if chosen is ReviewStatus.REJECTED:
+            self.worklist.set_status(self.case_id, CaseStatus.IN_PROGRESS, actor=self.annotator, comment=comment)
+        self.close()
+        return revision
+
+    def comment(self, name: str, text: str) -> None:
+        """A comment on one structure (kept with the case's events, shown to whoever opens it next)."""
+        self.label_set.by_name(name)
+        self.worklist.comment(self.case_id, name, text, actor=self.annotator)
+
+    def comments(self) -> dict[str, list[str]]:
+        """Structure -> its comments, "who: text", oldest first."""
+        out: dict[str, list[str]] = {}
+        for c in self.worklist.comments(self.case_id):
+            out.setdefault(c["structure"], []).append(f"{c['actor']}: {c['text']}")
+        return out
 
     def close(self) -> None:
         """Release the claim (unsaved edits stay in the recovery slot if autosaved)."""

@@ -118,11 +118,38 @@ def status(workspace: WorkspaceOpt = Path("."),
     for row in summary.effort.itertuples():
         effort.add_row(str(row.structure), str(row.cases), f"{row.voxels:,}")
     console.print(effort)
+    awaiting = int((summary.cases["review"] == "awaiting").sum())
+    reviews = Table("reviewer", "verdict", "reviews", title=f"reviews ({awaiting} done case(s) awaiting review)")
+    for row in summary.reviews.itertuples():
+        reviews.add_row(str(row.reviewer), str(row.status), str(row.reviews))
+    console.print(reviews)
     if cases:
         listing = Table(*summary.cases.columns, title="cases")
         for values in summary.cases.itertuples(index=False):
             listing.add_row(*("" if pd.isna(v) else str(v) for v in values))
         console.print(listing)
+
+
+@annotate_app.command("break-claim")
+@friendly
+@writes("annotate break-claim")
+def break_claim(
+    case: Annotated[str, typer.Argument(help="Case id.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded with your name), e.g. 'dr.a left for the day'.")],
+    workspace: WorkspaceOpt = Path("."),
+    by: Annotated[str | None, typer.Option("--by", help="Your name (default: your login).")] = None,
+) -> None:
+    """Free a case someone else holds open (their unsaved edits stay in their recovery slot)."""
+    import getpass
+
+    from curation.annotation.worklist import Worklist
+
+    ws = Workspace.open(workspace)
+    if case not in ws.case_ids():
+        raise ConfigError(f"case {case!r}: not in {ws.root}; see 'ctcurate annotate status --cases'")
+    holder = Worklist(ws).break_claim(case, by or getpass.getuser(), reason)
+    console.print(f"case {case}: claim of {holder.claimant} (since {holder.since[:16]} UTC) broken"
+                  if holder else f"case {case}: nobody held it; recorded anyway", highlight=False)
 
 
 @annotate_app.command("import")

@@ -286,11 +286,25 @@ class RevisionStore:
         found = history[-1] if number is None else next((r for r in history if r.number == number), None)
         if found is None:
             raise WorkspaceError(f"case {case_id}: no revision {number} (have 0..{history[-1].number})")
+        if status is ReviewStatus.APPROVED and found.author == reviewer \
+                and not self.workspace.settings.annotation.self_review:
+            raise WorkspaceError(f"case {case_id} revision {found.number}: {reviewer} wrote it and cannot approve it "
+                                 "(two-person rule); a second physician approves it, or set [annotation] "
+                                 "self_review = true where one physician works alone")
         with self.engine.begin() as db:
             db.execute(_REVIEWS.insert().values(case_id=case_id, number=found.number, status=status.value,
                                                 reviewer=reviewer, time=now_iso(), comment=comment))
         log.info("case %s: revision %d %s by %s", case_id, found.number, status.value, reviewer)
         return found
+
+    def reviews(self, case_id: str | None = None) -> list[dict[str, Any]]:
+        """Review events (case_id, number, status, reviewer, time, comment), oldest first; of one case or all."""
+        query = sa.select(_REVIEWS).order_by(_REVIEWS.c.id)
+        if case_id is not None:
+            query = query.where(_REVIEWS.c.case_id == case_id)
+        with self.engine.connect() as db:
+            rows = db.execute(query).all()
+        return [{k: v for k, v in r._mapping.items() if k != "id"} for r in rows]
 
     def statuses(self, case_id: str) -> dict[int, ReviewStatus]:
         """Current review status of every revision of a case (the last review event counts)."""

@@ -232,6 +232,18 @@ class Worklist:
                               .where(_STRUCTURES.c.case_id == case_id)).all()
         return {r[0]: StructureState(r[1]) for r in rows}
 
+    def comment(self, case_id: str, structure: str, text: str, *, actor: str) -> None:
+        """Keep a reviewer's (or annotator's) comment on one structure of a case."""
+        if not text.strip():
+            raise AnnotationError(f"case {case_id} {structure}: the comment is empty; write what should change")
+        with self.engine.begin() as db:
+            self._event(db, case_id, "comment", actor, structure=structure, text=text.strip())
+
+    def comments(self, case_id: str) -> list[dict[str, Any]]:
+        """Comments on a case's structures, oldest first: structure, text, actor, time."""
+        return [{"structure": e["detail"]["structure"], "text": e["detail"]["text"], "actor": e["actor"],
+                 "time": e["time"]} for e in self.events(case_id) if e["kind"] == "comment"]
+
     def events(self, case_id: str) -> list[dict[str, Any]]:
         """The case's event log, oldest first."""
         with self.engine.connect() as db:

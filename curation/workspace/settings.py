@@ -195,8 +195,18 @@ class AnnotationSettings:
     database_url: str = ""
     claim_expiry_minutes: int = 120
     autosave_seconds: int = 120
+    worklist_refresh_seconds: int = 5
+    #: the two-person rule: nobody approves a revision they wrote; true relaxes it (one physician alone)
+    self_review: bool = False
+    #: CT window presets beside soft tissue, bone and lung: "name=low,high" in HU, e.g. "liver=-50,250"
+    windows: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "windows", tuple(self.windows))
+        self.window_presets()  # raises for a malformed entry
+        if self.worklist_refresh_seconds < 1:
+            raise ConfigError(f"setting 'annotation.worklist_refresh_seconds': expected >= 1, found "
+                              f"{self.worklist_refresh_seconds}")
         if self.database_url and not self.database_url.startswith(("sqlite:", "postgresql", "postgres:")):
             raise ConfigError(f"setting 'annotation.database_url': expected sqlite:///PATH or "
                               f"postgresql+psycopg://USER@HOST/DB, found {self.database_url!r}")
@@ -206,6 +216,21 @@ class AnnotationSettings:
                               f"found {self.claim_expiry_minutes}")
         if self.autosave_seconds < 5:
             raise ConfigError(f"setting 'annotation.autosave_seconds': expected >= 5, found {self.autosave_seconds}")
+
+    def window_presets(self) -> dict[str, tuple[float, float]]:
+        """The ``windows`` setting as name -> (low, high) HU."""
+        out = {}
+        for entry in self.windows:
+            name, _, bounds = str(entry).partition("=")
+            try:
+                low, high = (float(v) for v in bounds.split(","))
+            except ValueError:
+                raise ConfigError(f"setting 'annotation.windows': {entry!r}: expected \"name=low,high\" in HU, "
+                                  "e.g. \"liver=-50,250\"") from None
+            if not name.strip() or low >= high:
+                raise ConfigError(f"setting 'annotation.windows': {entry!r}: expected a name and low < high")
+            out[name.strip()] = (low, high)
+        return out
 
 
 def _check_date(name: str, value: str) -> None:

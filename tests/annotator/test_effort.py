@@ -45,3 +45,13 @@ def test_summary_counts_statuses_time_and_effort(demo_ws: Workspace) -> None:
     text = " ".join(result.output.split())
     assert "median active time per corrected case: 8.0 min" in text and f"{expected['spleen']:,}" in text
     assert np.isfinite(summary.median_active_minutes)
+    # reviews: done cases await a second physician; the table counts verdicts per reviewer
+    assert rows.loc["s0001", "review"] == "awaiting" and rows.loc["s0003", "review"] == "unreviewed"
+    store.review("s0001", None, "approved", reviewer="dr.b")
+    store.review("s0002", None, "rejected", reviewer="dr.b", comment="spleen missing")
+    again = worklist_summary(ws)
+    assert again.cases.set_index("case_id").loc["s0001", "review"] == "approved"
+    assert again.reviews.to_dict("records") == [{"reviewer": "dr.b", "status": "approved", "reviews": 1},
+                                                {"reviewer": "dr.b", "status": "rejected", "reviews": 1}]
+    text = " ".join(CliRunner().invoke(app, ["annotate", "status", "-w", str(ws.root)]).output.split())
+    assert "0 done case(s) awaiting review" in text and "dr.b │ approved │ 1" in text
