@@ -281,6 +281,14 @@ class CaseSession:
                                                                  "active_seconds": self.active_seconds}))
         return path
 
+    def discard(self) -> int:
+        """Drop the unsaved edits (and this annotator's recovery slot); returns the voxels put back."""
+        changed = sum(self.changed().values())
+        self.labels[...] = self.base
+        self._recovery_path().unlink(missing_ok=True)
+        self._recovery_path().with_suffix(".json").unlink(missing_ok=True)
+        return changed
+
     def recovery(self) -> dict[str, object] | None:
         """The recovery slot left by a session that ended without saving, if it still applies."""
         path = self._recovery_path()

@@ -6,7 +6,10 @@ from typing import Any
 
 from curation import Workspace
 
-__all__ = ["open_viewer"]
+__all__ = ["open_viewer", "WINDOW_SIZE"]
+
+#: the window's size on opening (pixels); Qt shrinks it to the screen
+WINDOW_SIZE = (1600, 1000)
 
 
 def open_viewer(ws: Workspace, *, case: str | None = None, annotator: str | None = None,
@@ -22,6 +25,7 @@ def open_viewer(ws: Workspace, *, case: str | None = None, annotator: str | None
     viewer = napari.Viewer(title=f"ctcurate - {ws.settings.name}", show=show)
     dock = CtcurateDock(viewer, ws, annotator, database_url)
     viewer.window.add_dock_widget(dock, name="ctcurate", area="right")
+    viewer.window.resize(*WINDOW_SIZE)  # room for the dock's worklist (8 rows and more) and the side views
     if case:
         dock._run(dock.open_case, case)
     return viewer, dock

@@ -1,21 +1,23 @@
-"""The ctcurate dock in napari: worklist, structure panel, correction tools, save / done / exclude.
+"""The ctcurate dock in napari: live worklist, structure panel, correction tools, review, save / done / exclude,
+side views and shortcuts.
 
 All logic lives in :class:`annotator.session.CaseSession`; this widget shows its state and forwards
 clicks to it. Every action runs through :meth:`CtcurateDock._run`, which shows an error in the dock
-(red line) instead of raising into napari.
+(red line) instead of raising into napari. Brush strokes and the tools share the labels layer's one undo
+history (the session writes through ``data_setitem``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QEvent, QObject, QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -24,6 +26,7 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -34,16 +37,38 @@ from curation import Workspace
 from curation.annotation.worklist import EXCLUSION_REASONS
 from curation.errors import CtcurateError
 
-from .panels import ToolsPanel, fill, selected_text, table
+from .keys import bind_shortcuts, help_text
+from .panels import fill, selected_text, table
+from .review import ReviewPanel
+from .views import OrthoViews, cursor_text
 
 __all__ = ["CtcurateDock", "make_dock"]
 
 log = logging.getLogger(__name__)
-FILTERS = ("all", "mine", "to do", "flagged")
+FILTERS = ("all", "mine", "to do", "awaiting review", "flagged")
+#: answers to closing the window with unsaved edits
+CLOSE_ANSWERS = ("save", "keep", "discard", "cancel")
 
 
-class CtcurateDock(ToolsPanel, QWidget):
-    """Dock widget: pick a case, correct it structure by structure, save revisions."""
+class _CloseGuard(QObject):
+    """Closing the window: unsaved edits are saved, kept or discarded as the user says (or the window stays);
+    then the session ends and the side views close with it."""
+
+    def __init__(self, dock: CtcurateDock) -> None:
+        super().__init__()
+        self.dock = dock
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.Close:
+            if not self.dock._run(self.dock.confirm_close):
+                event.ignore()
+                return True
+            self.dock.finish()
+        return False
+
+
+class CtcurateDock(ReviewPanel, QWidget):
+    """Dock widget: pick a case, correct it structure by structure, save revisions, review others' cases."""
 
     def __init__(self, viewer: Any, workspace: Workspace | None = None, annotator: str | None = None,
                  database_url: str | None = None) -> None:
@@ -64,14 +89,41 @@ class CtcurateDock(ToolsPanel, QWidget):
         self.message = QLabel("")
         self.message.setWordWrap(True)
         layout.addWidget(self.message)
+        self.cursor_readout = QLabel("")
+        self.cursor_readout.setToolTip("HU and structure under the mouse, in every mode")
+        layout.addWidget(self.cursor_readout)
         layout.addWidget(self._worklist_box())
         layout.addWidget(self._structure_box())
         layout.addWidget(self._tools_box())
+        layout.addWidget(self._review_box())
         layout.addWidget(self._case_box())
+        self.help = QLabel(help_text(self))
+        self.help.setStyleSheet("font-family: monospace;")
+        self.help.setVisible(False)
+        help_button = QPushButton("Help: shortcuts (F1)")
+        help_button.clicked.connect(lambda: self._run(self.toggle_help))
+        layout.addWidget(help_button)
+        layout.addWidget(self.help)
         self.autosave_timer = QTimer(self)
         self.autosave_timer.timeout.connect(lambda: self._run(self._autosave))
+        self.worklist_timer = QTimer(self)  # the worklist follows the store: other seats' claims and saves
+        self.worklist_timer.timeout.connect(lambda: self._run(self.refresh_worklist))
+        self.counts_timer = QTimer(self)  # voxel counts follow the strokes, a few times a second at most
+        self.counts_timer.setSingleShot(True)
+        self.counts_timer.setInterval(250)
+        self.counts_timer.timeout.connect(lambda: self._run(self._edited))
+        self.views: OrthoViews | None = None
+        window = getattr(viewer, "window", None)
+        if window is not None and hasattr(window, "add_dock_widget"):
+            self.views = OrthoViews(viewer)
+            window.add_dock_widget(self.views, name="coronal and sagittal", area="bottom")
+            self._close_guard = _CloseGuard(self)  # closing the window asks about unsaved edits first
+            window._qt_window.installEventFilter(self._close_guard)  # napari's main window receives the close
+        viewer.mouse_move_callbacks.append(self._cursor_moved)
+        bind_shortcuts(self, viewer)
         if workspace is not None:
             self._run(self.refresh_worklist)
+            self._start_worklist_timer()
 
     # -- plumbing ---------------------------------------------------------------------------------------
     def _run(self, action: Callable[..., Any], *args: Any) -> Any:
@@ -101,6 +153,32 @@ class CtcurateDock(ToolsPanel, QWidget):
     def set_workspace(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self.refresh_worklist()
+        self._start_worklist_timer()
+        self.help.setText(help_text(self))
+
+    def _start_worklist_timer(self) -> None:
+        if self.workspace is not None:
+            self.worklist_timer.start(1000 * self.workspace.settings.annotation.worklist_refresh_seconds)
+
+    def windows(self) -> dict[str, tuple[float, float]]:
+        """CT window presets: soft tissue, bone, lung, then the workspace's own (setting annotation.windows)."""
+        own = self.workspace.settings.annotation.window_presets() if self.workspace is not None else {}
+        return {**WINDOWS, **own}
+
+    def toggle_help(self) -> None:
+        self.help.setVisible(self.help.isHidden())
+
+    def label_layers(self) -> list[Any]:
+        side = self.views.label_layers() if self.views is not None else []
+        return ([self.layers["labels"]] if "labels" in self.layers else []) + side
+
+    def image_layers(self) -> list[Any]:
+        side = self.views.image_layers() if self.views is not None else []
+        return ([self.layers["ct"]] if "ct" in self.layers else []) + side
+
+    def _cursor_moved(self, viewer: Any, event: Any) -> None:
+        if self.session is not None and "ct" in self.layers:
+            self.cursor_readout.setText(cursor_text(self.session, self.layers["ct"], viewer.cursor.position))
 
     # -- worklist ---------------------------------------------------------------------------------------
     def _worklist_box(self) -> QGroupBox:
@@ -109,16 +187,26 @@ class CtcurateDock(ToolsPanel, QWidget):
         self.filter = QComboBox()
         self.filter.addItems(FILTERS)
         self.filter.currentTextChanged.connect(lambda _: self._run(self.refresh_worklist))
-        self.worklist = table(["case", "status", "claimed by", "findings"])
+        self.worklist = table(["case", "status", "claimed by", "findings", "review"])
         self.worklist.cellDoubleClicked.connect(lambda row, _: self._run(self.open_selected))
+        self.worklist.setMinimumHeight(9 * self.worklist.verticalHeader().defaultSectionSize())
         self.open_button = QPushButton("Open")
         self.open_button.clicked.connect(lambda: self._run(self.open_selected))
         row = QHBoxLayout()
         row.addWidget(QLabel("show"))
         row.addWidget(self.filter)
         row.addWidget(self.open_button)
+        self.claim_reason = QLineEdit()
+        self.claim_reason.setPlaceholderText("reason to break the selected case's claim")
+        break_button = QPushButton("Break claim")
+        break_button.setToolTip("Free a case someone else holds open; your name and the reason are recorded")
+        break_button.clicked.connect(lambda: self._run(self.break_claim))
+        claims = QHBoxLayout()
+        claims.addWidget(self.claim_reason)
+        claims.addWidget(break_button)
         layout.addLayout(row)
         layout.addWidget(self.worklist)
+        layout.addLayout(claims)
         return box
 
     def refresh_worklist(self) -> None:
@@ -133,10 +221,36 @@ class CtcurateDock(ToolsPanel, QWidget):
             cases = cases[(cases["claimant"] == who) | (cases["annotator"] == who)]
         elif chosen == "to do":
             cases = cases[cases["status"].isin(["todo", "in_progress"])]
+        elif chosen == "awaiting review":
+            cases = cases[cases["review"] == "awaiting"]
         elif chosen == "flagged":
             cases = cases[cases["findings"] > 0]
-        fill(self.worklist, [(str(r.case_id), str(r.status), str(r.claimant), str(r.findings))
+        rows = self.worklist.selectionModel().selectedRows()
+        first = self.worklist.item(rows[0].row(), 0) if rows else None
+        kept = first.text() if first is not None else None
+        fill(self.worklist, [(str(r.case_id), str(r.status), str(r.claimant), str(r.findings), str(r.review))
                              for r in cases.itertuples()])
+        if kept is not None:
+            for row in range(self.worklist.rowCount()):
+                item = self.worklist.item(row, 0)
+                if item is not None and item.text() == kept:
+                    self.worklist.blockSignals(True)
+                    self.worklist.selectRow(row)
+                    self.worklist.blockSignals(False)
+
+    def break_claim(self) -> None:
+        """Break the selected case's claim with the reason typed beside the button."""
+        if self.workspace is None:
+            raise CtcurateError("choose a workspace (Workspace…)")
+        from curation.annotation.worklist import Worklist
+
+        case_id = selected_text(self.worklist, "case in the worklist")
+        holder = Worklist(self.workspace, self.database_url).break_claim(case_id, self.annotator.text(),
+                                                                          self.claim_reason.text())
+        self.claim_reason.clear()
+        self.show_message(f"{case_id}: claim of {holder.claimant} broken" if holder else
+                          f"{case_id}: nobody held it")
+        self.refresh_worklist()
 
     def open_selected(self) -> None:
         self.open_case(selected_text(self.worklist, "case in the worklist"))
@@ -151,37 +265,78 @@ class CtcurateDock(ToolsPanel, QWidget):
         label_set = session.label_set
         ct = self.viewer.add_image(session.ct.array, name=f"{case_id} CT", affine=session.affine, colormap="gray",
                                    contrast_limits=WINDOWS["soft tissue"])
-        from napari.utils.colormaps import DirectLabelColormap
-
-        colors: dict[int | None, Any] = {None: (0, 0, 0, 0), 0: (0, 0, 0, 0)}
-        colors.update({c.index: (*np.asarray(c.color) / 255.0, 1.0) for c in label_set})
         features = pd.DataFrame({"index": [0, *(c.index for c in label_set)],
                                  "name": ["background", *(c.name for c in label_set)]})
         labels = self.viewer.add_labels(session.labels, name=f"{case_id} labels", affine=session.affine,
-                                        colormap=DirectLabelColormap(color_dict=colors), features=features,
-                                        opacity=0.5)
+                                        features=features, opacity=0.5)
         labels.editable = not session.read_only
-        labels.events.paint.connect(lambda _: session.note_activity())
+        labels.events.paint.connect(lambda _: self._painted())
+        session.writer = labels.data_setitem  # the tools' changes join the brush strokes' undo history
         self.layers = {"ct": ct, "labels": labels}
+        if self.views is not None:
+            self.views.show_case(ct, labels)
+        self.apply_colours()
+        bind_shortcuts(self, self.viewer, labels)
         self.refresh_structures()
+        self.show_review_state()
         recovery = session.recovery()
         self.restore_button.setEnabled(recovery is not None)
+        comments = session.comments()
         if session.read_only:
             self.show_message(f"{case_id}: read-only. {session.read_only_reason}")
         elif recovery is not None:
             self.show_message(f"{case_id}: unsaved edits from {recovery['time']} can be restored (Restore)")
         else:
-            self.show_message(f"{case_id}: revision {session.parent} open for {session.annotator}")
+            self.show_message(f"{case_id}: revision {session.parent} open for {session.annotator}"
+                              + (f"; comments on {', '.join(comments)}" if comments else ""))
         if not session.read_only and self.workspace is not None:
             self.autosave_timer.start(1000 * self.workspace.settings.annotation.autosave_seconds)
         self.refresh_worklist()
 
+    def _painted(self) -> None:
+        if self.session is not None:
+            self.session.note_activity()
+        self.counts_timer.start()
+
     def finish(self) -> None:
         """When the viewer has closed: keep unsaved edits in the recovery slot and release the claim."""
+        for timer in (self.autosave_timer, self.worklist_timer, self.counts_timer):
+            with contextlib.suppress(RuntimeError):  # deleted with the window already
+                timer.stop()
         if self.session is not None:
             self.session.autosave()
             self.session.close()
             self.session = None
+        if self.views is not None:
+            self.views.close_viewers()
+
+    def confirm_close(self, answer: str | None = None) -> bool:
+        """Closing the window: with unsaved edits, ask whether to save them, keep them for recovery (offered on
+        the next open) or discard them; False when the user cancels. ``answer`` skips the question."""
+        session = self.session
+        if session is None or session.read_only or not session.changed():
+            return True
+        if answer is None:
+            voxels = sum(session.changed().values())
+            box = QMessageBox(QMessageBox.Icon.Question, "ctcurate",
+                              f"{session.case_id}: {voxels:,} voxels edited and not saved.")
+            buttons: dict[Any, str] = {box.addButton("Save revision", QMessageBox.ButtonRole.AcceptRole): "save",
+                       box.addButton("Keep for recovery", QMessageBox.ButtonRole.ActionRole): "keep",
+                       box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole): "discard",
+                       box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole): "cancel"}
+            box.exec()
+            answer = buttons.get(box.clickedButton(), "cancel")
+        if answer not in CLOSE_ANSWERS:
+            raise CtcurateError(f"closing: answer {answer!r}: expected one of {', '.join(CLOSE_ANSWERS)}")
+        if answer == "cancel":
+            return False
+        if answer == "save" and self._run(self.save) is None:
+            return False  # the save failed: the message says why; the window stays
+        if answer == "discard":
+            session.discard()
+        if answer == "keep":
+            session.autosave()
+        return True
 
     def close_case(self) -> None:
         if self.session is None:
@@ -190,6 +345,7 @@ class CtcurateDock(ToolsPanel, QWidget):
         self.session.close()
         self.session = None
         self._drop_layers()
+        self.show_review_state()
 
     # -- case -------------------------------------------------------------------------------------------
     def _case_box(self) -> QGroupBox:
@@ -257,10 +413,14 @@ class CtcurateDock(ToolsPanel, QWidget):
 
     def _drop_layers(self) -> None:
         self.autosave_timer.stop()
+        self.counts_timer.stop()
+        if self.views is not None:
+            self.views.clear()
         for layer in self.layers.values():
             if layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
         self.layers = {}
+        self.cursor_readout.setText("")
 
 
 def make_dock(napari_viewer: Any) -> CtcurateDock:

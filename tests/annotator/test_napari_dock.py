@@ -17,7 +17,7 @@ def dock(make_napari_viewer, real_case_ws: Workspace):
     widget = CtcurateDock(viewer, real_case_ws, "dr.a")
     viewer.window.add_dock_widget(widget, name="ctcurate", area="right")
     yield widget
-    widget.close_case()
+    widget.finish()
 
 
 def test_open_paint_save_reopen(dock, real_case_ws: Workspace, qtbot) -> None:
@@ -30,6 +30,7 @@ def test_open_paint_save_reopen(dock, real_case_ws: Workspace, qtbot) -> None:
     assert dock.message.styleSheet() == "", dock.message.text()
     labels = viewer.layers["s0001 labels"]
     liver = label_set.by_name("liver")
+    dock.contrast_colours.setChecked(False)  # the label set's own colours
     assert np.allclose(labels.colormap.color_dict[liver.index][:3], np.asarray(liver.color) / 255)
     names = dict(zip(labels.features["index"], labels.features["name"], strict=True))
     assert names[liver.index] == "liver" and len(names) == len(label_set) + 1
@@ -90,6 +91,7 @@ def test_a_claimed_case_opens_read_only(make_napari_viewer, real_case_ws: Worksp
     assert not viewer.layers["s0001 labels"].editable
     dock._run(dock.save)
     assert "open read-only" in dock.message.text()
+    dock.finish()
 
 
 def test_cli_opens_napari_on_a_case(real_case_ws: Workspace, monkeypatch, qtbot) -> None:
