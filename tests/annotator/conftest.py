@@ -38,3 +38,15 @@ def real_case_ws(tmp_path: Path, ts: Path) -> Workspace:
     RevisionStore(ws).add("s0001", {"native": labels, "3": resample_labels(labels, coarse)}, ws.label_set(),
                           author="model:TotalSegmentator", kind="model", parent=None)
     return ws
+
+
+@pytest.fixture()
+def dock(make_napari_viewer, real_case_ws: Workspace):
+    """The ctcurate dock in a napari viewer (as 'ctcurate annotate' opens it) on the real case, for dr.a."""
+    from annotator._qt import CtcurateDock
+
+    viewer = make_napari_viewer()
+    widget = CtcurateDock(viewer, real_case_ws, "dr.a")
+    viewer.window.add_dock_widget(widget, name="ctcurate", area="right")
+    yield widget
+    widget.finish()

@@ -5,23 +5,11 @@ readout, the live worklist and broken claims, contrast colours, the reviewer, cl
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from annotator.session import CaseSession
 from curation import Workspace
 from curation.annotation.revisions import RevisionStore
 from curation.annotation.worklist import Worklist
-
-
-@pytest.fixture()
-def dock(make_napari_viewer, real_case_ws: Workspace):
-    from annotator._qt import CtcurateDock
-
-    viewer = make_napari_viewer()
-    widget = CtcurateDock(viewer, real_case_ws, "dr.a")
-    viewer.window.add_dock_widget(widget, name="ctcurate", area="right")
-    yield widget
-    widget.finish()
 
 
 def _voxels(dock, name: str) -> int:

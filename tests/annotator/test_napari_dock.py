@@ -3,21 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from curation import Workspace
 from curation.annotation.revisions import RevisionStore
-
-
-@pytest.fixture()
-def dock(make_napari_viewer, real_case_ws: Workspace):
-    from annotator._qt import CtcurateDock
-
-    viewer = make_napari_viewer()
-    widget = CtcurateDock(viewer, real_case_ws, "dr.a")
-    viewer.window.add_dock_widget(widget, name="ctcurate", area="right")
-    yield widget
-    widget.finish()
 
 
 def test_open_paint_save_reopen(dock, real_case_ws: Workspace, qtbot) -> None:
