@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from qtpy.QtCore import QEvent, QObject, QTimer
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -28,6 +28,7 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -76,7 +77,13 @@ class CtcurateDock(ReviewPanel, QWidget):
         self.viewer, self.workspace, self.database_url = viewer, workspace, database_url
         self.session: CaseSession | None = None
         self.layers: dict[str, Any] = {}
-        layout = QVBoxLayout(self)
+        content = QWidget()  # in a scroll area: the dock fits any window height
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(content)
+        QVBoxLayout(self).addWidget(scroll)
+        self.content = content
+        layout = QVBoxLayout(content)
         top = QHBoxLayout()
         self.annotator = QLineEdit(annotator or getpass.getuser())
         self.annotator.setToolTip("Your name, as it goes into the revisions")
@@ -117,6 +124,8 @@ class CtcurateDock(ReviewPanel, QWidget):
         if window is not None and hasattr(window, "add_dock_widget"):
             self.views = OrthoViews(viewer)
             window.add_dock_widget(self.views, name="coronal and sagittal", area="bottom")
+            # the dock keeps the window's full height; the side views sit under the axial view
+            window._qt_window.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
             self._close_guard = _CloseGuard(self)  # closing the window asks about unsaved edits first
             window._qt_window.installEventFilter(self._close_guard)  # napari's main window receives the close
         viewer.mouse_move_callbacks.append(self._cursor_moved)
@@ -273,8 +282,8 @@ class CtcurateDock(ReviewPanel, QWidget):
         labels.events.paint.connect(lambda _: self._painted())
         session.writer = labels.data_setitem  # the tools' changes join the brush strokes' undo history
         self.layers = {"ct": ct, "labels": labels}
-        if self.views is not None:
-            self.views.show_case(ct, labels)
+        if self.views is not None:  # the side views fill in just after the axial view is up
+            QTimer.singleShot(0, lambda: self._run(self._show_side_views, session))
         self.apply_colours()
         bind_shortcuts(self, self.viewer, labels)
         self.refresh_structures()
@@ -292,6 +301,11 @@ class CtcurateDock(ReviewPanel, QWidget):
         if not session.read_only and self.workspace is not None:
             self.autosave_timer.start(1000 * self.workspace.settings.annotation.autosave_seconds)
         self.refresh_worklist()
+
+    def _show_side_views(self, session: CaseSession) -> None:
+        if self.views is not None and self.session is session and "ct" in self.layers:
+            self.views.show_case(self.layers["ct"], self.layers["labels"])
+            self.apply_colours()
 
     def _painted(self) -> None:
         if self.session is not None:

@@ -13,6 +13,7 @@ import contextlib
 from typing import Any
 
 import numpy as np
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 __all__ = ["OrthoViews", "cursor_text"]
@@ -61,6 +62,7 @@ class OrthoViews(QWidget):
             splitter.addWidget(box)
             model.mouse_drag_callbacks.append(self._clicked)
             self.models[name], self.widgets[name] = model, widget
+        self.setMinimumHeight(300)  # a dock area at the bottom would otherwise squeeze them to their sliders
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(splitter)
@@ -81,6 +83,11 @@ class OrthoViews(QWidget):
             self.layers[name] = {"ct": image, "labels": side}
         ct.events.contrast_limits.connect(self._contrast)
         self._follow()
+        QTimer.singleShot(200, self._fit)  # once the views have their size
+
+    def _fit(self) -> None:
+        for model in self.models.values():
+            model.reset_view()
 
     def close_viewers(self) -> None:
         """Close the side viewers' widgets (the window is going away)."""
@@ -92,7 +99,8 @@ class OrthoViews(QWidget):
 
     def clear(self) -> None:
         for model in self.models.values():
-            model.layers.clear()
+            if len(model.layers):
+                model.layers.clear()
         self.layers = {}
 
     def image_layers(self) -> list[Any]:

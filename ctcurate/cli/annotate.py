@@ -152,6 +152,29 @@ def break_claim(
                   if holder else f"case {case}: nobody held it; recorded anyway", highlight=False)
 
 
+@app.command("import")
+@friendly
+@writes("import")
+def import_segmentation(
+    case: Annotated[str, typer.Argument(help="Case id (its converted CT is the grid the labels go onto).")],
+    source: Annotated[Path, typer.Argument(help="A TotalSegmentator output folder (one mask per class) or its "
+                                                "multi-label file, a multi-label NIfTI/NRRD, or a Slicer .seg.nrrd.")],
+    workspace: WorkspaceOpt = Path("."),
+    labels: Annotated[str | None, typer.Option(help="The label set of the file's values when it is not the "
+                                                    "workspace's, e.g. total_v1 (mapped by name).")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="A value -> name table for the file's values: JSON "
+                                                      "{\"1\": \"spleen\"} or CSV lines 'value,name'.")] = None,
+    comment: Annotated[str, typer.Option(help="A note kept with the revision.")] = "",
+) -> None:
+    """Bring an existing segmentation into a case as its next revision (author import:<source>), resampled onto the
+    case's CT grid when it lies on another (nearest neighbour); refused when the fields of view do not overlap."""
+    from curation.annotation import import_labels as import_one
+
+    ws = Workspace.open(workspace)
+    console.print(import_one(ws, case, source, comment=comment, labels=labels, mapping=mapping).describe(),
+                  highlight=False)
+
+
 @annotate_app.command("import")
 @friendly
 @writes("annotate import")

@@ -14,16 +14,15 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from curation.errors import LabelIOError
-from curation.image.orientation import reoriented_onto, same_grid
+from curation.errors import LabelIOError, LabelSetError
+from curation.image.orientation import same_grid
 from curation.image.volume import Volume, read_nrrd_grid, resample_labels
-from curation.labels.labelmap import list_mask_files, read_labels, read_seg_nrrd
+from curation.labels.labelmap import list_mask_files, read_seg_nrrd
 from curation.workspace.folders import multilabel_files
 from curation.workspace.layout import Workspace
 
 from .revisions import Revision, RevisionStore
+from .sources import onto_grid, read_source
 
 __all__ = ["Imported", "case_grids", "case_label_files", "import_labels", "import_case_folder_labels",
            "pending_label_files"]
@@ -52,28 +51,10 @@ def case_label_files(ws: Workspace, case_id: str) -> list[Path]:
     return found
 
 
-def _onto_ct(labels: Volume, ct: Volume, source: Path, what: str) -> Volume:
-    """The labels on the CT's grid: as they are, or moved over voxel for voxel when they hold the same voxels
-    stored in another axis order (a map saved flipped or transposed, e.g. LAS instead of LPS)."""
-    if same_grid(labels, ct):
-        return Volume(labels.array, ct.spacing, ct.origin, ct.direction)
-    moved = reoriented_onto(labels, ct)
-    if moved is not None:
-        return moved
-
-    def rounded(values: tuple[float, ...] | np.ndarray) -> list[float]:
-        return [round(float(v), 3) for v in np.ravel(np.asarray(values, dtype=float))]
-
-    raise LabelIOError(
-        f"{source}: the labels do not lie on {what}'s CT grid: size {labels.size} vs {ct.size}, spacing "
-        f"{rounded(labels.spacing)} vs {rounded(ct.spacing)}, origin {rounded(labels.origin)} vs {rounded(ct.origin)}, "
-        f"direction {rounded(labels.direction)} vs {rounded(ct.direction)} (mm, LPS); resample them onto the "
-        "case's ct.nrrd first")
-
-
-def _digest(source: Path) -> str:
-    """The content of a label source: a file's bytes, or a mask folder's file names and bytes."""
-    digest = hashlib.sha256()
+def _digest(source: Path, how: str = "") -> str:
+    """The content of a label source: a file's bytes, or a mask folder's file names and bytes (and ``how`` it is
+    read: the label set of its values or a mapping file's text)."""
+    digest = hashlib.sha256(how.encode())
     files = sorted(list_mask_files(source).values()) if source.is_dir() else [source]
     for path in files:
         if source.is_dir():
@@ -97,21 +78,25 @@ class Imported:
     revision: Revision | None = None
     new: bool = False          # False: the same content was imported before (``revision`` is that one)
     error: str = ""
+    notes: tuple[str, ...] = ()  # how it was read: masks left out, values mapped, resampled
 
     def describe(self) -> str:
         if self.revision is None:
             return f"{self.case_id}: {self.source.name}: {self.error}"
         what = "imported as" if self.new else "already imported as"
-        return f"{self.case_id}: {self.source.name} {what} revision {self.revision.number}"
+        notes = f" ({'; '.join(self.notes)})" if self.notes else ""
+        return f"{self.case_id}: {self.source.name} {what} revision {self.revision.number}{notes}"
 
 
 def import_labels(ws: Workspace, case_id: str, source: str | Path, *, store: RevisionStore | None = None,
-                  comment: str = "", once: bool = False) -> Imported:
-    """Store the labels of ``source`` (mask folder or multi-label file) as the case's next revision.
+                  comment: str = "", once: bool = False, labels: str | None = None,
+                  mapping: str | Path | None = None) -> Imported:
+    """Store the labels of ``source`` as the case's next revision (see :mod:`curation.annotation.sources` for
+    what it may be, ``labels`` and ``mapping``); on another grid they are resampled onto the CT's.
 
-    The labels must lie on the CT's own grid, or hold its voxels in another axis order. Nothing is stored
-    when the latest revision is an import of the same content, or, with ``once`` (label files found in a
-    case folder), when any earlier import was. Raises :class:`LabelIOError` naming the case and the file.
+    Nothing is stored when the latest revision is an import of the same content, or, with ``once`` (label files
+    found in a case folder), when any earlier import was. Raises :class:`LabelIOError` naming the case and the
+    file.
     """
     source = Path(source)
     store = store or RevisionStore(ws)
@@ -119,24 +104,33 @@ def import_labels(ws: Workspace, case_id: str, source: str | Path, *, store: Rev
         raise LabelIOError(f"case {case_id}: no such case in {ws.cases_dir}; check the case id")
     if not source.exists():
         raise LabelIOError(f"case {case_id}: {source} not found; give a mask folder or a multi-label file")
-    digest = _digest(source)
+    how = f"labels={labels}" if labels else ""
+    if mapping is not None:
+        try:
+            how = "mapping=" + Path(mapping).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise LabelIOError(f"case {case_id}: mapping {mapping} cannot be read ({exc})") from None
+    digest = _digest(source, how)
     history = store.history(case_id)
     done = _imported(history if once else history[-1:], digest)
     if done is not None:
         return Imported(case_id, source, done, new=False)
     label_set = ws.label_set()
     try:
-        labels = read_labels(source, label_set)
-    except LabelIOError as exc:
+        read = read_source(source, label_set, labels=labels, mapping=mapping)
+        native, moved = onto_grid(read.labels, read_nrrd_grid(ws.case_dir(case_id) / ws.ct_name()), source,
+                                  f"case {case_id}")
+    except (LabelIOError, LabelSetError) as exc:
         raise LabelIOError(f"case {case_id}: {exc}") from None
-    native = _onto_ct(labels, read_nrrd_grid(ws.case_dir(case_id) / ws.ct_name()), source, f"case {case_id}")
     latest = history[-1] if history else None
     previous = read_seg_nrrd(store.path(latest))[0].array if latest is not None else None
-    note = f"imported from {source.name} (sha256 {digest})" + (f"; {comment}" if comment else "")
+    notes = [*read.notes, moved] if moved else list(read.notes)
+    note = (f"imported from {source.name} (sha256 {digest})" + "".join(f"; {n}" for n in notes)
+            + (f"; {comment}" if comment else ""))
     revision = store.add(case_id, case_grids(ws, case_id, native), label_set, author=f"{IMPORT_AUTHOR}{source.name}",
                          kind="import", parent=latest.number if latest else None, comment=note, previous=previous)
     log.info("case %s: %s imported as revision %d", case_id, source.name, revision.number)
-    return Imported(case_id, source, revision, new=True)
+    return Imported(case_id, source, revision, new=True, notes=tuple(notes))
 
 
 def pending_label_files(ws: Workspace, *, store: RevisionStore | None = None) -> dict[str, list[Path]]:

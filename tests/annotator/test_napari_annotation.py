@@ -70,7 +70,7 @@ def test_next_structure_empty_rows_and_shortcuts(dock, qtbot) -> None:
 def test_three_linked_views_and_the_cursor(dock, qtbot) -> None:
     dock.open_case("s0001")
     views = dock.views
-    assert set(views.layers) == {"coronal", "sagittal"}
+    qtbot.waitUntil(lambda: set(views.layers) == {"coronal", "sagittal"}, timeout=5000)  # just after the axial
     for name, layers in views.layers.items():
         assert layers["labels"].data is dock.layers["labels"].data and layers["ct"].data is dock.layers["ct"].data
         assert list(views.models[name].dims.displayed) == list(views.models[name].dims.order[-2:])

@@ -89,14 +89,20 @@ def test_label_files_in_a_case_folder_become_a_revision_once(demo_copy: Workspac
     back = import_labels(ws, "s0002", store.path(store.history("s0002")[0]))
     assert back.new and back.revision is not None and back.revision.number == 4
     assert labels_of_record(store, "s0002").number == 4  # type: ignore[union-attr]
-    # labels off the CT's grid, of another label set, and a missing file are refused, naming the fix
+    # labels on another grid are resampled onto the CT's; labels elsewhere in space, of another label set, and a
+    # missing file are refused, naming the fix
     coarse = read_nrrd(ws.case_dir("s0002") / ws.ct_name(3.0))
     off_grid = tmp_path / "coarse.nrrd"
     write_seg_nrrd(off_grid, Volume(np.zeros(coarse.array.shape, np.uint8), coarse.spacing, coarse.origin,
                                     coarse.direction), label_set)
-    with pytest.raises(LabelIOError, match="do not lie on case s0002's CT grid: size .* origin .* direction .*"
-                                           "resample them onto the case's ct.nrrd"):
-        import_labels(ws, "s0002", off_grid)
+    resampled = import_labels(ws, "s0002", off_grid)
+    assert resampled.new and "resampled from a [3.0, 3.0, 3.0] mm grid" in resampled.describe()
+    away = tmp_path / "away.nrrd"
+    write_seg_nrrd(away, Volume(np.zeros(coarse.array.shape, np.uint8), coarse.spacing,
+                                tuple(np.asarray(coarse.origin) + 5000.0), coarse.direction), label_set)
+    with pytest.raises(LabelIOError, match="case s0002: .*away.nrrd: its field of view .* does not overlap case "
+                                           "s0002's CT .*wrong case or wrong file"):
+        import_labels(ws, "s0002", away)
     with pytest.raises(LabelIOError, match=r"case s0002: .*segments \['heart'\] are not in label set 'demo'"):
         import_labels(ws, "s0002", _foreign_segmentation(tmp_path, truth))
     with pytest.raises(LabelIOError, match="case s0002: .*nothing.nrrd not found; give a mask folder or a multi-label"):
@@ -108,7 +114,7 @@ def test_label_files_in_a_case_folder_become_a_revision_once(demo_copy: Workspac
 def test_labels_stored_in_another_axis_order_are_moved_onto_the_ct_grid(demo_copy: Workspace,
                                                                         tmp_path: Path) -> None:
     """A map saved flipped (LAS instead of LPS, as NIfTI tools do) holds the CT's voxels: it imports voxel for
-    voxel; a map shifted by a fraction of a voxel does not, and the message shows the origins."""
+    voxel; a map shifted by a fraction of a voxel is resampled (nearest neighbour), and the revision says so."""
     ws = demo_copy
     store = RevisionStore(ws)
     truth, _ = read_seg_nrrd(store.path(store.latest("s0001")))
@@ -121,8 +127,8 @@ def test_labels_stored_in_another_axis_order_are_moved_onto_the_ct_grid(demo_cop
     assert made.new and made.revision is not None and made.revision.changes == {}  # the same labels
     shifted = Volume(truth.array, truth.spacing, tuple(np.add(truth.origin, (0.3, 0.0, 0.0))), truth.direction)
     write_volume(tmp_path / "shifted.nii.gz", shifted)
-    with pytest.raises(LabelIOError, match=r"origin \[.*\] vs \[.*\]"):
-        import_labels(ws, "s0001", tmp_path / "shifted.nii.gz")
+    moved = import_labels(ws, "s0001", tmp_path / "shifted.nii.gz")
+    assert moved.new and moved.revision is not None and "resampled from" in moved.revision.comment
     twice = tmp_path / "twice.seg.nrrd"
     doubled = LabelSet("doubled", "1", (LabelClass(1, "liver", "organ"), LabelClass(2, "liver_copy", "organ")))
     write_seg_nrrd(twice, Volume(np.zeros(truth.array.shape, np.uint8), truth.spacing, truth.origin,
