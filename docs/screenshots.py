@@ -1,31 +1,19 @@
 """Make the README's pictures of the annotator (docs/img/annotator_views, _help, _review.png) from the real case.
 
 The case is the shared ``example_ct`` with TotalSegmentator's v2 map as revision 0, in a throw-away
-workspace; napari runs under Xvfb (started here when there is no display).
+workspace. Without a screen, run it under Xvfb at the window's size:
 
-Usage: ``python docs/screenshots.py [--shared-data ../shared/data] [--out docs/img]``.
+``xvfb-run -s "-screen 0 1600x1000x24" python docs/screenshots.py [--shared-data ../shared/data] [--out docs/img]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-
-def _display() -> subprocess.Popen | None:
-    if os.environ.get("DISPLAY"):
-        return None
-    server = subprocess.Popen(["Xvfb", ":96", "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.environ["DISPLAY"] = ":96"
-    time.sleep(1.0)
-    return server
 
 
 def _workspace(shared: Path, root: Path):  # type: ignore[no-untyped-def]
@@ -58,41 +46,36 @@ def main(argv: list[str] | None = None) -> int:
                         default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "img")
     args = parser.parse_args(argv)
-    server = _display()
-    try:
-        from annotator.viewer import open_viewer
+    from annotator.viewer import open_viewer
 
-        with tempfile.TemporaryDirectory() as tmp:
-            ws = _workspace(args.shared_data, Path(tmp))
-            viewer, dock = open_viewer(ws, case="s0001", annotator="dr.a")
-            dock.select_structure("liver")
-            dock.toggle_help()
-            _settle(viewer)
-            args.out.mkdir(parents=True, exist_ok=True)
-            viewer.screenshot(path=str(args.out / "annotator_views.png"), canvas_only=False, flash=False)
-            dock.content.grab().save(str(args.out / "annotator_help.png"))  # the whole dock, its help shown
-            dock.toggle_help()
-            # a correction, done; then a second physician opens it for review
-            liver = ws.label_set().by_name("liver").index
-            where = np.nonzero(dock.session.labels[:, :, :40] == liver)
-            dock.session.apply(where, 0)
-            dock.save()
-            dock.mark_done()
-            viewer.close()
-            viewer, dock = open_viewer(ws, annotator="dr.b")
-            dock.filter.setCurrentText("awaiting review")
-            dock.open_case("s0001")
-            dock.select_structure("liver")
-            dock.review_comment.setText("left lobe trimmed too far?")
-            dock.comment_structure()
-            dock.review_comment.setText("liver edge checked")
-            _settle(viewer)
-            viewer.screenshot(path=str(args.out / "annotator_review.png"), canvas_only=False, flash=False)
-            dock.finish()
-            viewer.close()
-    finally:
-        if server is not None:
-            server.terminate()
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = _workspace(args.shared_data, Path(tmp))
+        viewer, dock = open_viewer(ws, case="s0001", annotator="dr.a")
+        dock.select_structure("liver")
+        dock.toggle_help()
+        _settle(viewer)
+        args.out.mkdir(parents=True, exist_ok=True)
+        viewer.screenshot(path=str(args.out / "annotator_views.png"), canvas_only=False, flash=False)
+        dock.content.grab().save(str(args.out / "annotator_help.png"))  # the whole dock, its help shown
+        dock.toggle_help()
+        # a correction, done; then a second physician opens it for review
+        liver = ws.label_set().by_name("liver").index
+        where = np.nonzero(dock.session.labels[:, :, :40] == liver)
+        dock.session.apply(where, 0)
+        dock.save()
+        dock.mark_done()
+        viewer.close()
+        viewer, dock = open_viewer(ws, annotator="dr.b")
+        dock.filter.setCurrentText("awaiting review")
+        dock.open_case("s0001")
+        dock.select_structure("liver")
+        dock.review_comment.setText("left lobe trimmed too far?")
+        dock.comment_structure()
+        dock.review_comment.setText("liver edge checked")
+        _settle(viewer)
+        viewer.screenshot(path=str(args.out / "annotator_review.png"), canvas_only=False, flash=False)
+        dock.finish()
+        viewer.close()
     print(f"wrote {args.out}/annotator_views.png, annotator_help.png and annotator_review.png")  # noqa: T201 (a script)
     return 0
 
