@@ -39,14 +39,14 @@ from curation.annotation.worklist import EXCLUSION_REASONS
 from curation.errors import CtcurateError
 
 from .keys import bind_shortcuts, help_text
-from .panels import fill, selected_text, table
+from .panels import selected_text
 from .review import ReviewPanel
 from .views import OrthoViews, cursor_text
+from .worklist import WorklistPanel
 
 __all__ = ["CtcurateDock", "make_dock"]
 
 log = logging.getLogger(__name__)
-FILTERS = ("all", "mine", "to do", "awaiting review", "flagged")
 #: answers to closing the window with unsaved edits
 CLOSE_ANSWERS = ("save", "keep", "discard", "cancel")
 
@@ -68,7 +68,7 @@ class _CloseGuard(QObject):
         return False
 
 
-class CtcurateDock(ReviewPanel, QWidget):
+class CtcurateDock(WorklistPanel, ReviewPanel, QWidget):
     """Dock widget: pick a case, correct it structure by structure, save revisions, review others' cases."""
 
     def __init__(self, viewer: Any, workspace: Workspace | None = None, annotator: str | None = None,
@@ -165,10 +165,6 @@ class CtcurateDock(ReviewPanel, QWidget):
         self._start_worklist_timer()
         self.help.setText(help_text(self))
 
-    def _start_worklist_timer(self) -> None:
-        if self.workspace is not None:
-            self.worklist_timer.start(1000 * self.workspace.settings.annotation.worklist_refresh_seconds)
-
     def windows(self) -> dict[str, tuple[float, float]]:
         """CT window presets: soft tissue, bone, lung, then the workspace's own (setting annotation.windows)."""
         own = self.workspace.settings.annotation.window_presets() if self.workspace is not None else {}
@@ -188,78 +184,6 @@ class CtcurateDock(ReviewPanel, QWidget):
     def _cursor_moved(self, viewer: Any, event: Any) -> None:
         if self.session is not None and "ct" in self.layers:
             self.cursor_readout.setText(cursor_text(self.session, self.layers["ct"], viewer.cursor.position))
-
-    # -- worklist ---------------------------------------------------------------------------------------
-    def _worklist_box(self) -> QGroupBox:
-        box = QGroupBox("worklist")
-        layout = QVBoxLayout(box)
-        self.filter = QComboBox()
-        self.filter.addItems(FILTERS)
-        self.filter.currentTextChanged.connect(lambda _: self._run(self.refresh_worklist))
-        self.worklist = table(["case", "status", "claimed by", "findings", "review"])
-        self.worklist.cellDoubleClicked.connect(lambda row, _: self._run(self.open_selected))
-        self.worklist.setMinimumHeight(9 * self.worklist.verticalHeader().defaultSectionSize())
-        self.open_button = QPushButton("Open")
-        self.open_button.clicked.connect(lambda: self._run(self.open_selected))
-        row = QHBoxLayout()
-        row.addWidget(QLabel("show"))
-        row.addWidget(self.filter)
-        row.addWidget(self.open_button)
-        self.claim_reason = QLineEdit()
-        self.claim_reason.setPlaceholderText("reason to break the selected case's claim")
-        break_button = QPushButton("Break claim")
-        break_button.setToolTip("Free a case someone else holds open; your name and the reason are recorded")
-        break_button.clicked.connect(lambda: self._run(self.break_claim))
-        claims = QHBoxLayout()
-        claims.addWidget(self.claim_reason)
-        claims.addWidget(break_button)
-        layout.addLayout(row)
-        layout.addWidget(self.worklist)
-        layout.addLayout(claims)
-        return box
-
-    def refresh_worklist(self) -> None:
-        if self.workspace is None:
-            raise CtcurateError("choose a workspace (Workspace…)")
-        from annotator.effort import worklist_summary
-
-        cases = worklist_summary(self.workspace, self.database_url).cases
-        who = self.annotator.text().strip()
-        chosen = self.filter.currentText()
-        if chosen == "mine":
-            cases = cases[(cases["claimant"] == who) | (cases["annotator"] == who)]
-        elif chosen == "to do":
-            cases = cases[cases["status"].isin(["todo", "in_progress"])]
-        elif chosen == "awaiting review":
-            cases = cases[cases["review"] == "awaiting"]
-        elif chosen == "flagged":
-            cases = cases[cases["findings"] > 0]
-        rows = self.worklist.selectionModel().selectedRows()
-        first = self.worklist.item(rows[0].row(), 0) if rows else None
-        kept = first.text() if first is not None else None
-        fill(self.worklist, [(str(r.case_id), str(r.status), str(r.claimant), str(r.findings), str(r.review))
-                             for r in cases.itertuples()])
-        if kept is not None:
-            for row in range(self.worklist.rowCount()):
-                item = self.worklist.item(row, 0)
-                if item is not None and item.text() == kept:
-                    self.worklist.blockSignals(True)
-                    self.worklist.selectRow(row)
-                    self.worklist.blockSignals(False)
-
-    def break_claim(self) -> None:
-        """Break the selected case's claim with the reason typed beside the button."""
-        if self.workspace is None:
-            raise CtcurateError("choose a workspace (Workspace…)")
-        from curation.annotation.worklist import Worklist
-
-        case_id = selected_text(self.worklist, "case in the worklist")
-        holder = Worklist(self.workspace, self.database_url).break_claim(case_id, self.annotator.text(),
-                                                                          self.claim_reason.text())
-        self.claim_reason.clear()
-        self.show_message(f"{case_id}: claim of {holder.claimant} broken" if holder else
-                          f"{case_id}: nobody held it")
-        self.refresh_worklist()
 
     def open_selected(self) -> None:
         self.open_case(selected_text(self.worklist, "case in the worklist"))
