@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from curation import Volume
+from curation.labels.anatomy import PHRASES, RELATION_AXES
 from curation.labels.labelset import LabelClass, LabelSet
 
 from .anatomy import BORDER_AXIS
@@ -31,10 +32,6 @@ from .labelstats import LabelStats
 
 __all__ = ["PresenceSettings", "LevelScale", "level_scale", "presence_findings", "area_profile"]
 
-_PHRASE = {"above": "above", "below": "below", "anterior": "in front of", "posterior": "behind",
-           "right_of": "to the right of", "left_of": "to the left of"}
-_AXIS = {"above": (2, 1), "below": (2, -1), "anterior": (1, -1), "posterior": (1, 1), "right_of": (0, -1),
-         "left_of": (0, 1)}  # relation -> (LPS axis, sign of self minus other)
 _NAMES = {**{k: f"C{k}" for k in range(1, 8)}, **{k: f"T{k - 7}" for k in range(8, 20)},
           **{k: f"L{k - 19}" for k in range(20, 25)}, 25: "S1"}
 
@@ -238,7 +235,7 @@ def _relations(case: str, labels: Volume, stats: LabelStats, label_set: LabelSet
             continue
         mine = stats.centroid_world[cls.index]
         for relation, names in cls.relations.items():
-            axis, sign = _AXIS[relation]
+            axis, sign = RELATION_AXES[relation]
             if axis in cut.get(cls.name, set()):
                 continue
             for other in names:
@@ -247,7 +244,7 @@ def _relations(case: str, labels: Volume, stats: LabelStats, label_set: LabelSet
                 theirs = stats.centroid_world[label_set.by_name(other).index]
                 if sign * (mine[axis] - theirs[axis]) <= 0:
                     out.append(Finding(case, Check.RELATION, Severity.WARNING,
-                                       f"{cls.name}: should lie {_PHRASE[relation]} {other} but does not (centre "
+                                       f"{cls.name}: should lie {PHRASES[relation]} {other} but does not (centre "
                                        f"{'xyz'[axis]} {mine[axis]:.0f} vs {theirs[axis]:.0f} mm, LPS); one of them is "
                                        "mislabelled or misplaced", structure=cls.name,
                                        values={"relation": relation, "other": other, "axis": "xyz"[axis],

@@ -39,7 +39,7 @@ from curation.annotation.worklist import EXCLUSION_REASONS
 from curation.errors import CtcurateError
 
 from .keys import bind_shortcuts, help_text
-from .panels import selected_text
+from .panels import fill, selected_text
 from .review import ReviewPanel
 from .views import OrthoViews, cursor_text
 from .worklist import WorklistPanel
@@ -106,6 +106,7 @@ class CtcurateDock(WorklistPanel, ReviewPanel, QWidget):
         layout.addWidget(self._case_box())
         self.help = QLabel(help_text(self))
         self.help.setStyleSheet("font-family: monospace;")
+        self.help.setWordWrap(True)
         self.help.setVisible(False)
         help_button = QPushButton("Help: shortcuts (F1)")
         help_button.clicked.connect(lambda: self._run(self.toggle_help))
@@ -359,6 +360,8 @@ class CtcurateDock(WorklistPanel, ReviewPanel, QWidget):
                 self.viewer.layers.remove(layer)
         self.layers = {}
         self.cursor_readout.setText("")
+        fill(self.structures, [])  # no case open: no structures shown
+        self.show_review_state()
 
 
 def make_dock(napari_viewer: Any) -> CtcurateDock:

@@ -31,7 +31,7 @@ def shortcuts(dock: Any) -> list[Shortcut]:
         Shortcut("Shift-P", "previous unreviewed structure", lambda d: d.next_structure(-1)),
         Shortcut("Shift-O", "structure ok, then the next", lambda d: d.mark_structure("ok")),
         Shortcut("Shift-C", "structure corrected, then the next", lambda d: d.mark_structure("corrected")),
-        Shortcut("Shift-A", "structure absent in the field of view, then the next",
+        Shortcut("Shift-A", "structure absent (not in view), then the next",
                  lambda d: d.mark_structure("absent_in_fov")),
         Shortcut("Control-Z", "undo a brush stroke or tool", lambda d: d.undo()),
         Shortcut("Control-Shift-Z", "redo", lambda d: d.redo()),

@@ -13,6 +13,7 @@ from qtpy.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -48,6 +49,9 @@ def table(headers: list[str]) -> QTableWidget:
     widget.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     widget.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     widget.verticalHeader().setVisible(False)
+    header = widget.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)  # names are never cut
+    header.setStretchLastSection(True)
     return widget
 
 
@@ -274,14 +278,16 @@ class ToolsPanel(StructurePanel):
 
     def undo(self) -> None:
         """Undo the last step (a brush stroke or a tool) in the one history of the labels layer."""
-        self._need_session()
+        session = self._need_session()
         self.layers["labels"].undo()
         self._edited()
+        self.show_message(f"{session.case_id}: last step undone (Ctrl+Shift+Z redoes it)")
 
     def redo(self) -> None:
-        self._need_session()
+        session = self._need_session()
         self.layers["labels"].redo()
         self._edited()
+        self.show_message(f"{session.case_id}: step redone")
 
     def _edited(self) -> None:
         """After any change of the labels: counts and other views follow (at most a few times a second)."""

@@ -149,7 +149,7 @@ def break_claim(
         raise ConfigError(f"case {case!r}: not in {ws.root}; see 'ctcurate annotate status --cases'")
     holder = Worklist(ws).break_claim(case, by or getpass.getuser(), reason)
     console.print(f"case {case}: claim of {holder.claimant} (since {holder.since[:16]} UTC) broken"
-                  if holder else f"case {case}: nobody held it; recorded anyway", highlight=False)
+                  if holder else f"case {case}: nobody holds it; nothing to break", highlight=False)
 
 
 @app.command("import")

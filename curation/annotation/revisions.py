@@ -281,16 +281,22 @@ class RevisionStore:
         if not reviewer.strip():
             raise WorkspaceError(f"case {case_id}: a review needs the reviewer's name")
         history = self.history(case_id)
+        if not history and not self.workspace.case_dir(case_id).is_dir():
+            raise WorkspaceError(f"case {case_id}: no such case in {self.workspace.cases_dir}; check the case id")
         if not history:
             raise WorkspaceError(f"case {case_id}: no revisions to review; run 'ctcurate presegment' first")
         found = history[-1] if number is None else next((r for r in history if r.number == number), None)
         if found is None:
             raise WorkspaceError(f"case {case_id}: no revision {number} (have 0..{history[-1].number})")
-        if status is ReviewStatus.APPROVED and found.author == reviewer \
-                and not self.workspace.settings.annotation.self_review:
-            raise WorkspaceError(f"case {case_id} revision {found.number}: {reviewer} wrote it and cannot approve it "
-                                 "(two-person rule); a second physician approves it, or set [annotation] "
-                                 "self_review = true where one physician works alone")
+        if status is ReviewStatus.APPROVED and not self.workspace.settings.annotation.self_review:
+            from .worklist import done_by
+
+            why = "wrote it" if found.author == reviewer else (
+                "marked the case done" if done_by(self.engine, case_id) == reviewer else "")
+            if why:
+                raise WorkspaceError(f"case {case_id} revision {found.number}: {reviewer} {why} and cannot approve it "
+                                     "(two-person rule); a second physician approves it, or set [annotation] "
+                                     "self_review = true where one physician works alone")
         with self.engine.begin() as db:
             db.execute(_REVIEWS.insert().values(case_id=case_id, number=found.number, status=status.value,
                                                 reviewer=reviewer, time=now_iso(), comment=comment))

@@ -92,6 +92,13 @@ class Claim:
     renewed: str
 
 
+def done_by(engine: Any, case_id: str) -> str | None:
+    """Who marked a case done (None when it is not done): the two-person rule keeps them from approving it."""
+    with engine.connect() as db:
+        row = db.execute(sa.select(_STATUS.c.status, _STATUS.c.actor).where(_STATUS.c.case_id == case_id)).first()
+    return str(row[1]) if row and row[0] == CaseStatus.DONE.value else None
+
+
 class Worklist:
     """Case status, claims and structure review states of one workspace (same database as the revisions)."""
 
@@ -207,11 +214,12 @@ class Worklist:
         if not reason.strip():
             raise AnnotationError(f"case {case_id}: breaking a claim needs a reason (it is recorded)")
         holder = self.claim_of(case_id)
+        if holder is None:
+            return None  # nothing to break, nothing to record
         with self.engine.begin() as db:
             db.execute(_CLAIMS.delete().where(_CLAIMS.c.case_id == case_id))
-            self._event(db, case_id, "break_claim", who, holder=holder.claimant if holder else None, reason=reason)
-        log.warning("case %s: claim of %s broken by %s (%s)", case_id, holder.claimant if holder else "nobody",
-                    who, reason)
+            self._event(db, case_id, "break_claim", who, holder=holder.claimant, reason=reason)
+        log.warning("case %s: claim of %s broken by %s (%s)", case_id, holder.claimant, who, reason)
         return holder
 
     # -- structures -------------------------------------------------------------------------------------

@@ -31,8 +31,8 @@ from typing import Any
 from curation.enums import ContrastPhase, parse_enum
 from curation.errors import LabelSetError
 
-__all__ = ["LEVEL_RANGE", "RELATIONS", "OPPOSITE", "Pieces", "Side", "parse_levels", "parse_pieces", "parse_side",
-           "parse_relations", "parse_hu_phase", "check_relations"]
+__all__ = ["LEVEL_RANGE", "RELATIONS", "OPPOSITE", "PHRASES", "RELATION_AXES", "relations_held", "Pieces", "Side",
+           "parse_levels", "parse_pieces", "parse_side", "parse_relations", "parse_hu_phase", "check_relations"]
 
 #: the lowest and highest value ``levels`` may take (skull vertex about -4, sole of the foot about 58)
 LEVEL_RANGE = (-6.0, 60.0)
@@ -40,8 +40,12 @@ LEVEL_RANGE = (-6.0, 60.0)
 RELATIONS = ("above", "below", "anterior", "posterior", "right_of", "left_of")
 OPPOSITE = {"above": "below", "below": "above", "anterior": "posterior", "posterior": "anterior",
             "right_of": "left_of", "left_of": "right_of"}
-_PHRASE = {"above": "above", "below": "below", "anterior": "in front of", "posterior": "behind",
+#: how each relation reads in a message
+PHRASES = {"above": "above", "below": "below", "anterior": "in front of", "posterior": "behind",
            "right_of": "to the right of", "left_of": "to the left of"}
+#: relation -> (LPS axis: 0 x, 1 y, 2 z; sign of this class's centre minus the other's when it holds)
+RELATION_AXES = {"above": (2, 1), "below": (2, -1), "anterior": (1, -1), "posterior": (1, 1), "right_of": (0, -1),
+                 "left_of": (0, 1)}
 
 
 class Pieces(StrEnum):
@@ -166,10 +170,27 @@ def check_relations(set_name: str, relations: Mapping[str, Mapping[str, tuple[st
         for key, others in rel.items():
             for other in others:
                 if other not in relations:
-                    raise LabelSetError(f"{what}: class {name!r} says it lies {_PHRASE[key]} {other!r}, which "
+                    raise LabelSetError(f"{what}: class {name!r} says it lies {PHRASES[key]} {other!r}, which "
                                         "is not in the set; fix the name or drop it from relations")
                 stated.add((name, other, key))
     for name, other, key in sorted(stated):
         if (other, name, key) in stated:  # each above the other
-            raise LabelSetError(f"{what}: {name!r} lies {_PHRASE[key]} {other!r} and {other!r} lies {_PHRASE[key]} "
+            raise LabelSetError(f"{what}: {name!r} lies {PHRASES[key]} {other!r} and {other!r} lies {PHRASES[key]} "
                                 f"{name!r}; they contradict, keep the one that holds")
+
+
+def relations_held(relations: Mapping[str, Mapping[str, tuple[str, ...]]], centres: Mapping[str, Any]
+                   ) -> tuple[int, int]:
+    """How many of the stated relations (class -> {relation: neighbours}) hold between the centres given
+    (class -> LPS x, y, z in mm), of how many that can be judged (both centres given)."""
+    held = judged = 0
+    for name, stated in relations.items():
+        if name not in centres:
+            continue
+        for relation, others in stated.items():
+            axis, sign = RELATION_AXES[relation]
+            for other in others:
+                if other in centres:
+                    judged += 1
+                    held += int(sign * (float(centres[name][axis]) - float(centres[other][axis])) > 0)
+    return held, judged

@@ -142,6 +142,7 @@ def test_the_reviewer(make_napari_viewer, real_case_ws: Workspace) -> None:
     dock.review_comment.setText("checked")
     dock.review_case("approved")
     assert "revision 1 by dr.a approved by dr.b" in dock.message.text() and dock.session is None
+    assert dock.structures.rowCount() == 0 and dock.review_state.text() == ""  # nothing of the case stays
     assert RevisionStore(real_case_ws).statuses("s0001")[1] == "approved"
     assert dock.worklist.rowCount() == 0  # nothing awaits review any more
     assert CaseSession(real_case_ws, "s0001", "dr.c").comments() == {"liver": ["dr.b: upper edge trimmed well"]}

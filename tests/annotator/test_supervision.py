@@ -31,6 +31,8 @@ def test_nobody_approves_their_own_revision(real_case_ws: Workspace) -> None:
                                              "physician approves it, or set \\[annotation\\] self_review = true"):
         own.review("approved")
     own.close()
+    with pytest.raises(WorkspaceError, match="case s0042: no such case"):
+        RevisionStore(ws).review("s0042", None, "approved", reviewer="dr.b")
     reviewer = CaseSession(ws, "s0001", "dr.b")
     with pytest.raises(AnnotationError, match="a rejection needs a comment"):
         reviewer.review("rejected")
@@ -54,6 +56,18 @@ def test_a_rejected_case_goes_back_with_comments(real_case_ws: Workspace) -> Non
     assert annotator.comments() == {"spleen": ["dr.b: lower pole left out"]}
     with pytest.raises(AnnotationError, match="is in_progress, not done; a case is reviewed once its annotator"):
         annotator.review("approved")
+
+
+def test_who_marked_a_case_done_does_not_approve_it(real_case_ws: Workspace, ts) -> None:
+    from curation.annotation import import_labels
+
+    ws = real_case_ws
+    import_labels(ws, "s0001", ts / "seg_v2_total117" / "example_seg_fast_force_split.nii.gz", comment="theirs")
+    session = CaseSession(ws, "s0001", "dr.a")
+    session.mark_done()  # adopts the imported labels
+    with pytest.raises(WorkspaceError, match="dr.a marked the case done and cannot approve it \(two-person rule\)"):
+        RevisionStore(ws).review("s0001", None, "approved", reviewer="dr.a")
+    assert RevisionStore(ws).review("s0001", None, "approved", reviewer="dr.b").author.startswith("import:")
 
 
 def test_self_review_can_be_allowed_and_windows_come_from_the_settings(real_case_ws: Workspace) -> None:
@@ -82,7 +96,13 @@ def test_break_claim_from_the_command_line(real_case_ws: Workspace) -> None:
     assert "claim of dr.a" in result.output and "broken" in result.output
     event = Worklist(ws).events("s0001")[-1]
     assert event["kind"] == "break_claim" and event["detail"] == {"holder": "dr.a", "reason": "dr.a went home"}
-    assert not CaseSession(ws, "s0001", "dr.b").read_only
+    second = CaseSession(ws, "s0001", "dr.b")
+    assert not second.read_only
+    second.close()
+    broken = [e for e in Worklist(ws).events("s0001") if e["kind"] == "break_claim"]
+    nobody = CliRunner().invoke(app, ["annotate", "break-claim", "s0001", "--reason", "again", "-w", str(ws.root)])
+    assert nobody.exit_code == 0 and "nobody holds it; nothing to break" in nobody.output
+    assert [e for e in Worklist(ws).events("s0001") if e["kind"] == "break_claim"] == broken  # nothing recorded
     missing = CliRunner().invoke(app, ["annotate", "break-claim", "s9999", "--reason", "x", "-w", str(ws.root)])
     assert missing.exit_code != 0 and "case 's9999': not in" in missing.output
     empty = CliRunner().invoke(app, ["annotate", "break-claim", "s0001", "--reason", " ", "-w", str(ws.root)])

@@ -50,15 +50,24 @@ def test_a_totalsegmentator_v1_output_folder_into_a_v2_workspace(ws: Workspace, 
     stored, v2 = _stored(ws), ws.label_set()
     liver = np.rint(read_volume(folder / "liver.nii.gz").array) > 0
     assert np.array_equal(stored == v2.by_name("liver").index, liver)
-    # the same labels as v1's multi-label file read with --labels total_v1
-    again = import_labels(ws, "s0001", ts / "seg_v1_total104" / "example_seg.nii.gz", labels="total_v1")
+    # the same labels as v1's multi-label file read with --labels total_v1; without it, the positions tell
+    v1_file = ts / "seg_v1_total104" / "example_seg.nii.gz"
+    with pytest.raises(LabelIOError, match="its values look like total_v1's, not total_v2's \(98% of the anatomical "
+                                           "relations hold read as total_v1, 66% as total_v2\); give --labels "
+                                           "total_v1"):
+        import_labels(ws, "s0001", v1_file)
+    again = import_labels(ws, "s0001", v1_file, labels="total_v1")
     assert again.new and again.revision.changes == {} and "values of total_v1" in again.describe()
+    # one mask file of the folder: named by its file name
+    one = import_labels(ws, "s0001", folder / "spleen.nii.gz")
+    assert "one mask: spleen" in one.describe()
+    assert set(np.unique(_stored(ws))) == {0, v2.by_name("spleen").index}
 
 
 def test_v2_files_slicer_and_a_mapping(ws: Workspace, ts: Path, tmp_path: Path) -> None:
     v2 = _v2(ts)
     made = import_labels(ws, "s0001", ts / "seg_v2_total117" / "example_seg_fast_force_split.nii.gz")
-    assert made.revision.number == 0 and np.array_equal(_stored(ws), v2)
+    assert made.revision.number == 0 and np.array_equal(_stored(ws), v2) and "values of total_v2" in made.describe()
     ct = read_volume(ws.case_dir("s0001") / "ct.nrrd")
     slicer = tmp_path / "edited.seg.nrrd"
     edited = v2.copy()
@@ -91,7 +100,8 @@ def test_labels_on_another_grid_are_resampled_and_elsewhere_refused(ws: Workspac
     path = tmp_path / "fine.nii.gz"
     write_volume(path, fine)
     made = import_labels(ws, "s0001", path)
-    assert "resampled from a [1.5, 1.5, 1.5] mm grid onto the CT's (nearest neighbour)" in made.describe()
+    assert "on another grid (size, spacing, origin): resampled onto the CT's (nearest neighbour)" in made.describe()
+    assert "outside the CT's field of view" not in made.describe()
     labelled = v2.array > 0
     assert (_stored(ws)[labelled] == v2.array[labelled]).mean() > 0.95
     away = tmp_path / "away.nii.gz"
@@ -99,6 +109,15 @@ def test_labels_on_another_grid_are_resampled_and_elsewhere_refused(ws: Workspac
     result = CliRunner().invoke(app, ["import", "s0001", str(away), "-w", str(ws.root)])
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert "does not overlap case s0001's CT" in " ".join(result.output.split())
+    half = tmp_path / "half.nii.gz"  # moved up by half the scan: that half falls outside and is left out
+    write_volume(half, Volume(v2.array, v2.spacing, tuple(np.add(v2.origin, (0.0, 0.0, 168.0))), v2.direction))
+    partly = import_labels(ws, "s0001", half)
+    assert "on another grid (origin)" in partly.describe()
+    assert "of the labelled volume lies outside the CT's field of view and was left out" in partly.describe()
+    nothing = tmp_path / "zeros.nii.gz"
+    write_volume(nothing, Volume(np.zeros_like(v2.array), v2.spacing, v2.origin, v2.direction))
+    with pytest.raises(LabelIOError, match="zeros.nii.gz: holds no label at all"):
+        import_labels(ws, "s0001", nothing)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(LabelIOError, match="no mask files"):
