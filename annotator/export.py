@@ -7,7 +7,8 @@ that :mod:`annotator.segment` feeds every model, as ``.nrrd``; label values are 
 the order of the label set (nnU-Net wants consecutive values), and ``dataset.json`` names them. When
 the workspace has a train/val/test split (the cases table's ``split`` column), test cases go to
 ``imagesTs``/``labelsTs`` and ``splits_final.json`` holds one fold whose validation cases are the
-split's ``val`` cases, so nnU-Net validates on the patients the release calls validation; copy it
+split's ``val`` cases, so nnU-Net validates on the patients the release calls validation (five-fold
+cross-validation over the training cases when the split has none: :mod:`annotator.folds`); copy it
 into ``nnUNet_preprocessed/DatasetNNN_Name/`` (``ctcurate retrain`` does). ``ctcurate_export.json``
 records which revision of which case went in. The dataset folder is built aside and renamed into
 place, so a reader never sees half an export.
@@ -34,6 +35,8 @@ from curation.image.orientation import to_canonical
 from curation.image.volume import read_nrrd, write_nrrd
 from curation.labels.labelmap import read_seg_nrrd
 from curation.workspace.folders import NNUNET_SPLIT_FILE
+
+from .folds import describe_folds, nnunet_folds
 
 __all__ = ["NnunetExport", "export_nnunet", "dataset_folder_name"]
 
@@ -156,10 +159,13 @@ def export_nnunet(ws: Workspace, raw_dir: str | Path, dataset_id: int, name: str
                    "label_set": f"{label_set.name} {label_set.version}"}
         atomic_write_text(tmp / "dataset.json", json.dumps(dataset, indent=1))
         folds = None
-        val = sorted(c for c in training if splits.get(c) == "val")
-        if val:
-            folds = [{"train": sorted(c for c in training if splits.get(c) == "train"), "val": val}]
-            atomic_write_text(tmp / NNUNET_SPLIT_FILE, json.dumps(folds, indent=1))
+        if splits:
+            folds = nnunet_folds((c for c in training if splits.get(c) == "train"),
+                                 (c for c in training if splits.get(c) == "val"))
+            if folds is not None:
+                atomic_write_text(tmp / NNUNET_SPLIT_FILE, json.dumps(folds, indent=1))
+            else:
+                log.warning("%s: %s", target, describe_folds(folds))
         record = {"workspace": str(ws.root), "label_set": label_set.name, "grid": grid, "status": status.value,
                   "fallback": fallback.value if fallback else None, "cases": lineage, "skipped": skipped}
         atomic_write_text(tmp / "ctcurate_export.json", json.dumps(record, indent=1))

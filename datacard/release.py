@@ -241,7 +241,8 @@ def build_release(ws: Workspace, version: str, *, answers: Path | None = None, c
         meta = cases.copy()
         atomic_write_text(staged.meta_csv, meta.to_csv(index=False, sep=";"))
         atomic_write_text(staged.split, split.published().to_json())  # frozen by this release
-        copy_file(ws.nnunet_split, staged.nnunet_split)
+        if ws.nnunet_split.is_file():  # none when the split has fewer than two training cases
+            copy_file(ws.nnunet_split, staged.nnunet_split)
         sheet = build_datasheet(ws, answers, staged.datasheet_dir)
         if current["forced_qa"]:
             note = f"**This release was built with {errors} QA error(s) outstanding (forced).**\n\n## Part 1: fields"

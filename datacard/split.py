@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from annotator.folds import describe_folds, nnunet_folds
 from curation import Workspace
 from curation.annotation.db import has_annotation_database
 from curation.atomic import atomic_create, atomic_write_text
@@ -247,9 +248,13 @@ def _apply(ws: Workspace, split: SplitVersion) -> None:
         if ws.case_metadata(case_id).is_file():
             update_case_metadata(ws, case_id, "split", split.assignments.get(case_id))
     write_meta_table(ws)
-    folds = [{"train": sorted(c for c, s in split.assignments.items() if s == "train"),
-              "val": sorted(c for c, s in split.assignments.items() if s == "val")}]
-    atomic_write_text(ws.nnunet_split, json.dumps(folds, indent=1))
+    folds = nnunet_folds((c for c, s in split.assignments.items() if s == "train"),
+                         (c for c, s in split.assignments.items() if s == "val"))
+    if folds is None:
+        ws.nnunet_split.unlink(missing_ok=True)
+        log.warning("split %s: %s", split.version, describe_folds(folds))
+    else:
+        atomic_write_text(ws.nnunet_split, json.dumps(folds, indent=1))
     atomic_write_text(ws.current_split, split.to_json())
 
 

@@ -57,12 +57,13 @@ def export_nnunet(
 ) -> None:
     """Write an nnU-Net v2 raw dataset (imagesTr, labelsTr, imagesTs, dataset.json, splits_final.json)."""
     from annotator.export import export_nnunet as run
+    from annotator.folds import describe_folds
 
     result = run(Workspace.open(workspace), out, dataset_id, name, status=status, fallback=fallback, grid=grid,
                  structures=structure, overwrite=overwrite)
     console.print(f"{result.folder}: {len(result.training)} training and {len(result.test)} test cases, "
-                  f"{len(result.labels) - 1} labels" + (", splits_final.json from the workspace split"
-                                                        if result.splits else ""))
+                  f"{len(result.labels) - 1} labels" + (f"; {describe_folds(result.splits)}" if result.test
+                                                        or result.splits is not None else ""))
     for case_id, reason in result.skipped.items():
         err_console.print(f"skipped {case_id}: {reason}", highlight=False)
 

@@ -63,7 +63,7 @@ def test_export_takes_approved_revisions_and_follows_the_split(demo_ws: Workspac
     result = runner.invoke(app, ["export", "nnunet", str(tmp_path / "raw"), "-w", str(ws.root), "--fallback",
                                  "unreviewed", "--overwrite", "--grid", "3"])
     assert result.exit_code == 0, result.output
-    assert "2 training and 1 test cases, 8 labels, splits_final.json from the workspace split" in \
+    assert "2 training and 1 test cases, 8 labels; splits_final.json: one fold (1 train, 1 val cases)" in \
         " ".join(result.output.split())
     folder = tmp_path / "raw" / "Dataset950_Ctcurate"
     assert json.loads((folder / "splits_final.json").read_text()) == [{"train": ["s0001"], "val": ["s0002"]}]

@@ -65,7 +65,7 @@ def test_who_marked_a_case_done_does_not_approve_it(real_case_ws: Workspace, ts)
     import_labels(ws, "s0001", ts / "seg_v2_total117" / "example_seg_fast_force_split.nii.gz", comment="theirs")
     session = CaseSession(ws, "s0001", "dr.a")
     session.mark_done()  # adopts the imported labels
-    with pytest.raises(WorkspaceError, match="dr.a marked the case done and cannot approve it \(two-person rule\)"):
+    with pytest.raises(WorkspaceError, match=r"dr.a marked the case done and cannot approve it \(two-person rule\)"):
         RevisionStore(ws).review("s0001", None, "approved", reviewer="dr.a")
     assert RevisionStore(ws).review("s0001", None, "approved", reviewer="dr.b").author.startswith("import:")
 

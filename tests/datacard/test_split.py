@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -110,6 +111,16 @@ def split_ws(demo_run, tmp_path: Path) -> Workspace:
     target = tmp_path / "ws"
     shutil.copytree(demo_run.workspace, target)
     return Workspace.open(target)
+
+
+def test_a_split_without_val_cases_gives_nnunet_its_own_cross_validation(split_ws: Workspace) -> None:
+    from annotator.folds import nnunet_folds
+
+    split = make_split(split_ws, "1.0.0", SplitPlan((100, 0, 0), ("sex",), 7))
+    train = sorted(c for c, s in split.assignments.items() if s == "train")
+    folds = json.loads((split_ws.releasable / "splits" / "splits_final.json").read_text())
+    assert len(train) == 3 and folds == nnunet_folds(train) and len(folds) == 3
+    assert all(fold["train"] and fold["val"] for fold in folds)  # never an empty list for nnU-Net's loader
 
 
 def test_versions_on_the_demo_workspace(split_ws: Workspace) -> None:

@@ -52,8 +52,8 @@ def test_a_totalsegmentator_v1_output_folder_into_a_v2_workspace(ws: Workspace, 
     assert np.array_equal(stored == v2.by_name("liver").index, liver)
     # the same labels as v1's multi-label file read with --labels total_v1; without it, the positions tell
     v1_file = ts / "seg_v1_total104" / "example_seg.nii.gz"
-    with pytest.raises(LabelIOError, match="its values look like total_v1's, not total_v2's \(98% of the anatomical "
-                                           "relations hold read as total_v1, 66% as total_v2\); give --labels "
+    with pytest.raises(LabelIOError, match=r"its values look like total_v1's, not total_v2's \(98% of the anatomical "
+                                           r"relations hold read as total_v1, 66% as total_v2\); give --labels "
                                            "total_v1"):
         import_labels(ws, "s0001", v1_file)
     again = import_labels(ws, "s0001", v1_file, labels="total_v1")
