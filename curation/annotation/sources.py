@@ -175,6 +175,8 @@ def _same_set(volume: Volume, values: set[int], label_set: LabelSet, source: Pat
         return (held / judged if judged else 0.0), judged
 
     own, judged = fit(label_set)
+    if judged < 10:  # the workspace's set states too few relations among these structures to tell
+        return
     for name in builtin_label_sets():
         if name == label_set.name:
             continue

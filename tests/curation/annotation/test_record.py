@@ -26,6 +26,7 @@ from curation.annotation.db import engine_for
 from curation.atomic import sha256_file
 from curation.errors import LabelIOError, WorkspaceError
 from curation.image import read_nrrd, write_volume
+from curation.image.volume import resample_labels
 from curation.labels import read_seg_nrrd, write_mask_folder, write_seg_nrrd
 from tests.cli_runner import CliRunner
 
@@ -91,15 +92,14 @@ def test_label_files_in_a_case_folder_become_a_revision_once(demo_copy: Workspac
     assert labels_of_record(store, "s0002").number == 4  # type: ignore[union-attr]
     # labels on another grid are resampled onto the CT's; labels elsewhere in space, of another label set, and a
     # missing file are refused, naming the fix
-    coarse = read_nrrd(ws.case_dir("s0002") / ws.ct_name(3.0))
+    coarse = resample_labels(truth, read_nrrd(ws.case_dir("s0002") / ws.ct_name(3.0)))
     off_grid = tmp_path / "coarse.nrrd"
-    write_seg_nrrd(off_grid, Volume(np.zeros(coarse.array.shape, np.uint8), coarse.spacing, coarse.origin,
-                                    coarse.direction), label_set)
+    write_seg_nrrd(off_grid, coarse, label_set)
     resampled = import_labels(ws, "s0002", off_grid)
-    assert resampled.new and "resampled from a [3.0, 3.0, 3.0] mm grid" in resampled.describe()
+    assert resampled.new and "on another grid (size, spacing, origin): resampled onto the CT's" in resampled.describe()
     away = tmp_path / "away.nrrd"
-    write_seg_nrrd(away, Volume(np.zeros(coarse.array.shape, np.uint8), coarse.spacing,
-                                tuple(np.asarray(coarse.origin) + 5000.0), coarse.direction), label_set)
+    write_seg_nrrd(away, Volume(coarse.array, coarse.spacing, tuple(np.asarray(coarse.origin) + 5000.0),
+                                coarse.direction), label_set)
     with pytest.raises(LabelIOError, match="case s0002: .*away.nrrd: its field of view .* does not overlap case "
                                            "s0002's CT .*wrong case or wrong file"):
         import_labels(ws, "s0002", away)
@@ -128,7 +128,7 @@ def test_labels_stored_in_another_axis_order_are_moved_onto_the_ct_grid(demo_cop
     shifted = Volume(truth.array, truth.spacing, tuple(np.add(truth.origin, (0.3, 0.0, 0.0))), truth.direction)
     write_volume(tmp_path / "shifted.nii.gz", shifted)
     moved = import_labels(ws, "s0001", tmp_path / "shifted.nii.gz")
-    assert moved.new and moved.revision is not None and "resampled from" in moved.revision.comment
+    assert moved.new and moved.revision is not None and "resampled onto the CT's" in moved.revision.comment
     twice = tmp_path / "twice.seg.nrrd"
     doubled = LabelSet("doubled", "1", (LabelClass(1, "liver", "organ"), LabelClass(2, "liver_copy", "organ")))
     write_seg_nrrd(twice, Volume(np.zeros(truth.array.shape, np.uint8), truth.spacing, truth.origin,

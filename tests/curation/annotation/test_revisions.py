@@ -72,6 +72,9 @@ def test_review_status_is_an_append_only_history(tmp_path: Path) -> None:
         store.review("s0001", 1, "done", reviewer="dr.b")
     with pytest.raises(WorkspaceError, match="no revision 7 \\(have 0..1\\)"):
         store.review("s0001", 7, "approved", reviewer="dr.b")
+    with pytest.raises(WorkspaceError, match="s0002: no such case in .*; check the case id"):
+        store.review("s0002", None, "approved", reviewer="dr.b")
+    ws.case_dir("s0002").mkdir(parents=True)
     with pytest.raises(WorkspaceError, match="s0002: no revisions to review"):
         store.review("s0002", None, "approved", reviewer="dr.b")
     with pytest.raises(WorkspaceError, match="needs the reviewer's name"):
