@@ -38,6 +38,7 @@ class _DockState:
     _need_session: Callable[[], CaseSession]
     show_message: Callable[..., None]
     windows: Callable[[], dict[str, tuple[float, float]]]
+    _palette: tuple[CaseSession, dict[int, tuple[int, int, int]]] | None = None
     _ended: Callable[[str], None]
 
 
@@ -197,8 +198,12 @@ class StructurePanel(_DockState):
         from annotator.palette import contrast_palette
 
         session = self._need_session()
-        own = {c.index: c.color for c in session.label_set}
-        chosen = contrast_palette(session.label_set, session.labels) if self.contrast_colours.isChecked() else own
+        chosen: dict[int, tuple[int, int, int]] = {c.index: c.color for c in session.label_set}
+        if self.contrast_colours.isChecked():
+            # once per opened case: the side views and the toggle reuse it, and colours stay put while editing
+            if self._palette is None or self._palette[0] is not session:
+                self._palette = (session, contrast_palette(session.label_set, session.labels))
+            chosen = self._palette[1]
         colours: dict[int | None, Any] = {None: (0, 0, 0, 0), 0: (0, 0, 0, 0)}
         colours.update({index: (*np.asarray(rgb) / 255.0, 1.0) for index, rgb in chosen.items()})
         for layer in self.label_layers():
