@@ -58,6 +58,7 @@ class RetrainConfig:
     fallback: ReviewStatus | str | None = None
     structures: tuple[str, ...] | None = None
     processes: int = 2
+    splits: Path | None = None  # nnU-Net folds to train on (a release's splits_final.json) instead of the export's
 
     def __post_init__(self) -> None:
         if self.network not in _NETWORKS:
@@ -68,6 +69,10 @@ class RetrainConfig:
         if self.device != "cpu" and not self.device.startswith("cuda") and self.device != "mps":
             raise ModelError(f"device {self.device!r}: expected cpu, cuda or mps")
         object.__setattr__(self, "status", ReviewStatus.parse(self.status))
+        if self.splits is not None:
+            object.__setattr__(self, "splits", Path(self.splits))
+            if not Path(self.splits).is_file():
+                raise ModelError(f"--splits {self.splits}: no such file; give a release's splits_final.json")
         if self.fallback is not None:
             object.__setattr__(self, "fallback", ReviewStatus.parse(self.fallback))
 
@@ -117,7 +122,7 @@ def shrink_plans(dataset_dir: Path, configuration: str = "3d_fullres", source: s
 
 
 def _prepare(export: NnunetExport, folders: NnunetFolders, config: RetrainConfig, env: dict[str, str],
-             logs: Path) -> None:
+             logs: Path, splits: list[dict[str, list[str]]] | None) -> None:
     dataset = str(export.dataset_id)
     preprocessed = folders.preprocessed / export.folder.name
     shutil.rmtree(preprocessed, ignore_errors=True)  # a fresh round: no cases left from the last export
@@ -128,8 +133,25 @@ def _prepare(export: NnunetExport, folders: NnunetFolders, config: RetrainConfig
         shrink_plans(preprocessed, config.configuration)
         _run([nnunet_command("nnUNetv2_preprocess"), "-d", dataset, "-plans_name", config.plans, "-c",
               config.configuration, "-np", str(config.processes)], env, logs / "preprocess.log")
-    if export.splits:
-        shutil.copy(export.folder / NNUNET_SPLIT_FILE, preprocessed / NNUNET_SPLIT_FILE)
+    if splits:
+        atomic_write_text(preprocessed / NNUNET_SPLIT_FILE, json.dumps(splits, indent=1))
+
+
+def read_folds(path: Path, training: set[str]) -> list[dict[str, list[str]]]:
+    """The folds of a ``splits_final.json`` (a release's), checked against the cases the export holds."""
+    try:
+        folds = json.loads(Path(path).read_text())
+    except ValueError as exc:
+        raise ModelError(f"--splits {path}: not valid JSON ({exc}); give a release's splits_final.json") from None
+    if not isinstance(folds, list) or not folds or not all(
+            isinstance(f, dict) and f.get("train") and isinstance(f.get("val"), list) and f["val"] for f in folds):
+        raise ModelError(f"--splits {path}: expected nnU-Net's folds, a list of {{\"train\": [...], \"val\": [...]}} "
+                         "with no empty list")
+    unknown = sorted({c for f in folds for c in f["train"] + f["val"]} - training)
+    if unknown:
+        raise ModelError(f"--splits {path}: case(s) {unknown[:5]} are not among the exported training cases; export "
+                         "with the release's split, or choose its status (--status/--fallback) so they are exported")
+    return [{"train": list(f["train"]), "val": list(f["val"])} for f in folds]
 
 
 def _keep(trained: Path, target: Path, folds: tuple[str, ...]) -> Path:
@@ -157,8 +179,9 @@ def retrain(ws: Workspace, name: str, config: RetrainConfig | None = None) -> Mo
     export = export_nnunet(ws, folders.raw, config.dataset_id, config.dataset_name, status=config.status,
                            fallback=config.fallback, grid=config.grid,
                            structures=list(config.structures) if config.structures else None, overwrite=True)
-    folds = config.folds or (("0",) if export.splits else ("all",))
-    _prepare(export, folders, config, env, logs)
+    splits = read_folds(config.splits, set(export.training)) if config.splits is not None else export.splits
+    folds = config.folds or (("0",) if splits else ("all",))
+    _prepare(export, folders, config, env, logs, splits)
     for fold in folds:
         _run([nnunet_command("nnUNetv2_train"), str(export.dataset_id), config.configuration, fold, "-tr",
               config.trainer, "-p", config.plans, "-device", config.device.split(":")[0]],
@@ -171,7 +194,8 @@ def retrain(ws: Workspace, name: str, config: RetrainConfig | None = None) -> Mo
     kept = _keep(trained, ws.models_dir / name / f"v{version}" / folder_name, folds)
     lineage: dict[str, Any] = {
         "parent": previous[-1].tag if previous else None, "dataset": export.folder.name,
-        "trained_on": export.training, "test_cases": export.test, "skipped": export.skipped, "split": export.splits,
+        "trained_on": export.training, "test_cases": export.test, "skipped": export.skipped, "split": splits,
+        "splits_file": str(config.splits) if config.splits is not None else None,
         "status": ReviewStatus.parse(config.status).value,
         "fallback": ReviewStatus.parse(config.fallback).value if config.fallback else None,
         "configuration": config.configuration, "trainer": config.trainer, "plans": config.plans,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from matplotlib.figure import Figure
 
@@ -27,8 +28,8 @@ from curation.workspace.folders import DATASHEET_HTML, DATASHEET_MARKDOWN
 
 from .facts import DatasetFacts, gather_facts, partition_rows, ranges
 
-__all__ = ["SEED_FIELDS", "PARTITION_COLUMNS", "SECTIONS", "ANSWERS_TEMPLATE", "Datasheet", "build_datasheet",
-           "load_answers"]
+__all__ = ["Shipped", "SEED_FIELDS", "PARTITION_COLUMNS", "SECTIONS", "ANSWERS_TEMPLATE", "Datasheet",
+           "build_datasheet", "load_answers"]
 
 log = logging.getLogger(__name__)
 ANSWERS_TEMPLATE = Path(__file__).parent / "templates" / "answers.yaml"
@@ -86,11 +87,60 @@ def _frame(sample: dict[str, Any]) -> str:
             "retrieval)")
 
 
-def _computed(f: DatasetFacts) -> dict[str, str]:
+@dataclass(frozen=True)
+class Shipped:
+    """What a release holds, which the datasheet states: the CT grids (``native`` and isotropic spacings in mm)."""
+
+    copies_mm: tuple[float, ...] = ()
+    release: bool = False  # built for a release, which freezes the split it ships
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "copies_mm", tuple(sorted(float(s) for s in self.copies_mm)))
+        if any(not s > 0 for s in self.copies_mm):
+            raise DatasheetError(f"shipped copies {self.copies_mm}: expected spacings in mm above 0")
+
+
+def _formats(f: DatasetFacts, shipped: Shipped) -> str:
+    copies = "".join(f", an isotropic copy at {s:g} mm (sNNNN/ct_{s:g}mm.nrrd)" for s in shipped.copies_mm)
+    return (f"NRRD (gzip), int16 Hounsfield units, LPS patient coordinates: per exam the CT on its native grid "
+            f"(sNNNN/ct.nrrd){copies}; labels as one binary NRRD mask per structure on the native grid "
+            f"(sNNNN/segmentations/<structure>.nrrd, all {len(f.label_set)} structures of the label set, empty "
+            "ones included); metadata in meta.csv (semicolon separated, the TotalSegmentator dataset's columns "
+            "first); splits in splits.json and nnU-Net's splits_final.json")
+
+
+def _phases(f: DatasetFacts) -> str:
+    """Phases with their evidence: how many exams, DICOM tags naming an agent, the median HU that decided."""
+    parts = []
+    for phase, e in sorted(f.phases.items(), key=lambda kv: -kv[1]["exams"]):
+        hu = ", ".join(f"{name} {value:.0f}" for name, value in list(e["hu"].items())[:4])
+        tags = f"DICOM names a contrast agent for {e['tagged']}" if e["tagged"] else "no agent in the DICOM tags"
+        if phase == "native" and e["tagged"]:
+            tags += ", against the HU"
+        parts.append(f"{phase} {e['exams']} ({tags}" + (f"; median HU {hu}" if hu else "") + ")")
+    return ("contrast phases estimated from the median HU inside labelled structures, the DICOM contrast tags "
+            "as prior: " + "; ".join(parts)) if parts else "contrast phases: not estimated"
+
+
+def _composition(f: DatasetFacts) -> str:
+    c = f.cases
+    text = (f"{len(c)} CT exams of {c['patient_pseudonym'].nunique()} patients from {c['site'].nunique()} site(s); "
+            f"label set of {len(f.label_set)} structures")
+    if f.present:
+        counts = sorted(len(v) for v in f.present.values())
+        never = [n for n, share in f.presence.items() if share == 0]
+        text += (f", of which a median of {int(np.median(counts))} (range {counts[0]}-{counts[-1]}) hold voxels in "
+                 f"an exam")
+        if never:
+            text += f"; empty in every exam ({len(never)}): {', '.join(never[:12])}" + (" ..." if len(never) > 12
+                                                                                          else "")
+    return text
+
+
+def _computed(f: DatasetFacts, shipped: Shipped) -> dict[str, str]:
     c = f.cases
     scanner_names = c["manufacturer"].fillna("").astype(str) + " " + c["model"].fillna("").astype(str)
     scanners = {str(k): int(n) for k, n in scanner_names.value_counts().items()}
-    phases = c["contrast_phase"].fillna("unknown").value_counts()
     excluded = "; ".join(f"{k}: {v}" for k, v in f.excluded.items()) or "none"
     burned = f.excluded.get("burned-in annotation", 0) + f.excluded.get("screenshot / report", 0)
     missing_age, missing_sex = int(c["age"].isna().sum()), int((c["sex"].fillna("") == "").sum())
@@ -100,13 +150,12 @@ def _computed(f: DatasetFacts) -> dict[str, str]:
     return {
         "Imaging Details": f"CT; {len(scanners)} scanner model(s): " + ", ".join(
             f"{k} ({n})" for k, n in scanners.items()) + f"; tube voltage {ranges(c, 'kvp', 'kV')}; "
-            f"slice thickness {ranges(c, 'slice_thickness_mm', 'mm')}; contrast phases: "
-            + ", ".join(f"{k} {v}" for k, v in phases.items()),
-        "File Format": "NRRD (gzip), int16 Hounsfield units, LPS patient coordinates; labels as one NRRD mask per "
-                       "structure (segmentations/<structure>.nrrd) and a Slicer .seg.nrrd; metadata in meta.csv "
-                       "(semicolon separated)",
+            f"slice thickness {ranges(c, 'slice_thickness_mm', 'mm')}; " + _phases(f),
+        "File Format": _formats(f, shipped),
         "Resolution": f"native in-plane spacing {ranges(c, 'spacing_x_mm', 'mm')}, slice spacing "
-                      f"{ranges(c, 'spacing_z_mm', 'mm')}; isotropic copies resampled from the native grid",
+                      f"{ranges(c, 'spacing_z_mm', 'mm')}" + "".join(
+                          f"; isotropic {s:g} mm copy resampled from the native grid (linear)"
+                          for s in shipped.copies_mm),
         "Burned In PHI": f"{burned} exam(s) excluded by the screenshot / burned-in annotation rules; released "
                          "images are re-checked for identifiers before a release is sealed",
         "Labeling": f"label set {f.label_set.name} {f.label_set.version}: {len(f.label_set)} structures "
@@ -119,14 +168,16 @@ def _computed(f: DatasetFacts) -> dict[str, str]:
                                               .items()) + f"; age bands of 20 years; {c['site'].nunique()} site(s)",
         "Collection Process": f"{f.sampled} CT exams sampled at random{_frame(f.sample)} ({method}; seed "
                               f"{f.sample.get('seed', '?')}); excluded: {excluded}; {f.included} included",
-        "Composition": f"{len(c)} CT exams of {c['patient_pseudonym'].nunique()} patients from "
-                       f"{c['site'].nunique()} site(s); {len(f.label_set)} structures per exam",
+        "Composition": _composition(f),
         "Number Of Instances": f"{len(c)} exams",
         "Verification": _verification(f),
         "Partitioning Scheme": (f"split version {f.split_version.get('version')}: ratios "
                                 f"{'/'.join(f'{r:.0%}' for r in f.split_version.get('ratios', []))}, by patient, "
                                 f"stratified on {', '.join(f.split_version.get('stratify', [])) or 'nothing'}, seed "
-                                f"{f.split_version.get('seed')}") if f.split_version else "",
+                                f"{f.split_version.get('seed')}; "
+                                + ("frozen: later versions keep these assignments" if f.split_version.get("frozen")
+                                   or shipped.release else "not frozen yet (a release freezes it)"))
+        if f.split_version else "",
     }
 
 
@@ -165,7 +216,11 @@ def _figures(f: DatasetFacts, ws: Workspace, out: Path) -> dict[str, str]:
         ax = fig.subplots()
         names = list(f.presence)
         ax.barh(names, [f.presence[n] * 100 for n in names])
-        ax.set_xlabel("% of exams with the structure")
+        for row, name in enumerate(names):  # an empty structure has no bar: say so
+            if f.presence[name] == 0:
+                ax.text(0.5, row, "0 %", va="center", fontsize=6, color="#b00")
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("% of exams whose labels hold the structure")
         ax.tick_params(axis="y", labelsize=6)
         figures["Structures' presence"] = _save(fig, out / "presence.png")
     return figures
@@ -179,13 +234,17 @@ def _save(fig: Any, path: Path) -> str:
     return path.name
 
 
-def build_datasheet(ws: Workspace, answers_path: Path | None = None, out: Path | None = None) -> Datasheet:
-    """Compute the facts, join the answers, write ``datasheet.md``, ``datasheet.html`` and the figures."""
+def build_datasheet(ws: Workspace, answers_path: Path | None = None, out: Path | None = None,
+                    shipped: Shipped | None = None) -> Datasheet:
+    """Compute the facts, join the answers, write ``datasheet.md``, ``datasheet.html`` and the figures.
+
+    ``shipped`` says what the release holds (default: what ``ctcurate release`` ships without ``--copies``).
+    """
     answers = load_answers(answers_path)
     facts = gather_facts(ws)
     out = out or ws.datasheet_dir
     out.mkdir(parents=True, exist_ok=True)
-    computed = _computed(facts)
+    computed = _computed(facts, shipped or Shipped())
     given = answers.get("fields") or {}
     name = _text(answers.get("dataset_name")) or facts.name
     fields = {"Dataset Name": (name, "")}

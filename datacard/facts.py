@@ -2,8 +2,9 @@
 
 Counts sampled / excluded by reason / included (with annotators' exclusions), sites, patients and
 exams per split, age and sex per split, scanners, slice thickness and spacing ranges, contrast
-phases, structures per category of the label set, segmentation revisions and their review status,
-QA findings by severity, and each structure's presence across the latest revisions.
+phases with their evidence (DICOM contrast tags, median HU inside the labelled structures), structures
+per category of the label set, segmentation revisions and their review status, QA findings by
+severity, and which structures each case's labels of record hold (every structure's presence, 0 % too).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import nrrd
@@ -24,7 +26,7 @@ from curation.selection.filter import flow_counts
 
 from .split import included_cases
 
-__all__ = ["DatasetFacts", "gather_facts", "partition_rows"]
+__all__ = ["DatasetFacts", "gather_facts", "partition_rows", "present_structures"]
 
 
 @dataclass(frozen=True)
@@ -43,23 +45,41 @@ class DatasetFacts:
     presence: dict[str, float] = field(default_factory=dict)
     split_version: dict[str, Any] = field(default_factory=dict)
     qa_current: int = 0                      # included cases whose labels of record are the ones QA checked
+    present: dict[str, set[str]] = field(default_factory=dict)   # labelled case -> structures holding voxels
+    phases: dict[str, dict[str, Any]] = field(default_factory=dict)  # phase -> exams, tagged, median HU
 
 
-def _presence(records: dict[str, LabelsOfRecord], cases: list[str]) -> dict[str, float]:
-    """Share of cases whose labels of record hold each structure (read from the file headers only)."""
-    counts: Counter[str] = Counter()
-    labelled = 0
+def present_structures(path: Path) -> set[str]:
+    """The structures a labels-of-record file holds voxels of (read from its header only)."""
+    header = nrrd.read_header(str(path))
+    return {str(header[key.replace("_Extent", "_Name")]) for key, value in header.items()
+            if key.endswith("_Extent") and not str(value).startswith("0 -1") and key.replace("_Extent", "_Name")
+            in header}
+
+
+def _presence(present: dict[str, set[str]], names: list[str]) -> dict[str, float]:
+    """Share of labelled cases whose labels of record hold each structure of the label set (0 when none does)."""
+    counts: Counter[str] = Counter(name for found in present.values() for name in found)
+    return {name: counts[name] / len(present) for name in names} if present else {}
+
+
+def _phase_evidence(ws: Workspace, cases: list[str]) -> dict[str, dict[str, Any]]:
+    """Per estimated contrast phase: exams, how many DICOM tags name an agent, median HU per structure."""
+    out: dict[str, dict[str, Any]] = {}
     for case_id in cases:
-        if case_id not in records:
+        path = ws.case_metadata(case_id)
+        if not path.is_file():
             continue
-        header = nrrd.read_header(str(records[case_id].path))
-        labelled += 1
-        for key, value in header.items():
-            if key.endswith("_Extent") and not str(value).startswith("0 -1"):
-                name = header.get(key.replace("_Extent", "_Name"))
-                if name:
-                    counts[str(name)] += 1
-    return {name: counts[name] / labelled for name in sorted(counts)} if labelled else {}
+        contrast = json.loads(path.read_text(encoding="utf-8")).get("contrast", {})
+        phase = str(contrast.get("phase") or "unknown")
+        entry = out.setdefault(phase, {"exams": 0, "tagged": 0, "hu": {}})
+        entry["exams"] += 1
+        entry["tagged"] += bool(contrast.get("agent"))
+        for name, hu in ((contrast.get("phase_evidence") or {}).get("median_hu") or {}).items():
+            entry["hu"].setdefault(name, []).append(float(hu))
+    for entry in out.values():
+        entry["hu"] = {name: float(np.median(values)) for name, values in sorted(entry["hu"].items())}
+    return out
 
 
 def _qa_current(ws: Workspace, records: dict[str, LabelsOfRecord], cases: list[str]) -> int:
@@ -103,9 +123,11 @@ def gather_facts(ws: Workspace) -> DatasetFacts:
         qa = {str(k): int(v) for k, v in findings["severity"].value_counts().items()}
     versions = ws.split_files()
     split_version = json.loads(ws.current_split.read_text()) if ws.current_split.is_file() and versions else {}
+    present = {c: present_structures(records[c].path) for c in cases["case_id"] if c in records}
     return DatasetFacts(ws.settings.name, cases, sampled, excluded, included, sample, label_set, categories,
-                        revisions, dict(reviews), qa, _presence(records, list(cases["case_id"])),
-                        {k: v for k, v in split_version.items() if k not in ("assignments", "patients")}, qa_current)
+                        revisions, dict(reviews), qa, _presence(present, label_set.names),
+                        {k: v for k, v in split_version.items() if k not in ("assignments", "patients")}, qa_current,
+                        present, _phase_evidence(ws, list(cases["case_id"])))
 
 
 def _age(values: pd.Series) -> str:

@@ -2,11 +2,15 @@
 
 ``WS/releases/VERSION/`` holds per included case ``sNNNN/ct.nrrd`` and ``sNNNN/segmentations/
 <structure>.nrrd`` (the case's labels of record: its latest approved revision, else its latest revision),
-optionally the isotropic copies, ``meta.csv`` (semicolon separated), the split
-(``splits.json``, ``splits_final.json``), the datasheet, ``croissant.json``, ``LICENSE``, ``CHANGELOG.md``
-(cases added, removed and moved, label revisions changed, label-set changes since the previous release),
-the case folders again as zip parts cut to a size limit for upload (``archives/``), and ``SHA256SUMS``
-(``sha256sum -c`` format) of every file; see :mod:`datacard.seal`.
+optionally the isotropic copies, ``meta.csv`` (the TotalSegmentator dataset's columns, semicolon separated:
+:mod:`datacard.metacsv`), the split (``splits.json``, ``splits_final.json``), the datasheet (stating what
+this release holds), ``croissant.json``, ``LICENSE`` (the full text of the license the answers choose:
+:mod:`datacard.license`), ``CHANGELOG.md`` (cases added, removed and moved, label revisions changed,
+label-set changes since the previous release), the case folders and the datasheet again as zip parts cut to
+a size limit for upload (``archives/``), and ``SHA256SUMS`` (``sha256sum -c`` format) of every file; see
+:mod:`datacard.seal`. The answers' creators are checked here already (no placeholder, valid ORCIDs);
+a release without them can be built but not published. ``date_published`` (default: the build day, UTC)
+is the one value that differs when the same release is built on another day.
 
 Versions follow semantic versioning: a release must be newer than the last, and moving any case to
 another split needs a new major version. The build is refused for a case whose labels of record are not
@@ -19,6 +23,7 @@ build killed at any moment leaves no release, and the same build run again gives
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import math
@@ -41,7 +46,11 @@ from curation.reasons import reason_label
 from curation.workspace import ReleaseFolder
 
 from .croissant import RAI_FIELDS, build_croissant
-from .datasheet import build_datasheet, load_answers
+from .datasheet import Shipped, build_datasheet, load_answers
+from .deposit import check_creators
+from .facts import present_structures
+from .license import release_license
+from .metacsv import release_table, study_type
 from .seal import write_archives, write_checksums
 from .split import _semver, freeze_split, included_cases, list_splits
 
@@ -182,6 +191,21 @@ def _changelog(version: str, previous: dict | None, current: dict, withdrawn: di
     return "\n".join(lines + [""])
 
 
+_NO_LICENSE = ("No license was chosen for this release: set 'license' (an SPDX id such as CC-BY-4.0) in the "
+               "datasheet answers and build a new version. Until then nobody may reuse these data.\n")
+
+
+def _date_published(given: dict[str, Any], answers: Path | None) -> str:
+    """The answers' ``date_published`` (ISO date), else today (UTC)."""
+    value = given.get("date_published")
+    if not value:
+        return datetime.datetime.now(datetime.UTC).date().isoformat()
+    try:
+        return datetime.date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise ReleaseError(f"{answers}: date_published {value!r}: expected an ISO date like 2026-11-30") from None
+
+
 def build_release(ws: Workspace, version: str, *, answers: Path | None = None, copies: bool = False,
                   force_qa: bool = False, archive_mb: float = 2000.0) -> ReleaseResult:
     """Build, scan and seal ``WS/releases/VERSION``."""
@@ -216,7 +240,8 @@ def build_release(ws: Workspace, version: str, *, answers: Path | None = None, c
     if errors and not force_qa:
         raise ReleaseError(f"release {version}: QA reports {errors} error(s) in included cases; fix them (ctcurate "
                            "qa report) or pass --force-qa, which the datasheet will state")
-    current: dict[str, Any] = {"version": version, "split": split.version, "label_set": f"{ws.label_set().name} "
+    current: dict[str, Any] = {"version": version, "split": split.version, "split_frozen": True,
+               "label_set": f"{ws.label_set().name} "
                f"{ws.label_set().version}", "qa_errors": errors, "forced_qa": bool(errors and force_qa), "cases": {}}
     if previous is not None:
         moved = [c for c, v in previous["cases"].items() if split.assignments.get(c, v["split"]) != v["split"]]
@@ -224,6 +249,12 @@ def build_release(ws: Workspace, version: str, *, answers: Path | None = None, c
             major = _semver(previous["version"])[0] + 1
             raise ReleaseError(f"release {version}: cases {moved[:5]} move to another split since "
                                f"{previous['version']}; that needs a new major version ({major}.0.0)")
+    given = load_answers(answers)
+    chosen = release_license(given, answers)
+    creators = check_creators(given["creators"], source=str(answers)) if given.get("creators") else []
+    if not creators:
+        log.warning("release %s: no creators in the answers; it can be built but not published to Zenodo", version)
+    published = _date_published(given, answers)
     tokens = phi_token_set(ws)
     with atomic_directory(ws.release(version).root) as tmp:
         staged = ReleaseFolder(tmp, version)
@@ -238,39 +269,46 @@ def build_release(ws: Workspace, version: str, *, answers: Path | None = None, c
             source = _labels(ws, records[case_id], staged.masks_dir(case_id))
             current["cases"][case_id] = {"split": split.assignments.get(case_id, ""), "labels": source,
                                          "revision": records[case_id].number, "sha256": records[case_id].sha256}
-        meta = cases.copy()
-        atomic_write_text(staged.meta_csv, meta.to_csv(index=False, sep=";"))
+        kinds = {c: study_type(present_structures(records[c].path), ws.label_set()) for c in cases["case_id"]}
+        atomic_write_text(staged.meta_csv, release_table(cases, kinds).to_csv(index=False, sep=";"))
         atomic_write_text(staged.split, split.published().to_json())  # frozen by this release
         if ws.nnunet_split.is_file():  # none when the split has fewer than two training cases
             copy_file(ws.nnunet_split, staged.nnunet_split)
-        sheet = build_datasheet(ws, answers, staged.datasheet_dir)
+        shipped = Shipped(tuple(s for s in ws.settings.conversion.spacings_mm if copies and any(
+            (ws.case_dir(c) / ws.ct_name(s)).is_file() for c in cases["case_id"])), release=True)
+        sheet = build_datasheet(ws, answers, staged.datasheet_dir, shipped)
         if current["forced_qa"]:
             note = f"**This release was built with {errors} QA error(s) outstanding (forced).**\n\n## Part 1: fields"
             for page in (sheet.markdown, sheet.html):
                 atomic_write_text(page, page.read_text().replace("## Part 1: fields", note, 1)
                                   .replace("<h2>Part 1: fields</h2>", f"<p><b>{note.splitlines()[0].strip('*')}"
                                            "</b></p><h2>Part 1: fields</h2>", 1))
-        given = load_answers(answers)
-        license_id = str(given.get("license") or "")
         current["answers"] = {k: given[k] for k in ("license", "creators", "keywords", "related_identifiers")
                               if given.get(k)}
-        atomic_write_text(staged.license, (f"{license_id}\n" if license_id else "LICENSE MISSING: set 'license' in "
-                                            "the datasheet answers\n"))
+        if chosen is not None:
+            current["answers"]["license"] = chosen.id
+        if creators:
+            current["answers"]["creators"] = creators
+        current["date_published"] = published
+        atomic_write_text(staged.license, chosen.text if chosen is not None else _NO_LICENSE)
         withdrawn = {w.case_id: reason_label(w.reason) for w in withdrawn_cases(ws)}
         atomic_write_text(staged.changelog, _changelog(version, previous, current, withdrawn))
         atomic_write_text(staged.record, json.dumps(current, indent=1))
+        archives = write_archives(staged, cases["case_id"], archive_mb)  # read back and compared
         rai_text = {k: sheet.fields.get(v, ("", ""))[1] or sheet.sections.get(v, "") for k, v in RAI_FIELDS.items()}
         build_croissant(tmp, name=sheet.fields["Dataset Name"][0], description=sheet.fields["Composition"][0],
-                        version=version, license_=license_id, rai=rai_text)
-        hits = scan_for_phi(tmp, tokens)
+                        version=version, license_url=chosen.url if chosen is not None else "", rai=rai_text,
+                        creators=creators, date_published=published, citation=str(given.get("cite_as") or ""),
+                        url=str(given.get("url") or ""))
+        hits = scan_for_phi(tmp, tokens)  # every file but the zip parts, which hold copies of the scanned ones
         if hits:
             shown = "; ".join(f"{f}: {t!r}" for f, t in hits[:5])
             raise ReleaseError(f"release {version}: identifying values found, nothing was released: {shown}; remove "
                                "them at their source (answers file, case metadata) and build again")
-        archives = write_archives(staged, cases["case_id"], archive_mb)  # read back and compared
         write_checksums(staged)
-        if not split.frozen:  # last, with everything sealed: a kill before the rename leaves it frozen, the rerun
-            freeze_split(ws, split.version)  # builds the same release on it
+        # last, with everything sealed: a kill before the rename leaves it frozen and the rerun builds the same
+        # release on it; always, so that a kill between the version's file and splits.json is mended
+        freeze_split(ws, split.version)
     archives = [ws.release(version).root / p.relative_to(tmp) for p in archives]
     log.info("release %s: %d cases, %d archive(s)", version, len(cases), len(archives))
     return ReleaseResult(ws.release(version).root, len(cases), archives, bool(current["forced_qa"]))

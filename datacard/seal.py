@@ -1,11 +1,12 @@
 """Sealing a release: byte-reproducible zip parts, ``SHA256SUMS``, and verifying a release against them.
 
 A release folder is built aside and sealed before it is renamed into place: its case folders are zipped into
-parts (``archives/<version>-partNN.zip``), each part is read back and every entry's sha256 compared with the
-file it came from, and ``SHA256SUMS`` (``sha256sum -c`` format) lists every file of the folder, the parts
-included. The zips are reproducible: entries in sorted order, a fixed timestamp (1980-01-01), fixed
-permissions, no compression (the NRRDs are gzip-compressed already), so building the same release again
-gives the same bytes.
+parts (``archives/<version>-partNN.zip``), its datasheet folder into ``archives/<version>-datasheet.zip`` (a
+file store without folders, like Zenodo, then holds the whole release), each part is read back and every
+entry's sha256 compared with the file it came from, and ``SHA256SUMS`` (``sha256sum -c`` format) lists
+every file of the folder, the parts included. The zips are reproducible: entries in sorted order, a fixed
+timestamp (1980-01-01), fixed permissions, no compression (the NRRDs are gzip-compressed already), so
+building the same release again gives the same bytes.
 
 :func:`verify_release` re-hashes a release against its ``SHA256SUMS`` and reads every zip part back; it
 reports files changed, missing or not listed, and zip entries that differ from the files they hold.
@@ -91,8 +92,9 @@ def _zip_digests(path: Path) -> dict[str, str]:
 
 
 def write_archives(release: ReleaseFolder, case_ids: Iterable[str], limit_mb: float) -> list[Path]:
-    """Zip the case folders of ``release`` into parts of at most ``limit_mb`` MiB (a case is never split), read
-    each part back and compare every entry with its file; raise :class:`ReleaseError` when one differs."""
+    """Zip the case folders of ``release`` into parts of at most ``limit_mb`` MiB (a case is never split) and
+    the datasheet folder into one more, read each part back and compare every entry with its file; raise
+    :class:`ReleaseError` when one differs."""
     limit = limit_mb * 2**20
     parts: list[list[tuple[str, Path]]] = [[]]
     size = 0
@@ -107,8 +109,11 @@ def write_archives(release: ReleaseFolder, case_ids: Iterable[str], limit_mb: fl
         size += case_size
     written = []
     release.archives_dir.mkdir(exist_ok=True)
-    for number, files in enumerate((p for p in parts if p), start=1):
-        path = release.archive(number)
+    numbered = [(release.archive(number), files) for number, files in enumerate((p for p in parts if p), start=1)]
+    if release.datasheet_dir.is_dir():
+        numbered.append((release.datasheet_archive, sorted((p.relative_to(release.root).as_posix(), p)
+                                                           for p in release.datasheet_dir.rglob("*") if p.is_file())))
+    for path, files in numbered:
         _write_zip(path, files)
         expected = {name: sha256_file(file) for name, file in files}
         if _zip_digests(path) != expected:

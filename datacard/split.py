@@ -286,9 +286,10 @@ def finish_split(ws: Workspace) -> SplitVersion | None:
 def freeze_split(ws: Workspace, version: str) -> SplitVersion:
     """Mark a version published: later versions keep its assignments."""
     frozen = load_split(ws, version).published()
-    atomic_write_text(ws.split_file(version), frozen.to_json())
-    if _applied(ws) == version:
-        atomic_write_text(ws.current_split, frozen.to_json())
+    targets = [ws.split_file(version)] + ([ws.current_split] if _applied(ws) == version else [])
+    for target in targets:  # both say frozen; a file that says so already is left as it is
+        if target.read_text() != frozen.to_json():
+            atomic_write_text(target, frozen.to_json())
     return frozen
 
 

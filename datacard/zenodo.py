@@ -1,11 +1,14 @@
 """``ctcurate publish VERSION --zenodo``: upload a release to Zenodo through its REST API.
 
-The first release creates a deposition; later releases ask the last published one for a new version
-(``actions/newversion``) under the same concept record. Metadata (title, upload_type dataset,
-description, creators, license, keywords, version, related identifiers) comes from the release's
-datasheet answers. Each file is streamed with PUT into the deposition's bucket, and Zenodo's returned
-MD5 checksum is compared with ours; files already in the deposition with the same checksum are skipped,
-so an interrupted upload resumes where it stopped. The deposition stays a draft unless ``publish``.
+The first release creates a deposition; later releases ask the newest published one (compared as
+semantic versions) for a new version (``actions/newversion``) under the same concept record. What goes
+up is the whole release and only it (:mod:`datacard.deposit`): its top-level files and zip parts, with
+the metadata checked before anything is sent (creators, SPDX license, Zenodo's limits). A new version
+starts with the files of the one before; those this release does not hold are deleted, and the
+deposition's file list is compared with the release's before it may be published. Each file is
+streamed with PUT into the deposition's bucket, and Zenodo's returned MD5 checksum is compared with
+ours; files already in the deposition with the same checksum are skipped, so an interrupted upload
+resumes where it stopped. The deposition stays a draft unless ``publish``.
 The token is passed in by the caller (the CLI reads it from an environment variable or a file); it goes
 into the Authorization header only and is never logged or written. The deposition's ids are kept in
 ``WS/releases/<VERSION>.zenodo.json``.
@@ -28,9 +31,10 @@ from typing import Any
 from curation import Workspace
 from curation.atomic import atomic_write_text
 from curation.errors import ZenodoError
-from curation.workspace import ReleaseFolder
 
+from .deposit import ZenodoLimits, upload_set, zenodo_metadata
 from .seal import verify_release
+from .split import _SEMVER, _semver
 
 __all__ = ["ZenodoError", "ZenodoClient", "PublishResult", "publish_release", "ZENODO", "ZENODO_SANDBOX"]
 
@@ -48,15 +52,29 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _detail(body: bytes) -> str:
+    """Zenodo's error answer in one line: its message and the fields it names."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return body.decode(errors="replace")[:300]
+    if not isinstance(answer, dict):
+        return str(answer)[:300]
+    fields = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in answer.get("errors") or [])
+    return f"{answer.get('message', '')}" + (f" {fields}" if fields else "")
+
+
 class ZenodoClient:
     """The few Zenodo deposit endpoints ctcurate uses; retries 5xx answers and dropped connections."""
 
-    def __init__(self, base_url: str, token: str, *, retries: int = 3, backoff_s: float = 1.0) -> None:
+    def __init__(self, base_url: str, token: str, *, retries: int = 3, backoff_s: float = 1.0,
+                 limits: ZenodoLimits | None = None) -> None:
         if not token:
             raise ZenodoError("Zenodo token missing: set ZENODO_TOKEN or pass --token-file")
         self.base = base_url.rstrip("/")
         self._token = token
         self.retries, self.backoff_s = retries, backoff_s
+        self.limits = limits or ZenodoLimits()
 
     def __repr__(self) -> str:  # never show the token
         return f"ZenodoClient({self.base!r})"
@@ -79,7 +97,7 @@ class ZenodoClient:
                     text = answer.read()
                     return json.loads(text) if text else {}
             except urllib.error.HTTPError as exc:
-                detail = exc.read().decode(errors="replace")[:300]
+                detail = _detail(exc.read())
                 if exc.code >= 500 and attempt < self.retries:
                     log.warning("Zenodo %s %s: %d, retrying", method, urllib.parse.urlparse(url).path, exc.code)
                     time.sleep(self.backoff_s * (attempt + 1))
@@ -131,34 +149,17 @@ class PublishResult:
     deposition_id: int
     uploaded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
     published: bool = False
     doi: str | None = None
 
 
-def _files(release: ReleaseFolder) -> list[tuple[str, Path]]:
-    """What is uploaded: the zip parts of the cases and the release's top-level files."""
-    archives = sorted(release.archives_dir.glob("*.zip"))
-    top = sorted(p for p in release.root.iterdir() if p.is_file())
-    return [(p.name, p) for p in archives + top]
-
-
-def _metadata(release: ReleaseFolder, version: str) -> dict[str, Any]:
-    record = json.loads(release.record.read_text())
-    answers = record.get("answers", {})
-    croissant = json.loads(release.croissant.read_text())
-    creators = answers.get("creators") or [{"name": "ctcurate steward"}]
-    meta: dict[str, Any] = {"title": croissant.get("name", release.version), "upload_type": "dataset",
-                            "description": croissant.get("description", ""), "creators": creators,
-                            "version": version, "keywords": answers.get("keywords") or ["CT", "segmentation"]}
-    if answers.get("license"):
-        meta["license"] = str(answers["license"]).lower()
-    if answers.get("related_identifiers"):
-        meta["related_identifiers"] = answers["related_identifiers"]
-    return meta
-
-
 def _versions(ws: Workspace) -> list[str]:
-    return [p.name for p in ws.releases_dir.iterdir() if p.is_dir()] if ws.releases_dir.is_dir() else []
+    """The workspace's release versions, oldest first (as semantic versions: 1.9.0 before 1.10.0)."""
+    if not ws.releases_dir.is_dir():
+        return []
+    names = [p.name for p in ws.releases_dir.iterdir() if p.is_dir() and _SEMVER.match(p.name)]
+    return sorted(names, key=_semver)
 
 
 def publish_release(ws: Workspace, version: str, client: ZenodoClient, *, publish: bool = False) -> PublishResult:
@@ -170,35 +171,47 @@ def publish_release(ws: Workspace, version: str, client: ZenodoClient, *, publis
     if not check.ok:
         raise ZenodoError(f"release {version} does not verify, nothing was uploaded: {check.summary()}; build a new "
                           "version from the workspace ('ctcurate release') and publish that")
+    files = upload_set(release, client.limits)
+    metadata = zenodo_metadata(release)
     state_path = release.zenodo_state
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
     if state.get("deposition_id"):
         deposition = client.get(int(state["deposition_id"]))
     else:
-        earlier = sorted(p.zenodo_state for p in map(ws.release, _versions(ws)) if p.zenodo_state.is_file())
-        published = [json.loads(p.read_text()) for p in earlier if p != state_path]
-        published = [p for p in published if p.get("published")]
-        deposition = client.new_version(int(published[-1]["deposition_id"])) if published else client.create()
+        published = [(v, json.loads(s.read_text())) for v in _versions(ws)
+                     if v != version and (s := ws.release(v).zenodo_state).is_file()]
+        published = [(v, p) for v, p in published if p.get("published") and _semver(v) < _semver(version)]
+        if published:
+            log.info("release %s: a new version of the Zenodo record of %s", version, published[-1][0])
+        deposition = client.new_version(int(published[-1][1]["deposition_id"])) if published else client.create()
         state = {"deposition_id": deposition["id"], "concept": deposition.get("conceptrecid"), "published": False}
         atomic_write_text(state_path, json.dumps(state, indent=1))
     deposition_id = int(deposition["id"])
-    client.set_metadata(deposition_id, _metadata(release, version))
+    client.set_metadata(deposition_id, metadata)
     present = {f["filename"]: f for f in client.files(deposition_id)}
     result = PublishResult(deposition_id)
-    for name, path in _files(release):
-        ours = _md5(path)
-        if name in present and present[name].get("checksum", "").removeprefix("md5:") == ours:
+    ours = {name for name, _ in files}
+    for name in sorted(set(present) - ours):  # an earlier version's file this release does not hold
+        client.delete_file(deposition_id, str(present.pop(name)["id"]))
+        result.deleted.append(name)
+    for name, path in files:
+        digest = _md5(path)
+        if name in present and present[name].get("checksum", "").removeprefix("md5:") == digest:
             result.skipped.append(name)
             continue
         if name in present:  # an older version's file of the same name
             client.delete_file(deposition_id, str(present[name]["id"]))
         answer = client.upload(deposition["links"]["bucket"], path, name)
         theirs = str(answer.get("checksum", "")).removeprefix("md5:")
-        if theirs != ours:
-            raise ZenodoError(f"{name}: Zenodo stored checksum {theirs or 'none'}, ours is {ours}; run the same "
+        if theirs != digest:
+            raise ZenodoError(f"{name}: Zenodo stored checksum {theirs or 'none'}, ours is {digest}; run the same "
                               "command again to upload it anew")
         result.uploaded.append(name)
         log.info("uploaded %s", name)
+    held = {f["filename"] for f in client.files(deposition_id)}
+    if held != ours:
+        raise ZenodoError(f"Zenodo deposition {deposition_id} holds other files than release {version}: missing "
+                          f"{sorted(ours - held)[:5]}, extra {sorted(held - ours)[:5]}; run the same command again")
     if publish:
         answer = client.publish(deposition_id)
         result.published, result.doi = True, answer.get("doi")

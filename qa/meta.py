@@ -22,6 +22,8 @@ from curation.errors import QAError
 from curation.labels.labelset import LabelSet
 from curation.workspace import QAFolder
 
+from .offline import make_offline
+
 __all__ = ["SuiteResult", "MetaQAResult", "cases_suite", "label_stats_suite", "run_meta_qa", "PHI_PATTERNS"]
 
 log = logging.getLogger(__name__)
@@ -192,6 +194,8 @@ def run_meta_qa(out_dir: str | Path, *, cases: pd.DataFrame | None = None, label
         if label_stats is not None and label_set is not None:
             runs.append(("label_stats", label_stats, label_stats_suite(label_set)))
         results, docs = _run_suites(gx, context, runs, data_docs)
+        if docs is not None:
+            make_offline(docs.parent)  # the CDN scripts, styles and logo of the pages: none fetched
     if docs is not None:
         docs = final / docs.relative_to(staged)
     for r in results:

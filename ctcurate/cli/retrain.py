@@ -86,6 +86,8 @@ def retrain(
     fallback: FallbackOpt = None,
     grid: GridOpt = "native",
     structure: StructureOpt = None,
+    splits: Annotated[Path | None, typer.Option(help="Train on the folds of this splits_final.json (a release's) "
+                                                     "instead of the workspace split's.")] = None,
 ) -> None:
     """Export reviewed cases, run nnU-Net's planning, preprocessing and training, register the new version."""
     from annotator.retrain import RetrainConfig
@@ -93,7 +95,7 @@ def retrain(
 
     config = RetrainConfig(configuration=configuration, trainer=trainer, folds=tuple(fold) if fold else None,
                            network=network, device=device, dataset_id=dataset_id, status=status, fallback=fallback,
-                           grid=grid, structures=tuple(structure) if structure else None)
+                           grid=grid, structures=tuple(structure) if structure else None, splits=splits)
     record = run(Workspace.open(workspace), model, config)
     console.print(f"registered {record.tag}: trained on {len(record.lineage['trained_on'])} cases "
                   f"(logs: {record.lineage['logs']})")

@@ -18,6 +18,7 @@ __all__ = ["DEMO_ANSWERS", "run_demo_release"]
 
 DEMO_ANSWERS = {
     "license": "CC0-1.0",
+    "creators": [{"name": "Demo, Steward", "affiliation": "ctcurate demo (synthetic data)"}],
     "availability": "generated on demand by 'ctcurate demo'",
     "fields": {"Noise": "Synthetic phantom images without noise.", "External Data": "None.",
                "Confidentiality": "Synthetic patients; no real person is shown.",

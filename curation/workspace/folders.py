@@ -132,13 +132,8 @@ class ReleaseFolder:
 
     @property
     def meta_csv(self) -> Path:
-        """One row per case, semicolon separated."""
+        """One row per case, semicolon separated, in the TotalSegmentator dataset's columns."""
         return self.root / "meta.csv"
-
-    @property
-    def cases_csv(self) -> Path:
-        """The same table comma separated (Croissant's record source)."""
-        return self.root / "cases.csv"
 
     @property
     def record(self) -> Path:
@@ -190,3 +185,8 @@ class ReleaseFolder:
 
     def archive(self, part: int) -> Path:
         return self.archives_dir / f"{self.version}-part{part:02d}.zip"
+
+    @property
+    def datasheet_archive(self) -> Path:
+        """The datasheet folder as one zip part, so that a flat file store (Zenodo) holds it too."""
+        return self.archives_dir / f"{self.version}-datasheet.zip"

@@ -1,11 +1,21 @@
 """A local HTTP server with the Zenodo deposit endpoints ctcurate uses, in Zenodo's request/response shapes.
 
-Failures can be planted: a wrong token gets 401, a file over ``max_bytes`` 413, ``fail_once`` paths
-answer 500 once, and ``drop_once`` file names have their upload connection closed half-way (once).
+It checks what Zenodo's deposit documentation asks for (developers.zenodo.org, "Deposit metadata"):
+``upload_type`` from its list, ``title``, ``description``, ``creators`` (each with a ``name``; an ORCID
+in its 0000-0000-0000-000X form), ``access_right``, a ``license`` id when access is open, an ISO
+``publication_date``, ``keywords`` as strings, related identifiers with a relation; a metadata update
+that fails is answered 400 "Validation error." with the failing fields. Files: at most ``max_files``
+per deposition and ``quota_bytes`` in all (Zenodo: 100 files, 50 GB), one file at most ``max_bytes``
+(413). Publishing needs valid metadata and at least one file. A new version starts with a copy of the
+files of the version it comes from, as on Zenodo.
+
+Failures can be planted: a wrong token gets 401, ``fail_once`` paths answer 500 once, and ``drop_once``
+file names have their upload connection closed half-way (once).
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import re
@@ -13,10 +23,56 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+UPLOAD_TYPES = {"publication", "poster", "presentation", "dataset", "image", "video", "software", "lesson",
+                "physicalobject", "other"}
+ACCESS = {"open", "embargoed", "restricted", "closed"}
+LICENSES = {"cc-by-4.0", "cc-by-nc-sa-4.0", "cc0-1.0", "cc-by-sa-4.0", "cc-by-nc-4.0", "odbl-1.0", "mit",
+            "apache-2.0"}  # a part of Zenodo's license vocabulary (SPDX ids, lower case)
+
+
+def metadata_errors(meta: dict[str, Any]) -> list[dict[str, str]]:
+    """What Zenodo's deposit API would reject in ``meta``, as its ``errors`` list."""
+    errors = []
+
+    def bad(field: str, message: str) -> None:
+        errors.append({"field": f"metadata.{field}", "message": message})
+
+    if meta.get("upload_type") not in UPLOAD_TYPES:
+        bad("upload_type", "Invalid upload type.")
+    for field in ("title", "description"):
+        if not str(meta.get(field) or "").strip():
+            bad(field, "Missing data for required field.")
+    creators = meta.get("creators")
+    if not isinstance(creators, list) or not creators:
+        bad("creators", "Missing data for required field.")
+    else:
+        for i, creator in enumerate(creators):
+            if not isinstance(creator, dict) or not str(creator.get("name") or "").strip():
+                bad(f"creators.{i}.name", "Missing data for required field.")
+            elif "orcid" in creator and not re.fullmatch(r"\d{4}-\d{4}-\d{4}-\d{3}[\dX]", str(creator["orcid"])):
+                bad(f"creators.{i}.orcid", "Not a valid ORCID identifier.")
+    access = meta.get("access_right", "open")
+    if access not in ACCESS:
+        bad("access_right", "Invalid access right.")
+    if access in ("open", "embargoed") and meta.get("license") not in LICENSES:
+        bad("license", f"Invalid license {meta.get('license')!r}.")
+    if "publication_date" in meta:
+        try:
+            datetime.date.fromisoformat(str(meta["publication_date"]))
+        except ValueError:
+            bad("publication_date", "Not a valid date.")
+    if not all(isinstance(k, str) for k in meta.get("keywords", [])):
+        bad("keywords", "Not a valid string.")
+    for i, item in enumerate(meta.get("related_identifiers", [])):
+        if not item.get("identifier") or not item.get("relation"):
+            bad(f"related_identifiers.{i}", "Missing data for required field.")
+    return errors
+
 
 class FakeZenodo:
-    def __init__(self, token: str = "secret-token", max_bytes: int = 50 * 2**20) -> None:
-        self.token, self.max_bytes = token, max_bytes
+    def __init__(self, token: str = "secret-token", max_bytes: int = 50 * 2**20, max_files: int = 100,
+                 quota_bytes: int = 50 * 10**9) -> None:
+        self.token, self.max_bytes, self.max_files, self.quota_bytes = token, max_bytes, max_files, quota_bytes
         self.depositions: dict[int, dict[str, Any]] = {}
         self.files: dict[int, dict[str, dict[str, Any]]] = {}
         self.fail_once: set[str] = set()
@@ -76,6 +132,13 @@ class FakeZenodo:
                         self.rfile.read(length // 2)
                         self.connection.shutdown(2)  # the connection drops mid-upload
                         return None
+                    held = {k: v for k, v in fake.files[n].items() if k != name}
+                    if len(held) + 1 > fake.max_files:
+                        self.rfile.read(length)
+                        return self._send(400, {"status": 400, "message": "Too many files."})
+                    if sum(v["filesize"] for v in held.values()) + length > fake.quota_bytes:
+                        self.rfile.read(length)
+                        return self._send(400, {"status": 400, "message": "Bucket quota exceeded."})
                     data = self.rfile.read(length)
                     entry = {"id": f"f{len(fake.files[n]) + 1}-{n}", "filename": name, "filesize": len(data),
                              "checksum": hashlib.md5(data).hexdigest()}
@@ -92,6 +155,11 @@ class FakeZenodo:
                 if method == "GET" and rest == "":
                     return self._send(200, record)
                 if method == "PUT" and rest == "":
+                    if record["submitted"]:
+                        return self._send(400, {"status": 400, "message": "Published depositions cannot be edited."})
+                    errors = metadata_errors(body.get("metadata") or {})
+                    if errors:
+                        return self._send(400, {"status": 400, "message": "Validation error.", "errors": errors})
                     record["metadata"] = body["metadata"]
                     return self._send(200, record)
                 if method == "GET" and rest == "/files":
@@ -100,6 +168,11 @@ class FakeZenodo:
                     fake.files[n] = {k: v for k, v in fake.files[n].items() if v["id"] != d.group(1)}
                     return self._send(204)
                 if method == "POST" and rest == "/actions/publish":
+                    errors = metadata_errors(record["metadata"])
+                    if not fake.files[n]:
+                        errors.append({"field": "files", "message": "Minimum one file must be provided."})
+                    if errors:
+                        return self._send(400, {"status": 400, "message": "Validation error.", "errors": errors})
                     record.update(state="done", submitted=True, doi=f"10.5072/zenodo.{n}", record_id=n)
                     return self._send(202, record)
                 if method == "POST" and rest == "/actions/newversion":

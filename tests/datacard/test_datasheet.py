@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,10 @@ import yaml
 
 from ctcurate.cli import app
 from curation import Workspace
-from datacard.datasheet import PARTITION_COLUMNS, SECTIONS, SEED_FIELDS, DatasheetError, build_datasheet
+from curation.annotation.revisions import RevisionStore
+from curation.labels.labelmap import read_seg_nrrd
+from datacard.datasheet import PARTITION_COLUMNS, SECTIONS, SEED_FIELDS, DatasheetError, Shipped, build_datasheet
+from datacard.facts import gather_facts
 from datacard.split import SplitPlan, make_split
 from tests.cli_runner import CliRunner
 
@@ -48,6 +52,38 @@ def test_demo_datasheet_fields_partitions_and_missing_answers(sheet_ws: Workspac
     assert set(sheet.figures) == {"Exclusion flow", "Age and sex per split", "Structures' presence"}
     assert all((sheet.markdown.parent / f).is_file() for f in sheet.figures.values())
     assert "<h3>Partitions</h3>" in sheet.html.read_text()
+
+
+def test_the_datasheet_states_only_what_the_release_holds(sheet_ws: Workspace) -> None:
+    ws = sheet_ws
+    store = RevisionStore(ws)
+    spleen = ws.label_set().by_name("spleen").index
+    for case_id in ws.case_ids():  # an annotator removed the spleen everywhere: it ships as empty masks
+        latest = store.latest(case_id)
+        assert latest is not None
+        labels, _ = read_seg_nrrd(store.path(latest))
+        labels.array[labels.array == spleen] = 0
+        store.add(case_id, {"native": labels}, ws.label_set(), author="dr.demo", kind="human", parent=latest.number)
+    sheet = build_datasheet(ws)
+    fields = {k: " ".join(v).strip() for k, v in sheet.fields.items()}
+    assert "Slicer" not in fields["File Format"] and "ct_1.5mm" not in fields["File Format"]
+    assert "isotropic" not in fields["Resolution"] and "not frozen yet" in fields["Partitioning Scheme"]
+    assert "all 8 structures of the label set, empty ones included" in fields["File Format"]
+    assert "a median of 7 (range 7-7) hold voxels in an exam; empty in every exam (1): spleen" in \
+        fields["Composition"]
+    facts = gather_facts(ws)
+    assert list(facts.presence) == ws.label_set().names and facts.presence["spleen"] == 0.0  # 0 %, not left out
+    # the demo's second exam names a contrast agent in DICOM while its HU are native: both stated
+    assert re.search(r"native 3 \(DICOM names a contrast agent for 1, against the HU; median HU kidney_left 40",
+                     fields["Imaging Details"]), fields["Imaging Details"]
+    copies = build_datasheet(ws, shipped=Shipped((3.0, 1.5), release=True))
+    fields = {k: " ".join(v).strip() for k, v in copies.fields.items()}
+    assert "an isotropic copy at 1.5 mm (sNNNN/ct_1.5mm.nrrd), an isotropic copy at 3 mm" in fields["File Format"]
+    assert fields["Resolution"].endswith("isotropic 1.5 mm copy resampled from the native grid (linear); "
+                                         "isotropic 3 mm copy resampled from the native grid (linear)")
+    assert "frozen: later versions keep these assignments" in fields["Partitioning Scheme"]
+    with pytest.raises(DatasheetError, match="shipped copies \\(0.0,\\): expected spacings in mm above 0"):
+        Shipped((0.0,))
 
 
 def test_answers_fill_the_free_text(sheet_ws: Workspace, tmp_path: Path) -> None:

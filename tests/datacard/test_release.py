@@ -46,8 +46,14 @@ def test_clean_release_layout_checksums_and_versions(release_ws: Workspace) -> N
     assert "built with 1 QA error(s) outstanding (forced)" in (folder / "datasheet" / "datasheet.md").read_text()
     check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, text=True)
     assert check.returncode == 0 and check.stdout.count(": OK") > 20, check.stdout[-500:]
-    archives = sorted((folder / "archives").glob("*.zip"))
+    archives = sorted((folder / "archives").glob("*part*.zip"))
     assert [a.name for a in archives] == [f"1.0.0-part0{n}.zip" for n in (1, 2, 3)]  # 10 KiB: one case each
+    with zipfile.ZipFile(folder / "archives" / "1.0.0-datasheet.zip") as part:  # and the datasheet in one more
+        assert {"datasheet/datasheet.md", "datasheet/datasheet.html"} <= set(part.namelist())
+    license_text = (folder / "LICENSE").read_text()  # the full text of the answers' license
+    assert license_text.startswith("Attribution 4.0 International") and "Section 8 -- Interpretation." in license_text
+    record = json.loads((folder / "release.json").read_text())
+    assert record["split_frozen"] is True and record["answers"]["license"] == "CC-BY-4.0"
     assert "archives/1.0.0-part01.zip" in (folder / "SHA256SUMS").read_text()  # sealed with the release
     with zipfile.ZipFile(archives[0]) as part:
         assert part.namelist() == sorted(part.namelist()) and part.namelist()[0].startswith("s0001/")

@@ -1,9 +1,12 @@
-"""Publishing releases to a local server that speaks Zenodo's deposit API: versions, resume, errors, token."""
+"""Publishing releases to a local server that speaks Zenodo's deposit API: the whole release and only it per
+version, creators and license checked, versions in semantic order, limits, resume, errors, token."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,8 @@ import yaml
 
 from ctcurate.cli import app
 from curation import Workspace
+from curation.errors import ReleaseError
+from datacard.deposit import ZenodoLimits, orcid_ok, upload_set, zenodo_metadata
 from datacard.release import build_release
 from datacard.split import SplitPlan, make_split
 from datacard.zenodo import ZenodoClient, ZenodoError, publish_release
@@ -33,7 +38,9 @@ def released(demo_run, tmp_path: Path) -> Workspace:
     shutil.copytree(demo_run.workspace, tmp_path / "ws")
     ws = Workspace.open(tmp_path / "ws")
     make_split(ws, "1.0.0", SplitPlan((34, 33, 33), ("sex",), 3))
-    answers = {"license": "CC-BY-4.0", "creators": [{"name": "Steward, Demo"}], "keywords": ["CT", "demo"]}
+    answers = {"license": "CC-BY-4.0", "keywords": ["CT", "demo"], "date_published": "2026-11-30",
+               "creators": [{"name": "Curie, Marie", "affiliation": "Radium Institute",
+                             "orcid": "0000-0002-1825-0097"}]}
     (ws.root / "datasheet_answers.yaml").write_text(yaml.safe_dump(answers))
     build_release(ws, "1.0.0", answers=ws.root / "datasheet_answers.yaml", force_qa=True, archive_mb=0.01)
     return ws
@@ -50,9 +57,12 @@ def test_first_version_then_a_new_version_under_the_same_concept(released: Works
     record = server.depositions[first]
     assert record["submitted"] and record["metadata"]["upload_type"] == "dataset"
     assert record["metadata"]["version"] == "1.0.0" and record["metadata"]["license"] == "cc-by-4.0"
-    assert record["metadata"]["creators"] == [{"name": "Steward, Demo"}]
-    names = set(server.files[first])
-    assert {"1.0.0-part01.zip", "croissant.json", "SHA256SUMS", "meta.csv"} <= names
+    assert record["metadata"]["creators"] == [{"name": "Curie, Marie", "affiliation": "Radium Institute",
+                                               "orcid": "0000-0002-1825-0097"}]
+    assert record["metadata"]["publication_date"] == "2026-11-30"
+    assert set(server.files[first]) == _whole(released, "1.0.0")  # the whole release and nothing else
+    assert {"1.0.0-datasheet.zip", "1.0.0-part01.zip", "LICENSE", "croissant.json", "meta.csv"} <= _whole(
+        released, "1.0.0")
     # release 1.1.0: same cases, new datasheet answers -> a new version of the same concept
     answers = yaml.safe_load((released.root / "datasheet_answers.yaml").read_text())
     answers["fields"] = {"Noise": "none"}
@@ -63,8 +73,95 @@ def test_first_version_then_a_new_version_under_the_same_concept(released: Works
     draft = server.depositions[second.deposition_id]
     assert draft["conceptrecid"] == record["conceptrecid"] and second.deposition_id != first
     assert "croissant.json" in second.uploaded and "SHA256SUMS" in second.uploaded
+    # the new version started with 1.0.0's files; it holds exactly 1.1.0's
+    assert set(server.files[second.deposition_id]) == _whole(released, "1.1.0")
+    assert "1.0.0-part01.zip" in second.deleted and "1.0.0-part01.zip" not in server.files[second.deposition_id]
     assert any(("POST", f"/api/deposit/depositions/{first}/actions/newversion") == r[:2] for r in server.requests)
     assert TOKEN not in caplog.text and TOKEN not in result.output  # the token is never logged
+
+
+def _whole(ws: Workspace, version: str) -> set[str]:
+    """What Zenodo must hold for a release: its top-level files and its zip parts (cases, datasheet)."""
+    root = ws.release(version).root
+    return {p.name for p in root.iterdir() if p.is_file()} | {p.name for p in (root / "archives").glob("*.zip")}
+
+
+def test_every_file_of_the_release_reaches_zenodo(released: Workspace) -> None:
+    root = released.release("1.0.0").root
+    listed = {line.split("  ", 1)[1] for line in (root / "SHA256SUMS").read_text().splitlines()}
+    inside: set[str] = set()
+    for part in (root / "archives").glob("*.zip"):
+        with zipfile.ZipFile(part) as archive:
+            inside |= set(archive.namelist())
+    assert {"datasheet/datasheet.md", "datasheet/datasheet.html", "datasheet/presence.png"} <= inside
+    assert listed <= inside | {p.relative_to(root).as_posix() for p in root.rglob("*") if p.parent == root
+                               or p.parent.name == "archives"}
+    # a release built before the datasheet had its own part: refused, naming what Zenodo would miss
+    (root / "archives" / "1.0.0-datasheet.zip").unlink()
+    sums = [line for line in (root / "SHA256SUMS").read_text().splitlines() if "datasheet.zip" not in line]
+    (root / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+    with pytest.raises(ZenodoError, match="file\\(s\\) would not reach Zenodo .*e.g. datasheet/.*build a new release"):
+        upload_set(released.release("1.0.0"), ZenodoLimits())
+
+
+def test_creators_and_license_are_checked_before_anything_is_sent(released: Workspace, server: FakeZenodo) -> None:
+    answers_file = released.root / "answers2.yaml"
+
+    def build(version: str, **answers: object) -> None:
+        answers_file.write_text(yaml.safe_dump({"license": "CC-BY-4.0", **answers}))
+        build_release(released, version, answers=answers_file, force_qa=True, archive_mb=0.01)
+
+    with pytest.raises(ReleaseError, match="creator 1 is named 'Family, Given', a placeholder; set 'creators'"):
+        build("1.1.0", creators=[{"name": "Family, Given"}])
+    with pytest.raises(ReleaseError, match="ORCID '0000-0002-1825-0096' is not valid .*check digit"):
+        build("1.1.0", creators=[{"name": "Curie, Marie", "orcid": "0000-0002-1825-0096"}])
+    with pytest.raises(ReleaseError, match="license 'CC-BY-4': not a license id of the SPDX list.*did you mean "
+                                           "CC-BY-4.0"):
+        build("1.1.0", license="CC-BY-4")
+    with pytest.raises(ReleaseError, match="ships the full text of CC-BY-4.0, CC-BY-NC-SA-4.0, CC0-1.0 only; add "
+                                           "'license_file"):
+        build("1.1.0", license="MIT")
+    build("1.1.0")  # no creators: built (for local use), but not published
+    with pytest.raises(ZenodoError, match="release 1.1.0's answers: no creators; a published record names who "
+                                          "made it.*build a new release version"):
+        publish_release(released, "1.1.0", ZenodoClient(server.url, TOKEN))
+    assert server.requests == []  # refused before any request
+    assert orcid_ok("0000-0002-1694-233X") and not orcid_ok("0000-0002-1694-2339") and not orcid_ok("123")
+
+
+def test_versions_compare_as_semantic_versions(released: Workspace, server: FakeZenodo) -> None:
+    client = ZenodoClient(server.url, TOKEN)
+    answers = released.root / "datasheet_answers.yaml"
+    for version in ("1.9.0", "1.10.0"):
+        build_release(released, version, answers=answers, force_qa=True, archive_mb=0.01)
+    for version in ("1.0.0", "1.9.0", "1.10.0"):
+        publish_release(released, version, client, publish=True)
+    build_release(released, "1.11.0", answers=answers, force_qa=True, archive_mb=0.01)
+    latest = json.loads(released.release("1.10.0").zenodo_state.read_text())["deposition_id"]
+    publish_release(released, "1.11.0", client)
+    asked = [path for method, path, _ in server.requests if path.endswith("/actions/newversion")]
+    assert asked[-1] == f"/api/deposit/depositions/{latest}/actions/newversion"  # 1.10.0, not 1.9.0
+
+
+def test_zenodo_limits_and_metadata_validation(released: Workspace, server: FakeZenodo) -> None:
+    with pytest.raises(ZenodoError, match="release 1.0.0: 1[0-9] files, Zenodo holds at most 5 per record; build a "
+                                          "new version with larger zip parts"):
+        publish_release(released, "1.0.0", ZenodoClient(server.url, TOKEN, limits=ZenodoLimits(max_files=5)))
+    with pytest.raises(ZenodoError, match="GB, Zenodo holds at most 1e-06 GB per record"):
+        publish_release(released, "1.0.0", ZenodoClient(server.url, TOKEN, limits=ZenodoLimits(max_bytes=1000)))
+    assert server.requests == []
+    server.max_files = 4  # the server's own limit, when the client's is wrong
+    with pytest.raises(ZenodoError, match="HTTP 400 \\(Too many files.\\)"):
+        publish_release(released, "1.0.0", ZenodoClient(server.url, TOKEN))
+    client = ZenodoClient(server.url, TOKEN)
+    deposition = client.create()["id"]
+    with pytest.raises(ZenodoError, match="HTTP 400 \\(Validation error. metadata.creators: Missing data for "
+                                          "required field.; metadata.license: Invalid license 'cc-by-5.0'"):
+        client.set_metadata(deposition, {"title": "t", "upload_type": "dataset", "description": "d",
+                                         "license": "cc-by-5.0"})
+    with pytest.raises(ZenodoError, match="HTTP 400 \\(Validation error. files: Minimum one file"):
+        client.set_metadata(deposition, zenodo_metadata(released.release("1.0.0")))
+        client.publish(deposition)
 
 
 def test_a_dropped_upload_resumes_with_only_what_is_missing(released: Workspace, server: FakeZenodo) -> None:
