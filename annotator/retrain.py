@@ -181,6 +181,13 @@ def retrain(ws: Workspace, name: str, config: RetrainConfig | None = None) -> Mo
                            structures=list(config.structures) if config.structures else None, overwrite=True)
     splits = read_folds(config.splits, set(export.training)) if config.splits is not None else export.splits
     folds = config.folds or (("0",) if splits else ("all",))
+    beyond = [f for f in folds if f != "all" and (not splits or int(f) >= len(splits))]
+    if beyond:
+        raise ModelError(f"fold {beyond[0]}: the split has {len(splits or [])} fold(s)"
+                         + (f" (0-{len(splits) - 1})" if splits else "") + "; choose one of them, or 'all'")
+    seen = {c for f in folds if f != "all" for c in (splits or [])[int(f)]["train"]}
+    held_out = {c for f in folds if f != "all" for c in (splits or [])[int(f)]["val"]} - seen
+    trained_on = export.training if "all" in folds else {c: n for c, n in export.training.items() if c in seen}
     _prepare(export, folders, config, env, logs, splits)
     for fold in folds:
         _run([nnunet_command("nnUNetv2_train"), str(export.dataset_id), config.configuration, fold, "-tr",
@@ -194,7 +201,9 @@ def retrain(ws: Workspace, name: str, config: RetrainConfig | None = None) -> Mo
     kept = _keep(trained, ws.models_dir / name / f"v{version}" / folder_name, folds)
     lineage: dict[str, Any] = {
         "parent": previous[-1].tag if previous else None, "dataset": export.folder.name,
-        "trained_on": export.training, "test_cases": export.test, "skipped": export.skipped, "split": splits,
+        "trained_on": trained_on,
+        "validated_on": {c: n for c, n in export.training.items() if c in held_out}, "test_cases": export.test,
+        "skipped": export.skipped, "split": splits,
         "splits_file": str(config.splits) if config.splits is not None else None,
         "status": ReviewStatus.parse(config.status).value,
         "fallback": ReviewStatus.parse(config.fallback).value if config.fallback else None,
@@ -203,5 +212,5 @@ def retrain(ws: Workspace, name: str, config: RetrainConfig | None = None) -> Mo
         "logs": str(logs.relative_to(ws.root)), "trained": stamp,
     }
     record = register_model(ws, name, [kept], lineage=lineage)
-    log.info("registered %s trained on %d cases", record.tag, len(export.training))
+    log.info("registered %s trained on %d cases", record.tag, len(trained_on))
     return record

@@ -74,7 +74,7 @@ def _grids(release: Path, images: list[str]) -> dict[str, str]:
 
 def build_croissant(release: Path, *, name: str, description: str, version: str, license_url: str = "",
                     url: str = "", rai: dict[str, str] | None = None, creators: list[dict[str, str]] | None = None,
-                    date_published: str = "", citation: str = "") -> Path:
+                    date_published: str = "", citation: str = "", keywords: list[str] | None = None) -> Path:
     """Write ``release/croissant.json`` for a release folder in the reference layout.
 
     ``citation`` (the answers' ``cite_as``, e.g. the paper describing the data) replaces the generated one.
@@ -141,7 +141,7 @@ def build_croissant(release: Path, *, name: str, description: str, version: str,
     given = {k: v for k, v in (rai or {}).items() if v}
     metadata = mlc.Metadata(name=name, description=description, version=version, license=license_url or None,
                             url=url or None, distribution=distribution, record_sets=record_sets,
-                            cite_as=citation, date_published=when,
+                            cite_as=citation, date_published=when, keywords=list(keywords or []) or None,
                             creators=[mlc.Person(name=c["name"], url=f"https://orcid.org/{c['orcid']}"
                                                  if c.get("orcid") else None) for c in people] or None,
                             conforms_to="http://mlcommons.org/croissant/1.0", **given)

@@ -10,6 +10,8 @@ filled in. Figures: the exclusion flow, age histogram and sex per split, structu
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import html
 import io
 import logging
@@ -23,10 +25,11 @@ from matplotlib.figure import Figure
 
 from curation import Workspace
 from curation.atomic import atomic_write_bytes, atomic_write_text, copy_file
-from curation.errors import DatasheetError
+from curation.errors import CtcurateError, DatasheetError
 from curation.workspace.folders import DATASHEET_HTML, DATASHEET_MARKDOWN
 
 from .facts import DatasetFacts, gather_facts, partition_rows, ranges
+from .license import spdx_id
 
 __all__ = ["Shipped", "SEED_FIELDS", "PARTITION_COLUMNS", "SECTIONS", "ANSWERS_TEMPLATE", "Datasheet",
            "build_datasheet", "load_answers"]
@@ -64,10 +67,40 @@ def load_answers(path: Path | None) -> dict[str, Any]:
     try:
         data = yaml.safe_load(Path(path).read_text()) or {}
     except yaml.YAMLError as exc:
-        raise DatasheetError(f"{path}: not valid YAML ({exc}); start from {ANSWERS_TEMPLATE}") from None
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        raise DatasheetError(f"{path}: not valid YAML{at} ({getattr(exc, 'problem', None) or 'unreadable'}); start "
+                             f"from {ANSWERS_TEMPLATE}") from None
     if not isinstance(data, dict):
         raise DatasheetError(f"{path}: expected a mapping of answers like {ANSWERS_TEMPLATE}")
+    _check_answers(data, Path(path))
     return data
+
+
+def _unknown(keys: Any, known: tuple[str, ...] | list[str], what: str, path: Path) -> None:
+    for key in keys:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), list(known), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
+            raise DatasheetError(f"{path}: unknown {what} {key!r}, which nothing would read; {hint}")
+
+
+def _check_answers(data: dict[str, Any], path: Path) -> None:
+    """Refuse keys nothing reads (a misspelt ``licence``) and values of the wrong shape (keywords as a string)."""
+    template = yaml.safe_load(ANSWERS_TEMPLATE.read_text())
+    _unknown(data, list(template), "answer", path)
+    for key in ("creators", "keywords", "related_identifiers"):
+        if data.get(key) and not isinstance(data[key], list):
+            raise DatasheetError(f"{path}: {key} must be a list (one '- ...' line per entry), found "
+                                 f"{type(data[key]).__name__} {str(data[key])[:40]!r}")
+    if not all(isinstance(k, str) for k in data.get("keywords") or []):
+        raise DatasheetError(f"{path}: keywords must be words or phrases (text), found {data['keywords']!r}")
+    for key, known in (("fields", [*SEED_FIELDS, "Demographic"]), ("subsets", ["train", "val", "test"]),
+                       ("sections", list(SECTIONS))):
+        if data.get(key) and not isinstance(data[key], dict):
+            raise DatasheetError(f"{path}: {key} must be a mapping like the template's, found "
+                                 f"{type(data[key]).__name__}")
+        _unknown(data.get(key) or {}, known, key.removesuffix("s"), path)
 
 
 def _text(value: Any) -> str:
@@ -252,6 +285,9 @@ def build_datasheet(ws: Workspace, answers_path: Path | None = None, out: Path |
         fields[field_name] = (computed.get(field_name, ""), _text(given.get(field_name)))
     missing = [f"field: {k}" for k, (a, b) in fields.items() if not a and not b]
     license_, availability = _text(answers.get("license")), _text(answers.get("availability"))
+    if license_:  # as SPDX spells it, like LICENSE, croissant.json and release.json (the release refuses a wrong id)
+        with contextlib.suppress(CtcurateError):
+            license_ = spdx_id(license_)
     subsets = answers.get("subsets") or {}
     split_rule = "by patient, stratified, seeded" if facts.split_version else ""
     partitions = []
@@ -278,7 +314,10 @@ def build_datasheet(ws: Workspace, answers_path: Path | None = None, out: Path |
 
 
 def _field_text(computed: str, answer: str) -> str:
-    return " ".join(p for p in (computed, answer) if p) or MISSING
+    """The computed statement, and the steward's words marked as theirs where both exist."""
+    if computed and answer:
+        return f"{computed}. Steward's note: {answer}"
+    return computed or answer or MISSING
 
 
 def _markdown(sheet: Datasheet, name: str) -> str:

@@ -69,7 +69,7 @@ def orcid_ok(orcid: str) -> bool:
 def check_creators(creators: Any, *, source: str = "answers") -> list[dict[str, str]]:
     """The answers' creators as Zenodo takes them; refuses none, placeholders and malformed ORCIDs."""
     fix = (f"set 'creators' in {source} to the people who made the dataset: [{{name: 'Family, Given', "
-           "affiliation: '...', orcid: '0000-0000-0000-0000'}]")
+           "affiliation: '...', orcid: '0000-0002-1825-0097'}]")
     if not creators:
         raise ReleaseError(f"{source}: no creators; a published record names who made it; {fix}")
     if not isinstance(creators, list):

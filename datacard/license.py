@@ -20,12 +20,14 @@ __all__ = ["SHIPPED", "ReleaseLicense", "spdx_id", "release_license"]
 _TEXTS = Path(__file__).parent / "licenses"
 #: SPDX ids whose full text ships with ctcurate
 SHIPPED = ("CC-BY-4.0", "CC-BY-NC-SA-4.0", "CC0-1.0")
+#: a license text shorter than this is a link or a name, not the text (the MIT license, among the shortest: 1,000)
+MIN_TEXT = 500
 
 
-def _spdx_ids() -> dict[str, str]:
+def _spdx_ids(deprecated: bool = False) -> dict[str, str]:
     from packaging.licenses._spdx import LICENSES  # the SPDX list packaging ships
 
-    return {key: str(value["id"]) for key, value in LICENSES.items() if not value.get("deprecated")}
+    return {key: str(value["id"]) for key, value in LICENSES.items() if bool(value.get("deprecated")) == deprecated}
 
 
 def spdx_id(value: str, *, source: str = "license") -> str:
@@ -34,6 +36,11 @@ def spdx_id(value: str, *, source: str = "license") -> str:
     text = str(value).strip()
     if text.lower() in ids:
         return ids[text.lower()]
+    old = _spdx_ids(deprecated=True)
+    if text.lower() in old:
+        successors = [ids[k] for k in ids if k.startswith(text.lower() + "-")]
+        raise ReleaseError(f"{source} {text!r}: deprecated in the SPDX list; use "
+                           f"{' or '.join(successors) or 'its current id (see spdx.org/licenses)'}")
     close = difflib.get_close_matches(text.lower(), list(ids), n=3, cutoff=0.6)
     hint = f"did you mean {', '.join(ids[c] for c in close)}?" if close else \
         f"e.g. {', '.join(SHIPPED)} (see spdx.org/licenses)"
@@ -68,11 +75,16 @@ def release_license(answers: dict, answers_path: Path | None = None) -> ReleaseL
     The text is ctcurate's own copy for :data:`SHIPPED` licenses, else the file ``license_file`` names
     (relative to the answers file).
     """
-    if not answers.get("license"):
-        return None
-    source = f"{answers_path}: license" if answers_path else "license"
-    license_id = spdx_id(str(answers["license"]), source=source)
     given = answers.get("license_file")
+    source = f"{answers_path}: license" if answers_path else "license"
+    if not answers.get("license"):
+        if given:
+            raise ReleaseError(f"{source}: license_file {given} given without 'license'; add the license's SPDX id")
+        return None
+    license_id = spdx_id(str(answers["license"]), source=source)
+    if given and license_id in SHIPPED:
+        raise ReleaseError(f"{source} {license_id}: ctcurate ships its full text; remove license_file {given}, "
+                           "whose text would stand beside an id it may not match")
     if given:
         path = Path(str(given))
         if not path.is_absolute() and answers_path is not None:
@@ -80,7 +92,11 @@ def release_license(answers: dict, answers_path: Path | None = None) -> ReleaseL
         if not path.is_file():
             raise ReleaseError(f"{answers_path or 'answers'}: license_file {given}: no such file; give the path of "
                                f"the full text of {license_id}")
-        return ReleaseLicense(license_id, path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        if len(text.strip()) < MIN_TEXT:
+            raise ReleaseError(f"{answers_path or 'answers'}: license_file {given} holds {len(text.strip())} "
+                               f"characters, not the full text of {license_id}; give the whole license text")
+        return ReleaseLicense(license_id, text)
     if license_id not in SHIPPED:
         raise ReleaseError(f"{source} {license_id}: ctcurate ships the full text of {', '.join(SHIPPED)} only; add "
                            f"'license_file: <path to the text of {license_id}>' to the answers")

@@ -34,9 +34,11 @@ from typing import Any
 
 import pandas as pd
 
+from annotator.phase import estimate_phases
 from curation import Workspace
 from curation.annotation import LabelsOfRecord, RevisionStore, all_labels_of_record
 from curation.atomic import atomic_directory, atomic_write_text, copy_file
+from curation.cases.casemeta import read_case_metadata
 from curation.cases.withdraw import withdrawn_cases
 from curation.dicom.deid import PHI_COLUMNS
 from curation.enums import Severity
@@ -201,9 +203,12 @@ def _date_published(given: dict[str, Any], answers: Path | None) -> str:
     if not value:
         return datetime.datetime.now(datetime.UTC).date().isoformat()
     try:
-        return datetime.date.fromisoformat(str(value)).isoformat()
+        date = datetime.date.fromisoformat(str(value))
     except ValueError:
         raise ReleaseError(f"{answers}: date_published {value!r}: expected an ISO date like 2026-11-30") from None
+    if date > datetime.datetime.now(datetime.UTC).date():
+        log.warning("%s: date_published %s lies in the future", answers, date)
+    return date.isoformat()
 
 
 def build_release(ws: Workspace, version: str, *, answers: Path | None = None, copies: bool = False,
@@ -237,6 +242,13 @@ def build_release(ws: Workspace, version: str, *, answers: Path | None = None, c
     store = RevisionStore(ws)
     records = all_labels_of_record(ws, store=store)
     errors = _check_qa(ws, store, version, list(cases["case_id"]), records)
+    stale = [c for c in cases["case_id"] if read_case_metadata(ws, c).get("contrast", {}).get("phase_revision")
+             != records[c].number]
+    if stale:  # the phase and its evidence must come from the labels this release ships
+        log.warning("release %s: the contrast phase of %d case(s) was estimated on other labels than those of record "
+                    "(e.g. %s); estimating it again", version, len(stale), stale[0])
+        estimate_phases(ws, stale)
+        cases = included_cases(ws)
     if errors and not force_qa:
         raise ReleaseError(f"release {version}: QA reports {errors} error(s) in included cases; fix them (ctcurate "
                            "qa report) or pass --force-qa, which the datasheet will state")
@@ -252,6 +264,8 @@ def build_release(ws: Workspace, version: str, *, answers: Path | None = None, c
     given = load_answers(answers)
     chosen = release_license(given, answers)
     creators = check_creators(given["creators"], source=str(answers)) if given.get("creators") else []
+    if chosen is None:
+        log.warning("release %s: no license in the answers; LICENSE will say that nobody may reuse the data", version)
     if not creators:
         log.warning("release %s: no creators in the answers; it can be built but not published to Zenodo", version)
     published = _date_published(given, answers)
@@ -299,7 +313,7 @@ def build_release(ws: Workspace, version: str, *, answers: Path | None = None, c
         build_croissant(tmp, name=sheet.fields["Dataset Name"][0], description=sheet.fields["Composition"][0],
                         version=version, license_url=chosen.url if chosen is not None else "", rai=rai_text,
                         creators=creators, date_published=published, citation=str(given.get("cite_as") or ""),
-                        url=str(given.get("url") or ""))
+                        url=str(given.get("url") or ""), keywords=[str(k) for k in given.get("keywords") or []])
         hits = scan_for_phi(tmp, tokens)  # every file but the zip parts, which hold copies of the scanned ones
         if hits:
             shown = "; ".join(f"{f}: {t!r}" for f, t in hits[:5])

@@ -150,6 +150,7 @@ class PublishResult:
     uploaded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    already: bool = False  # published by an earlier run: nothing was sent
     published: bool = False
     doi: str | None = None
 
@@ -160,6 +161,28 @@ def _versions(ws: Workspace) -> list[str]:
         return []
     names = [p.name for p in ws.releases_dir.iterdir() if p.is_dir() and _SEMVER.match(p.name)]
     return sorted(names, key=_semver)
+
+
+def _states(ws: Workspace, version: str) -> dict[str, dict[str, Any]]:
+    """The Zenodo state of every other release version that has one, oldest first."""
+    return {v: json.loads(path.read_text()) for v in _versions(ws)
+            if v != version and (path := ws.release(v).zenodo_state).is_file()}
+
+
+def _check_order(ws: Workspace, version: str) -> None:
+    """A record's versions go up, and Zenodo keeps one draft per record: refuse what would break either."""
+    states = _states(ws, version)
+    newer = [v for v, s in states.items() if s.get("published") and _semver(v) > _semver(version)]
+    if newer:
+        raise ZenodoError(f"release {version}: {newer[-1]} is published on Zenodo already, and a record's newest "
+                          f"version is the one readers get; publish a release newer than {newer[-1]}")
+    drafts = [v for v, s in states.items() if not s.get("published")]
+    if drafts:
+        draft = drafts[-1]
+        raise ZenodoError(f"release {version}: the Zenodo deposition of release {draft} "
+                          f"({states[draft].get('deposition_id')}) is still a draft; publish it first ('ctcurate "
+                          f"publish {draft} --zenodo --publish'), or delete that draft on Zenodo and remove "
+                          f"{ws.release(draft).zenodo_state}")
 
 
 def publish_release(ws: Workspace, version: str, client: ZenodoClient, *, publish: bool = False) -> PublishResult:
@@ -175,12 +198,18 @@ def publish_release(ws: Workspace, version: str, client: ZenodoClient, *, publis
     metadata = zenodo_metadata(release)
     state_path = release.zenodo_state
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    if state.get("published"):  # a rerun after the end: nothing to do
+        return PublishResult(int(state["deposition_id"]), published=True, doi=state.get("doi"), already=True)
+    if not state.get("deposition_id"):
+        _check_order(ws, version)
     if state.get("deposition_id"):
         deposition = client.get(int(state["deposition_id"]))
+        if deposition.get("submitted"):  # published by a run killed before it could write so
+            state.update(published=True, doi=deposition.get("doi"), record_id=deposition.get("record_id"))
+            atomic_write_text(state_path, json.dumps(state, indent=1))
+            return PublishResult(int(deposition["id"]), published=True, doi=state["doi"], already=True)
     else:
-        published = [(v, json.loads(s.read_text())) for v in _versions(ws)
-                     if v != version and (s := ws.release(v).zenodo_state).is_file()]
-        published = [(v, p) for v, p in published if p.get("published") and _semver(v) < _semver(version)]
+        published = [(v, s) for v, s in _states(ws, version).items() if s.get("published")]
         if published:
             log.info("release %s: a new version of the Zenodo record of %s", version, published[-1][0])
         deposition = client.new_version(int(published[-1][1]["deposition_id"])) if published else client.create()

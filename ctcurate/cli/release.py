@@ -193,5 +193,9 @@ def publish(
     token = token_file.read_text().strip() if token_file else os.environ.get("ZENODO_TOKEN", "")
     client = ZenodoClient(url or (ZENODO_SANDBOX if sandbox else ZENODO), token)
     result = publish_release(Workspace.open(workspace), version, client, publish=publish_)
+    if result.already:
+        console.print(f"Zenodo deposition {result.deposition_id}: release {version} is published already, DOI "
+                      f"{result.doi}")
+        return
     console.print(f"Zenodo deposition {result.deposition_id}: {len(result.uploaded)} uploaded, {len(result.skipped)} "
                   "already there" + (f"; published, DOI {result.doi}" if result.published else "; left as a draft"))

@@ -77,8 +77,8 @@ def retrain(
     configuration: Annotated[str, typer.Option(help="nnU-Net configuration.")] = "3d_fullres",
     trainer: Annotated[str, typer.Option(help="nnU-Net trainer, e.g. nnUNetTrainer, nnUNetTrainer_ctcurateCPU, "
                                               "nnUNetTrainer_ctcurateQuick (shortest).")] = "nnUNetTrainer",
-    fold: Annotated[list[str] | None, typer.Option(help="Folds to train (default: 0 on the workspace split, "
-                                                        "else all).")] = None,
+    fold: Annotated[list[str] | None, typer.Option(help="Folds to train (default: fold 0 when there are folds, "
+                                                        "from the workspace split or --splits; else all).")] = None,
     network: Annotated[str, typer.Option(help="default (nnU-Net's plan) or small (a CPU-sized network).")] = "default",
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
     dataset_id: Annotated[int, typer.Option(help="nnU-Net dataset id used under WS/nnunet.")] = 950,
@@ -97,5 +97,6 @@ def retrain(
                            network=network, device=device, dataset_id=dataset_id, status=status, fallback=fallback,
                            grid=grid, structures=tuple(structure) if structure else None, splits=splits)
     record = run(Workspace.open(workspace), model, config)
-    console.print(f"registered {record.tag}: trained on {len(record.lineage['trained_on'])} cases "
-                  f"(logs: {record.lineage['logs']})")
+    held_out = len(record.lineage.get("validated_on") or {})
+    console.print(f"registered {record.tag}: trained on {len(record.lineage['trained_on'])} case(s)"
+                  + (f", validated on {held_out}" if held_out else "") + f" (logs: {record.lineage['logs']})")

@@ -32,11 +32,12 @@ def test_retrain_with_the_shortest_trainer_registers_a_new_version(demo_ws: Work
     result = runner.invoke(app, ["retrain", "small", "-w", str(ws.root), "--trainer", "nnUNetTrainer_ctcurateQuick",
                                  "--network", "small", "--grid", "3"])
     assert result.exit_code == 0, result.output
-    assert "registered small@v2: trained on 2 cases" in " ".join(result.output.split())
+    assert "registered small@v2: trained on 1 case(s), validated on 1" in " ".join(result.output.split())
     record = load_model_record(ws, "small")
     assert record.version == 2
     lineage = record.lineage
-    assert lineage["parent"] == "small@v1" and lineage["trained_on"] == {"s0001": 2, "s0002": 2}
+    assert lineage["parent"] == "small@v1" and lineage["trained_on"] == {"s0001": 2}
+    assert lineage["validated_on"] == {"s0002": 2}  # fold 0's validation case is not trained on
     assert lineage["skipped"] == {"s0003": "no approved revision"}  # the test case was not reviewed
     assert lineage["test_cases"] == {} and lineage["split"] == [{"train": ["s0001"], "val": ["s0002"]}]
     assert lineage["folds"] == ["0"] and lineage["plans"] == "nnUNetPlansSmall"

@@ -104,8 +104,17 @@ def test_answers_fill_the_free_text(sheet_ws: Workspace, tmp_path: Path) -> None
     assert "**Noise**: Synthetic phantom; no noise model." in text and "| CC-BY-4.0 |" in text
     assert "field: Noise" not in text and "section: Uses" not in text and "section: Maintenance" in text
     (tmp_path / "bad.yaml").write_text("fields: [unclosed")
-    with pytest.raises(DatasheetError, match="bad.yaml: not valid YAML"):
+    with pytest.raises(DatasheetError, match="bad.yaml: not valid YAML at line 1, column 18 \\(expected ',' or ']'"):
         build_datasheet(sheet_ws, tmp_path / "bad.yaml")
+    for answers, message in (({"licence": "CC-BY-4.0"}, "unknown answer 'licence', which nothing would read; did "
+                                                        "you mean 'license'"),
+                             ({"keywords": "CT, abdomen"}, "keywords must be a list .*found str 'CT, abdomen'"),
+                             ({"keywords": [["CT"]]}, "keywords must be words or phrases"),
+                             ({"fields": {"Nois": "x"}}, "unknown field 'Nois'.*did you mean 'Noise'"),
+                             ({"sections": ["Uses"]}, "sections must be a mapping like the template's")):
+        (tmp_path / "odd.yaml").write_text(yaml.safe_dump(answers))
+        with pytest.raises(DatasheetError, match=message):
+            build_datasheet(sheet_ws, tmp_path / "odd.yaml")
 
 
 def test_structures_per_category_of_the_v1_set(sheet_ws: Workspace) -> None:

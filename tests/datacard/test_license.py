@@ -17,6 +17,9 @@ def test_spdx_ids_are_checked_and_spelled_as_spdx_does() -> None:
         spdx_id("CC BY 4.0")
     with pytest.raises(ReleaseError, match="'MIT OR Apache-2.0': not a license id .*one license, no expression"):
         spdx_id("MIT OR Apache-2.0")
+    with pytest.raises(ReleaseError, match="'GPL-3.0': deprecated in the SPDX list; use GPL-3.0-only or "
+                                           "GPL-3.0-or-later"):
+        spdx_id("GPL-3.0")
 
 
 @pytest.mark.parametrize("license_id", SHIPPED)
@@ -40,9 +43,16 @@ def test_another_license_needs_its_text(tmp_path: Path) -> None:
         release_license({"license": "odbl-1.0"}, answers)
     with pytest.raises(ReleaseError, match="license_file odbl.txt: no such file; give the path of the full text"):
         release_license({"license": "ODbL-1.0", "license_file": "odbl.txt"}, answers)
-    (tmp_path / "odbl.txt").write_text("ODC Open Database License (ODbL)\n...\n")
+    (tmp_path / "odbl.txt").write_text("https://opendatacommons.org/licenses/odbl/1-0/\n")
+    with pytest.raises(ReleaseError, match="license_file odbl.txt holds 46 characters, not the full text of ODbL-1.0"):
+        release_license({"license": "ODbL-1.0", "license_file": "odbl.txt"}, answers)
+    (tmp_path / "odbl.txt").write_text("ODC Open Database License (ODbL)\n" + "The terms of the license. " * 40)
     chosen = release_license({"license": "ODbL-1.0", "license_file": "odbl.txt"}, answers)
     assert chosen is not None and chosen.text.startswith("ODC Open Database License")
     assert release_license({}) is None
+    with pytest.raises(ReleaseError, match="license_file odbl.txt given without 'license'; add the license's SPDX"):
+        release_license({"license_file": "odbl.txt"}, answers)
+    with pytest.raises(ReleaseError, match="license CC-BY-4.0: ctcurate ships its full text; remove license_file"):
+        release_license({"license": "CC-BY-4.0", "license_file": "odbl.txt"}, answers)
     with pytest.raises(ReleaseError, match="license MIT: its text is empty"):
         ReleaseLicense("MIT", "  \n")

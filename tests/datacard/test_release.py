@@ -54,6 +54,9 @@ def test_clean_release_layout_checksums_and_versions(release_ws: Workspace) -> N
     assert license_text.startswith("Attribution 4.0 International") and "Section 8 -- Interpretation." in license_text
     record = json.loads((folder / "release.json").read_text())
     assert record["split_frozen"] is True and record["answers"]["license"] == "CC-BY-4.0"
+    for case_id in ("s0001", "s0002", "s0003"):  # the phase is estimated again on the labels the release ships
+        contrast = json.loads(ws.case_metadata(case_id).read_text())["contrast"]
+        assert contrast["phase_revision"] == record["cases"][case_id]["revision"] == 1
     assert "archives/1.0.0-part01.zip" in (folder / "SHA256SUMS").read_text()  # sealed with the release
     with zipfile.ZipFile(archives[0]) as part:
         assert part.namelist() == sorted(part.namelist()) and part.namelist()[0].startswith("s0001/")

@@ -31,6 +31,8 @@ def test_nnunet_trains_one_epoch_from_the_export_and_the_release_splits_file(dem
                            splits=release / "splits_final.json", folds=("1",))
     record = retrain(ws, "from-release", config)
     assert record.lineage["split"] == folds and record.lineage["splits_file"].endswith("1.0.0/splits_final.json")
+    assert set(record.lineage["trained_on"]) == set(folds[1]["train"])
+    assert set(record.lineage["validated_on"]) == set(folds[1]["val"])
     train_log = (ws.root / record.lineage["logs"] / "train_fold_1.log").read_text()
     train, val = len(folds[1]["train"]), len(folds[1]["val"])
     assert "Using splits from existing split file" in train_log
@@ -40,5 +42,8 @@ def test_nnunet_trains_one_epoch_from_the_export_and_the_release_splits_file(dem
     with pytest.raises(ModelError, match="case\\(s\\) \\['s9999'\\] are not among the exported training cases"):
         retrain(ws, "from-release", RetrainConfig(network="small", grid="3", fallback="unreviewed",
                                                   splits=tmp_path / "other.json"))
+    with pytest.raises(ModelError, match="fold 7: the split has 3 fold\\(s\\) \\(0-2\\); choose one of them"):
+        retrain(ws, "from-release", RetrainConfig(network="small", grid="3", fallback="unreviewed",
+                                                  splits=release / "splits_final.json", folds=("7",)))
     with pytest.raises(ModelError, match="--splits .*nothing.json: no such file; give a release's splits_final"):
         RetrainConfig(splits=tmp_path / "nothing.json")

@@ -129,18 +129,34 @@ def test_creators_and_license_are_checked_before_anything_is_sent(released: Work
     assert orcid_ok("0000-0002-1694-233X") and not orcid_ok("0000-0002-1694-2339") and not orcid_ok("123")
 
 
-def test_versions_compare_as_semantic_versions(released: Workspace, server: FakeZenodo) -> None:
+def test_versions_compare_as_semantic_versions_and_only_go_up(released: Workspace, server: FakeZenodo) -> None:
     client = ZenodoClient(server.url, TOKEN)
     answers = released.root / "datasheet_answers.yaml"
-    for version in ("1.9.0", "1.10.0"):
+    for version in ("1.5.0", "1.9.0", "1.10.0"):
         build_release(released, version, answers=answers, force_qa=True, archive_mb=0.01)
     for version in ("1.0.0", "1.9.0", "1.10.0"):
         publish_release(released, version, client, publish=True)
+    sent = len(server.requests)
+    with pytest.raises(ZenodoError, match="release 1.5.0: 1.10.0 is published on Zenodo already.*publish a release "
+                                          "newer than 1.10.0"):
+        publish_release(released, "1.5.0", client)
+    again = publish_release(released, "1.10.0", client, publish=True)  # a rerun after the end
+    assert again.already and again.doi and len(server.requests) == sent  # nothing sent
     build_release(released, "1.11.0", answers=answers, force_qa=True, archive_mb=0.01)
     latest = json.loads(released.release("1.10.0").zenodo_state.read_text())["deposition_id"]
-    publish_release(released, "1.11.0", client)
+    publish_release(released, "1.11.0", client)  # a draft
     asked = [path for method, path, _ in server.requests if path.endswith("/actions/newversion")]
     assert asked[-1] == f"/api/deposit/depositions/{latest}/actions/newversion"  # 1.10.0, not 1.9.0
+    build_release(released, "1.12.0", answers=answers, force_qa=True, archive_mb=0.01)
+    with pytest.raises(ZenodoError, match="release 1.12.0: the Zenodo deposition of release 1.11.0 .* is still a "
+                                          "draft; publish it first"):
+        publish_release(released, "1.12.0", client)
+    # a run killed after Zenodo published but before it wrote so: the rerun finds it published
+    state_path = released.release("1.11.0").zenodo_state
+    draft = json.loads(state_path.read_text())["deposition_id"]
+    client.publish(draft)
+    assert publish_release(released, "1.11.0", client, publish=True).already
+    assert json.loads(state_path.read_text())["published"] is True
 
 
 def test_zenodo_limits_and_metadata_validation(released: Workspace, server: FakeZenodo) -> None:
