@@ -5,55 +5,8 @@ It owns the workspace layout (:class:`Workspace`) and the volume IO (:class:`Vol
 coordinates are LPS.
 """
 
-from curation.image.volume import Volume, read_nrrd, read_volume, resample_isotropic, write_nrrd, write_volume  # noqa: E402
-from curation.labels.labelset import Category, LabelClass, LabelSet, Laterality, builtin_label_sets, load_label_set  # noqa: E402
-from curation.workspace.layout import Workspace  # noqa: E402
-from curation.workspace.settings import Settings, load_settings, save_settings  # noqa: E402
 
-from ._version import __version__  # noqa: E402
-from .errors import (  # noqa: E402
-    ConfigError,
-    ConversionError,
-    CtcurateError,
-    ExecutorError,
-    FilterError,
-    LabelIOError,
-    LabelSetError,
-    PacsError,
-    QAError,
-    SamplingError,
-    ScanError,
-    WorkspaceError,
-)
+import lazy_loader
 
-__all__ = [
-    "__version__",
-    "ConfigError",
-    "ConversionError",
-    "CtcurateError",
-    "ExecutorError",
-    "FilterError",
-    "LabelIOError",
-    "LabelSetError",
-    "PacsError",
-    "QAError",
-    "SamplingError",
-    "ScanError",
-    "WorkspaceError",
-    "Category",
-    "LabelClass",
-    "LabelSet",
-    "Laterality",
-    "builtin_label_sets",
-    "load_label_set",
-    "Settings",
-    "load_settings",
-    "save_settings",
-    "Volume",
-    "read_nrrd",
-    "write_nrrd",
-    "read_volume",
-    "write_volume",
-    "resample_isotropic",
-    "Workspace",
-]
+# the public names come from __init__.pyi; each submodule is imported when one of its names is first used
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -19,11 +19,12 @@ import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
-
-import pandas as pd
+from typing import IO, TYPE_CHECKING
 
 from curation.lifetime import pid_alive
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "TMP_PREFIX",

@@ -24,14 +24,26 @@ _PR_SET_PDEATHSIG = 1
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid runs on this host (one we may not signal counts as running)."""
+    """Whether a process with this pid runs on this host (one we may not signal counts as running; a zombie, which
+    has ended but whose parent has not collected it yet, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    return _state(pid) not in ("Z", "X")
+
+
+def _state(pid: int) -> str:
+    """The process's state letter from /proc (Linux); empty where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read().decode("ascii", "replace")
+    except OSError:
+        return ""
+    after_name = stat.rpartition(")")[2].split()  # the name, in brackets, may hold spaces and brackets
+    return after_name[0] if after_name else ""
 
 
 def die_with_parent() -> None:

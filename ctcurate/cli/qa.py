@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 from rich.table import Table
 
@@ -18,6 +17,9 @@ from curation.labels.labelset import builtin_label_sets, load_label_set
 from curation.workspace import SETTINGS_FILE, QAFolder, Workspace
 
 from ._common import app, console, friendly, progress_bar, writes
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__: list[str] = []
 
@@ -134,6 +136,8 @@ def meta(
     fail_on_failure: Annotated[bool, typer.Option(help="Exit with code 1 when an expectation fails.")] = True,
 ) -> None:
     """Validate the cases table and the label statistics with Great Expectations; build Data Docs."""
+    import pandas as pd
+
     from qa.meta import run_meta_qa
 
     out_dir = _out_dir(root, out)
@@ -172,6 +176,8 @@ def report(
     fail_on: FailOpt = None,
 ) -> None:
     """Write the HTML report (summary, per-case table, a picture of each flagged structure) and findings.json."""
+    import pandas as pd
+
     from qa.cases import find_cases
     from qa.report import build_report
 

@@ -2,38 +2,8 @@
 revisions and their reviews, case status, claims and structure review states.
 """
 
-from __future__ import annotations
 
-from .db import (
-    METADATA,
-    NETWORK_FILESYSTEMS,
-    database_url,
-    engine_for,
-    ensure_tables,
-    filesystem_type,
-    has_annotation_database,
-    now_iso,
-    store_id,
-)
-from .imports import (
-    Imported,
-    case_grids,
-    case_label_files,
-    import_case_folder_labels,
-    import_labels,
-    pending_label_files,
-)
-from .migrate import MigrationResult, migrate_database, table_digests
-from .record import LabelsOfRecord, all_labels_of_record, labels_of_record
-from .revisions import ReviewStatus, Revision, RevisionStore, voxel_changes
-from .worklist import EXCLUSION_REASONS, CaseStatus, Claim, StructureState, Worklist
+import lazy_loader
 
-__all__ = [
-    "MigrationResult", "migrate_database", "table_digests", "store_id",
-    "Imported", "case_grids", "case_label_files", "import_case_folder_labels", "import_labels", "pending_label_files",
-    "LabelsOfRecord", "all_labels_of_record", "labels_of_record",
-    "METADATA", "NETWORK_FILESYSTEMS", "database_url", "engine_for", "ensure_tables", "filesystem_type",
-    "has_annotation_database",
-    "now_iso", "Revision", "RevisionStore", "ReviewStatus", "voxel_changes", "CaseStatus", "StructureState",
-    "Claim", "Worklist", "EXCLUSION_REASONS"
-]
+# the public names come from __init__.pyi; each submodule is imported when one of its names is first used
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -2,20 +2,8 @@
 ``case.json``, and the cases table built from them.
 """
 
-from __future__ import annotations
 
-from .casemeta import (
-    META_COLUMNS,
-    SPLITS,
-    ContrastPhase,
-    case_splits,
-    read_case_metadata,
-    update_case_metadata,
-    write_meta_table,
-)
-from .convert import ConvertResult, ConvertTask, assign_case_ids, convert, convert_case
+import lazy_loader
 
-__all__ = [
-    "META_COLUMNS", "SPLITS", "ContrastPhase", "read_case_metadata", "update_case_metadata", "write_meta_table",
-    "case_splits", "ConvertTask", "ConvertResult", "assign_case_ids", "convert_case", "convert"
-]
+# the public names come from __init__.pyi; each submodule is imported when one of its names is first used
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

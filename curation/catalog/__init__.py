@@ -2,12 +2,8 @@
 studies and series with their geometry.
 """
 
-from __future__ import annotations
 
-from .grouping import assign_keys, build_catalog, summarise_series
-from .scan import ScanResult, find_files, read_headers, records_to_frame, scan
+import lazy_loader
 
-__all__ = [
-    "assign_keys", "summarise_series", "build_catalog", "ScanResult", "find_files", "read_headers",
-    "records_to_frame", "scan"
-]
+# the public names come from __init__.pyi; each submodule is imported when one of its names is first used
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -2,26 +2,8 @@
 reading and writing, isotropic resampling, and the canonical LPS orientation models run on.
 """
 
-from __future__ import annotations
 
-from .orientation import Reorientation, to_canonical
-from .volume import (
-    VOLUME_SUFFIXES,
-    Volume,
-    nifti_nonfinite,
-    read_nrrd,
-    read_nrrd_grid,
-    read_volume,
-    resample_image,
-    resample_isotropic,
-    resample_labels,
-    volume_suffix,
-    write_nrrd,
-    write_volume,
-)
+import lazy_loader
 
-__all__ = [
-    "Reorientation", "to_canonical", "Volume", "write_nrrd", "read_nrrd", "read_nrrd_grid", "read_volume",
-    "write_volume", "resample_isotropic", "resample_image", "VOLUME_SUFFIXES", "volume_suffix",
-    "nifti_nonfinite", "resample_labels"
-]
+# the public names come from __init__.pyi; each submodule is imported when one of its names is first used
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

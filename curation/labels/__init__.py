@@ -4,26 +4,8 @@ read from labelled HU. Every stage
 uses them.
 """
 
-from __future__ import annotations
 
-from .anatomy import Pieces, Side
-from .labelmap import (
-    Segment,
-    label_dtype,
-    list_mask_files,
-    masks_to_label_map,
-    read_mask_folder,
-    read_seg_nrrd,
-    write_mask_folder,
-    write_seg_nrrd,
-)
-from .labelmapping import LabelMapping, load_label_mapping
-from .labelset import Category, Code, LabelClass, LabelSet, Laterality, builtin_label_sets, load_label_set
-from .phase import PhaseEstimate, phase_from_hu, phase_prior
+import lazy_loader
 
-__all__ = [
-    "Segment", "list_mask_files", "read_seg_nrrd", "write_seg_nrrd", "write_mask_folder", "read_mask_folder",
-    "masks_to_label_map", "label_dtype", "LabelMapping", "load_label_mapping", "Category", "Code", "Laterality",
-    "LabelClass", "LabelSet", "builtin_label_sets", "load_label_set", "Pieces", "Side", "PhaseEstimate",
-    "phase_from_hu", "phase_prior",
-]
+# the public names come from __init__.pyi; each submodule is imported when one of its names is first used
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -23,9 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from curation.atomic import atomic_write_text
 from curation.enums import ContrastPhase, parse_enum
@@ -43,6 +41,9 @@ from .anatomy import (
     parse_relations,
     parse_side,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["Category", "Code", "Laterality", "LabelClass", "LabelSet", "builtin_label_sets", "load_label_set"]
 
@@ -267,6 +268,8 @@ class LabelSet:
 
     def color_table(self) -> np.ndarray:
         """(max_index + 1, 3) uint8 RGB table; row 0 (background) is black."""
+        import numpy as np
+
         table = np.zeros((self.max_index + 1, 3), dtype=np.uint8)
         for c in self.classes:
             table[c.index] = c.color

@@ -3,27 +3,8 @@ sampling frame of a study query, retrieval of the chosen series, the ``pull`` st
 local Orthanc for the demo, the tests and the benchmarks.
 """
 
-from __future__ import annotations
 
-from .dicomweb import (
-    REQUEST_ERRORS,
-    DicomWebSource,
-    PacsSource,
-    explain,
-    list_instances,
-    query_series,
-    query_studies,
-    series_metadata,
-)
-from .dimse import DimseClient, DimseSource
-from .frame import PACS_STRATA, QIDO_ONLY, candidate_exams, describe_study, remote_series
-from .local import LocalOrthanc, free_port, orthanc_installed
-from .pull import PullResult, pull, source_of
-from .retrieve import RetrieveResult, present_instances, retrieve_series
+import lazy_loader
 
-__all__ = [
-    "DicomWebSource", "PacsSource", "REQUEST_ERRORS", "explain", "query_studies", "query_series",
-    "list_instances", "series_metadata", "DimseSource", "DimseClient", "candidate_exams", "describe_study",
-    "remote_series", "PACS_STRATA", "QIDO_ONLY", "LocalOrthanc", "free_port", "orthanc_installed", "PullResult",
-    "pull", "source_of", "RetrieveResult", "retrieve_series", "present_instances"
-]
+# the public names come from __init__.pyi; each submodule is imported when one of its names is first used
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -3,26 +3,8 @@ with their reason codes, the verdicts and the one series chosen per exam (``filt
 exclusion flow figure.
 """
 
-from __future__ import annotations
 
-from .filter import (
-    REASON_LABELS,
-    FilterResult,
-    choose_series,
-    flow_counts,
-    judge_series,
-    merge_remote,
-    preference_key,
-    redraw_flow,
-    run_filter,
-)
-from .flow import draw_flow
-from .rules import RULE_CODES, RULES, Finding, Rule, classify_gaps, evaluate, keyword_hits
-from .sample import CATALOG_FRAME, SampleResult, draw, exam_table, rank_key, sample, sample_frame
+import lazy_loader
 
-__all__ = [
-    "merge_remote", "flow_counts", "redraw_flow", "FilterResult", "judge_series", "preference_key",
-    "choose_series", "run_filter", "REASON_LABELS", "draw_flow", "Finding", "Rule", "RULES", "RULE_CODES",
-    "evaluate", "classify_gaps", "keyword_hits", "SampleResult", "CATALOG_FRAME", "exam_table", "rank_key",
-    "draw", "sample", "sample_frame"
-]
+# the public names come from __init__.pyi; each submodule is imported when one of its names is first used
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -2,44 +2,8 @@
 and the executors (local process pool, Dask) that batch steps run on.
 """
 
-from __future__ import annotations
 
-from .executor import DaskExecutor, Executor, LocalExecutor, SerialExecutor, make_executor
-from .folders import (
-    CASE_IMAGE_NAMES,
-    CASE_METADATA,
-    MASKS_FOLDER,
-    MULTILABEL_NAMES,
-    NNUNET_SPLIT_FILE,
-    REVISIONS_FOLDER,
-    SPLIT_FILE,
-    QAFolder,
-    ReleaseFolder,
-    multilabel_files,
-)
-from .layout import SETTINGS_FILE, Workspace
-from .lock import lock_holder, workspace_lock
-from .settings import (
-    AnnotationSettings,
-    ConversionSettings,
-    ExclusionSettings,
-    ExecutorSettings,
-    LabelSettings,
-    PacsSettings,
-    QASettings,
-    SamplingSettings,
-    Settings,
-    load_settings,
-    save_settings,
-)
+import lazy_loader
 
-__all__ = [
-    "lock_holder", "workspace_lock",
-    "CASE_IMAGE_NAMES", "CASE_METADATA", "MASKS_FOLDER", "MULTILABEL_NAMES", "multilabel_files",
-    "NNUNET_SPLIT_FILE", "REVISIONS_FOLDER",
-    "SPLIT_FILE", "QAFolder", "ReleaseFolder",
-    "Executor", "SerialExecutor", "LocalExecutor", "DaskExecutor", "make_executor", "Workspace",
-    "SETTINGS_FILE", "SamplingSettings", "ExclusionSettings", "ConversionSettings", "ExecutorSettings",
-    "LabelSettings", "AnnotationSettings", "PacsSettings", "QASettings", "Settings", "load_settings",
-    "save_settings"
-]
+# the public names come from __init__.pyi; each submodule is imported when one of its names is first used
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)
