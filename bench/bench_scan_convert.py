@@ -2,9 +2,11 @@
 
 1. Builds an export of >= 10,000 files by copying real 512 x 512 CT slices from the shared data under
    new UIDs (one patient/study/series per copy of the source series).
-2. Scan throughput (files/s) and bytes read per file of ``ctcurate scan``'s reader on the local pool,
-   vs (a) a naive loop reading every file whole with pydicom and decoding its pixels, and (b) a
-   single-process pydicom header-only loop (``stop_before_pixels``). Warm cache for all three.
+2. Scan throughput (files/s): ``ctcurate scan`` as a whole (walk, header reading on the local pool,
+   catalog, Parquet) on 1 and 2 workers, and its header reader alone on one process, beside (a) a naive
+   loop reading every file whole with pydicom and decoding its pixels, (b) a pydicom header-only loop
+   (``stop_before_pixels``) and (c) GDCM's C++ scanner (``gdcm.Scanner``) on the same files and tags, on
+   one process and on two. Warm cache for all; bytes read per file for ours, (a) and (b).
 3. Native conversion time of one real series vs ``dcm2niix -e y`` (NRRD, gzip) on the same series.
 4. Convert on a Dask LocalCluster with 2 workers vs 1 worker.
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
+import multiprocessing
 import shutil
 import subprocess
 import sys
@@ -23,11 +25,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
 import pydicom
 from pydicom.uid import generate_uid
 
-from curation.catalog.scan import find_files, read_headers
+from curation.catalog.scan import read_headers, scan
+from curation.dicom.tags import FIELDS
 from curation.workspace.executor import DaskExecutor, LocalExecutor
+from curation.workspace.layout import Workspace
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -88,15 +93,46 @@ def header_loop(paths: list[Path]) -> tuple[float, int]:
     return time.perf_counter() - start, CountingReader.total
 
 
-def ctcurate_scan(root: Path, workers: int) -> tuple[float, int]:
+def ctcurate_scan(root: Path, workers: int, tmp: Path) -> tuple[float, int]:
+    """``ctcurate scan`` into a new workspace, timed from the walk to the written catalog (pool start included)."""
+    ws = Workspace.create(tmp / f"scan-ws{workers}")
     start = time.perf_counter()
-    paths = find_files([root])
-    batches = [tuple(paths[i : i + 128]) for i in range(0, len(paths), 128)]
-    total = 0
     with LocalExecutor(workers) as pool:
-        for _batch, records in pool.imap_unordered(read_headers, batches):
-            total += sum(r["bytes_read"] for r in records)
-    return time.perf_counter() - start, total
+        scan(ws, [root], executor=pool)
+    elapsed = time.perf_counter() - start
+    total = int(pd.read_parquet(ws.files_table, columns=["bytes_read"])["bytes_read"].sum())
+    shutil.rmtree(ws.root)
+    return elapsed, total
+
+
+def reader_alone(paths: list[Path]) -> float:
+    start = time.perf_counter()
+    read_headers([str(p) for p in paths])
+    return time.perf_counter() - start
+
+
+def _gdcm_scan(paths: list[str]) -> int:
+    import gdcm
+
+    scanner = gdcm.Scanner()
+    for tag, _name, _kind in FIELDS:
+        scanner.AddTag(gdcm.Tag(tag >> 16, tag & 0xFFFF))
+    if not scanner.Scan(paths):
+        raise RuntimeError("gdcm.Scanner failed")
+    return len(paths)
+
+
+def gdcm_scanner(paths: list[Path], processes: int) -> float:
+    """GDCM's scanner on the catalog's tags, the files split evenly over ``processes`` processes."""
+    names = [str(p) for p in paths]
+    parts = [names[i::processes] for i in range(processes)]
+    start = time.perf_counter()
+    if processes == 1:
+        _gdcm_scan(names)
+    else:
+        with multiprocessing.get_context("forkserver").Pool(processes) as pool:
+            pool.map(_gdcm_scan, parts)
+    return time.perf_counter() - start
 
 
 def convert_native(paths: list[str], out: Path, level: int) -> float:
@@ -155,17 +191,28 @@ def main() -> None:
         sample_paths = paths[:: max(1, len(paths) // 1000)]
         t_naive, b_naive = naive_loop(sample_paths)
         t_header, b_header = header_loop(paths)
-        t_ours, b_ours = ctcurate_scan(export, workers=os.cpu_count() or 2)
-        naive_rate = len(sample_paths) / t_naive
-        header_rate, our_rate = len(paths) / t_header, len(paths) / t_ours
-        print(f"scan (a) naive pydicom read + decode : {naive_rate:9.0f} files/s, {b_naive / len(sample_paths):9.0f} "
-              "bytes/file (on a subset)")
-        print(f"scan (b) pydicom header-only, 1 proc: {header_rate:9.0f} files/s, "
-              f"{b_header / len(paths):9.0f} bytes/file")
-        print(f"scan ctcurate ({os.cpu_count()} workers, incl. walk)  : {our_rate:9.0f} files/s, "
-              f"{b_ours / len(paths):9.0f} bytes/file")
-        print(f"  ratio files/s vs (b): {our_rate / header_rate:.2f}x   vs (a): {our_rate / naive_rate:.1f}x")
-        print(f"  bytes/file vs (a): 1/{(b_naive / len(sample_paths)) / (b_ours / len(paths)):.0f}")
+        t_reader = min(reader_alone(paths) for _ in range(2))
+        t_gdcm1 = min(gdcm_scanner(paths, 1) for _ in range(2))
+        t_gdcm2 = min(gdcm_scanner(paths, 2) for _ in range(2))
+        runs1 = [ctcurate_scan(export, 1, tmp) for _ in range(2)]
+        runs2 = [ctcurate_scan(export, 2, tmp) for _ in range(3)]
+        (t_one, _), (t_two, b_ours) = min(runs1), min(runs2)
+        n = len(paths)
+        naive_rate, header_rate = len(sample_paths) / t_naive, n / t_header
+        gdcm1_rate, gdcm2_rate, two_rate = n / t_gdcm1, n / t_gdcm2, n / t_two
+        print(f"scan (a) naive pydicom read + decode, 1 proc : {naive_rate:9.0f} files/s, "
+              f"{b_naive / len(sample_paths):9.0f} bytes/file (on a subset)")
+        print(f"scan (b) pydicom header-only, 1 proc        : {header_rate:9.0f} files/s, "
+              f"{b_header / n:9.0f} bytes/file")
+        print(f"scan (c) GDCM scanner (C++), 1 proc         : {gdcm1_rate:9.0f} files/s")
+        print(f"scan (c) GDCM scanner (C++), 2 procs        : {gdcm2_rate:9.0f} files/s")
+        print(f"scan ctcurate header reader alone, 1 proc   : {n / t_reader:9.0f} files/s")
+        print(f"scan ctcurate scan, 1 worker (walk+catalog) : {n / t_one:9.0f} files/s")
+        print(f"scan ctcurate scan, 2 workers (walk+catalog): {two_rate:9.0f} files/s, {b_ours / n:9.0f} bytes/file")
+        print(f"  ratios, ctcurate scan on 2 workers: vs (b) {two_rate / header_rate:.2f}x, vs (c) 1 proc "
+              f"{two_rate / gdcm1_rate:.2f}x, vs (c) 2 procs {two_rate / gdcm2_rate:.2f}x, vs (a) "
+              f"{two_rate / naive_rate:.1f}x; 2 workers vs 1: {t_one / t_two:.2f}x")
+        print(f"  bytes/file vs (a): 1/{(b_naive / len(sample_paths)) / (b_ours / n):.0f}")
         ts = args.shared_data / "totalsegmentator/example_ct_dicom"
         for name, folder in (("Philips 512x512x28", source), ("TotalSegmentator J2K 512x512x20", ts)):
             files = [str(p) for p in sorted(folder.iterdir()) if p.name != "DIRFILE"]

@@ -29,6 +29,15 @@ def _key(*parts: Any) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
+def _keys(prefix: str, *parts: pd.Series) -> list[str]:
+    """``_key(prefix, *row)`` of every row of the string columns ``parts``, each distinct row hashed once."""
+    text = pd.Series(prefix, index=parts[0].index)
+    for part in parts:
+        text = text + "\x1f" + part
+    digests = {value: hashlib.sha1(value.encode("utf-8")).hexdigest()[:16] for value in text.unique()}
+    return text.map(digests).tolist()
+
+
 def _col(frame: pd.DataFrame, name: str) -> pd.Series:
     column = frame[name]
     return column.astype(str).where(column.notna(), "")
@@ -37,29 +46,40 @@ def _col(frame: pd.DataFrame, name: str) -> pd.Series:
 def assign_keys(files: pd.DataFrame) -> pd.DataFrame:
     """Add ``patient_key``, ``study_key``, ``series_key`` and ``folder`` columns to a files table."""
     files = files.copy()
-    files["folder"] = files["path"].map(os.path.dirname)
+    if "folder" not in files:  # the scan's workers give it
+        files["folder"] = files["path"].map(os.path.dirname)
     readable = files["status"].isin(READABLE_STATUSES)
     pid = _col(files, "patient_id")
     fallback_patient = _col(files, "patient_name") + "|" + _col(files, "patient_birth_date")
     patient_src = pid.where(pid != "", fallback_patient.where(fallback_patient != "|", "unknown"))
-    files["patient_key"] = [_key("p", p) for p in patient_src]
+    files["patient_key"] = _keys("p", patient_src)
     suid = _col(files, "study_uid")
     study_fallback = (files["patient_key"] + "|" + _col(files, "study_date") + "|" + _col(files, "study_time")
                       + "|" + _col(files, "accession_number"))
-    files["study_key"] = [_key("st", s) for s in suid.where(suid != "", study_fallback)]
+    files["study_key"] = _keys("st", suid.where(suid != "", study_fallback))
     seuid = _col(files, "series_uid")
     series_fallback = (files["study_key"] + "|" + _col(files, "series_number") + "|" + _col(files, "modality")
                        + "|" + _col(files, "series_description") + "|" + files["folder"])
     base = seuid.where(seuid != "", series_fallback)
-    iop_text = [",".join("" if np.isnan(v) else f"{v:.2f}" for v in row) for row in files[_IOP].to_numpy(float)]
-    geometry = (_col(files, "sop_class_uid") + "|" + pd.Series(iop_text, index=files.index)
+    geometry = (_col(files, "sop_class_uid") + "|" + _orientation_text(files)
                 + "|" + _col(files, "rows") + "x" + _col(files, "columns"))
-    files["series_key"] = [_key("se", b, g) for b, g in zip(base, geometry, strict=True)]
+    files["series_key"] = _keys("se", base, geometry)
     _keep_cut_files_in_their_series(files, base)
     files.loc[~readable, ["patient_key", "study_key"]] = ""
     files.loc[~readable, "series_key"] = [_key("file", p) for p in files.loc[~readable, "path"]]
     files = _split_duplicate_instances(files)
     return _split_repeated_acquisitions(files)
+
+
+def _orientation_text(files: pd.DataFrame) -> pd.Series:
+    """Each file's orientation to 2 decimals ('1.00,0.00,...'; empty parts where unknown), formatted once per
+    distinct orientation."""
+    iop = files[_IOP].astype(float)
+    codes = iop.groupby(_IOP, dropna=False, sort=False).ngroup().to_numpy(dtype=np.int64)
+    distinct = iop.groupby(codes).first().to_numpy()  # the rows of a group are equal, NaN where NaN
+    texts = np.array([",".join("" if np.isnan(v) else f"{v:.2f}" for v in row) for row in distinct] or [""],
+                     dtype=object)
+    return pd.Series(texts[codes], index=files.index, dtype=object)
 
 
 def _keep_cut_files_in_their_series(files: pd.DataFrame, base: pd.Series) -> None:
@@ -90,9 +110,8 @@ def _keep_cut_files_in_their_series(files: pd.DataFrame, base: pd.Series) -> Non
 def _split_duplicate_instances(files: pd.DataFrame) -> pd.DataFrame:
     """Where a series spans folders that each hold a copy (same instance UID or same slice position),
     each folder is its own series: the export holds the series twice."""
-    for key, group in files.groupby("series_key"):
-        if group["folder"].nunique() < 2:
-            continue
+    spanning = files.groupby("series_key")["folder"].transform("nunique") > 1
+    for key, group in files[spanning].groupby("series_key"):
         uids = _by_folder(group["sop_instance_uid"].tolist(), group["folder"].tolist())
         positions = [tuple(row) if not np.isnan(row).any() else None
                      for row in np.round(group[_IPP].to_numpy(float), 3)]
@@ -122,12 +141,12 @@ def _sets_overlap(sets: list[set[Any]]) -> bool:
 
 def _split_repeated_acquisitions(files: pd.DataFrame) -> pd.DataFrame:
     """Split a series whose acquisitions each form a clean stack over the same positions."""
-    for key, group in files.groupby("series_key"):
-        if len(group) < 4 or group["acquisition_number"].isna().all():
-            continue
-        pos = group[_IPP].round(3)
-        if not pos.duplicated().any():
-            continue
+    key_column = files["series_key"]
+    repeated = (files[["series_key"]].join(files[_IPP].round(3)).duplicated()
+                & (key_column.map(key_column.value_counts()) >= 4)
+                & files["acquisition_number"].notna().groupby(key_column).transform("any"))
+    candidates = files[key_column.isin(set(key_column[repeated]))]
+    for key, group in candidates.groupby("series_key"):
         parts = group.groupby(group["acquisition_number"].fillna(-1))
         if parts.ngroups < 2:
             continue
@@ -188,52 +207,63 @@ def summarise_series(files: pd.DataFrame) -> pd.DataFrame:
     for column in text_columns:
         series[column] = series[column].fillna("").astype(str)
     series["n_files"] = grouped.size()
-    series["n_unreadable"] = grouped["status"].agg(lambda s: int((~s.isin(_READABLE_SET)).sum()))
-    series["n_truncated"] = grouped["status"].agg(lambda s: int((s == "truncated").sum()))
-    series["n_no_pixels"] = grouped["status"].agg(lambda s: int((s == "no_pixel_data").sum()))
-    images = work["status"] == "ok"
-    series["n_no_rescale"] = (images & work["rescale_intercept"].isna()).groupby(work["series_key"]).sum() \
-        if "rescale_intercept" in work else 0
-    series["n_no_position"] = (images & work[_IPP].isna().any(axis=1)).groupby(work["series_key"]).sum()
-    series["file_status"] = grouped["status"].agg(
-        lambda s: ";".join(f"{k}:{int(v)}" for k, v in s.value_counts().items()))
-    series["status_detail"] = grouped["detail"].agg(lambda d: next((x for x in d if x), ""))
+    key = work["series_key"]
+    status = work["status"]
+
+    def count(mask: pd.Series) -> pd.Series:
+        return mask.groupby(key).sum().astype(int)
+
+    series["n_unreadable"] = count(~status.isin(_READABLE_SET))
+    series["n_truncated"] = count(status == "truncated")
+    series["n_no_pixels"] = count(status == "no_pixel_data")
+    images = status == "ok"
+    series["n_no_rescale"] = count(images & work["rescale_intercept"].isna()) if "rescale_intercept" in work else 0
+    series["n_no_position"] = count(images & work[_IPP].isna().any(axis=1))
+    counts = work.groupby(["series_key", "status"], sort=False).size().reset_index(name="n")
+    counts = counts.sort_values(["series_key", "n"], ascending=[True, False], kind="stable")
+    series["file_status"] = (counts["status"] + ":" + counts["n"].astype(str)).groupby(counts["series_key"]).agg(
+        ";".join)
+    detail = work["detail"].fillna("")
+    series["status_detail"] = detail[detail != ""].groupby(key[detail != ""]).first().reindex(series.index,
+                                                                                              fill_value="")
     damaged: dict[str, list[dict[str, str]]] = {}
-    bad = work["status"].isin(["truncated", "unparseable", "not_dicom", "no_pixel_data"])
+    bad = status.isin(["truncated", "unparseable", "not_dicom", "no_pixel_data"])
     for row in work.loc[bad, ["series_key", "path", "detail", "status"]].itertuples(index=False):
         if len(damaged.setdefault(str(row.series_key), [])) < 5:
             damaged[str(row.series_key)].append({"file": str(row.path), "detail": str(row.detail),
                                                  "status": str(row.status)})
     series["damaged_files"] = [json.dumps(damaged.get(str(k), [])) for k in series.index]
-    series["folder"] = grouped["folder"].agg(lambda f: os.path.commonpath(list(f)))
-    series["duplicate_sop_instances"] = grouped["sop_instance_uid"].agg(
-        lambda u: int(u[u != ""].duplicated().sum()))
+    folders = work.groupby("series_key")["folder"].unique()
+    series["folder"] = [str(f[0]) if len(f) == 1 else os.path.commonpath(list(f)) for f in folders]
+    uids = work.loc[work["sop_instance_uid"] != "", ["series_key", "sop_instance_uid"]]
+    series["duplicate_sop_instances"] = count(uids.duplicated()).reindex(series.index, fill_value=0)
     series["number_of_frames"] = grouped["number_of_frames"].max().fillna(1)
     series["slice_thickness"] = grouped["slice_thickness"].median()
     series["slice_thickness_min"] = grouped["slice_thickness"].min()
     series["slice_thickness_max"] = grouped["slice_thickness"].max()
-    series["gantry_tilt"] = grouped["gantry_tilt"].agg(lambda t: t.abs().max())
+    series["gantry_tilt"] = work["gantry_tilt"].abs().groupby(key).max()
     series["gantry_tilt_tag"] = grouped["gantry_tilt"].first()
     iop = work[_IOP].to_numpy(float)
     ipp = work[_IPP].to_numpy(float)
     frames = work["frame_positions"].tolist() if "frame_positions" in work else [""] * len(work)
     geometry: dict[str, dict[str, Any]] = {}
-    orientations: dict[str, int] = {}
+    per_frame: dict[str, list[float]] = {}  # series of multi-frame files: a slice per frame, not per file
     for group, index in grouped.indices.items():
-        key = str(group)
+        name = str(group)
         rows_iop, rows_ipp = _slices_of(iop, ipp, frames, np.asarray(index))
-        geometry[key] = _geometry(rows_iop, rows_ipp)
-        valid = rows_iop[~np.isnan(rows_iop).any(axis=1)]
-        orientations[key] = int(len(np.unique(np.round(valid, 3), axis=0))) if len(valid) else 0
-        for i, name in enumerate(_IOP):
-            values = rows_iop[:, i]
-            geometry[key][name] = float(np.nanmedian(values)) if not np.isnan(values).all() else np.nan
-    series["n_orientations"] = pd.Series(orientations)
+        geometry[name] = _geometry(rows_iop, rows_ipp)
+        if len(rows_iop) != len(index):
+            per_frame[name] = [float(np.nanmedian(v)) if not np.isnan(v).all() else np.nan for v in rows_iop.T]
+    medians = work.groupby("series_key")[_IOP].median()  # of the files' orientations (NaN where none is known)
+    for i, column in enumerate(_IOP):
+        series[column] = [per_frame[k][i] if k in per_frame else v for k, v in medians[column].items()]
+    valid = ~work[_IOP].isna().any(axis=1)
+    distinct = work.loc[valid, ["series_key"]].join(work.loc[valid, _IOP].round(3)).drop_duplicates()
+    series["n_orientations"] = distinct.groupby("series_key").size().reindex(series.index, fill_value=0)
     series = series.join(pd.DataFrame.from_dict(geometry, orient="index"))
     series = series.reset_index().rename(columns={"index": "series_key"})
     series["study_year"] = pd.to_numeric(series["study_date"].str[:4], errors="coerce")
-    delays = {str(key): _contrast_delay(group) for key, group in grouped}
-    series["contrast_delay_s"] = series["series_key"].map(delays)
+    series["contrast_delay_s"] = series["series_key"].map(_contrast_delays(work))
     return series
 
 
@@ -262,15 +292,18 @@ def _seconds(value: Any) -> float:
     return parts[0] * 3600 + parts[1] * 60 + parts[2] + (float("0." + fraction) if fraction else 0.0)
 
 
-def _contrast_delay(group: pd.DataFrame) -> float:
-    """Median seconds from the contrast bolus start to each image's acquisition (over midnight too)."""
-    if "contrast_start_time" not in group or "acquisition_time" not in group:
-        return float("nan")
-    start = group["contrast_start_time"].map(_seconds).to_numpy(float)
-    acquired = group["acquisition_time"].map(_seconds).to_numpy(float)
-    delay = (acquired - start) % 86400
-    delay = delay[np.isfinite(delay) & (delay < 3 * 3600)]  # hours apart: the tags are not about this scan
-    return float(np.median(delay)) if len(delay) else float("nan")
+def _contrast_delays(files: pd.DataFrame) -> pd.Series:
+    """Median seconds from the contrast bolus start to each image's acquisition (over midnight too), per series."""
+    if "contrast_start_time" not in files or "acquisition_time" not in files:
+        return pd.Series(dtype=float)
+
+    def seconds(column: pd.Series) -> np.ndarray:
+        values = column.fillna("").astype(str)
+        return values.map({v: _seconds(v) for v in values.unique()}).to_numpy(float)
+
+    delay = (seconds(files["acquisition_time"]) - seconds(files["contrast_start_time"])) % 86400
+    valid = np.isfinite(delay) & (delay < 3 * 3600)  # hours apart: the tags are not about this scan
+    return pd.Series(delay[valid]).groupby(files["series_key"].to_numpy()[valid]).median()
 
 
 def build_catalog(files: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from curation.atomic import TMP_PREFIX, atomic_write_parquet, atomic_write_text
@@ -27,10 +28,10 @@ from curation.workspace.layout import Workspace
 
 from .grouping import build_catalog
 
-__all__ = ["ScanResult", "find_files", "read_headers", "records_to_frame", "scan"]
+__all__ = ["ScanResult", "find_files", "read_headers", "read_header_table", "records_to_frame", "scan"]
 
 log = logging.getLogger(__name__)
-BATCH_SIZE = 128
+BATCH_SIZE = 512
 Progress = Callable[[int, int], None]
 
 
@@ -88,31 +89,75 @@ def find_files(roots: Iterable[str | os.PathLike[str]], skipped: list[str] | Non
 
 
 def read_headers(paths: Sequence[str]) -> list[dict[str, Any]]:
-    """Read a batch of headers (the unit of work sent to executors)."""
+    """Read a batch of headers into records."""
     return [read_header(p) for p in paths]
+
+
+def read_header_table(paths: Sequence[str]) -> pd.DataFrame:
+    """Read a batch of headers into a files table, with where each path leads (the unit of work sent to
+    executors: the workers type the columns and resolve the links, the command only joins the tables)."""
+    files = records_to_frame(read_headers(paths))
+    files["folder"] = [os.path.dirname(p) for p in paths]
+    files["resolved_path"] = _resolved(paths)
+    return files
+
+
+def _resolved(paths: Sequence[str]) -> list[str]:
+    """``os.path.realpath`` of each path, each folder resolved once (a file that is no link needs no more)."""
+    folders: dict[str, str] = {}
+    out = []
+    for path in paths:
+        folder, name = os.path.split(path)
+        real = folders.get(folder)
+        if real is None:
+            real = folders[folder] = os.path.realpath(folder)
+        out.append(os.path.realpath(path) if os.path.islink(path) else os.path.join(real, name))
+    return out
 
 
 _NUMERIC = [name for _t, name, kind in FIELDS if kind in ("float", "int", "us")] + [
     f"{name}_{i}" for _t, name, kind in FIELDS if kind.startswith("floats:") for i in range(int(kind[7:]))
 ] + ["pixel_offset", "pixel_length"]
+_NUMERIC_SET = frozenset(_NUMERIC)
 _INTEGER = ("size", "mtime_ns", "bytes_read")  # int64: mtime in ns does not fit a float exactly
 
 
 def records_to_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Build a files table with stable dtypes from header records."""
-    frame = pd.DataFrame.from_records(records)
-    for column in _NUMERIC:
-        if column in frame:
-            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    for column in _INTEGER:
-        if column in frame:
-            frame[column] = frame[column].astype("int64")
-    for column in frame.columns:
-        if frame[column].dtype == object and column not in _NUMERIC and column not in _INTEGER:
-            frame[column] = frame[column].fillna("").astype(str)
-    if "has_pixel_data" in frame:
-        frame["has_pixel_data"] = frame["has_pixel_data"].astype(bool)
-    return frame
+    names = list(dict.fromkeys(name for record in records[:1] for name in record))
+    names += [name for name in dict.fromkeys(n for record in records[1:] for n in record) if name not in names]
+    columns: dict[str, Any] = {}
+    for name in names:
+        values = [record.get(name) for record in records]
+        if name in _NUMERIC_SET:
+            columns[name] = _floats(values)
+        elif name in _INTEGER:
+            columns[name] = np.asarray(values, dtype="int64")
+        elif name == "has_pixel_data":
+            columns[name] = np.asarray([bool(v) for v in values], dtype=bool)
+        elif all(type(v) is str for v in values):
+            columns[name] = values
+        else:  # numbers of a column ctcurate does not know keep their type; mixed ones become text
+            column = pd.Series(values)
+            columns[name] = column.fillna("").astype(str) if column.dtype == object else column
+    return pd.DataFrame(columns, columns=names)
+
+
+def _floats(values: list[Any]) -> Any:
+    try:
+        return np.asarray(values, dtype="float64")  # None becomes NaN
+    except (TypeError, ValueError):
+        return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").astype("float64").to_numpy()
+
+
+def _join(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """One files table from the batches' tables (a column absent from some batch is empty there, as it would be in
+    a table built from all records at once)."""
+    files = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+    for column in files.columns:
+        if not pd.api.types.is_numeric_dtype(files[column]) and files[column].isna().any():
+            files[column] = files[column].fillna("").astype(str)
+    return files
 
 
 def _batches(paths: Sequence[str], size: int) -> list[tuple[str, ...]]:
@@ -152,12 +197,12 @@ def scan(
     skipped: list[str] = []
     paths = find_files(new_sources, skipped)
     previous = pd.read_parquet(workspace.files_table) if workspace.files_table.exists() and not full else None
-    reused: list[dict[str, Any]] = []
+    reused = pd.DataFrame()
     todo: list[str] = paths
     n_removed = 0
     if previous is not None and not previous.empty:
-        known = {row.path: (int(str(row.size)), int(str(row.mtime_ns)))
-                 for row in previous[["path", "size", "mtime_ns"]].itertuples()}
+        known = dict(zip(previous["path"], zip(previous["size"].astype("int64"), previous["mtime_ns"].astype("int64"),
+                                               strict=True), strict=True))
         current = set(paths)
         n_removed = sum(1 for p in known if p not in current)
         todo = []
@@ -175,27 +220,30 @@ def scan(
                     continue
             todo.append(p)
         keep = previous[previous["path"].isin(unchanged)]
-        raw_columns = [c for c in keep.columns if c not in ("patient_key", "study_key", "series_key", "folder")]
-        reused = [{str(k): v for k, v in r.items()} for r in keep[raw_columns].to_dict("records")]
+        reused = keep.drop(columns=[c for c in ("patient_key", "study_key", "series_key") if c in keep])
+        reused["folder"] = [os.path.dirname(p) for p in reused["path"]]
+        reused["resolved_path"] = _resolved(reused["path"].tolist())  # a link may point elsewhere now
     log.info("scan: %d files, %d to read, %d unchanged", len(paths), len(todo), len(reused))
-    records: list[dict[str, Any]] = []
+    tables: list[pd.DataFrame] = [reused] if len(reused) else []
+    n_read = 0
     own_executor = executor is None
     executor = executor or make_executor(settings.executor)
     try:
-        done = 0
-        for batch, result in executor.imap_unordered(read_headers, _batches(todo, BATCH_SIZE)):
-            records.extend(result)
-            done += len(batch)
+        for batch, table in executor.imap_unordered(read_header_table, _batches(todo, BATCH_SIZE)):
+            tables.append(table)
+            n_read += len(batch)
             if progress:
-                progress(done, len(todo))
+                progress(n_read, len(todo))
     finally:
         if own_executor:
             executor.close()
-    files = records_to_frame(reused + records)
-    if files.empty:
+    if not tables:
         raise ScanError(f"{', '.join(new_sources)}: no files found; check the export folder")
-    files = files.sort_values("path", kind="stable").reset_index(drop=True)
-    files["resolved_path"] = files["path"].map(os.path.realpath)  # the path as given, and where it leads
+    # batches are runs of the sorted paths: in the order of their first paths they need no sorting
+    tables.sort(key=lambda table: str(table["path"].iloc[0]))
+    files = _join(tables)
+    if len(reused):  # the unchanged files' rows mixed in
+        files = files.sort_values("path", kind="stable").reset_index(drop=True)
     files, series = build_catalog(files)
     atomic_write_parquet(workspace.files_table, files)
     atomic_write_parquet(workspace.series_table, series)
@@ -205,7 +253,7 @@ def scan(
     images = series[(series["study_key"] != "") & series["sop_class_uid"].map(is_image_sop_class)]
     ct = images[images["modality"] == "CT"]
     return ScanResult(
-        n_files=len(files), n_read=len(records), n_reused=len(reused), n_removed=n_removed,
+        n_files=len(files), n_read=n_read, n_reused=len(reused), n_removed=n_removed,
         n_series=len(images), n_studies=int(images["study_key"].nunique()),
         n_patients=int(images["patient_key"].nunique()), statuses=statuses, skipped_folders=tuple(skipped),
         n_ct_exams=int(ct["study_key"].nunique()), n_ct_series=len(ct),

@@ -12,6 +12,7 @@ Every outcome is a record: ``status`` is ``ok``, ``non_image``, ``no_pixel_data`
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import struct
@@ -42,13 +43,22 @@ log = logging.getLogger(__name__)
 STATUSES = ("ok", "non_image", "no_pixel_data", "truncated", "unparseable", "not_dicom")
 READABLE_STATUSES = ("ok", "non_image", "no_pixel_data", "truncated")
 
-_CHUNK = 4096
+_CHUNK = 8192  # one read holds the whole header of most CT slices
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 _UNDEFINED = 0xFFFFFFFF
 _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _EXPLICIT_LE = {"1.2.840.10008.1.2.1"}
 _IMPLICIT_LE = "1.2.840.10008.1.2"
 _SEQ_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+_SHORT_VRS = frozenset(v.encode() for v in ("AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT",
+                                             "PN", "SH", "SL", "SS", "ST", "TM", "UI", "UL", "US"))
+_EXPLICIT_HEAD = struct.Struct("<HH2sH")  # group, element, VR, 16-bit length
+_IMPLICIT_HEAD = struct.Struct("<HHI")    # group, element, 32-bit length
+_KEPT = frozenset(TAG_TO_FIELD) | {CHARSET_TAG}
+_SINGLE = frozenset(("str", "text", "multi", "float", "int"))  # kinds whose one value needs no splitting
+_SEVERAL = {kind: int(kind[7:]) for _tag, _name, kind in FIELDS if kind.startswith("floats:")}
+_COLUMNS = {name: [f"{name}_{i}" for i in range(int(kind[7:]))] for _tag, name, kind in FIELDS
+            if kind.startswith("floats:")}
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _TAG = struct.Struct("<HH")
@@ -133,6 +143,9 @@ def _skip_undefined(win: _Window, pos: int, explicit: bool) -> int:
 
 def _decode_text(raw: bytes, encodings: list[str] | None) -> str:
     if encodings:
+        if len(encodings) == 1 and b"\x1b" not in raw:  # one character set, no code extensions: Python's codec
+            with contextlib.suppress(UnicodeDecodeError, LookupError):
+                return raw.decode(encodings[0])
         return str(pydicom.charset.decode_bytes(raw, encodings, set()))
     return raw.decode("latin-1")
 
@@ -175,31 +188,62 @@ def _fast_parse(handle: Any, size: int, record: dict[str, Any]) -> int:
 
 def _walk(win: _Window, pos: int, size: int, explicit: bool, record: dict[str, Any],
           raw_values: dict[int, bytes]) -> None:
-    """Walk the data set's top-level elements up to Pixel Data, keeping the raw values the catalog wants."""
+    """Walk the data set's top-level elements up to Pixel Data, keeping the raw values the catalog wants.
+
+    The loop reads element headers straight from the window's buffer while they lie inside it (the common case);
+    near its end, and for items and odd VRs, :func:`_element_header` reads them through the window."""
+    explicit_head, implicit_head, u32 = _EXPLICIT_HEAD.unpack_from, _IMPLICIT_HEAD.unpack_from, _U32.unpack_from
+    short_vrs, long_vrs, kept, undefined = _SHORT_VRS, _LONG_VRS, _KEPT, _UNDEFINED
+    buf, base = win.buf, win.start
+    end = base + len(buf) - 12  # element headers that start up to here lie wholly in the buffer
     while pos < size:
-        start = pos
-        tag, vr, length, hlen = _element_header(win, pos, explicit)
-        if tag in PIXEL_TAGS:
-            record["has_pixel_data"] = True
-            record["pixel_offset"] = pos
-            record["pixel_length"] = -1 if length == _UNDEFINED else length
-            break
-        if tag >> 16 == 0xFFFE:  # stray item or delimiter at top level: step over it
-            pos += hlen + (length if tag == _ITEM and length != _UNDEFINED else 0)
-            continue
-        if tag > 0x7FE00010:
-            break
-        pos += hlen
-        if length == _UNDEFINED:
+        if pos < base or pos > end:
+            tag, vr, length, hlen = _element_header(win, pos, explicit)
+            buf, base = win.buf, win.start
+            end = base + len(buf) - 12
+        elif explicit:
+            group, element, vr, length = explicit_head(buf, pos - base)
+            tag = (group << 16) | element
+            if vr in short_vrs and group != 0xFFFE:
+                hlen = 8
+            elif vr in long_vrs and group != 0xFFFE:
+                hlen, length = 12, u32(buf, pos - base + 8)[0]
+            else:  # items and delimiters, odd VRs
+                tag, vr, length, hlen = _element_header(win, pos, explicit)
+                buf, base = win.buf, win.start
+                end = base + len(buf) - 12
+        else:
+            group, element, length = implicit_head(buf, pos - base)
+            tag, vr, hlen = (group << 16) | element, b"", 8
+        if tag >= 0x7FE00008:  # pixel data, the end of the data set, or an item or delimiter
+            if tag in PIXEL_TAGS:
+                record["has_pixel_data"] = True
+                record["pixel_offset"] = pos
+                record["pixel_length"] = -1 if length == undefined else length
+                break
+            if tag >> 16 == 0xFFFE:  # stray item or delimiter at top level: step over it
+                pos += hlen + (length if tag == _ITEM and length != undefined else 0)
+                continue
+            if tag > 0x7FE00010:
+                break
+        if length == undefined:
             if not explicit or vr in (b"SQ", b"UN"):
-                pos = _skip_undefined(win, pos, explicit and vr != b"UN")
+                pos = _skip_undefined(win, pos + hlen, explicit and vr != b"UN")
+                buf, base = win.buf, win.start
+                end = base + len(buf) - 12
                 continue
             raise _FallbackError(f"undefined length for VR {vr!r}")
-        if tag in TAG_TO_FIELD or tag == CHARSET_TAG:
-            raw_values[tag] = win.get(pos, length)
-        pos += length
-        if pos > size:  # the last element's value runs past the end of the file
-            raise _EndOfFileError(start)
+        if tag in kept:
+            value_at = pos + hlen - base
+            if value_at >= 0 and value_at + length <= len(buf):
+                raw_values[tag] = buf[value_at : value_at + length]
+            else:
+                raw_values[tag] = win.get(pos + hlen, length)
+                buf, base = win.buf, win.start
+                end = base + len(buf) - 12
+        if pos + hlen + length > size:  # the last element's value runs past the end of the file
+            raise _EndOfFileError(pos)
+        pos += hlen + length
 
 
 def _decode_into(record: dict[str, Any], raw_values: dict[int, bytes]) -> None:
@@ -212,11 +256,40 @@ def _decode_into(record: dict[str, Any], raw_values: dict[int, bytes]) -> None:
         if tag == CHARSET_TAG:
             continue
         name, kind = TAG_TO_FIELD[tag]
-        value = raw if kind == "us" else (_decode_text(raw, encodings) if kind == "text" else raw.decode("latin-1"))
-        _store(record, name, kind, value)
+        if kind == "us":  # binary: the first unsigned short
+            if len(raw) >= 2:
+                record[name] = raw[0] | raw[1] << 8
+            continue
+        value = _decode_text(raw, encodings) if kind == "text" else raw.decode("latin-1")
+        if kind in _TEXT and "\\" not in value:  # the common case, inline
+            record[name] = value.strip(" \x00")
+        else:
+            _store(record, name, kind, value)
+
+
+_TEXT = frozenset(("str", "text"))
 
 
 def _store(record: dict[str, Any], name: str, kind: str, value: Any) -> None:
+    if isinstance(value, str) and "\\" not in value and kind in _SINGLE:  # the common case, without the general
+        text = value.strip(" \x00")                                       # conversion's splitting and joining
+        if kind in ("str", "text"):
+            record[name] = text
+        elif kind == "multi":
+            record[name] = text.upper()
+        elif text:
+            with contextlib.suppress(ValueError):
+                record[name] = float(text) if kind == "float" else int(float(text))
+        return
+    if isinstance(value, str) and kind in _SEVERAL:  # n numbers into n columns, all empty unless n are there
+        parts = [p for p in (part.strip(" \x00") for part in value.split("\\")) if p]
+        try:
+            numbers = [float(p) for p in parts] if len(parts) == _SEVERAL[kind] else []
+        except ValueError:
+            numbers = []
+        for i, column in enumerate(_COLUMNS[name]):
+            record[column] = numbers[i] if numbers else None
+        return
     try:
         converted = convert_value(kind, value)
     except (ValueError, TypeError):
@@ -340,11 +413,14 @@ def _plausible_raw_dataset(handle: Any) -> bool:
 
 def new_record(path: str) -> dict[str, Any]:
     """An empty catalog record for ``path``: every column present, status ``ok``, nothing read yet."""
-    record = empty_record()
-    record.update(path=path, size=0, mtime_ns=0, status="ok", detail="", transfer_syntax="", sop_class="",
-                  has_pixel_data=False, pixel_offset=None, pixel_length=None, bytes_read=0, warnings="",
-                  frame_positions="", frame_orientations="")
+    record = dict(_EMPTY)
+    record["path"] = path
     return record
+
+
+_EMPTY = {**empty_record(), "path": "", "size": 0, "mtime_ns": 0, "status": "ok", "detail": "", "transfer_syntax": "",
+          "sop_class": "", "has_pixel_data": False, "pixel_offset": None, "pixel_length": None, "bytes_read": 0,
+          "warnings": "", "frame_positions": "", "frame_orientations": ""}
 
 
 def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -67,7 +67,7 @@ class LocalExecutor:
             raise ExecutorError(f"local executor: expected at least 1 worker, found {workers}")
         self.workers = workers
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["curation.dicom.header", "curation.dicom.series"])
+        context.set_forkserver_preload(["curation.catalog.scan", "curation.dicom.series"])
         # the fork server, and every worker it forks, starts with Ctrl-C blocked: a worker ignores it before it
         # unblocks it (the command stops the pool), so a Ctrl-C while a worker boots cannot interrupt that either
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
