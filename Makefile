@@ -34,6 +34,7 @@ test: $(STAMP) system
 	$(BIN)/pytest
 
 bench: $(STAMP)
+	$(BIN)/python bench/bench_startup.py
 	$(BIN)/python bench/bench_scan_convert.py
 	$(BIN)/python bench/bench_convert_memory.py
 	$(BIN)/python bench/bench_label_qa.py

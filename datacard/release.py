@@ -40,7 +40,6 @@ from curation.annotation import LabelsOfRecord, RevisionStore, all_labels_of_rec
 from curation.atomic import atomic_directory, atomic_write_text, copy_file
 from curation.cases.casemeta import read_case_metadata
 from curation.cases.withdraw import withdrawn_cases
-from curation.dicom.deid import PHI_COLUMNS
 from curation.enums import Severity
 from curation.errors import ReleaseError, WorkspaceError
 from curation.labels.labelmap import read_seg_nrrd, write_mask_folder
@@ -53,14 +52,13 @@ from .deposit import check_creators
 from .facts import present_structures
 from .license import release_license
 from .metacsv import release_table, study_type
+from .phi import phi_token_set, scan_for_phi
 from .seal import write_archives, write_checksums
 from .split import _semver, freeze_split, included_cases, list_splits
 
 __all__ = ["ReleaseError", "ReleaseResult", "build_release", "scan_for_phi", "phi_token_set"]
 
 log = logging.getLogger(__name__)
-_TEXT = {".csv", ".json", ".md", ".html", ".txt", ".yaml", ""}
-
 
 
 @dataclass(frozen=True)
@@ -69,65 +67,6 @@ class ReleaseResult:
     cases: int
     archives: list[Path]
     forced_qa: bool
-
-
-# what de-identification tools and phantoms put where a name was: not identifying, and common words
-_PLACEHOLDERS = {"REMOVED", "ANONYMOUS", "ANONYMIZED", "ANONYMISED", "ANONYMIZE", "ANON", "DEIDENTIFIED",
-                 "DE-IDENTIFIED", "REDACTED", "UNKNOWN", "NONE", "NULL", "EMPTY", "PATIENT", "PHANTOM", "TEST"}
-
-
-def _placeholder(text: str) -> bool:
-    words = [w for w in re.split(r"[\^ ,]+", text.upper()) if w]
-    return bool(words) and all(w in _PLACEHOLDERS for w in words)
-
-
-def phi_token_set(ws: Workspace) -> set[str]:
-    """Identifying values of every catalogued series (from the private part).
-
-    Whole values of every identifying field (names, ids, UIDs, dates, times, accession numbers,
-    institution and station names), and the parts of person names of five letters or more; shorter
-    parts and the words of institution names would match ordinary text. Placeholders that de-identification
-    left (``REMOVED``, ``ANONYMOUS``...) are not identifying and are left out.
-    """
-    series = pd.read_parquet(ws.require(ws.series_table, "scan"))
-    tokens: set[str] = set()
-    for row in series.to_dict("records"):
-        for column in PHI_COLUMNS:
-            value = row.get(column)
-            text = "" if value is None or (isinstance(value, float) and value != value) else str(value).strip()
-            if _placeholder(text):
-                continue
-            if len(text) >= 4 and (not text.isdigit() or len(text) >= 6):
-                tokens.add(text)
-            if column in ("patient_name", "referring_physician"):
-                tokens |= {part for part in re.split(r"[\^ ,]+", text)
-                           if len(part) >= 5 and not part.isdigit() and not _placeholder(part)}
-    return tokens
-
-
-def scan_for_phi(folder: Path, tokens: set[str]) -> list[tuple[str, str]]:
-    """(file, token) for every identifying token found in a text file, an NRRD header or a PNG's text.
-
-    A token matches as a whole word (letters, digits and ``_`` around it end no word), written as in the
-    header, in capitals or capitalised ('DOE', 'Doe'): the lower-case words of generated text (HTML tags,
-    JSON keys) are not names.
-    """
-    patterns = [(t, re.compile("|".join(rf"(?<![0-9A-Za-z_]){re.escape(v)}(?![0-9A-Za-z_])"
-                                        for v in sorted({t, t.upper(), t.title()}))))
-                for t in sorted(tokens)]
-    hits = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        if path.suffix == ".nrrd":
-            with path.open("rb") as handle:
-                text = handle.read(1 << 16).split(b"\n\n", 1)[0].decode("latin-1")
-        elif path.suffix in _TEXT or path.suffix == ".png":
-            text = path.read_bytes().decode("latin-1")
-        else:
-            continue
-        for token, pattern in patterns:
-            if pattern.search(text):
-                hits.append((path.relative_to(folder).as_posix(), token))
-    return hits
 
 
 def _labels(ws: Workspace, record: LabelsOfRecord, out: Path) -> str:

@@ -124,22 +124,29 @@ _INTEGER = ("size", "mtime_ns", "bytes_read")  # int64: mtime in ns does not fit
 
 def records_to_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Build a files table with stable dtypes from header records."""
-    names = list(dict.fromkeys(name for record in records[:1] for name in record))
-    names += [name for name in dict.fromkeys(n for record in records[1:] for n in record) if name not in names]
+    if not records:
+        return pd.DataFrame()
+    names = list(records[0])
+    if all(list(record) == names for record in records):  # records made from one template: transpose at C speed
+        values_of = dict(zip(names, (list(column) for column in zip(*(r.values() for r in records), strict=True)),
+                             strict=True))
+    else:
+        names = list(dict.fromkeys(name for record in records for name in record))
+        values_of = {name: [record.get(name) for record in records] for name in names}
     columns: dict[str, Any] = {}
     for name in names:
-        values = [record.get(name) for record in records]
+        values = values_of[name]
         if name in _NUMERIC_SET:
             columns[name] = _floats(values)
         elif name in _INTEGER:
             columns[name] = np.asarray(values, dtype="int64")
         elif name == "has_pixel_data":
             columns[name] = np.asarray([bool(v) for v in values], dtype=bool)
-        elif all(type(v) is str for v in values):
+        elif set(map(type, values)) == {str}:
             columns[name] = values
         else:  # numbers of a column ctcurate does not know keep their type; mixed ones become text
             column = pd.Series(values)
-            columns[name] = column.fillna("").astype(str) if column.dtype == object else column
+            columns[name] = column if pd.api.types.is_numeric_dtype(column) else column.fillna("").astype(str)
     return pd.DataFrame(columns, columns=names)
 
 

@@ -1,4 +1,5 @@
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,34 @@ def test_scan_empty_folder(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ScanError, match="no files found"):
         scan(ws, [tmp_path / "empty"], executor=SerialExecutor())
+
+
+def test_the_catalog_does_not_depend_on_batches_or_workers(shared_data: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers return a typed table per batch; joined in path order they make the table one batch would."""
+    import pandas as pd
+
+    from curation.workspace.executor import LocalExecutor
+
+    export = shared_data / "dcm_qa_ct"
+    one = Workspace.create(tmp_path / "one")
+    scan(one, [export], executor=SerialExecutor())
+    monkeypatch.setattr(sys.modules["curation.catalog.scan"], "BATCH_SIZE", 7)
+    many = Workspace.create(tmp_path / "many")
+    with LocalExecutor(2) as pool:
+        scan(many, [export], executor=pool)
+    for table in ("files_table", "series_table"):
+        first, second = (pd.read_parquet(getattr(ws, table)) for ws in (one, many))
+        pd.testing.assert_frame_equal(first, second)
+
+
+def test_records_of_different_makings_share_one_table() -> None:
+    """A record with a column the others lack: every column is there, empty where a record has no value."""
+    from curation.catalog.scan import records_to_frame
+    from curation.dicom.header import new_record
+
+    plain, extra = new_record("/e/a.dcm"), {**new_record("/e/b.dcm"), "pacs_note": "gone", "n_announced": 3}
+    plain.update(rows=512, patient_id="P1")
+    files = records_to_frame([plain, extra])
+    assert files["pacs_note"].tolist() == ["", "gone"] and files["patient_id"].tolist() == ["P1", ""]
+    assert files["rows"].dtype == "float64" and files["size"].dtype == "int64"

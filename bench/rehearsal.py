@@ -1,0 +1,332 @@
+"""The scale rehearsal: every stage of ctcurate on a synthetic PACS export of the reference dataset's size.
+
+It writes a synthetic export (:mod:`synthetic_pacs`, 1,520 exams from 8 sites and 8 exams at full size), then
+runs the stages a steward runs, each as the ``ctcurate`` command a user types: init, scan, sample, filter,
+convert, presegment (the small model), qa labels, qa meta, split, datasheet and release, plus the annotators'
+exclusions of exams whose anatomy is distorted (the one reason no rule can see). It does so at 100, 400 and
+1,368 sampled exams, on 1 and 2 workers of the local pool and on a Dask LocalCluster of 2 workers, recording the
+wall time and the peak memory (resident set of the command and all its processes) of each stage; then scan
+alone on the whole export, and the per-case costs of the full-size exams. ``docs/scale.md`` gets the results,
+the growth of each stage from 400 to 1,368 exams, a plot, and the projection of the reference scale.
+
+Usage: ``python bench/rehearsal.py [--out DIR] [--sizes 100,400,1368] [--quick]``; ``--quick`` runs sizes 30 and
+60 only (a check of the script, minutes). Runs unattended; about 1.5 hours on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_pacs import build_export  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+CTCURATE = str(Path(sys.executable).parent / "ctcurate")
+KEPT_SHARE = 0.9  # sampled exams per exported exam: the sampling frame is a little larger than the sample
+ANSWERS = """license: CC-BY-4.0
+availability: made on demand by bench/rehearsal.py
+creators:
+  - name: Rehearsal, Steward
+    affiliation: ctcurate scale rehearsal (synthetic data)
+fields:
+  Noise: Synthetic phantom images without noise.
+  External Data: None.
+  Confidentiality: Synthetic patients; no real person is shown.
+  Re Identification: Not possible; the patients are invented.
+  Representativeness: Drawn from the reference dataset's reported make-up; not a population.
+  Motivation: Measure every ctcurate stage at the reference dataset's scale.
+  Purpose: Benchmarks.
+subsets:
+  train: Training set
+  val: Validation set
+  test: Held-out test set
+sections:
+  Motivation: Measure ctcurate at scale.
+  Uses: Benchmarks of ctcurate only.
+  Maintenance: Made anew by each run of the rehearsal.
+"""
+
+
+@dataclass
+class Measured:
+    """One stage of one run."""
+
+    size: int
+    config: str
+    stage: str
+    seconds: float
+    peak_mib: float
+    items: int = 0
+    note: str = ""
+
+
+class PeakMemory:
+    """Samples the summed resident memory of a process and all its descendants until stopped."""
+
+    def __init__(self, pid: int, period_s: float = 0.1) -> None:
+        self.pid, self.period_s, self.peak = pid, period_s, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                root = psutil.Process(self.pid)
+                total = root.memory_info().rss
+                for child in root.children(recursive=True):
+                    try:
+                        total += child.memory_info().rss
+                    except psutil.Error:
+                        continue
+                self.peak = max(self.peak, total)
+            except psutil.Error:
+                pass
+            self._stop.wait(self.period_s)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak / 2**20
+
+
+def run_stage(args: list[str], log: Path, *, allowed: tuple[int, ...] = (0,)) -> tuple[float, float]:
+    """Run ``ctcurate ARGS``; returns (seconds, peak MiB). Its output goes to ``log``; a failure stops the run."""
+    start = time.perf_counter()
+    with log.open("a") as out:
+        out.write(f"\n$ ctcurate {' '.join(args)}\n")
+        out.flush()
+        proc = subprocess.Popen([CTCURATE, *args], stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
+                                env={**os.environ, "COLUMNS": "200"})
+        memory = PeakMemory(proc.pid)
+        code = proc.wait()
+        peak = memory.stop()
+    elapsed = time.perf_counter() - start
+    if code not in allowed:
+        raise SystemExit(f"ctcurate {' '.join(args)} ended with exit code {code}; see {log}")
+    return elapsed, peak
+
+
+def subset(export: Path, truth: list[dict[str, str]], n_exams: int, target: Path) -> Path:
+    """A folder of links to the first ``n_exams`` exams of the export (the same exams at every size)."""
+    if target.is_dir():
+        return target
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for exam in truth[:n_exams]:
+        study = Path(f"site{int(exam['site']) + 1}") / exam["patient"] / f"ST{int(exam['index']):06d}"
+        (tmp / study.parent).mkdir(parents=True, exist_ok=True)
+        (tmp / study).symlink_to(export / study)
+    tmp.rename(target)
+    return target
+
+
+def exclude_distorted(ws: Path, truth: list[dict[str, str]]) -> int:
+    """What the annotators do: exclude the converted cases whose anatomy is distorted by abnormality."""
+    import pandas as pd
+
+    from curation.annotation import Worklist
+    from curation.workspace import Workspace
+
+    workspace = Workspace.open(ws)
+    distorted = {row["study_uid"] for row in truth if row["defect"] == "distorted"}
+    linkage = pd.read_parquet(workspace.linkage_table)
+    worklist = Worklist(workspace)
+    cases = linkage.loc[linkage["study_uid"].isin(distorted), "case_id"].tolist()
+    for case_id in cases:
+        worklist.set_status(case_id, "excluded", actor="rehearsal", reason="anatomy_distorted")
+    return len(cases)
+
+
+def pipeline(size: int, config: str, export: Path, ws: Path, truth: list[dict[str, str]], log: Path,
+             scheduler: str | None, stages: set[str]) -> list[Measured]:
+    """All stages on one workspace; ``config`` is local1, local2 or dask2."""
+    workers = ["--workers", config[-1]] if scheduler is None else ["--scheduler", scheduler]
+    out: list[Measured] = []
+
+    def stage(name: str, args: list[str], items: int = 0, allowed: tuple[int, ...] = (0,)) -> None:
+        if name not in stages:
+            return
+        seconds, peak = run_stage(args, log, allowed=allowed)
+        out.append(Measured(size, config, name, seconds, peak, items))
+        print(f"  {size:5d} {config:6s} {name:12s} {seconds:8.1f} s {peak:8.0f} MiB", flush=True)
+
+    shutil.rmtree(ws, ignore_errors=True)
+    run_stage(["init", str(ws), "--workers", config[-1], "--seed", "1368"], log)
+    w = ["-w", str(ws)]
+    n_files = sum(1 for _ in export.rglob("*.dcm"))
+    stage("scan", ["scan", str(export), *w, *workers], n_files)
+    stage("sample", ["sample", *w, "--n", str(size)], size)
+    stage("filter", ["filter", *w], size)
+    stage("convert", ["convert", *w, *workers], size)
+    if "exclude" in stages:
+        start = time.perf_counter()
+        n = exclude_distorted(ws, truth)
+        out.append(Measured(size, config, "exclude", time.perf_counter() - start, 0.0, n))
+    if "presegment" in stages:
+        from annotator.small_model import SMALL_MODEL_FOLDER
+
+        run_stage(["model", "add", "small", str(SMALL_MODEL_FOLDER), *w], log)
+    stage("presegment", ["presegment", "small", *w, *workers], size)
+    stage("qa labels", ["qa", "labels", str(ws), *workers, "--fail-on", "none"], size)
+    stage("qa meta", ["qa", "meta", str(ws), "--no-fail-on-failure"], size)
+    stage("split", ["split", *w, "--version", "1.0.0"], size)
+    if "datasheet" in stages:
+        (ws / "datasheet_answers.yaml").write_text(ANSWERS)
+    stage("datasheet", ["datasheet", *w], size)
+    stage("release", ["release", "1.0.0", *w, "--force-qa", "--copies"], size)
+    return out
+
+
+ALL = {"scan", "sample", "filter", "convert", "exclude", "presegment", "qa labels", "qa meta", "split", "datasheet",
+       "release"}
+PARALLEL = {"scan", "sample", "filter", "convert", "exclude", "qa labels"}  # stages the 1-worker runs repeat at scale
+
+
+def plan(sizes: list[int]) -> list[tuple[int, str, set[str]]]:
+    """(size, config, stages): every stage on 2 workers at every size; on 1 worker every stage but at the largest
+    size only those that run on workers (pre-segmentation's growth is shown by the smaller sizes and its per-case
+    cost by the full-size exams); on Dask the middle size."""
+    runs: list[tuple[int, str, set[str]]] = []
+    for size in sizes:
+        runs.append((size, "local2", ALL))
+        runs.append((size, "local1", PARALLEL if size == max(sizes) and len(sizes) > 1 else ALL))
+    middle = sizes[len(sizes) // 2]
+    runs.append((middle, "dask2", ALL))
+    return runs
+
+
+def run_pipeline_plain(export: Path, ws: Path, log: Path) -> list[Measured]:
+    out: list[Measured] = []
+    n_cases = sum(1 for _ in export.iterdir())
+    shutil.rmtree(ws, ignore_errors=True)
+    run_stage(["init", str(ws), "--workers", "2"], log)
+    w = ["-w", str(ws)]
+    from annotator.small_model import SMALL_MODEL_FOLDER
+
+    for name, args in (("scan", ["scan", str(export), *w]), ("sample", ["sample", *w]), ("filter", ["filter", *w]),
+                       ("convert", ["convert", *w]), ("model", ["model", "add", "small", str(SMALL_MODEL_FOLDER), *w]),
+                       ("presegment", ["presegment", "small", *w]),
+                       ("qa labels", ["qa", "labels", str(ws), "--fail-on", "none"])):
+        seconds, peak = run_stage(args, log)
+        if name != "model":
+            out.append(Measured(n_cases, "full-size", name, seconds, peak, n_cases))
+            print(f"  full-size {name:12s} {seconds:8.1f} s {peak:8.0f} MiB ({n_cases} cases)", flush=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("/tmp/ctcurate-rehearsal"))
+    parser.add_argument("--sizes", default="100,400,1368")
+    parser.add_argument("--full-size", type=int, default=8, help="Exams at full size for per-case costs.")
+    parser.add_argument("--quick", action="store_true", help="Sizes 30 and 60, 2 full-size exams: a check.")
+    parser.add_argument("--doc", type=Path, default=REPO / "docs" / "scale.md")
+    args = parser.parse_args()
+    sizes = [30, 60] if args.quick else sorted(int(s) for s in args.sizes.split(","))
+    full = 2 if args.quick else args.full_size
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "rehearsal.log"
+    started = time.perf_counter()
+    results: list[Measured] = []
+
+    n_exams = math.ceil(max(sizes) / KEPT_SHARE)
+    source = out / f"pacs-{n_exams}-{full}"
+    if not (source / "truth.csv").is_file():
+        print(f"writing the synthetic export: {n_exams} exams + {full} at full size", flush=True)
+        start = time.perf_counter()
+        build_export(source, n_exams, seed=0, full_size=full, workers=os.cpu_count() or 2)
+        results.append(Measured(n_exams, "generator", "write export", time.perf_counter() - start, 0.0,
+                                int((source / "files.txt").read_text())))
+    import csv
+
+    with (source / "truth.csv").open() as handle:
+        truth = [row for row in csv.DictReader(handle) if row["full_size"] == "False"]
+
+    cluster = None
+    try:
+        for size, config, stages in plan(sizes):
+            export = subset(source / "export", truth, math.ceil(size / KEPT_SHARE), out / f"export-{size}")
+            scheduler = None
+            if config.startswith("dask"):
+                from distributed import LocalCluster
+
+                cluster = cluster or LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                                  dashboard_address=None)
+                scheduler = cluster.scheduler_address
+            print(f"{size} exams, {config}", flush=True)
+            results += pipeline(size, config, export, out / f"ws-{size}-{config}", truth, log, scheduler, stages)
+    finally:
+        if cluster is not None:
+            cluster.close()
+    print("scan alone on the whole export", flush=True)
+    for config in ("scan-local1", "scan-local2"):
+        results += pipeline(max(sizes), config, source / "export", out / f"ws-scan-{config}", truth, log, None,
+                            {"scan"})
+    if full:
+        results += run_pipeline_plain(source / "export" / "full", out / "ws-full", log)
+    total = time.perf_counter() - started
+    facts = rehearsal_facts(out / f"ws-{max(sizes)}-local2")
+    (out / "results.json").write_text(json.dumps({"results": [asdict(r) for r in results], "facts": facts,
+                                                  "total_s": total, "machine": machine()}, indent=1))
+    from scale_report import write_report
+
+    write_report(out / "results.json", args.doc)
+    print(f"rehearsal done in {total / 60:.0f} min; {args.doc}")
+
+
+def machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30),
+            "python": platform.python_version(), "system": platform.platform()}
+
+
+def rehearsal_facts(ws: Path) -> dict[str, Any]:
+    """What the largest run produced: sampled, kept, excluded by reason, the split and the datasheet's partitions."""
+    import pandas as pd
+
+    from curation.workspace import Workspace
+
+    workspace = Workspace.open(ws)
+    exams = pd.read_parquet(workspace.root / "private" / "filter" / "exams.parquet")
+    meta = pd.read_parquet(workspace.meta_table)
+    release = workspace.release("1.0.0").root
+    released = pd.read_csv(release / "meta.csv", sep=";") if (release / "meta.csv").is_file() else pd.DataFrame()
+    datasheet = release / "datasheet" / "datasheet.md"
+    partitions = ""
+    if datasheet.is_file():
+        text = datasheet.read_text()
+        at = text.find("### Partitions")
+        partitions = text[at: text.find("\n## ", at + 1)] if at >= 0 else ""
+    return {
+        "sampled": int(len(exams)),
+        "kept_by_rules": int(exams["included"].sum()),
+        "excluded_by_rule": {str(k): int(v) for k, v in exams.loc[~exams["included"], "primary_reason"]
+                             .value_counts().items()},
+        "converted": int(len(meta)),
+        "released": int(len(released)),
+        "split": {str(k): int(v) for k, v in released["split"].value_counts().items()} if "split" in released else {},
+        "patients_by_split": {str(k): int(v) for k, v in released.groupby("split")["patient_pseudonym"].nunique()
+                              .items()} if {"split", "patient_pseudonym"} <= set(released.columns) else {},
+        "sites_by_split": {str(k): int(v) for k, v in released.groupby("split")["institute"].nunique().items()}
+        if {"split", "institute"} <= set(released.columns) else {},
+        "partitions": partitions,
+    }
+
+
+if __name__ == "__main__":
+    main()
