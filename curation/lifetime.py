@@ -9,7 +9,6 @@ parent is the pool's fork server, which ends with the command) and exits once th
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -56,6 +55,8 @@ def die_with_parent() -> None:
         return
     parent = os.getppid()
     with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if parent == 1 or not pid_alive(parent):  # it ended before the request was made
         os._exit(1)

@@ -39,13 +39,11 @@ UIDs, institution names or accession numbers.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from curation.atomic import atomic_write_bytes
 from curation.errors import WorkspaceError
-from curation.labels.labelset import LabelSet, builtin_label_sets, load_label_set
 
 from .folders import (
     CASE_METADATA,
@@ -57,6 +55,9 @@ from .folders import (
     ReleaseFolder,
 )
 from .settings import Settings, load_settings, save_settings
+
+if TYPE_CHECKING:
+    from curation.labels.labelset import LabelSet
 
 __all__ = ["Workspace", "SETTINGS_FILE"]
 
@@ -97,6 +98,10 @@ class Workspace:
         if not ws.settings_path.exists():
             save_settings(settings or Settings(), ws.settings_path)
         if not ws.secret_path.exists():
+            import secrets
+
+            from curation.atomic import atomic_write_bytes
+
             atomic_write_bytes(ws.secret_path, secrets.token_bytes(32))
             ws.secret_path.chmod(0o600)
         return ws
@@ -410,6 +415,8 @@ class Workspace:
     def label_set(self) -> LabelSet:
         """The workspace's label set (settings ``labels.label_set``: a built-in name, or a path relative to
         the workspace root)."""
+        from curation.labels.labelset import builtin_label_sets, load_label_set
+
         name = self.settings.labels.label_set
         if name in builtin_label_sets():
             return load_label_set(name)

@@ -11,8 +11,6 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from curation.enums import parse_fail_on
 from curation.errors import ConfigError
 
@@ -417,6 +415,8 @@ def load_settings(path: str | Path) -> Settings:
 
 def save_settings(settings: Settings, path: str | Path) -> None:
     """Write settings as TOML (atomically)."""
+    import tomli_w
+
     from curation.atomic import atomic_write_text
 
     atomic_write_text(path, tomli_w.dumps(settings.to_dict()))
