@@ -121,6 +121,12 @@ def run_stage(args: list[str], log: Path, *, allowed: tuple[int, ...] = (0,)) ->
     return elapsed, peak
 
 
+def _save_partial(out: Path, measured: list[Measured]) -> None:
+    """Append the run's newest figure to partial.jsonl (the figures survive an interrupted rehearsal)."""
+    with (out / "partial.jsonl").open("a") as handle:
+        handle.write(json.dumps(asdict(measured[-1])) + "\n")
+
+
 def subset(export: Path, truth: list[dict[str, str]], n_exams: int, target: Path) -> Path:
     """A folder of links to the first ``n_exams`` exams of the export (the same exams at every size)."""
     if target.is_dir():
@@ -163,6 +169,7 @@ def pipeline(size: int, config: str, export: Path, ws: Path, truth: list[dict[st
             return
         seconds, peak = run_stage(args, log, allowed=allowed)
         out.append(Measured(size, config, name, seconds, peak, items))
+        _save_partial(log.parent, out)
         print(f"  {size:5d} {config:6s} {name:12s} {seconds:8.1f} s {peak:8.0f} MiB", flush=True)
 
     shutil.rmtree(ws, ignore_errors=True)

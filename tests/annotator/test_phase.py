@@ -16,7 +16,7 @@ from curation import Volume, load_label_set, read_nrrd, read_volume
 from curation.annotation.revisions import RevisionStore
 from curation.cases.casemeta import read_case_metadata, update_case_metadata
 from curation.cases.convert import convert
-from curation.catalog.grouping import _contrast_delay, _seconds
+from curation.catalog.grouping import _contrast_delays, _seconds
 from curation.errors import ModelError, WorkspaceError
 from curation.workspace.executor import SerialExecutor
 from tests.cli_runner import CliRunner
@@ -89,10 +89,11 @@ def test_prior_from_the_dicom_tags() -> None:
 def test_dicom_times_give_the_contrast_delay() -> None:
     assert _seconds("140216.694022") == pytest.approx(50536.694022)
     assert _seconds("1402") == 14 * 3600 + 2 * 60 and np.isnan(_seconds("")) and np.isnan(_seconds("14:02"))
-    over_midnight = pd.DataFrame({"contrast_start_time": ["235930", "235930"],
-                                  "acquisition_time": ["000040", "000050"]})
-    assert _contrast_delay(over_midnight) == pytest.approx(75.0)
-    assert np.isnan(_contrast_delay(pd.DataFrame({"contrast_start_time": ["080000"], "acquisition_time": ["170000"]})))
+    files = pd.DataFrame({"series_key": ["night", "night", "apart"],
+                          "contrast_start_time": ["235930", "235930", "080000"],
+                          "acquisition_time": ["000040", "000050", "170000"]})
+    delays = _contrast_delays(files)  # per series: over midnight, and none for tags hours apart
+    assert delays["night"] == pytest.approx(75.0) and np.isnan(delays.get("apart", np.nan))
 
 
 def test_real_dicom_series_is_portal_venous(copy_series, filtered_workspace, ts: Path) -> None:
