@@ -205,15 +205,14 @@ PARALLEL = {"scan", "sample", "filter", "convert", "exclude", "qa labels"}  # st
 
 
 def plan(sizes: list[int]) -> list[tuple[int, str, set[str]]]:
-    """(size, config, stages): every stage on 2 workers at every size; on 1 worker every stage but at the largest
-    size only those that run on workers (pre-segmentation's growth is shown by the smaller sizes and its per-case
-    cost by the full-size exams); on Dask the middle size."""
-    runs: list[tuple[int, str, set[str]]] = []
-    for size in sizes:
-        runs.append((size, "local2", ALL))
-        runs.append((size, "local1", PARALLEL if size == max(sizes) and len(sizes) > 1 else ALL))
-    middle = sizes[len(sizes) // 2]
-    runs.append((middle, "dask2", ALL))
+    """(size, config, stages), the most telling first: every stage on 2 workers at every size, largest first; on
+    1 worker every stage but at the largest size only those that run on workers (pre-segmentation's growth is
+    shown by the smaller sizes and its per-case cost by the full-size exams); on Dask the middle size."""
+    largest = max(sizes)
+    runs = [(size, "local2", ALL) for size in sorted(sizes, reverse=True)]
+    runs += [(size, "local1", PARALLEL if size == largest and len(sizes) > 1 else ALL)
+             for size in sorted(sizes, reverse=True)]
+    runs.append((sizes[len(sizes) // 2], "dask2", ALL))
     return runs
 
 
@@ -233,6 +232,7 @@ def run_pipeline_plain(export: Path, ws: Path, log: Path) -> list[Measured]:
         if name != "model":
             out.append(Measured(n_cases, "full-size", name, seconds, peak, n_cases))
             print(f"  full-size {name:12s} {seconds:8.1f} s {peak:8.0f} MiB ({n_cases} cases)", flush=True)
+            _save_partial(log.parent, out)
     return out
 
 
@@ -265,6 +265,12 @@ def main() -> None:
     with (source / "truth.csv").open() as handle:
         truth = [row for row in csv.DictReader(handle) if row["full_size"] == "False"]
 
+    print("scan alone on the whole export", flush=True)
+    for config in ("scan-local1", "scan-local2"):
+        results += pipeline(max(sizes), config, source / "export", out / f"ws-scan-{config}", truth, log, None,
+                            {"scan"})
+    if full:
+        results += run_pipeline_plain(source / "export" / "full", out / "ws-full", log)
     cluster = None
     try:
         for size, config, stages in plan(sizes):
@@ -281,12 +287,6 @@ def main() -> None:
     finally:
         if cluster is not None:
             cluster.close()
-    print("scan alone on the whole export", flush=True)
-    for config in ("scan-local1", "scan-local2"):
-        results += pipeline(max(sizes), config, source / "export", out / f"ws-scan-{config}", truth, log, None,
-                            {"scan"})
-    if full:
-        results += run_pipeline_plain(source / "export" / "full", out / "ws-full", log)
     total = time.perf_counter() - started
     facts = rehearsal_facts(out / f"ws-{max(sizes)}-local2")
     (out / "results.json").write_text(json.dumps({"results": [asdict(r) for r in results], "facts": facts,

@@ -169,6 +169,9 @@ linear; small stages are dominated by their start-up and show k < 1).
 
 ## Two workers against one
 
+Same stages on 1 and 2 workers of the local pool, and on a Dask LocalCluster of 2 single-threaded worker
+processes (its workers run outside the command, so their memory is not in the peaks above).
+
 {scaling}
 
 ## Scan alone on the whole export
