@@ -201,7 +201,8 @@ def pipeline(size: int, config: str, export: Path, ws: Path, truth: list[dict[st
 
 ALL = {"scan", "sample", "filter", "convert", "exclude", "presegment", "qa labels", "qa meta", "split", "datasheet",
        "release"}
-PARALLEL = {"scan", "sample", "filter", "convert", "exclude", "qa labels"}  # stages the 1-worker runs repeat at scale
+# stages the 1-worker run repeats at the largest size (qa labels needs the pre-segmentation, which it skips there)
+PARALLEL = {"scan", "sample", "filter", "convert", "exclude"}
 
 
 def plan(sizes: list[int]) -> list[tuple[int, str, set[str]]]:

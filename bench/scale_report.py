@@ -61,7 +61,18 @@ def _plot(by: dict[tuple[str, str], list[tuple[int, float]]], out: Path) -> None
 
 
 def write_report(results_json: Path, doc: Path) -> None:
-    data = json.loads(results_json.read_text())
+    """``results_json``: the rehearsal's results.json, or the partial.jsonl of an interrupted rehearsal."""
+    if results_json.suffix == ".jsonl":  # an interrupted run: its figures so far, no totals
+        import os
+
+        import psutil
+
+        rows = [json.loads(line) for line in results_json.read_text().splitlines() if line.strip()]
+        data = {"results": rows, "facts": {}, "total_s": float("nan"), "machine": {
+            "cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30),
+            "python": sys.version.split()[0]}}
+    else:
+        data = json.loads(results_json.read_text())
     results: list[dict[str, Any]] = data["results"]
     facts = data.get("facts", {})
     by: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
@@ -99,6 +110,8 @@ def write_report(results_json: Path, doc: Path) -> None:
             dask = seconds("dask2", stage, size)
             if one is None or two is None:
                 continue
+            if stage == "qa labels" and seconds("local1", "presegment", size) is None:
+                continue  # nothing was pre-segmented there: no labels were checked
             scaling_rows.append([str(size), stage, f"{one:.1f}", f"{two:.1f}", f"{one / two:.2f}x",
                                  "" if dask is None else f"{dask:.1f} ({one / dask:.2f}x)"])
     scaling = _table(["exams", "stage", "1 worker (s)", "2 workers (s)", "speed-up", "Dask, 2 workers (s)"],
