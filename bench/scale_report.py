@@ -41,11 +41,13 @@ def _plot(by: dict[tuple[str, str], list[tuple[int, float]]], out: Path) -> None
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
+    stages = sorted({stage for _config, stage in by})
+    colours = {stage: plt.get_cmap("tab20")(i % 20) for i, stage in enumerate(stages)}
     for (config, stage), points in sorted(by.items()):
         if config not in ("local2", "local1") or len(points) < 2:
             continue
         xs, ys = zip(*sorted(points), strict=True)
-        ax.plot(xs, ys, marker="o", linestyle="-" if config == "local2" else "--",
+        ax.plot(xs, ys, marker="o", linestyle="-" if config == "local2" else "--", color=colours[stage],
                 label=f"{stage} ({config[-1]} worker{'s' if config[-1] != '1' else ''})")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -84,7 +86,9 @@ def write_report(results_json: Path, doc: Path) -> None:
     sizes = sorted({r["size"] for r in results if r["config"] == "local2"})
     stages = list(dict.fromkeys(r["stage"] for r in results if r["config"] == "local2"))
     plot = doc.parent / "img" / "scale.png"
-    _plot({k: v for k, v in by.items() if k[0] in ("local1", "local2")}, plot)
+    presegmented = {(config, n) for (config, stage), pts in by.items() if stage == "presegment" for n, _t in pts}
+    checked = {k: [(n, t) for n, t in v if k[1] != "qa labels" or (k[0], n) in presegmented] for k, v in by.items()}
+    _plot({k: v for k, v in checked.items() if k[0] in ("local1", "local2")}, plot)
 
     def seconds(config: str, stage: str, size: int) -> float | None:
         return next((t for n, t in by.get((config, stage), []) if n == size), None)
