@@ -10,7 +10,8 @@ alone on the whole export, and the per-case costs of the full-size exams. ``docs
 the growth of each stage from 400 to 1,368 exams, a plot, and the projection of the reference scale.
 
 Usage: ``python bench/rehearsal.py [--out DIR] [--sizes 100,400,1368] [--quick]``; ``--quick`` runs sizes 30 and
-60 only (a check of the script, minutes). Runs unattended; about 1.5 hours on 2 cores.
+60 only (a check of the script, minutes). Runs unattended; about 1 hour on 2 cores (12 min of it writing the
+export).
 """
 
 from __future__ import annotations
