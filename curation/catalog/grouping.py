@@ -24,9 +24,12 @@ _IOP = [f"iop_{i}" for i in range(6)]
 _IPP = [f"ipp_{i}" for i in range(3)]
 
 
-def _key(*parts: Any) -> str:
-    text = "\x1f".join("" if p is None or (isinstance(p, float) and np.isnan(p)) else str(p) for p in parts)
+def _digest(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _key(*parts: Any) -> str:
+    return _digest("\x1f".join("" if p is None or (isinstance(p, float) and np.isnan(p)) else str(p) for p in parts))
 
 
 def _keys(prefix: str, *parts: pd.Series) -> list[str]:
@@ -34,8 +37,7 @@ def _keys(prefix: str, *parts: pd.Series) -> list[str]:
     text = pd.Series(prefix, index=parts[0].index)
     for part in parts:
         text = text + "\x1f" + part
-    digests = {value: hashlib.sha1(value.encode("utf-8")).hexdigest()[:16] for value in text.unique()}
-    return text.map(digests).tolist()
+    return text.map({value: _digest(value) for value in text.unique()}).tolist()
 
 
 def _col(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -233,7 +235,7 @@ def summarise_series(files: pd.DataFrame) -> pd.DataFrame:
             damaged[str(row.series_key)].append({"file": str(row.path), "detail": str(row.detail),
                                                  "status": str(row.status)})
     series["damaged_files"] = [json.dumps(damaged.get(str(k), [])) for k in series.index]
-    folders = work.groupby("series_key")["folder"].unique()
+    folders = grouped["folder"].unique()
     series["folder"] = [str(f[0]) if len(f) == 1 else os.path.commonpath(list(f)) for f in folders]
     uids = work.loc[work["sop_instance_uid"] != "", ["series_key", "sop_instance_uid"]]
     series["duplicate_sop_instances"] = count(uids.duplicated()).reindex(series.index, fill_value=0)
@@ -254,7 +256,7 @@ def summarise_series(files: pd.DataFrame) -> pd.DataFrame:
         geometry[name] = _geometry(rows_iop, rows_ipp)
         if len(rows_iop) != len(index):
             per_frame[name] = [float(np.nanmedian(v)) if not np.isnan(v).all() else np.nan for v in rows_iop.T]
-    medians = work.groupby("series_key")[_IOP].median()  # of the files' orientations (NaN where none is known)
+    medians = grouped[_IOP].median()  # of the files' orientations (NaN where none is known)
     for i, column in enumerate(_IOP):
         series[column] = [per_frame[k][i] if k in per_frame else v for k, v in medians[column].items()]
     valid = ~work[_IOP].isna().any(axis=1)

@@ -228,7 +228,6 @@ def scan(
             todo.append(p)
         keep = previous[previous["path"].isin(unchanged)]
         reused = keep.drop(columns=[c for c in ("patient_key", "study_key", "series_key") if c in keep])
-        reused["folder"] = [os.path.dirname(p) for p in reused["path"]]
         reused["resolved_path"] = _resolved(reused["path"].tolist())  # a link may point elsewhere now
     log.info("scan: %d files, %d to read, %d unchanged", len(paths), len(todo), len(reused))
     tables: list[pd.DataFrame] = [reused] if len(reused) else []

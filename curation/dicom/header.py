@@ -55,6 +55,7 @@ _SHORT_VRS = frozenset(v.encode() for v in ("AE", "AS", "AT", "CS", "DA", "DS", 
 _EXPLICIT_HEAD = struct.Struct("<HH2sH")  # group, element, VR, 16-bit length
 _IMPLICIT_HEAD = struct.Struct("<HHI")    # group, element, 32-bit length
 _KEPT = frozenset(TAG_TO_FIELD) | {CHARSET_TAG}
+_TEXT = frozenset(("str", "text"))
 _SINGLE = frozenset(("str", "text", "multi", "float", "int"))  # kinds whose one value needs no splitting
 _SEVERAL = {kind: int(kind[7:]) for _tag, _name, kind in FIELDS if kind.startswith("floats:")}
 _COLUMNS = {name: [f"{name}_{i}" for i in range(int(kind[7:]))] for _tag, name, kind in FIELDS
@@ -266,8 +267,6 @@ def _decode_into(record: dict[str, Any], raw_values: dict[int, bytes]) -> None:
         else:
             _store(record, name, kind, value)
 
-
-_TEXT = frozenset(("str", "text"))
 
 
 def _store(record: dict[str, Any], name: str, kind: str, value: Any) -> None:
