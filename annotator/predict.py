@@ -75,10 +75,13 @@ class ModelFolder:
 class NnunetModel:
     """A loaded nnU-Net predictor for one trained-model folder."""
 
-    def __init__(self, folder: ModelFolder, *, device: str = "cpu", threads: int = 2, mirroring: bool = False,
-                 tile_step_size: float = 0.5) -> None:
+    def __init__(self, folder: ModelFolder, *, device: str = "cpu", threads: int | None = None,
+                 mirroring: bool = False, tile_step_size: float = 0.5) -> None:
         import torch
 
+        from curation.workspace.threads import thread_budget
+
+        threads = threads or thread_budget()  # the executor's share of the cores for this worker
         self.folder = folder
         with nnunet_environment(processes=threads):
             from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor

@@ -38,6 +38,9 @@ app = typer.Typer(
 )
 F = TypeVar("F", bound=Callable[..., Any])
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder (default: current folder).")]
+ThreadsOpt = Annotated[int | None, typer.Option(
+    help="Threads each worker's libraries may use (default from settings; 0 = the cores shared out among the "
+         "workers).", min=0)]
 
 
 def friendly(func: F) -> F:
@@ -120,12 +123,12 @@ def progress_bars(*labels: str) -> Iterator[tuple[Callable[[int, int], None], ..
 
 
 def with_executor(ws: Workspace, workers: int | None, scheduler: str | None, label: str,
-                   step: Callable[..., Any]) -> Any:
+                  step: Callable[..., Any], threads: int | None = None) -> Any:
     """Run ``step(executor=..., progress=...)`` on the executor asked for, with a progress bar."""
     from curation.workspace.executor import make_executor
 
     # leaving the block on an error or Ctrl-C stops the pool without waiting for the items still running
-    with make_executor(ws.settings.executor, workers=workers, scheduler=scheduler) as executor, \
+    with make_executor(ws.settings.executor, workers=workers, scheduler=scheduler, threads=threads) as executor, \
             progress_bar(label) as progress:
         return step(executor=executor, progress=progress)
 

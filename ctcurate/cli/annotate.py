@@ -12,7 +12,7 @@ from typer.core import TyperGroup
 from curation.errors import ConfigError
 from curation.workspace.layout import Workspace
 
-from ._common import WorkspaceOpt, app, console, exit_on_failures, friendly, with_executor, writes
+from ._common import ThreadsOpt, WorkspaceOpt, app, console, exit_on_failures, friendly, with_executor, writes
 
 __all__: list[str] = []
 
@@ -28,13 +28,14 @@ def presegment(
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
     workers: Annotated[int | None, typer.Option(help="Worker processes (default from settings).")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Run a model on every case without a segmentation; store the result as revision 0."""
     from annotator.presegment import presegment as run
 
     ws = Workspace.open(workspace)
     result = with_executor(ws, workers, scheduler, "presegment",
-                           functools.partial(run, ws, model, version=version, cases=case, device=device))
+                           functools.partial(run, ws, model, version=version, cases=case, device=device), threads)
     console.print(f"{len(result.done)} segmented, {len(result.skipped)} already had a revision, "
                   f"{len(result.failed)} failed")
     exit_on_failures(result.failed)

@@ -15,7 +15,17 @@ from curation.workspace import ReleaseFolder
 from curation.workspace.layout import Workspace
 from curation.workspace.settings import ExecutorSettings, SamplingSettings, Settings
 
-from ._common import WorkspaceOpt, app, console, err_console, exit_on_failures, friendly, with_executor, writes
+from ._common import (
+    ThreadsOpt,
+    WorkspaceOpt,
+    app,
+    console,
+    err_console,
+    exit_on_failures,
+    friendly,
+    with_executor,
+    writes,
+)
 
 __all__: list[str] = []
 
@@ -28,10 +38,12 @@ def init(
     seed: Annotated[int, typer.Option(help="Seed of the random draw.")] = 0,
     n: Annotated[int, typer.Option("--n", help="Exams to sample (0 = all).")] = 0,
     workers: Annotated[int, typer.Option(help="Local worker processes.")] = 2,
+    threads: Annotated[int, typer.Option(help="Threads each worker's libraries may use (0 = the cores shared out "
+                                              "among the workers).", min=0)] = 0,
 ) -> None:
     """Create a workspace: folders, ctcurate.toml settings and the secret key."""
     settings = Settings(name=name, seed=seed, sampling=SamplingSettings(n=n),
-                        executor=ExecutorSettings(workers=workers))
+                        executor=ExecutorSettings(workers=workers, threads=threads))
     ws = Workspace.create(workspace, settings)
     console.print(f"workspace created at [bold]{ws.root}[/] (settings: {ws.settings_path.name})")
 
@@ -46,13 +58,14 @@ def scan(
     full: Annotated[bool, typer.Option(help="Re-read unchanged files too.")] = False,
     workers: Annotated[int | None, typer.Option(help="Worker processes (default from settings).")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Index export folders (headers only) into the private catalog; a rescan skips unchanged files."""
     from curation.catalog.scan import scan as run_scan
 
     ws = Workspace.open(workspace)
     result = with_executor(ws, workers, scheduler, "scan",
-                            functools.partial(run_scan, ws, exports or [], full=full))
+                           functools.partial(run_scan, ws, exports or [], full=full), threads)
     console.print(f"{result.n_files} files ({result.n_read} read, {result.n_reused} unchanged, "
                   f"{result.n_removed} gone): {result.n_patients} patients, {result.n_studies} exams and "
                   f"{result.n_series} image series of any modality; {result.n_ct_exams} exams with CT series "
@@ -141,13 +154,15 @@ def convert(
     case: Annotated[list[str] | None, typer.Option(help="Only these case ids.")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (default from settings).")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Write each chosen series as NRRD (native, and each configured isotropic spacing) with case.json."""
     from curation.cases.convert import convert as run_convert
     from curation.selection.filter import redraw_flow
 
     ws = Workspace.open(workspace)
-    result = with_executor(ws, workers, scheduler, "convert", functools.partial(run_convert, ws, cases=case))
+    result = with_executor(ws, workers, scheduler, "convert", functools.partial(run_convert, ws, cases=case),
+                           threads)
     if result.withdrawn:
         console.print("withdrawn: " + ", ".join(f"{w.case_id} ({w.reason})" for w in result.withdrawn))
     console.print(f"{len(result.converted)} converted, {len(result.skipped)} already done, "

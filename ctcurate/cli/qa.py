@@ -16,7 +16,7 @@ from curation.errors import QAError
 from curation.labels.labelset import builtin_label_sets, load_label_set
 from curation.workspace import SETTINGS_FILE, QAFolder, Workspace
 
-from ._common import app, console, friendly, progress_bar, writes
+from ._common import ThreadsOpt, app, console, friendly, progress_bar, writes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -83,6 +83,7 @@ def labels(
     workers: Annotated[int | None, typer.Option(help="Worker processes (default from settings, else 2).")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
     fail_on: FailOpt = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Check every case's labels: completeness, storage, geometry, overlap, FOV, fragments, holes, sides,
     spine order, intensity, cohort outliers. Writes label_findings.parquet and label_stats.parquet."""
@@ -104,7 +105,7 @@ def labels(
     out_dir = _out_dir(root, out)
     qa_settings = LabelQASettings(label_set_obj, cohort_min_cases=settings.qa.cohort_min_cases if settings else 10)
     with make_executor(settings.executor if settings else ExecutorSettings(), workers=workers,
-                       scheduler=scheduler) as executor, progress_bar("qa labels") as progress:
+                       scheduler=scheduler, threads=threads) as executor, progress_bar("qa labels") as progress:
         done = []
 
         def tick(case_id: str) -> None:

@@ -1,7 +1,8 @@
 """Pluggable executors: run a function over many items serially, in a local process pool, or on Dask.
 
 All three yield results as they complete, so callers can record each one (and resume after a
-kill) instead of waiting for the whole batch. Functions and items must be picklable.
+kill) instead of waiting for the whole batch. Functions and items must be picklable. Each limits the threads of
+the libraries its work uses to the machine's cores shared out among its workers (:mod:`.threads`).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import forkserver
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from curation.errors import ExecutorError
 from curation.lifetime import worker_started
 
 from .settings import ExecutorSettings
+from .threads import apply_thread_budget, limited_threads, threads_per_worker
 
 __all__ = ["Executor", "SerialExecutor", "LocalExecutor", "DaskExecutor", "make_executor"]
 
@@ -40,13 +42,18 @@ class Executor(Protocol):
 
 
 class SerialExecutor:
-    """Runs everything in this process: simplest to debug, used when ``workers == 1``."""
+    """Runs everything in this process: simplest to debug, used when ``workers == 1``. While it runs, the
+    libraries may use ``threads`` threads (default: every core)."""
 
     workers = 1
 
+    def __init__(self, threads: int = 0) -> None:
+        self.threads = threads_per_worker(1, threads)
+
     def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R]]:
-        for item in items:
-            yield item, fn(item)
+        with limited_threads(self.threads):
+            for item in items:
+                yield item, fn(item)
 
     def close(self, *, wait: bool = True) -> None:
         """Nothing to release."""
@@ -58,14 +65,21 @@ class SerialExecutor:
         self.close()
 
 
+def _worker_init(command_pid: int, threads: int) -> None:
+    worker_started(command_pid)
+    apply_thread_budget(threads)
+
+
 class LocalExecutor:
     """A local process pool (forkserver start method, so it is safe beside threads); its workers end with the
-    process that made the pool, even when that is killed (see :mod:`curation.lifetime`)."""
+    process that made the pool, even when that is killed (see :mod:`curation.lifetime`). Each worker's libraries
+    may use ``threads`` threads (default: the cores shared out among the workers)."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, threads: int = 0) -> None:
         if workers < 1:
             raise ExecutorError(f"local executor: expected at least 1 worker, found {workers}")
         self.workers = workers
+        self.threads = threads_per_worker(workers, threads)
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["curation.catalog.scan", "curation.dicom.series"])
         # the fork server, and every worker it forks, starts with Ctrl-C blocked: a worker ignores it before it
@@ -75,8 +89,8 @@ class LocalExecutor:
             forkserver.ensure_running()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=worker_started,
-                                         initargs=(os.getpid(),))
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
+                                         initargs=(os.getpid(), self.threads))
 
     def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R]]:
         pending: dict[Future[R], T] = {}
@@ -110,10 +124,23 @@ class LocalExecutor:
         self.close(wait=kind is None)
 
 
-class DaskExecutor:
-    """Runs tasks on a Dask cluster given its scheduler address (``tcp://host:port``)."""
+class _Budgeted(Generic[T, R]):
+    """``fn`` run with the libraries' threads limited (a Dask task: its worker may not have been limited yet)."""
 
-    def __init__(self, address: str, *, timeout_s: float = 20.0) -> None:
+    def __init__(self, fn: Callable[[T], R], threads: int) -> None:
+        self.fn, self.threads = fn, threads
+
+    def __call__(self, item: T) -> R:
+        apply_thread_budget(self.threads)
+        return self.fn(item)
+
+
+class DaskExecutor:
+    """Runs tasks on a Dask cluster given its scheduler address (``tcp://host:port``); each task's libraries may
+    use ``threads`` threads (default 1: Dask runs one task per worker thread)."""
+
+    def __init__(self, address: str, *, timeout_s: float = 20.0, threads: int = 0) -> None:
+        self.threads = threads_per_worker(1, threads) if threads else 1
         from distributed import Client
 
         try:
@@ -129,7 +156,7 @@ class DaskExecutor:
         from distributed import as_completed
 
         items = list(items)
-        futures = self._client.map(fn, items, pure=False)
+        futures = self._client.map(_Budgeted(fn, self.threads), items, pure=False)
         index = {future.key: item for future, item in zip(futures, items, strict=True)}
         for future in as_completed(futures):
             yield index[future.key], self._client.gather(future)
@@ -145,14 +172,15 @@ class DaskExecutor:
 
 
 def make_executor(settings: ExecutorSettings | None = None, *, workers: int | None = None,
-                  scheduler: str | None = None) -> Any:
+                  scheduler: str | None = None, threads: int | None = None) -> Any:
     """Build the executor the settings (or explicit overrides) ask for."""
     settings = settings or ExecutorSettings()
     scheduler = settings.scheduler if scheduler is None else scheduler
     workers = settings.workers if workers is None else workers
+    threads = settings.threads if threads is None else threads
     if scheduler:
         log.info("using Dask scheduler %s", scheduler)
-        return DaskExecutor(scheduler)
+        return DaskExecutor(scheduler, threads=threads)
     if workers <= 1:
-        return SerialExecutor()
-    return LocalExecutor(workers)
+        return SerialExecutor(threads)
+    return LocalExecutor(workers, threads)

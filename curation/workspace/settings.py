@@ -138,14 +138,22 @@ class ConversionSettings:
 
 @dataclass(frozen=True)
 class ExecutorSettings:
-    """Where parallel work runs: a local process pool, or a Dask scheduler when ``scheduler`` is set."""
+    """Where parallel work runs: a local process pool, or a Dask scheduler when ``scheduler`` is set.
+
+    ``threads``: the threads each worker's libraries (SimpleITK, torch, BLAS) may use; 0 shares this machine's
+    cores out among the local workers (on Dask: 1 per task).
+    """
 
     workers: int = 2
     scheduler: str = ""
+    threads: int = 0
 
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ConfigError(f"setting 'executor.workers': expected >= 1, found {self.workers}")
+        if self.threads < 0:
+            raise ConfigError(f"setting 'executor.threads': expected 0 (the cores shared out among the workers) "
+                              f"or a positive count, found {self.threads}")
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,21 @@ def test_two_part_model_merges_with_the_right_names(part: ModelPart, ts: Path) -
     assert np.array_equal(merged.array, whole.array)
 
 
+def test_a_model_uses_its_workers_share_of_the_cores() -> None:
+    import torch
+
+    from curation.workspace.threads import available_cores, limited_threads
+
+    before = torch.get_num_threads()
+    with limited_threads(1):
+        NnunetModel(ModelFolder.read(SMALL))
+        assert torch.get_num_threads() == 1  # a worker of two on two cores: one thread, not torch's default
+    assert torch.get_num_threads() == before
+    NnunetModel(ModelFolder.read(SMALL))  # no budget: every core
+    assert torch.get_num_threads() == available_cores()
+    torch.set_num_threads(before)
+
+
 def test_model_errors(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not found"):
         ModelFolder.read(tmp_path / "nothing")
