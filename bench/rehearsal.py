@@ -159,22 +159,31 @@ def exclude_distorted(ws: Path, truth: list[dict[str, str]]) -> int:
     return len(cases)
 
 
+# how each configuration runs the stages that use workers (a Dask run adds its scheduler's address)
+CONFIGS = {"local1": ["--workers", "1"], "local2": ["--workers", "2"],
+           "local1-1thread": ["--workers", "1", "--threads", "1"], "dask2": ["--workers", "2"],
+           "scan-local1": ["--workers", "1"], "scan-local2": ["--workers", "2"]}
+# stages whose command is run a second time with nothing left to do: its fixed cost (start, tables, reports)
+RERUN = {"convert", "presegment", "qa labels"}
+
+
 def pipeline(size: int, config: str, export: Path, ws: Path, truth: list[dict[str, str]], log: Path,
              scheduler: str | None, stages: set[str]) -> list[Measured]:
-    """All stages on one workspace; ``config`` is local1, local2 or dask2."""
-    workers = ["--workers", config[-1]] if scheduler is None else ["--scheduler", scheduler]
+    """All stages on one workspace; ``config`` is one of :data:`CONFIGS`."""
+    workers = CONFIGS[config] if scheduler is None else ["--scheduler", scheduler]
     out: list[Measured] = []
 
     def stage(name: str, args: list[str], items: int = 0, allowed: tuple[int, ...] = (0,)) -> None:
         if name not in stages:
             return
-        seconds, peak = run_stage(args, log, allowed=allowed)
-        out.append(Measured(size, config, name, seconds, peak, items))
-        _save_partial(log.parent, out)
-        print(f"  {size:5d} {config:6s} {name:12s} {seconds:8.1f} s {peak:8.0f} MiB", flush=True)
+        for label in (name, f"{name} (rerun)") if name in RERUN and scheduler is None else (name,):
+            seconds, peak = run_stage(args, log, allowed=allowed)
+            out.append(Measured(size, config, label, seconds, peak, items))
+            _save_partial(log.parent, out)
+            print(f"  {size:5d} {config:14s} {label:20s} {seconds:8.1f} s {peak:8.0f} MiB", flush=True)
 
     shutil.rmtree(ws, ignore_errors=True)
-    run_stage(["init", str(ws), "--workers", config[-1], "--seed", "1368"], log)
+    run_stage(["init", str(ws), "--workers", CONFIGS[config][1], "--seed", "1368"], log)
     w = ["-w", str(ws)]
     n_files = sum(1 for _ in export.rglob("*.dcm"))
     stage("scan", ["scan", str(export), *w, *workers], n_files)
@@ -202,27 +211,64 @@ def pipeline(size: int, config: str, export: Path, ws: Path, truth: list[dict[st
 
 ALL = {"scan", "sample", "filter", "convert", "exclude", "presegment", "qa labels", "qa meta", "split", "datasheet",
        "release"}
-# stages the 1-worker run repeats at the largest size (qa labels needs the pre-segmentation, which it skips there)
+# stages the 1-worker run repeats at the largest size (their 1 vs 2 workers is measured in pairs below)
 PARALLEL = {"scan", "sample", "filter", "convert", "exclude"}
+# 1 vs 2 workers, measured in alternation on copies of one workspace (this machine's speed drifts over minutes)
+PAIRED = ("convert", "presegment", "qa labels")
+PAIR_CONFIGS = ("local1", "local2", "local1-1thread")
 
 
 def plan(sizes: list[int]) -> list[tuple[int, str, set[str]]]:
     """(size, config, stages), the most telling first: every stage on 2 workers at every size, largest first; on
-    1 worker every stage but at the largest size only those that run on workers (pre-segmentation's growth is
-    shown by the smaller sizes and its per-case cost by the full-size exams); on Dask the middle size."""
-    largest = max(sizes)
+    1 worker every stage, but at the largest size only those that run on workers; Dask at the middle size."""
+    largest, middle = max(sizes), sizes[len(sizes) // 2]
     runs = [(size, "local2", ALL) for size in sorted(sizes, reverse=True)]
     runs += [(size, "local1", PARALLEL if size == largest and len(sizes) > 1 else ALL)
              for size in sorted(sizes, reverse=True)]
-    runs.append((sizes[len(sizes) // 2], "dask2", ALL))
+    runs.append((middle, "dask2", ALL))
     return runs
 
 
-def run_pipeline_plain(export: Path, ws: Path, log: Path) -> list[Measured]:
+def paired(size: int, export: Path, out: Path, log: Path, rounds: int = 2) -> list[Measured]:
+    """Convert, presegment and qa labels on 1 worker, 2 workers and 1 worker with one thread, alternating, each
+    on a fresh copy of the workspace the stage starts from; ``rounds`` times (the report keeps the fastest)."""
+    from annotator.small_model import SMALL_MODEL_FOLDER
+
+    measured: list[Measured] = []
+    base = out / f"ws-pair-{size}"
+    shutil.rmtree(base, ignore_errors=True)
+    w = ["-w", str(base)]
+    for args in (["init", str(base), "--seed", "1368"], ["scan", str(export), *w], ["sample", *w, "--n", str(size)],
+                 ["filter", *w]):
+        run_stage(args, log)
+    commands = {"convert": lambda ws: ["convert", "-w", str(ws)],
+                "presegment": lambda ws: ["presegment", "small", "-w", str(ws)],
+                "qa labels": lambda ws: ["qa", "labels", str(ws), "--fail-on", "none"]}
+    for stage in PAIRED:
+        if stage == "presegment":
+            run_stage(["model", "add", "small", str(SMALL_MODEL_FOLDER), *w], log)
+        for turn in range(rounds):
+            for config in PAIR_CONFIGS:
+                copy = out / "ws-pair-run"
+                shutil.rmtree(copy, ignore_errors=True)
+                shutil.copytree(base, copy, symlinks=True)
+                shutil.rmtree(copy / "qa", ignore_errors=True)
+                seconds, peak = run_stage([*commands[stage](copy), *CONFIGS[config]], log)
+                measured.append(Measured(size, f"pair-{config}", stage, seconds, peak, turn))
+                _save_partial(out, measured)
+                print(f"  {size:5d} pair {config:14s} {stage:12s} {seconds:8.1f} s", flush=True)
+        run_stage([*commands[stage](base), "--workers", "2"], log)  # the next stage starts from this one's result
+    shutil.rmtree(out / "ws-pair-run", ignore_errors=True)
+    return measured
+
+
+def run_pipeline_plain(export: Path, ws: Path, log: Path, workers: int) -> list[Measured]:
+    """The full-size exams through scan .. qa labels on ``workers`` workers (config ``full-size`` for 2)."""
     out: list[Measured] = []
+    config = "full-size" if workers == 2 else f"full-size-local{workers}"
     n_cases = sum(1 for _ in export.iterdir())
     shutil.rmtree(ws, ignore_errors=True)
-    run_stage(["init", str(ws), "--workers", "2"], log)
+    run_stage(["init", str(ws), "--workers", str(workers)], log)
     w = ["-w", str(ws)]
     from annotator.small_model import SMALL_MODEL_FOLDER
 
@@ -232,8 +278,8 @@ def run_pipeline_plain(export: Path, ws: Path, log: Path) -> list[Measured]:
                        ("qa labels", ["qa", "labels", str(ws), "--fail-on", "none"])):
         seconds, peak = run_stage(args, log)
         if name != "model":
-            out.append(Measured(n_cases, "full-size", name, seconds, peak, n_cases))
-            print(f"  full-size {name:12s} {seconds:8.1f} s {peak:8.0f} MiB ({n_cases} cases)", flush=True)
+            out.append(Measured(n_cases, config, name, seconds, peak, n_cases))
+            print(f"  {config} {name:12s} {seconds:8.1f} s {peak:8.0f} MiB ({n_cases} cases)", flush=True)
             _save_partial(log.parent, out)
     return out
 
@@ -272,7 +318,12 @@ def main() -> None:
         results += pipeline(max(sizes), config, source / "export", out / f"ws-scan-{config}", truth, log, None,
                             {"scan"})
     if full:
-        results += run_pipeline_plain(source / "export" / "full", out / "ws-full", log)
+        for workers in (2, 1):  # per-case costs where the work per case dominates, and 1 vs 2 workers there
+            results += run_pipeline_plain(source / "export" / "full", out / f"ws-full-{workers}", log, workers)
+    middle = sizes[len(sizes) // 2]
+    print(f"1 and 2 workers in alternation, {middle} exams", flush=True)
+    results += paired(middle, subset(source / "export", truth, math.ceil(middle / KEPT_SHARE),
+                                     out / f"export-{middle}"), out, log)
     cluster = None
     try:
         for size, config, stages in plan(sizes):

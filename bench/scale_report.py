@@ -80,11 +80,12 @@ def write_report(results_json: Path, doc: Path) -> None:
     by: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
     peak: dict[tuple[str, str, int], float] = {}
     for r in results:
-        if r["config"] in ("local1", "local2", "dask2"):
+        if r["config"] in ("local1", "local2", "dask2", "local1-1thread"):
             by[(r["config"], r["stage"])].append((r["size"], r["seconds"]))
             peak[(r["config"], r["stage"], r["size"])] = r["peak_mib"]
     sizes = sorted({r["size"] for r in results if r["config"] == "local2"})
-    stages = list(dict.fromkeys(r["stage"] for r in results if r["config"] == "local2"))
+    stages = list(dict.fromkeys(r["stage"] for r in results if r["config"] == "local2"
+                                and not r["stage"].endswith("(rerun)")))
     plot = doc.parent / "img" / "scale.png"
     presegmented = {(config, n) for (config, stage), pts in by.items() if stage == "presegment" for n, _t in pts}
     checked = {k: [(n, t) for n, t in v if k[1] != "qa labels" or (k[0], n) in presegmented] for k, v in by.items()}
@@ -107,19 +108,53 @@ def write_report(results_json: Path, doc: Path) -> None:
         rows.append(row)
     growth = _table(["stage (2 workers)", *[f"{n} exams" for n in sizes], "growth exponent"], rows)
 
+    def net(config: str, stage: str, size: int) -> float | None:
+        """A stage's time less that of its rerun with nothing to do (start, tables, reports)."""
+        whole, fixed = seconds(config, stage, size), seconds(config, f"{stage} (rerun)", size)
+        return None if whole is None or fixed is None else whole - fixed
+
+    def ratio(a: float | None, b: float | None) -> str:
+        return "" if a is None or b is None or b <= 0 else f"{a / b:.2f}x"
+
     scaling_rows = []
     for size in sizes:
         for stage in stages:
             one, two = seconds("local1", stage, size), seconds("local2", stage, size)
-            dask = seconds("dask2", stage, size)
+            thread1, dask = seconds("local1-1thread", stage, size), seconds("dask2", stage, size)
             if one is None or two is None:
                 continue
             if stage == "qa labels" and seconds("local1", "presegment", size) is None:
                 continue  # nothing was pre-segmented there: no labels were checked
-            scaling_rows.append([str(size), stage, f"{one:.1f}", f"{two:.1f}", f"{one / two:.2f}x",
-                                 "" if dask is None else f"{dask:.1f} ({one / dask:.2f}x)"])
-    scaling = _table(["exams", "stage", "1 worker (s)", "2 workers (s)", "speed-up", "Dask, 2 workers (s)"],
-                     scaling_rows)
+            fixed = [seconds(c, f"{stage} (rerun)", size) for c in ("local1", "local2")]
+            scaling_rows.append([
+                str(size), stage, f"{one:.1f}", f"{two:.1f}", ratio(one, two),
+                "" if thread1 is None else f"{thread1:.1f} ({ratio(thread1, two)})",
+                "" if None in fixed else f"{fixed[0]:.1f} / {fixed[1]:.1f}",
+                ratio(net("local1", stage, size), net("local2", stage, size)),
+                "" if dask is None else f"{dask:.1f} ({ratio(one, dask)})"])
+    scaling = _table(["exams", "stage", "1 worker (s)", "2 workers (s)", "speed-up", "1 worker, 1 thread (s)",
+                      "rerun, nothing to do: 1 / 2 workers (s)", "speed-up of the per-case part",
+                      "Dask, 2 workers (s)"], scaling_rows)
+    best: dict[tuple[str, str], float] = {}
+    pair_size = 0
+    for r in results:
+        if r["config"].startswith("pair-"):
+            key = (r["config"].removeprefix("pair-"), r["stage"])
+            best[key] = min(best.get(key, math.inf), r["seconds"])
+            pair_size = r["size"]
+    pair_rows = []
+    for stage in dict.fromkeys(stage for _c, stage in best):
+        one, two, thread1 = (best.get((c, stage)) for c in ("local1", "local2", "local1-1thread"))
+        pair_rows.append([stage, *("" if t is None else f"{t:.1f}" for t in (one, thread1, two)), ratio(one, two),
+                          ratio(thread1, two)])
+    pairs = _table(["stage", "1 worker (s)", "1 worker, 1 thread (s)", "2 workers (s)", "2 workers vs 1",
+                    "2 workers vs 1 with 1 thread"], pair_rows)
+    full_by = {(r["config"], r["stage"]): r["seconds"] for r in results if r["config"].startswith("full-size")}
+    full_scaling = _table(["stage", "1 worker (s)", "2 workers (s)", "speed-up"], [
+        [stage, f"{full_by[('full-size-local1', stage)]:.1f}", f"{full_by[('full-size', stage)]:.1f}",
+         ratio(full_by[("full-size-local1", stage)], full_by[("full-size", stage)])]
+        for stage in ("scan", "convert", "presegment", "qa labels")
+        if ("full-size-local1", stage) in full_by and ("full-size", stage) in full_by])
 
     scan_rows = []
     for r in results:
@@ -187,9 +222,25 @@ linear; small stages are dominated by their start-up and show k < 1).
 ## Two workers against one
 
 Same stages on 1 and 2 workers of the local pool, and on a Dask LocalCluster of 2 single-threaded worker
-processes (its workers run outside the command, so their memory is not in the peaks above).
+processes (its workers run outside the command, so their memory is not in the peaks above). Each worker's
+libraries (torch, SimpleITK, BLAS) get the machine's cores shared out among the workers (`[executor] threads`,
+`--threads`): one worker alone uses every core through its libraries' threads, which pre-segmentation's torch
+does, so the run of 1 worker with 1 thread shows what the second process adds. A command's fixed cost (start,
+tables, reports) is that of its rerun with nothing left to do; the per-case part is the rest.
+
+This machine's speed drifts by up to a quarter over minutes (other tenants of its host), so runs far apart in time
+compare badly. The stages that run on workers are therefore measured in alternation at {pair_size} exams: 1
+worker, 2 workers, 1 worker with 1 thread, each on a fresh copy of the same workspace, twice; the fastest of each:
+
+{pairs}
+
+Each stage at each size, one run each, in the order of the plan (minutes apart):
 
 {scaling}
+
+At full size (512 x 512 x 360), where the work of each case dominates:
+
+{full_scaling}
 
 ## Scan alone on the whole export
 

@@ -115,15 +115,29 @@ def check_case(files: CaseFiles, settings: LabelQASettings) -> CaseResult:
                                                file=str(files.folder))], [])
 
 
-def _check_task(task: tuple[CaseFiles, LabelQASettings]) -> CaseResult:
-    return check_case(*task)
+def _check_task(task: tuple[CaseFiles, LabelQASettings, Path | None, str]) -> CaseResult:
+    """Check one case; with a cache file, keep its results there (written by the worker: a batch's files are
+    written in parallel)."""
+    files, settings, cache_file, fingerprint = task
+    result = check_case(files, settings)
+    if cache_file is not None:
+        atomic_write_text(cache_file, json.dumps(
+            {"case": result.case, "fingerprint": fingerprint, "findings": [f.to_row() for f in result.findings],
+             "stats": result.stats}))
+    return result
 
 
-def case_fingerprint(files: CaseFiles, settings: LabelQASettings) -> str:
-    """Hash of a case's files (names, sizes, modification times), the label set, the thresholds and the version."""
+def _settings_digest(settings: LabelQASettings) -> Any:
     digest = hashlib.sha256(f"{__version__}|{settings.anatomy!r}|{settings.fit!r}|{settings.presence!r}|"
                             f"{settings.tolerance!r}".encode())
     digest.update(settings.label_set.to_toml().encode())
+    return digest
+
+
+def case_fingerprint(files: CaseFiles, settings: LabelQASettings, *, settings_digest: Any = None) -> str:
+    """Hash of a case's files (names, sizes, modification times), the label set, the thresholds and the version
+    (``settings_digest``: that of the settings, computed once for a batch)."""
+    digest = (settings_digest or _settings_digest(settings)).copy()
     paths = [p for p in (files.image, files.multilabel, *files.other_labels) if p is not None]
     if files.masks is not None:
         paths += sorted(files.masks.iterdir())
@@ -163,11 +177,12 @@ def run_label_qa(cases: list[CaseFiles], settings: LabelQASettings, out_dir: str
     cache = QAFolder(Path(out_dir)).cases_dir if out_dir is not None else None
     todo = []
     fingerprints = {}
+    settings_digest = _settings_digest(settings)
     for files in cases:
         if cache is None:
             todo.append(files)
             continue
-        fingerprints[files.case] = case_fingerprint(files, settings)
+        fingerprints[files.case] = case_fingerprint(files, settings, settings_digest=settings_digest)
         reused = _cached(cache / f"{files.case}.json", fingerprints[files.case])
         if reused is None:
             todo.append(files)
@@ -178,13 +193,11 @@ def run_label_qa(cases: list[CaseFiles], settings: LabelQASettings, out_dir: str
             progress(files.case)
     if len(todo) < len(cases):
         log.info("reusing the results of %d unchanged cases", len(cases) - len(todo))
-    for _, result in executor.imap_unordered(_check_task, [(c, settings) for c in todo]):
+    tasks = [(c, settings, None if cache is None else cache / f"{c.case}.json", fingerprints.get(c.case, ""))
+             for c in todo]
+    for _, result in executor.imap_unordered(_check_task, tasks):
         findings += result.findings
         rows += result.stats
-        if cache is not None:
-            atomic_write_text(cache / f"{result.case}.json", json.dumps(
-                {"case": result.case, "fingerprint": fingerprints[result.case],
-                 "findings": [f.to_row() for f in result.findings], "stats": result.stats}))
         if progress:
             progress(result.case)
     stats = pd.DataFrame(rows)

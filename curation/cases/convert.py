@@ -21,9 +21,7 @@ import pandas as pd
 from curation._version import __version__
 from curation.atomic import WRITE_FAULTS, atomic_directory, atomic_write_parquet, atomic_write_text
 from curation.dicom.deid import REDACTED, age_years, keyed_hash, patient_pseudonym, phi_tokens, redact
-from curation.dicom.series import load_series
 from curation.errors import ConversionError, CtcurateError
-from curation.image.volume import resample_image, write_nrrd
 from curation.reasons import RULE_CODES
 from curation.workspace.executor import Executor, make_executor
 from curation.workspace.folders import CASE_METADATA
@@ -121,6 +119,9 @@ def _case_metadata(task: ConvertTask, volume_info: dict[str, Any]) -> dict[str, 
 
 def convert_case(task: ConvertTask) -> dict[str, Any]:
     """Build one case folder atomically; return its ``case.json`` content."""
+    from curation.dicom.series import load_series  # the workers' (preloaded there): the command needs neither
+    from curation.image.volume import resample_image, write_nrrd
+
     case_dir = Path(task.case_dir)
     volume = load_series(list(task.paths), max_tilt_deg=task.max_tilt_deg)
     with atomic_directory(case_dir) as tmp:  # a full or read-only volume's error names case_dir

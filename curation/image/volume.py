@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,15 +174,26 @@ def _write_gzip(handle: IO[bytes], slabs: list[np.ndarray], level: int, threads:
 
 def read_nrrd(path: str | Path) -> Volume:
     """Read a 3-D NRRD file into a :class:`Volume` (space must be LPS or RAS)."""
+    return read_nrrd_with_header(path)[0]
+
+
+def read_nrrd_with_header(path: str | Path, check_header: Callable[[dict[str, Any]], None] | None = None
+                          ) -> tuple[Volume, dict[str, Any]]:
+    """:func:`read_nrrd`, and the header's fields (read once: a segmentation's segments are described there);
+    ``check_header`` may refuse the file (by raising) before its voxels are read."""
     path = Path(path)
     try:
-        data, header = nrrd.read(str(path), index_order="C")
+        with path.open("rb") as handle:
+            header = nrrd.read_header(handle)
+            if check_header is not None:
+                check_header(header)
+            data = nrrd.read_data(header, handle, str(path), index_order="C")
     except (OSError, nrrd.NRRDError, ValueError) as exc:
         raise ConversionError(f"{path}: cannot read NRRD ({exc})") from None
     if data.ndim != 3:
         raise ConversionError(f"{path}: expected a 3-D volume, found {data.ndim} dimensions")
     spacing, origin, direction = _nrrd_geometry(path, header)
-    return Volume(array=data, spacing=spacing, origin=origin, direction=direction)
+    return Volume(array=data, spacing=spacing, origin=origin, direction=direction), header
 
 
 def read_nrrd_grid(path: str | Path) -> Volume:

@@ -16,13 +16,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import nrrd
 import numpy as np
 from scipy import ndimage
 
 from curation.errors import ConversionError, LabelIOError
-from curation.image.volume import VOLUME_SUFFIXES, Volume, read_volume, volume_suffix, write_nrrd, write_volume
+from curation.image.volume import (
+    VOLUME_SUFFIXES,
+    Volume,
+    read_nrrd_with_header,
+    read_volume,
+    volume_suffix,
+    write_nrrd,
+    write_volume,
+)
 
 from .labelset import LabelSet
 
@@ -129,15 +137,15 @@ def write_seg_nrrd(path: str | Path, labels: Volume, label_set: LabelSet, *,
 def read_seg_nrrd(path: str | Path) -> tuple[Volume, list[Segment]]:
     """Read a single-layer Slicer ``.seg.nrrd``: the label volume and its segments."""
     path = Path(path)
+
+    def one_layer(header: dict[str, Any]) -> None:
+        if int(header.get("dimension", 3)) != 3:
+            raise LabelIOError(f"{path}: a {header.get('dimension')}-D segmentation (overlapping segments in "
+                               "several layers) is not supported; in Slicer, remove overlaps so all segments share "
+                               "one layer")
+
     try:
-        header = nrrd.read_header(str(path))
-    except (OSError, nrrd.NRRDError) as exc:
-        raise LabelIOError(f"{path}: cannot read NRRD header ({exc})") from None
-    if int(header.get("dimension", 3)) != 3:
-        raise LabelIOError(f"{path}: a {header.get('dimension')}-D segmentation (overlapping segments in several "
-                           "layers) is not supported; in Slicer, remove overlaps so all segments share one layer")
-    try:
-        volume = read_volume(path)
+        volume, header = read_nrrd_with_header(path, one_layer)
     except ConversionError as exc:
         raise LabelIOError(str(exc)) from None
     segments = []

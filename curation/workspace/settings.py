@@ -6,6 +6,7 @@ object is always usable. :func:`load_settings` names the file and the key of any
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -392,12 +393,21 @@ def load_settings(path: str | Path) -> Settings:
             raise ConfigError(f"{path}: the settings file is empty (a workspace's settings are never all left "
                               "out); restore it from a backup, or delete it and run 'ctcurate init' on the folder "
                               "again (the secret key and the catalog are kept)")
-        raw = tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: settings file not found; run 'ctcurate init' to create a workspace"
         ) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax or re-create it") from None
+    return _parse_settings(path, text)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_settings(path: Path, text: str) -> Settings:
+    """The settings a file's text holds (kept per text: a batch reads them once per case, and they are frozen)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax or re-create it") from None
     top = {k: v for k, v in raw.items() if k not in _SECTIONS}
     unknown = sorted(set(top) - {"name", "seed", "sources"})

@@ -86,3 +86,15 @@ def test_postgresql_urls_use_psycopg_3() -> None:
     assert AnnotationSettings(database_url="sqlite:////data/a.sqlite").database_url == "sqlite:////data/a.sqlite"
     with pytest.raises(ConfigError, match="expected sqlite:///PATH or postgresql\\+psycopg://USER@HOST/DB"):
         AnnotationSettings(database_url="mysql://ann@db.example/ct")
+
+
+def test_an_edited_file_is_read_again_and_an_unchanged_one_is_parsed_once(tmp_path: Path) -> None:
+    path = tmp_path / "ctcurate.toml"
+    save_settings(Settings(seed=1), path)
+    first = load_settings(path)
+    assert load_settings(path) is first  # a batch reads the settings once per case: parsed once
+    path.write_text(path.read_text().replace("seed = 1", "seed = 2"))
+    assert load_settings(path).seed == 2
+    path.write_text(path.read_text().replace("seed = 2", "seed = [2"))
+    with pytest.raises(ConfigError, match=r"ctcurate.toml: not valid TOML \(.*\); fix the syntax or re-create it"):
+        load_settings(path)
