@@ -120,7 +120,7 @@ def write_report(results_json: Path, doc: Path) -> None:
     for size in sizes:
         for stage in stages:
             one, two = seconds("local1", stage, size), seconds("local2", stage, size)
-            thread1, dask = seconds("local1-1thread", stage, size), seconds("dask2", stage, size)
+            dask = seconds("dask2", stage, size)
             if one is None or two is None:
                 continue
             if stage == "qa labels" and seconds("local1", "presegment", size) is None:
@@ -128,11 +128,10 @@ def write_report(results_json: Path, doc: Path) -> None:
             fixed = [seconds(c, f"{stage} (rerun)", size) for c in ("local1", "local2")]
             scaling_rows.append([
                 str(size), stage, f"{one:.1f}", f"{two:.1f}", ratio(one, two),
-                "" if thread1 is None else f"{thread1:.1f} ({ratio(thread1, two)})",
                 "" if None in fixed else f"{fixed[0]:.1f} / {fixed[1]:.1f}",
                 ratio(net("local1", stage, size), net("local2", stage, size)),
                 "" if dask is None else f"{dask:.1f} ({ratio(one, dask)})"])
-    scaling = _table(["exams", "stage", "1 worker (s)", "2 workers (s)", "speed-up", "1 worker, 1 thread (s)",
+    scaling = _table(["exams", "stage", "1 worker (s)", "2 workers (s)", "speed-up",
                       "rerun, nothing to do: 1 / 2 workers (s)", "speed-up of the per-case part",
                       "Dask, 2 workers (s)"], scaling_rows)
     best: dict[tuple[str, str], float] = {}
