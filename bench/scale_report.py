@@ -44,7 +44,7 @@ def _plot(by: dict[tuple[str, str], list[tuple[int, float]]], out: Path) -> None
     stages = sorted({stage for _config, stage in by})
     colours = {stage: plt.get_cmap("tab20")(i % 20) for i, stage in enumerate(stages)}
     for (config, stage), points in sorted(by.items()):
-        if config not in ("local2", "local1") or len(points) < 2:
+        if config not in ("local2", "local1") or len(points) < 2 or stage.endswith("(rerun)"):
             continue
         xs, ys = zip(*sorted(points), strict=True)
         ax.plot(xs, ys, marker="o", linestyle="-" if config == "local2" else "--", color=colours[stage],
@@ -175,7 +175,8 @@ def write_report(results_json: Path, doc: Path) -> None:
             projection_rows.append([stage, f"{per_case[stage]:.1f}", f"{t / 3600:.1f} h"])
     low, high = (g * REFERENCE_CASES / 3600 for g in GPU_SECONDS_PER_CASE)
     overhead = sum(t for (config, stage), pts in by.items() if config == "local2"
-                   and stage not in ("convert", "presegment", "qa labels") for n, t in pts if n == sizes[-1])
+                   and stage in stages and stage not in ("convert", "presegment", "qa labels")
+                   for n, t in pts if n == sizes[-1])
     generator = next((r for r in results if r["config"] == "generator"), None)
     written = (f" Writing the export took {generator['seconds'] / 60:.0f} min ({generator['items']} files)."
                if generator else "")

@@ -174,7 +174,8 @@ def run_label_qa(cases: list[CaseFiles], settings: LabelQASettings, out_dir: str
     executor = executor or SerialExecutor()
     findings: list[Finding] = []
     rows: list[dict[str, Any]] = []
-    cache = QAFolder(Path(out_dir)).cases_dir if out_dir is not None else None
+    # absolute: the workers write each case's results there (on Dask the folder must be shared with them)
+    cache = QAFolder(Path(out_dir).resolve()).cases_dir if out_dir is not None else None
     todo = []
     fingerprints = {}
     settings_digest = _settings_digest(settings)

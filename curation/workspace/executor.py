@@ -42,18 +42,19 @@ class Executor(Protocol):
 
 
 class SerialExecutor:
-    """Runs everything in this process: simplest to debug, used when ``workers == 1``. While it runs, the
-    libraries may use ``threads`` threads (default: every core)."""
+    """Runs everything in this process: simplest to debug, used when ``workers == 1``. While an item runs, the
+    libraries may use ``threads`` threads (default 0: as they are, every core unless the environment says less)."""
 
     workers = 1
 
     def __init__(self, threads: int = 0) -> None:
-        self.threads = threads_per_worker(1, threads)
+        self.threads = threads_per_worker(1, threads) if threads else 0
 
     def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R]]:
-        with limited_threads(self.threads):
-            for item in items:
-                yield item, fn(item)
+        for item in items:
+            with limited_threads(self.threads) if self.threads else contextlib.nullcontext():
+                result = fn(item)
+            yield item, result  # the caller's code between items runs with its own limits
 
     def close(self, *, wait: bool = True) -> None:
         """Nothing to release."""

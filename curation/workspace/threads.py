@@ -6,9 +6,12 @@ would get slower on 2 workers than on 1. So each worker gets ``cores // workers`
 number the settings give (``[executor] threads``); the executors apply it where the work runs:
 
 - a local pool's worker, once when it starts;
-- the serial executor, in this process while it runs (and puts the previous limits back after);
+- the serial executor, in this process while each item runs (and puts the previous limits back after), only
+  when the settings give a number: by default the libraries stay as they are (every core, or what the
+  environment's ``OMP_NUM_THREADS`` and the like say);
 - a Dask worker, per task: the number the settings give, else 1 (Dask runs one task per worker thread, and its
-  workers start with one OpenMP/BLAS thread).
+  workers start with one OpenMP/BLAS thread). The limit stays in the worker process after the task; a count
+  above 1 on a worker that runs several tasks at once gives more busy threads than cores.
 
 Models read :func:`thread_budget` when they are built (torch's count is set there too, for a library imported
 after the budget was applied).
@@ -28,6 +31,7 @@ __all__ = ["available_cores", "threads_per_worker", "thread_budget", "apply_thre
 
 log = logging.getLogger(__name__)
 _BUDGET: int | None = None  # what this process was given; None: no budget applied (use every core)
+_APPLIED_WITH = 0  # how many modules were loaded when it was applied (a library loaded since gets it too)
 
 
 def available_cores() -> int:
@@ -43,7 +47,7 @@ def threads_per_worker(workers: int, threads: int = 0) -> int:
     """``threads`` when given (> 0), else this machine's cores shared out among ``workers`` (at least 1)."""
     if workers < 1 or threads < 0:
         raise ExecutorError(f"thread budget: expected workers >= 1 and threads >= 0, found workers={workers}, "
-                            f"threads={threads}")
+                            f"threads={threads}; give at least one worker, and 0 or more threads")
     return threads if threads > 0 else max(1, available_cores() // workers)
 
 
@@ -72,15 +76,18 @@ def _set(budget: int | None, sitk_threads: int | None, torch_threads: int | None
 
 def apply_thread_budget(threads: int) -> None:
     """Limit this process's SimpleITK, torch and BLAS/OpenMP threads to ``threads`` (for good: a worker's start)."""
+    global _APPLIED_WITH
     if threads < 1:
-        raise ExecutorError(f"thread budget: expected at least 1 thread, found {threads}")
-    if threads == _BUDGET:
-        return
+        raise ExecutorError(f"thread budget: expected at least 1 thread, found {threads}; set --threads or "
+                            "[executor] threads to 1 or more (0: the cores shared out among the workers)")
+    if threads == _BUDGET and len(sys.modules) == _APPLIED_WITH:
+        return  # nothing loaded since: the limits hold (a task calls this each time, so it must be cheap)
     import SimpleITK  # noqa: F401  (loaded by every stage that resamples; the limit must be there before it runs)
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(threads)
     _set(threads, threads, threads if "torch" in sys.modules else None)
+    _APPLIED_WITH = len(sys.modules)
     log.debug("process %d: %d thread(s) per task", os.getpid(), threads)
 
 

@@ -96,13 +96,15 @@ def test_a_model_uses_its_workers_share_of_the_cores() -> None:
     from curation.workspace.threads import available_cores, limited_threads
 
     before = torch.get_num_threads()
-    with limited_threads(1):
-        NnunetModel(ModelFolder.read(SMALL))
-        assert torch.get_num_threads() == 1  # a worker of two on two cores: one thread, not torch's default
-    assert torch.get_num_threads() == before
-    NnunetModel(ModelFolder.read(SMALL))  # no budget: every core
-    assert torch.get_num_threads() == available_cores()
-    torch.set_num_threads(before)
+    try:
+        with limited_threads(1):
+            NnunetModel(ModelFolder.read(SMALL))
+            assert torch.get_num_threads() == 1  # a worker of two on two cores: one thread, not torch's default
+        assert torch.get_num_threads() == before
+        NnunetModel(ModelFolder.read(SMALL))  # no budget: every core
+        assert torch.get_num_threads() == available_cores()
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_model_errors(tmp_path: Path) -> None:

@@ -20,6 +20,13 @@ def test_missing_export_is_one_line(tmp_path: Path) -> None:
     assert "export folder not found" in result.output and "Traceback" not in result.output
 
 
+def test_threads_go_to_the_settings_and_a_negative_count_is_refused(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["init", str(tmp_path / "ws"), "--threads", "3"]).exit_code == 0
+    assert "threads = 3" in (tmp_path / "ws" / "ctcurate.toml").read_text()
+    result = runner.invoke(app, ["convert", "-w", str(tmp_path / "ws"), "--threads", "-1"])
+    assert result.exit_code == 2 and "Invalid value for '--threads': Input should be greater than or equal to 0" in result.output
+
+
 def test_not_a_workspace(tmp_path: Path) -> None:
     result = runner.invoke(app, ["filter", "-w", str(tmp_path)])
     assert result.exit_code == 2 and "not a ctcurate workspace" in result.output

@@ -69,7 +69,8 @@ def test_local_pool_and_dask_give_the_same_findings(tmp_path: Path, make_case, t
     settings = LabelQASettings(load_label_set("total_v2"))
     serial, serial_stats = run_label_qa(cases, settings, executor=SerialExecutor())
     with LocalExecutor(2) as pool:
-        pooled, _ = run_label_qa(cases, settings, executor=pool)
+        pooled, _ = run_label_qa(cases, settings, executor=pool, out_dir=tmp_path / "pool")
+    assert sorted(p.name for p in (tmp_path / "pool" / "cases").iterdir()) == ["s0001.json", "s0002.json"]
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
     with cluster, DaskExecutor(cluster.scheduler_address) as executor:
         dasked, dask_stats = run_label_qa(cases, settings, executor=executor, out_dir=tmp_path / "out")

@@ -29,9 +29,11 @@ def test_the_cores_are_shared_out_among_the_workers(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(threads_module, "available_cores", lambda: 16)
     assert [threads_per_worker(n) for n in (1, 2, 3, 16, 40)] == [16, 8, 5, 1, 1]
     assert threads_per_worker(2, threads=3) == 3  # the settings' count wins
-    with pytest.raises(ExecutorError, match=r"expected workers >= 1 and threads >= 0, found workers=0, threads=0"):
+    with pytest.raises(ExecutorError, match=r"expected workers >= 1 and threads >= 0, found workers=0, threads=0; "
+                                            r"give at least one worker"):
         threads_per_worker(0)
-    with pytest.raises(ExecutorError, match="expected at least 1 thread, found 0"):
+    with pytest.raises(ExecutorError, match=r"expected at least 1 thread, found 0; set --threads or \[executor\] "
+                                            r"threads to 1 or more"):
         apply_thread_budget(0)
     with pytest.raises(ConfigError, match=r"setting 'executor.threads': expected 0 \(the cores shared out among "
                                           r"the workers\) or a positive count, found -1"):
@@ -48,10 +50,13 @@ def test_a_block_limits_the_threads_and_puts_them_back() -> None:
 
 def test_the_serial_executor_limits_threads_only_while_it_runs() -> None:
     before = _seen()
-    seen = [result for _, result in SerialExecutor(threads=1).imap_unordered(_seen, [0, 1])]
-    assert {s[0] for s in seen} == {1} and {s[1] for s in seen} == {1}
+    items = SerialExecutor(threads=1).imap_unordered(_seen, [0, 1])
+    _, first = next(items)
+    assert first[:2] == (1, 1) and _seen() == before  # between items (and when the caller stops) the limits are back
+    assert {s[:2] for _, s in items} == {(1, 1)}
     assert _seen() == before
-    assert SerialExecutor().threads == available_cores()
+    default = SerialExecutor()  # none given: the libraries stay as they are
+    assert default.threads == 0 and {s for _, s in default.imap_unordered(_seen, [0])} == {before}
 
 
 def test_each_pool_worker_gets_its_share() -> None:
