@@ -24,7 +24,8 @@ def test_threads_go_to_the_settings_and_a_negative_count_is_refused(tmp_path: Pa
     assert runner.invoke(app, ["init", str(tmp_path / "ws"), "--threads", "3"]).exit_code == 0
     assert "threads = 3" in (tmp_path / "ws" / "ctcurate.toml").read_text()
     result = runner.invoke(app, ["convert", "-w", str(tmp_path / "ws"), "--threads", "-1"])
-    assert result.exit_code == 2 and "Invalid value for '--threads': Input should be greater than or equal to 0" in result.output
+    assert result.exit_code == 2
+    assert "Invalid value for '--threads': Input should be greater than or equal to 0" in result.output
 
 
 def test_not_a_workspace(tmp_path: Path) -> None:
