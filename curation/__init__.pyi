@@ -18,7 +18,8 @@ from .errors import (
 from .image.volume import Volume, read_nrrd, read_volume, resample_isotropic, write_nrrd, write_volume
 from .labels.labelset import Category, LabelClass, LabelSet, Laterality, builtin_label_sets, load_label_set
 from .workspace.layout import Workspace
-from .workspace.settings import Settings, load_settings, save_settings
+from .workspace.settings import Settings
+from .workspace.settings_file import load_settings, save_settings
 
 __all__ = [
     "__version__",

@@ -25,9 +25,8 @@ from .settings import (
     QASettings,
     SamplingSettings,
     Settings,
-    load_settings,
-    save_settings,
 )
+from .settings_file import load_settings, save_settings
 
 __all__ = [
     "lock_holder", "workspace_lock",

@@ -54,7 +54,8 @@ from .folders import (
     QAFolder,
     ReleaseFolder,
 )
-from .settings import Settings, load_settings, save_settings
+from .settings import Settings
+from .settings_file import load_settings, save_settings
 
 if TYPE_CHECKING:
     from curation.labels.labelset import LabelSet

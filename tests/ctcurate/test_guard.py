@@ -89,7 +89,7 @@ def test_outside_a_workspace_the_log_goes_to_the_temporary_folder(tmp_path: Path
 
 def test_inputs_are_checked_on_entry(sampled: Workspace, tmp_path: Path) -> None:
     from curation.errors import ConfigError
-    from curation.workspace.settings import load_settings
+    from curation.workspace.settings_file import load_settings
     from datacard.split import _semver
 
     empty = tmp_path / "empty.toml"

@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 
 from curation.errors import ConfigError
-from curation.workspace.settings import ConversionSettings, ExclusionSettings, Settings, load_settings, save_settings
+from curation.workspace.settings import ConversionSettings, ExclusionSettings, Settings
+from curation.workspace.settings_file import load_settings, save_settings
 
 
 def test_roundtrip(tmp_path: Path) -> None:
