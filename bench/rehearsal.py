@@ -291,8 +291,13 @@ def main() -> None:
     parser.add_argument("--full-size", type=int, default=8, help="Exams at full size for per-case costs.")
     parser.add_argument("--quick", action="store_true", help="Sizes 30 and 60, 2 full-size exams: a check.")
     parser.add_argument("--doc", type=Path, default=REPO / "docs" / "scale.md")
+    parser.add_argument("--report-only", action="store_true",
+                        help="Write the report from the figures of a run that was stopped (partial.jsonl).")
     args = parser.parse_args()
     sizes = [30, 60] if args.quick else sorted(int(s) for s in args.sizes.split(","))
+    if args.report_only:
+        report_partial(args.out, max(sizes), args.doc)
+        return
     full = 2 if args.quick else args.full_size
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -350,6 +355,20 @@ def main() -> None:
 
     write_report(out / "results.json", args.doc)
     print(f"rehearsal done in {total / 60:.0f} min; {args.doc}")
+
+
+def report_partial(out: Path, largest: int, doc: Path) -> None:
+    """results.json and the report from a stopped run's partial.jsonl (and the largest 2-worker workspace)."""
+    rows = [json.loads(line) for line in (out / "partial.jsonl").read_text().splitlines() if line.strip()]
+    from curation.workspace import Workspace
+
+    ws = out / f"ws-{largest}-local2"
+    facts = rehearsal_facts(ws) if ws.is_dir() and Workspace.open(ws).release("1.0.0").root.is_dir() else {}
+    (out / "results.json").write_text(json.dumps({"results": rows, "facts": facts, "total_s": float("nan"),
+                                                  "machine": machine()}, indent=1))
+    from scale_report import write_report
+
+    write_report(out / "results.json", doc)
 
 
 def machine() -> dict[str, Any]:

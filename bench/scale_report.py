@@ -185,11 +185,13 @@ def write_report(results_json: Path, doc: Path) -> None:
                "seconds).")
     cost_low, cost_high = low * GPU_PRICE_PER_HOUR, high * GPU_PRICE_PER_HOUR
 
+    took = (f"in {data['total_s'] / 60:.0f} minutes" if math.isfinite(data["total_s"]) else
+            "in a run stopped before its end (the figures it had measured; a stage it did not reach is left out)")
     text = f"""# ctcurate at the reference dataset's scale
 
 Measured by `python bench/rehearsal.py` (this page is its output; rerun it to refresh the figures) on
 {data['machine']['cpus']} CPU cores, {data['machine']['memory_gib']} GiB, Python {data['machine']['python']},
-in {data['total_s'] / 60:.0f} minutes, unattended. The input is a synthetic PACS export made by
+{took}, unattended. The input is a synthetic PACS export made by
 `bench/synthetic_pacs.py`: exams from 8 sites with the reference dataset's make-up (ages, sexes, vendors and
 models, kVp, contrast phases, slice thicknesses 0.5-5 mm) and its share of exams to exclude, on small pixel grids
 (40 x 40, a body 4 times shorter along z) so that the whole export fits on disk, plus exams at full size
