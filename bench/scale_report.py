@@ -185,6 +185,9 @@ def write_report(results_json: Path, doc: Path) -> None:
                "seconds).")
     cost_low, cost_high = low * GPU_PRICE_PER_HOUR, high * GPU_PRICE_PER_HOUR
 
+    scaling_section = ("Each stage at each size, one run each, in the order of the plan (minutes apart):\n\n"
+                       f"{scaling}\n" if scaling_rows else
+                       "(The run of every stage on 1 worker and on Dask at each size was not reached.)\n")
     took = (f"in {data['total_s'] / 60:.0f} minutes" if math.isfinite(data["total_s"]) else
             "in a run stopped before its end (the figures it had measured; a stage it did not reach is left out)")
     text = f"""# ctcurate at the reference dataset's scale
@@ -230,16 +233,14 @@ libraries (torch, SimpleITK, BLAS) get the machine's cores shared out among the 
 does, so the run of 1 worker with 1 thread shows what the second process adds. A command's fixed cost (start,
 tables, reports) is that of its rerun with nothing left to do; the per-case part is the rest.
 
-This machine's speed drifts by up to a quarter over minutes (other tenants of its host), so runs far apart in time
-compare badly. The stages that run on workers are therefore measured in alternation at {pair_size} exams: 1
-worker, 2 workers, 1 worker with 1 thread, each on a fresh copy of the same workspace, twice; the fastest of each:
+This machine's speed drifts over minutes (other tenants of its host; the same stage has taken from 1x to 2x the
+time on the same day), so runs far apart in time compare badly. The stages that run on workers are therefore
+measured in alternation at {pair_size} exams: 1 worker, 2 workers, 1 worker with 1 thread, each on a fresh copy of
+the same workspace, twice; the fastest of each:
 
 {pairs}
 
-Each stage at each size, one run each, in the order of the plan (minutes apart):
-
-{scaling}
-
+{scaling_section}
 At full size (512 x 512 x 360), where the work of each case dominates:
 
 {full_scaling}
