@@ -233,6 +233,7 @@ def paired(size: int, export: Path, out: Path, log: Path, rounds: int = 2) -> li
     """Convert, presegment and qa labels on 1 worker, 2 workers and 1 worker with one thread, alternating, each
     on a fresh copy of the workspace the stage starts from; ``rounds`` times (the report keeps the fastest)."""
     from annotator.small_model import SMALL_MODEL_FOLDER
+    from curation.workspace import Workspace
 
     measured: list[Measured] = []
     base = out / f"ws-pair-{size}"
@@ -252,7 +253,7 @@ def paired(size: int, export: Path, out: Path, log: Path, rounds: int = 2) -> li
                 copy = out / "ws-pair-run"
                 shutil.rmtree(copy, ignore_errors=True)
                 shutil.copytree(base, copy, symlinks=True)
-                shutil.rmtree(copy / "qa", ignore_errors=True)
+                shutil.rmtree(Workspace.open(copy).qa_dir, ignore_errors=True)
                 seconds, peak = run_stage([*commands[stage](copy), *CONFIGS[config]], log)
                 measured.append(Measured(size, f"pair-{config}", stage, seconds, peak, size, f"round {turn + 1}"))
                 _save_partial(out, measured)
@@ -383,7 +384,7 @@ def rehearsal_facts(ws: Path) -> dict[str, Any]:
     from curation.workspace import Workspace
 
     workspace = Workspace.open(ws)
-    exams = pd.read_parquet(workspace.root / "private" / "filter" / "exams.parquet")
+    exams = pd.read_parquet(workspace.exams_table)
     meta = pd.read_parquet(workspace.meta_table)
     release = workspace.release("1.0.0").root
     released = pd.read_csv(release / "meta.csv", sep=";") if (release / "meta.csv").is_file() else pd.DataFrame()
