@@ -10,10 +10,11 @@ from typing import Any
 
 import pandas as pd
 
-from curation.enums import Severity
+from curation.enums import Severity, parse_fail_on
 from curation.errors import QAError
 
-__all__ = ["Severity", "Check", "Finding", "findings_frame", "counts_by_check", "FINDING_COLUMNS"]
+__all__ = ["Severity", "Check", "Finding", "findings_frame", "findings_table", "counts_by_check", "count_at_least",
+           "FINDING_COLUMNS"]
 
 
 class Check(StrEnum):
@@ -112,7 +113,12 @@ FINDING_COLUMNS = ["case", "structure", "check", "family", "severity", "message"
 
 def findings_frame(findings: list[Finding]) -> pd.DataFrame:
     """Findings as a table sorted by severity (errors first), case and structure."""
-    frame = pd.DataFrame([f.to_row() for f in findings], columns=FINDING_COLUMNS)
+    return findings_table([f.to_row() for f in findings])
+
+
+def findings_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """:func:`findings_frame` of findings already in their rows (:meth:`Finding.to_row`)."""
+    frame = pd.DataFrame(rows, columns=FINDING_COLUMNS)
     rank = frame["severity"].map({s.value: -s.rank for s in Severity})
     return frame.assign(_rank=rank).sort_values(["_rank", "case", "structure", "check"]).drop(columns="_rank") \
         .reset_index(drop=True)
@@ -123,3 +129,12 @@ def counts_by_check(findings: pd.DataFrame) -> pd.DataFrame:
     table = findings.pivot_table(index="check", columns="severity", values="case", aggfunc="count", fill_value=0) \
         if len(findings) else pd.DataFrame()
     return table.reindex(columns=[s.value for s in Severity], fill_value=0).astype(int)
+
+
+def count_at_least(findings: pd.DataFrame, severity: Severity | str) -> int:
+    """Number of findings at ``severity`` or worse (``"none"`` counts nothing)."""
+    chosen = parse_fail_on(severity, "severity", QAError)
+    if chosen is None:
+        return 0
+    worse = [s.value for s in Severity if s.rank >= chosen.rank]
+    return int(findings["severity"].isin(worse).sum())

@@ -25,12 +25,12 @@ from curation import __version__
 from curation.atomic import atomic_write_parquet, atomic_write_text
 from curation.labels.labelset import LabelSet
 from curation.workspace import QAFolder
-from curation.workspace.executor import SerialExecutor
+from curation.workspace.executor import SerialExecutor, Shared
 
 from .anatomy import AnatomySettings, check_anatomy, class_rows, midline_x, truncated_sides
 from .cases import CaseFiles
 from .cohort import cohort_findings
-from .findings import Check, Finding, Severity, findings_frame
+from .findings import FINDING_COLUMNS, Check, Finding, Severity, findings_table
 from .fit import FitSettings, fit_findings
 from .intensity import case_phase
 from .labelstats import compute_label_stats
@@ -41,6 +41,8 @@ from .verdicts import flip_verdicts, grid_verdict
 __all__ = ["LabelQASettings", "CaseResult", "case_fingerprint", "check_case", "run_label_qa", "checked_labels"]
 
 log = logging.getLogger(__name__)
+
+_ROW_KEYS = set(FINDING_COLUMNS)
 
 
 
@@ -61,6 +63,16 @@ class LabelQASettings:
 class CaseResult:
     case: str
     findings: list[Finding]
+    stats: list[dict[str, Any]]
+
+
+@dataclass
+class _Rows:
+    """A case's results as the rows of the two tables (:meth:`Finding.to_row`; label statistics): what the
+    workers send back and the cache keeps, read back without building each finding again."""
+
+    case: str
+    findings: list[dict[str, Any]]
     stats: list[dict[str, Any]]
 
 
@@ -115,16 +127,16 @@ def check_case(files: CaseFiles, settings: LabelQASettings) -> CaseResult:
                                                file=str(files.folder))], [])
 
 
-def _check_task(task: tuple[CaseFiles, LabelQASettings, Path | None, str]) -> CaseResult:
-    """Check one case; with a cache file, keep its results there (written by the worker: a batch's files are
-    written in parallel)."""
+def _check_task(task: tuple[CaseFiles, Shared[LabelQASettings], Path | None, str]) -> _Rows:
+    """Check one case; its results as table rows, kept in the cache file when one is given (written by the
+    worker: a batch's files are written in parallel)."""
     files, settings, cache_file, fingerprint = task
-    result = check_case(files, settings)
+    result = check_case(files, settings.value)
+    rows = _Rows(result.case, [f.to_row() for f in result.findings], result.stats)
     if cache_file is not None:
         atomic_write_text(cache_file, json.dumps(
-            {"case": result.case, "fingerprint": fingerprint, "findings": [f.to_row() for f in result.findings],
-             "stats": result.stats}))
-    return result
+            {"case": rows.case, "fingerprint": fingerprint, "findings": rows.findings, "stats": rows.stats}))
+    return rows
 
 
 def _settings_digest(settings: LabelQASettings) -> Any:
@@ -150,16 +162,18 @@ def case_fingerprint(files: CaseFiles, settings: LabelQASettings, *, settings_di
     return digest.hexdigest()
 
 
-def _cached(path: Path, fingerprint: str) -> CaseResult | None:
+def _cached(path: Path, fingerprint: str) -> _Rows | None:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if data.get("fingerprint") != fingerprint:
+    if not isinstance(data, dict) or data.get("fingerprint") != fingerprint:
         return None
-    findings = [Finding(r["case"], r["check"], r["severity"], r["message"], structure=r["structure"], file=r["file"],
-                        values=json.loads(r["values"])) for r in data["findings"]]
-    return CaseResult(data["case"], findings, data["stats"])
+    findings, stats = data.get("findings"), data.get("stats")
+    if not isinstance(findings, list) or not isinstance(stats, list) or \
+            any(not isinstance(r, dict) or set(r) != _ROW_KEYS for r in findings):
+        return None  # not as this version writes it: checked again
+    return _Rows(str(data.get("case")), findings, stats)
 
 
 def run_label_qa(cases: list[CaseFiles], settings: LabelQASettings, out_dir: str | Path | None = None, *,
@@ -172,7 +186,7 @@ def run_label_qa(cases: list[CaseFiles], settings: LabelQASettings, out_dir: str
     a rerun reuses the results of cases whose files, label set and settings have not changed.
     """
     executor = executor or SerialExecutor()
-    findings: list[Finding] = []
+    findings: list[dict[str, Any]] = []  # rows of the findings table
     rows: list[dict[str, Any]] = []
     # absolute: the workers write each case's results there (on Dask the folder must be shared with them)
     cache = QAFolder(Path(out_dir).resolve()).cases_dir if out_dir is not None else None
@@ -194,7 +208,8 @@ def run_label_qa(cases: list[CaseFiles], settings: LabelQASettings, out_dir: str
             progress(files.case)
     if len(todo) < len(cases):
         log.info("reusing the results of %d unchanged cases", len(cases) - len(todo))
-    tasks = [(c, settings, None if cache is None else cache / f"{c.case}.json", fingerprints.get(c.case, ""))
+    shared = Shared(settings)  # the label set is rebuilt once per worker, not once per case
+    tasks = [(c, shared, None if cache is None else cache / f"{c.case}.json", fingerprints.get(c.case, ""))
              for c in todo]
     for _, result in executor.imap_unordered(_check_task, tasks):
         findings += result.findings
@@ -204,8 +219,9 @@ def run_label_qa(cases: list[CaseFiles], settings: LabelQASettings, out_dir: str
     stats = pd.DataFrame(rows)
     if not stats.empty:
         stats = stats.sort_values(["case", "index"]).reset_index(drop=True)
-        findings += cohort_findings(stats, min_cases=settings.cohort_min_cases, threshold=settings.cohort_z)
-    frame = findings_frame(findings)
+        findings += [f.to_row() for f in cohort_findings(stats, min_cases=settings.cohort_min_cases,
+                                                           threshold=settings.cohort_z)]
+    frame = findings_table(findings)
     if out_dir is not None:
         out = QAFolder(Path(out_dir))
         atomic_write_parquet(out.findings, frame)

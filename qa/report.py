@@ -29,7 +29,6 @@ import jinja2
 import pandas as pd
 
 from curation.atomic import atomic_write_bytes, atomic_write_text
-from curation.enums import parse_fail_on
 from curation.errors import QAError
 from curation.labels.labelset import LabelSet
 from curation.workspace import SETTINGS_FILE
@@ -39,7 +38,7 @@ from .findings import Check, Severity, counts_by_check
 from .loading import load_case
 from .thumbnails import structure_thumbnail
 
-__all__ = ["ReportResult", "annotate_command", "build_report", "count_at_least", "finding_order", "finding_point",
+__all__ = ["ReportResult", "annotate_command", "build_report", "finding_order", "finding_point",
            "import_hint", "is_case_verdict", "is_missing", "missing_structures", "why_text", "workspace_of",
            "worst_severity"]
 
@@ -75,14 +74,6 @@ def worst_severity(findings: pd.DataFrame) -> str:
         if (findings["severity"] == level).any():
             return level.value
     return "none"
-
-
-def count_at_least(findings: pd.DataFrame, severity: Severity | str) -> int:
-    """Number of findings at ``severity`` or worse (``"none"`` counts nothing)."""
-    chosen = parse_fail_on(severity, "severity", QAError)
-    if chosen is None:
-        return 0
-    return int(findings["severity"].map(lambda s: Severity(s).rank >= chosen.rank).sum())
 
 
 def is_case_verdict(row: Mapping[str, Any]) -> bool:

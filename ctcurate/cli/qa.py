@@ -63,7 +63,7 @@ def _run_record(out_dir: Path) -> dict[str, Any]:
 
 
 def _gate(findings: pd.DataFrame, fail_on: str) -> None:
-    from qa.report import count_at_least
+    from qa.findings import count_at_least
 
     n = count_at_least(findings, fail_on)
     if n:
@@ -89,30 +89,36 @@ def labels(
     spine order, intensity, cohort outliers. Writes label_findings.parquet and label_stats.parquet."""
     from curation.workspace.executor import make_executor
     from curation.workspace.settings import ExecutorSettings
-    from qa.cases import find_cases
-    from qa.findings import counts_by_check
-    from qa.labels import LabelQASettings, run_label_qa
 
     gate = _fail_on(root, fail_on)  # a bad --fail-on is refused before any work
     ws = Workspace.open(root) if _is_workspace(root) else None
     settings = ws.settings if ws else None
-    label_set_obj = load_label_set(label_set) if label_set else ws.label_set() if ws else load_label_set("total_v2")
-    label_set_ref = label_set or (settings.labels.label_set if settings else "total_v2")
-    if label_set_ref not in builtin_label_sets():  # a file: kept relative to the QA folder, like the root
-        label_set_ref = os.path.relpath(((ws.root if ws and not label_set else Path.cwd()) / label_set_ref).resolve(),
-                                        _out_dir(root, out).resolve())
-    cases = find_cases(root, cases=case)
-    out_dir = _out_dir(root, out)
-    qa_settings = LabelQASettings(label_set_obj, cohort_min_cases=settings.qa.cohort_min_cases if settings else 10)
-    with make_executor(settings.executor if settings else ExecutorSettings(), workers=workers,
-                       scheduler=scheduler, threads=threads) as executor, progress_bar("qa labels") as progress:
-        done = []
+    # a local pool starts first: its fork server loads the checks while this process finds the cases
+    with make_executor(settings.executor if settings else ExecutorSettings(), workers=workers, scheduler=scheduler,
+                       threads=threads, preload=["qa.labels"]) as executor:
+        from qa.cases import find_cases
+        from qa.labels import LabelQASettings, run_label_qa
 
-        def tick(case_id: str) -> None:
-            done.append(case_id)
-            progress(len(done), len(cases))
+        label_set_obj = load_label_set(label_set) if label_set else ws.label_set() if ws else \
+            load_label_set("total_v2")
+        label_set_ref = label_set or (settings.labels.label_set if settings else "total_v2")
+        if label_set_ref not in builtin_label_sets():  # a file: kept relative to the QA folder, like the root
+            label_set_ref = os.path.relpath(((ws.root if ws and not label_set else Path.cwd()) / label_set_ref)
+                                            .resolve(), _out_dir(root, out).resolve())
+        cases = find_cases(root, cases=case)
+        out_dir = _out_dir(root, out)
+        qa_settings = LabelQASettings(label_set_obj,
+                                      cohort_min_cases=settings.qa.cohort_min_cases if settings else 10)
+        with progress_bar("qa labels") as progress:
+            done = []
 
-        findings, _ = run_label_qa(cases, qa_settings, out_dir, executor=executor, progress=tick)
+            def tick(case_id: str) -> None:
+                done.append(case_id)
+                progress(len(done), len(cases))
+
+            findings, _ = run_label_qa(cases, qa_settings, out_dir, executor=executor, progress=tick)
+    from qa.findings import counts_by_check
+
     where = os.path.relpath(root.resolve(), out_dir.resolve())  # relative: a moved workspace still finds its cases
     atomic_write_text(QAFolder(out_dir).run_file, json.dumps({"root": where, "label_set": label_set_ref,
                                                       "cases": [c.case for c in cases]}, indent=1))

@@ -1,6 +1,6 @@
 """Names of :mod:`curation.workspace` for type checkers; the package loads them when first used."""
 
-from .executor import DaskExecutor, Executor, LocalExecutor, SerialExecutor, make_executor
+from .executor import DaskExecutor, Executor, LocalExecutor, SerialExecutor, Shared, make_executor
 from .folders import (
     CASE_IMAGE_NAMES,
     CASE_METADATA,
@@ -33,7 +33,7 @@ __all__ = [
     "CASE_IMAGE_NAMES", "CASE_METADATA", "MASKS_FOLDER", "MULTILABEL_NAMES", "multilabel_files",
     "NNUNET_SPLIT_FILE", "REVISIONS_FOLDER",
     "SPLIT_FILE", "QAFolder", "ReleaseFolder",
-    "Executor", "SerialExecutor", "LocalExecutor", "DaskExecutor", "make_executor", "Workspace",
+    "Executor", "SerialExecutor", "LocalExecutor", "DaskExecutor", "Shared", "make_executor", "Workspace",
     "SETTINGS_FILE", "SamplingSettings", "ExclusionSettings", "ConversionSettings", "ExecutorSettings",
     "LabelSettings", "AnnotationSettings", "PacsSettings", "QASettings", "Settings", "load_settings",
     "save_settings"

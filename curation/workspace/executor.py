@@ -8,11 +8,13 @@ the libraries its work uses to the machine's cores shared out among its workers 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import forkserver
 from typing import Any, Generic, Protocol, TypeVar
@@ -23,11 +25,40 @@ from curation.lifetime import worker_started
 from .settings import ExecutorSettings
 from .threads import apply_thread_budget, limited_threads, threads_per_worker
 
-__all__ = ["Executor", "SerialExecutor", "LocalExecutor", "DaskExecutor", "make_executor"]
+__all__ = ["Executor", "SerialExecutor", "LocalExecutor", "DaskExecutor", "Shared", "make_executor"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
+V = TypeVar("V")
+
+
+class Shared(Generic[V]):
+    """A value that many items carry (settings, a label set), built once in each worker process: every item still
+    takes its pickled bytes along, but a worker unpickles them on first sight only (a label set of 117 classes costs
+    more to rebuild than a small case takes to check). ``value`` is the value."""
+
+    def __init__(self, value: V) -> None:
+        self.value = value
+        self._blob = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        self._key = hashlib.sha256(self._blob).hexdigest()
+
+    def __reduce__(self) -> tuple[Callable[[str, bytes], Shared[V]], tuple[str, bytes]]:
+        return _shared, (self._key, self._blob)
+
+
+_SEEN: dict[str, Shared[Any]] = {}
+
+
+def _shared(key: str, blob: bytes) -> Shared[Any]:
+    """The :class:`Shared` value of ``blob`` (this process's copy, made on first sight)."""
+    found = _SEEN.get(key)
+    if found is None:
+        if len(_SEEN) >= 8:  # a long-lived worker (Dask) sees many batches: keep the latest only
+            _SEEN.clear()
+        found = _SEEN[key] = Shared.__new__(Shared)
+        found.value, found._blob, found._key = pickle.loads(blob), blob, key
+    return found
 
 
 class Executor(Protocol):
@@ -74,15 +105,31 @@ def _worker_init(command_pid: int, threads: int) -> None:
 class LocalExecutor:
     """A local process pool (forkserver start method, so it is safe beside threads); its workers end with the
     process that made the pool, even when that is killed (see :mod:`curation.lifetime`). Each worker's libraries
-    may use ``threads`` threads (default: the cores shared out among the workers)."""
+    may use ``threads`` threads (default: the cores shared out among the workers).
 
-    def __init__(self, workers: int, threads: int = 0) -> None:
+    The fork server loads the modules the work needs once, and every worker forked from it starts with them:
+    ``preload`` names them and starts it at once (it loads them while the caller goes on); by default it starts
+    on the first item, with the module of the function run (a run with nothing to do starts no process). A
+    process's first pool decides what its fork server holds."""
+
+    def __init__(self, workers: int, threads: int = 0, *, preload: Sequence[str] = ()) -> None:
         if workers < 1:
             raise ExecutorError(f"local executor: expected at least 1 worker, found {workers}")
         self.workers = workers
         self.threads = threads_per_worker(workers, threads)
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["curation.catalog.scan", "curation.dicom.series"])
+        self._context = multiprocessing.get_context("forkserver")
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=self._context, initializer=_worker_init,
+                                         initargs=(os.getpid(), self.threads))
+        self._started = False
+        if preload:
+            self._start(list(preload))
+
+    def _start(self, modules: list[str]) -> None:
+        if self._started:
+            return
+        modules = [m for m in modules if m and m != "__main__"]  # __main__ is loaded by the fork server anyway
+        if modules:
+            self._context.set_forkserver_preload(modules)
         # the fork server, and every worker it forks, starts with Ctrl-C blocked: a worker ignores it before it
         # unblocks it (the command stops the pool), so a Ctrl-C while a worker boots cannot interrupt that either
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -90,8 +137,7 @@ class LocalExecutor:
             forkserver.ensure_running()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
-                                         initargs=(os.getpid(), self.threads))
+        self._started = True
 
     def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R]]:
         pending: dict[Future[R], T] = {}
@@ -99,6 +145,7 @@ class LocalExecutor:
         limit = self.workers * 4
         while True:
             for item in queue:
+                self._start([getattr(fn, "__module__", "")])
                 pending[self._pool.submit(fn, item)] = item
                 if len(pending) >= limit:
                     break
@@ -173,8 +220,9 @@ class DaskExecutor:
 
 
 def make_executor(settings: ExecutorSettings | None = None, *, workers: int | None = None,
-                  scheduler: str | None = None, threads: int | None = None) -> Any:
-    """Build the executor the settings (or explicit overrides) ask for."""
+                  scheduler: str | None = None, threads: int | None = None, preload: Sequence[str] = ()) -> Any:
+    """Build the executor the settings (or explicit overrides) ask for (``preload``: modules a local pool's
+    workers start with, see :class:`LocalExecutor`)."""
     settings = settings or ExecutorSettings()
     scheduler = settings.scheduler if scheduler is None else scheduler
     workers = settings.workers if workers is None else workers
@@ -184,4 +232,4 @@ def make_executor(settings: ExecutorSettings | None = None, *, workers: int | No
         return DaskExecutor(scheduler, threads=threads)
     if workers <= 1:
         return SerialExecutor(threads)
-    return LocalExecutor(workers, threads)
+    return LocalExecutor(workers, threads, preload=preload)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +109,15 @@ def test_rerun_reuses_unchanged_cases_and_rechecks_edited_ones(tmp_path: Path, m
     edited, _ = run_label_qa(find_cases(root), settings, tmp_path / "out")
     assert checked == ["s0002"]
     assert "fov.expected" in set(edited.loc[edited["case"] == "s0002", "check"])
+    kept = tmp_path / "out" / "cases" / "s0001.json"  # results kept in another form (an older version's rows)
+    data = json.loads(kept.read_text())
+    for row in data["findings"]:
+        del row["family"]
+    kept.write_text(json.dumps(data))
+    checked.clear()
+    rechecked, _ = run_label_qa(find_cases(root), settings, tmp_path / "out")
+    assert checked == ["s0001"]
+    pd.testing.assert_frame_equal(rechecked, edited)
 
 
 def test_slicer_file_maps_segments_by_name_and_reports_unknown_ones(tmp_path: Path, make_case, ts: Path) -> None:
