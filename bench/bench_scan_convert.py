@@ -97,7 +97,7 @@ def ctcurate_scan(root: Path, workers: int, tmp: Path) -> tuple[float, int]:
     """``ctcurate scan`` into a new workspace, timed from the walk to the written catalog (pool start included)."""
     ws = Workspace.create(tmp / f"scan-ws{workers}")
     start = time.perf_counter()
-    with LocalExecutor(workers) as pool:
+    with LocalExecutor(workers, preload=["curation.catalog.scan"]) as pool:  # as ``ctcurate scan`` starts it
         scan(ws, [root], executor=pool)
     elapsed = time.perf_counter() - start
     total = int(pd.read_parquet(ws.files_table, columns=["bytes_read"])["bytes_read"].sum())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -123,12 +123,14 @@ def progress_bars(*labels: str) -> Iterator[tuple[Callable[[int, int], None], ..
 
 
 def with_executor(ws: Workspace, workers: int | None, scheduler: str | None, label: str,
-                  step: Callable[..., Any], threads: int | None = None) -> Any:
-    """Run ``step(executor=..., progress=...)`` on the executor asked for, with a progress bar."""
+                  step: Callable[..., Any], threads: int | None = None, preload: Sequence[str] = ()) -> Any:
+    """Run ``step(executor=..., progress=...)`` on the executor asked for, with a progress bar (``preload``: the
+    modules a local pool's workers start with, loaded while ``step`` prepares its work)."""
     from curation.workspace.executor import make_executor
 
     # leaving the block on an error or Ctrl-C stops the pool without waiting for the items still running
-    with make_executor(ws.settings.executor, workers=workers, scheduler=scheduler, threads=threads) as executor, \
+    with make_executor(ws.settings.executor, workers=workers, scheduler=scheduler, threads=threads,
+                       preload=preload) as executor, \
             progress_bar(label) as progress:
         return step(executor=executor, progress=progress)
 

@@ -65,7 +65,8 @@ def scan(
 
     ws = Workspace.open(workspace)
     result = with_executor(ws, workers, scheduler, "scan",
-                           functools.partial(run_scan, ws, exports or [], full=full), threads)
+                           functools.partial(run_scan, ws, exports or [], full=full), threads,
+                           preload=["curation.catalog.scan"])
     console.print(f"{result.n_files} files ({result.n_read} read, {result.n_reused} unchanged, "
                   f"{result.n_removed} gone): {result.n_patients} patients, {result.n_studies} exams and "
                   f"{result.n_series} image series of any modality; {result.n_ct_exams} exams with CT series "
@@ -162,7 +163,7 @@ def convert(
 
     ws = Workspace.open(workspace)
     result = with_executor(ws, workers, scheduler, "convert", functools.partial(run_convert, ws, cases=case),
-                           threads)
+                           threads, preload=["curation.cases.convert", "curation.dicom.series"])
     if result.withdrawn:
         console.print("withdrawn: " + ", ".join(f"{w.case_id} ({w.reason})" for w in result.withdrawn))
     console.print(f"{len(result.converted)} converted, {len(result.skipped)} already done, "

@@ -127,9 +127,9 @@ class LocalExecutor:
     def _start(self, modules: list[str]) -> None:
         if self._started:
             return
-        modules = [m for m in modules if m and m != "__main__"]  # __main__ is loaded by the fork server anyway
-        if modules:
-            self._context.set_forkserver_preload(modules)
+        # __main__ is loaded by the fork server anyway; SimpleITK by every worker's start (its thread limit)
+        modules = ["SimpleITK", *(m for m in modules if m and m != "__main__")]
+        self._context.set_forkserver_preload(modules)
         # the fork server, and every worker it forks, starts with Ctrl-C blocked: a worker ignores it before it
         # unblocks it (the command stops the pool), so a Ctrl-C while a worker boots cannot interrupt that either
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
