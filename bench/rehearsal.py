@@ -9,9 +9,10 @@ wall time and the peak memory (resident set of the command and all its processes
 alone on the whole export, and the per-case costs of the full-size exams. ``docs/scale.md`` gets the results,
 the growth of each stage from 400 to 1,368 exams, a plot, and the projection of the reference scale.
 
-Usage: ``python bench/rehearsal.py [--out DIR] [--sizes 100,400,1368] [--quick]``; ``--quick`` runs sizes 30 and
-60 only (a check of the script, minutes). Runs unattended; about 1 hour on 2 cores (12 min of it writing the
-export).
+Usage: ``python bench/rehearsal.py [--out DIR] [--sizes 100,400,1368] [--full-size 8] [--doc PAGE] [--quick]
+[--report-only]``; ``--quick`` runs sizes 30 and 60 only (a check of the script, minutes; its page goes to
+``OUT/scale.md``); ``--report-only`` writes the page from a stopped run's figures. Runs unattended; 73 min on
+2 cores in the run of docs/scale.md (10 min of it writing the export). An export already in ``OUT`` is reused.
 """
 
 from __future__ import annotations
@@ -287,16 +288,23 @@ def run_pipeline_plain(export: Path, ws: Path, log: Path, workers: int) -> list[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("/tmp/ctcurate-rehearsal"))
-    parser.add_argument("--sizes", default="100,400,1368")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/ctcurate-rehearsal"),
+                        help="Working folder: the export, workspaces, logs, results (default /tmp/ctcurate-rehearsal).")
+    parser.add_argument("--sizes", default="100,400,1368", help="Sampled exams per run (default 100,400,1368).")
     parser.add_argument("--full-size", type=int, default=8, help="Exams at full size for per-case costs.")
     parser.add_argument("--quick", action="store_true", help="Sizes 30 and 60, 2 full-size exams: a check.")
-    parser.add_argument("--doc", type=Path, default=REPO / "docs" / "scale.md")
+    parser.add_argument("--doc", type=Path, default=None,
+                        help="Page to write (default: the repository's docs/scale.md; with --quick OUT/scale.md).")
     parser.add_argument("--report-only", action="store_true",
                         help="Write the report from the figures of a run that was stopped (partial.jsonl).")
     args = parser.parse_args()
     sizes = [30, 60] if args.quick else sorted(int(s) for s in args.sizes.split(","))
+    if args.doc is None:  # a check of the script does not replace the published page
+        args.doc = args.out / "scale.md" if args.quick else REPO / "docs" / "scale.md"
     if args.report_only:
+        if not (args.out / "partial.jsonl").is_file():
+            parser.error(f"{args.out / 'partial.jsonl'}: no such file; --report-only needs the --out of a rehearsal "
+                         "that ran (stopped or not)")
         report_partial(args.out, max(sizes), args.doc)
         return
     full = 2 if args.quick else args.full_size

@@ -270,5 +270,18 @@ with a measurement) it takes {low:.1f}-{high:.1f} GPU hours, about {cost_low:.0f
     doc.write_text(text)
 
 
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write the scale page from a rehearsal's results.json.")
+    parser.add_argument("results", type=Path, help="results.json written by bench/rehearsal.py.")
+    parser.add_argument("doc", type=Path, nargs="?", default=REPO / "docs" / "scale.md",
+                        help="Page to write (default: the repository's docs/scale.md).")
+    args = parser.parse_args()
+    if not args.results.is_file():
+        parser.error(f"{args.results}: no such file; run bench/rehearsal.py first (it writes OUT/results.json)")
+    write_report(args.results, args.doc)
+
+
 if __name__ == "__main__":
-    write_report(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else REPO / "docs" / "scale.md")
+    main()

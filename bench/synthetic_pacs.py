@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import multiprocessing
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -366,16 +367,38 @@ def build_export(out: Path, exams: int = 1520, *, seed: int = 0, full_size: int 
     return export
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a count of 0 or more, found {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, found {value}")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--exams", type=int, default=1520)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--full-size", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("out", type=Path, help="New (or empty) folder for export/, truth.csv and files.txt.")
+    parser.add_argument("--exams", type=_count, default=1520, help="Exams on small grids (default 1520).")
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the draws (default 0).")
+    parser.add_argument("--full-size", type=_count, default=8, help="Exams at full size, 512 x 512 (default 8).")
+    parser.add_argument("--workers", type=_positive, default=2, help="Processes writing files (default 2).")
     args = parser.parse_args()
+    if args.exams + args.full_size == 0:
+        parser.error("--exams and --full-size are both 0: nothing to write; ask for at least one exam")
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        parser.error(f"{args.out}: exists and is not an empty folder; a second export there would mix with the "
+                     "first (its truth.csv would no longer match the folders): choose a new folder or remove it")
     start = time.perf_counter()
-    export = build_export(args.out, args.exams, seed=args.seed, full_size=args.full_size, workers=args.workers)
+    try:
+        export = build_export(args.out, args.exams, seed=args.seed, full_size=args.full_size, workers=args.workers)
+    except OSError as exc:
+        sys.exit(f"error: {args.out}: cannot write the export ({exc.strerror or exc}); choose a writable folder")
     files = (args.out / "files.txt").read_text().strip()
     print(f"{export}: {args.exams} exams + {args.full_size} at full size, {files} files, "
           f"{time.perf_counter() - start:.0f} s")
