@@ -62,6 +62,13 @@ def _plot(by: dict[tuple[str, str], list[tuple[int, float]]], out: Path) -> None
     plt.close(fig)
 
 
+def _counts(by_split: dict[str, int] | None) -> str:
+    """'train 1083, val 60, test 60' (the splits in that order)."""
+    order = {"train": 0, "val": 1, "test": 2}
+    items = sorted((by_split or {}).items(), key=lambda kv: (order.get(kv[0], 3), kv[0]))
+    return ", ".join(f"{name} {count}" for name, count in items) or "none"
+
+
 def write_report(results_json: Path, doc: Path) -> None:
     """``results_json``: the rehearsal's results.json, or the partial.jsonl of an interrupted rehearsal."""
     if results_json.suffix == ".jsonl":  # an interrupted run: its figures so far, no totals
@@ -84,8 +91,9 @@ def write_report(results_json: Path, doc: Path) -> None:
             by[(r["config"], r["stage"])].append((r["size"], r["seconds"]))
             peak[(r["config"], r["stage"], r["size"])] = r["peak_mib"]
     sizes = sorted({r["size"] for r in results if r["config"] == "local2"})
+    # the annotators' exclusions are a step of the script, in its own process (no command, no memory of its own)
     stages = list(dict.fromkeys(r["stage"] for r in results if r["config"] == "local2"
-                                and not r["stage"].endswith("(rerun)")))
+                                and not r["stage"].endswith("(rerun)") and r["stage"] != "exclude"))
     plot = doc.parent / "img" / "scale.png"
     presegmented = {(config, n) for (config, stage), pts in by.items() if stage == "presegment" for n, _t in pts}
     checked = {k: [(n, t) for n, t in v if k[1] != "qa labels" or (k[0], n) in presegmented] for k, v in by.items()}
@@ -209,7 +217,8 @@ the command with all its worker processes.
   {', '.join(f'{k} {v}' for k, v in facts.get('excluded_by_rule', {}).items()) or 'none'}
 - converted: {facts.get('converted')}; released (after the annotators' exclusions of distorted anatomy):
   {facts.get('released')}
-- split (cases): {facts.get('split')}; patients: {facts.get('patients_by_split')}; sites: {facts.get('sites_by_split')}
+- split (cases): {_counts(facts.get('split'))}; patients: {_counts(facts.get('patients_by_split'))}; sites:
+  {_counts(facts.get('sites_by_split'))}
 
 {facts.get('partitions', '').strip()}
 
@@ -255,7 +264,8 @@ At full size (512 x 512 x 360), where the work of each case dominates:
 
 ## Projection: the reference scale
 
-{REFERENCE_CASES} converted cases at full size, from the per-case figures above (2 workers of this machine):
+{REFERENCE_CASES} converted cases (the reference dataset's count) at full size, from the per-case figures above
+(2 workers of this machine):
 
 {_table(["stage", "seconds per case (CPU)", f"{REFERENCE_CASES} cases"], projection_rows)}
 
