@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,31 @@ from curation.errors import ModelError
 
 from .nnunet_env import nnunet_environment
 
-__all__ = ["ModelFolder", "NnunetModel"]
+__all__ = ["ModelFolder", "NnunetModel", "check_device"]
 
 log = logging.getLogger(__name__)
+
+
+def check_device(device: str) -> str:
+    """``device`` if this machine has it (``cpu``, ``cuda``, ``cuda:N``, ``mps``); else :class:`ModelError` naming
+    the fix. Only a GPU asked for loads torch to look."""
+    if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", device):
+        raise ModelError(f"--device {device!r}: expected cpu, cuda, cuda:N or mps")
+    if device == "cpu":
+        return device
+    import torch
+
+    if device == "mps":
+        if not torch.backends.mps.is_available():
+            raise ModelError("--device mps: this machine has no Apple GPU; use --device cpu")
+        return device
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = int(device.split(":")[1]) if ":" in device else 0
+    if index >= count:
+        found = f"{count} CUDA device(s)" if count else "no CUDA device"
+        raise ModelError(f"--device {device}: this machine has {found}; use --device cpu"
+                         + (f" or cuda:0..cuda:{count - 1}" if count else ""))
+    return device
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from curation.image.volume import read_nrrd
 from curation.workspace.executor import SerialExecutor
 
 from .phase import estimate_case_phase
+from .predict import check_device
 from .registry import ModelRecord, load_model_parts, load_model_record
 from .segment import ModelPart, segment_ct
 
@@ -108,6 +109,7 @@ def presegment(ws: Workspace, model: str, *, version: int | None = None, cases: 
                device: str = "cpu", executor: Any = None, database_url: str | None = None,
                progress: Callable[[int, int], None] | None = None) -> PresegmentResult:
     """Pre-segment the named cases (default: every case without a revision)."""
+    check_device(device)  # before any case: each would fail alike
     record = load_model_record(ws, model, version)
     store = RevisionStore(ws, database_url)
     all_cases = ws.case_ids()
