@@ -26,7 +26,7 @@ def presegment(
     version: Annotated[int | None, typer.Option(help="Model version (default: the latest).")] = None,
     case: Annotated[list[str] | None, typer.Option(help="Only these case ids.")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default from settings).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes (default from settings).")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
     threads: ThreadsOpt = None,
 ) -> None:

@@ -56,7 +56,7 @@ def scan(
     = None,
     workspace: WorkspaceOpt = Path("."),
     full: Annotated[bool, typer.Option(help="Re-read unchanged files too.")] = False,
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default from settings).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes (default from settings).")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
     threads: ThreadsOpt = None,
 ) -> None:
@@ -153,7 +153,7 @@ def filter_(workspace: WorkspaceOpt = Path(".")) -> None:
 def convert(
     workspace: WorkspaceOpt = Path("."),
     case: Annotated[list[str] | None, typer.Option(help="Only these case ids.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default from settings).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes (default from settings).")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
     threads: ThreadsOpt = None,
 ) -> None:

@@ -59,7 +59,7 @@ def pull(
     body_part: Annotated[str | None, typer.Option(help="Body part of any series, wildcards allowed.")] = None,
     series: Annotated[str | None, typer.Option(help="Retrieve the 'chosen' series per exam or every "
                                                     "'included' one.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Exams described and series retrieved at once.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Exams described and series retrieved at once.")] = None,
     retries: Annotated[int | None, typer.Option(help="Retries of a failed request (exponential backoff).")]
     = None,
     n: Annotated[int | None, typer.Option("--n", help="Exams to draw (0 = all).")] = None,

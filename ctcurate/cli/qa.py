@@ -80,7 +80,8 @@ def labels(
                                                        "(default: the workspace's, else total_v2).")] = None,
     case: Annotated[list[str] | None, typer.Option(help="Only these case ids.")] = None,
     out: OutOpt = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default from settings, else 2).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes (default from settings, else 2).")] \
+        = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
     fail_on: FailOpt = None,
     threads: ThreadsOpt = None,

@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import pytest
+
 from ctcurate.cli import app
 from tests.cli_runner import CliRunner
 
@@ -26,6 +28,15 @@ def test_threads_go_to_the_settings_and_a_negative_count_is_refused(tmp_path: Pa
     result = runner.invoke(app, ["convert", "-w", str(tmp_path / "ws"), "--threads", "-1"])
     assert result.exit_code == 2
     assert "Invalid value for '--threads': Input should be greater than or equal to 0" in result.output
+
+
+@pytest.mark.parametrize("command", [["scan", "."], ["convert"], ["presegment", "small"], ["qa", "labels"]])
+def test_a_worker_count_below_one_is_refused(tmp_path: Path, command: list[str]) -> None:
+    runner.invoke(app, ["init", str(tmp_path / "ws")])
+    where = [str(tmp_path / "ws")] if command[0] == "qa" else ["-w", str(tmp_path / "ws")]
+    result = runner.invoke(app, [*command, *where, "--workers", "0"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--workers': Input should be greater than or equal to 1" in result.output
 
 
 def test_not_a_workspace(tmp_path: Path) -> None:
