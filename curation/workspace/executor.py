@@ -110,7 +110,8 @@ class LocalExecutor:
     The fork server loads the modules the work needs once, and every worker forked from it starts with them:
     ``preload`` names them and starts it at once (it loads them while the caller goes on); by default it starts
     on the first item, with the module of the function run (a run with nothing to do starts no process). A
-    process's first pool decides what its fork server holds."""
+    process's first pool decides what its fork server holds. The fork server also loads the script that made the
+    pool, so a script that makes one keeps its work under ``if __name__ == "__main__":``."""
 
     def __init__(self, workers: int, threads: int = 0, *, preload: Sequence[str] = ()) -> None:
         if workers < 1:
