@@ -29,12 +29,12 @@ __all__ = ["ModelFolder", "NnunetModel", "check_device"]
 log = logging.getLogger(__name__)
 
 
-def check_device(device: str) -> str:
-    """``device`` if this machine has it (``cpu``, ``cuda``, ``cuda:N``, ``mps``); else :class:`ModelError` naming
-    the fix. Only a GPU asked for loads torch to look."""
+def check_device(device: str, *, present: bool = True) -> str:
+    """``device`` if it names one (``cpu``, ``cuda``, ``cuda:N``, ``mps``) and, with ``present``, this machine has
+    it; else :class:`ModelError` naming the fix. Only a GPU asked for loads torch to look."""
     if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", device):
-        raise ModelError(f"--device {device!r}: expected cpu, cuda, cuda:N or mps")
-    if device == "cpu":
+        raise ModelError(f"--device {device!r}: expected cpu, cuda or mps (cuda:N for the Nth GPU)")
+    if device == "cpu" or not present:
         return device
     import torch
 

@@ -32,6 +32,7 @@ from curation.workspace.folders import NNUNET_SPLIT_FILE
 
 from .export import NnunetExport, export_nnunet
 from .nnunet_env import NnunetFolders, nnunet_env
+from .predict import check_device
 from .registry import ModelRecord, list_models, register_model
 
 __all__ = ["RetrainConfig", "retrain", "shrink_plans", "nnunet_command"]
@@ -66,8 +67,7 @@ class RetrainConfig:
         for fold in self.folds or ():
             if fold != "all" and not fold.isdigit():
                 raise ModelError(f"fold {fold!r}: expected a number (0-4) or 'all'")
-        if self.device != "cpu" and not self.device.startswith("cuda") and self.device != "mps":
-            raise ModelError(f"device {self.device!r}: expected cpu, cuda or mps")
+        check_device(self.device, present=False)  # the name: a training job may be set up on another machine
         object.__setattr__(self, "status", ReviewStatus.parse(self.status))
         if self.splits is not None:
             object.__setattr__(self, "splits", Path(self.splits))

@@ -14,7 +14,7 @@ def test_the_cpu_is_always_there() -> None:
 
 @pytest.mark.parametrize("device", ["xyz", "CUDA", "cuda:", "cuda:a", "gpu", ""])
 def test_a_device_name_not_of_the_known_forms_is_refused(device: str) -> None:
-    with pytest.raises(ModelError, match=r"--device .*: expected cpu, cuda, cuda:N or mps"):
+    with pytest.raises(ModelError, match=r"--device .*: expected cpu, cuda or mps \(cuda:N for the Nth GPU\)"):
         check_device(device)
 
 
