@@ -101,10 +101,11 @@ class Exam:
     defect: str
     screenshot: bool
     full_size: bool = False
+    seed: int = 0
 
     @property
     def study_uid(self) -> str:
-        return _uid("study", self.index, self.full_size)
+        return _uid("study", self.seed, self.index, self.full_size)
 
 
 def _uid(*parts: object) -> str:
@@ -138,7 +139,7 @@ def draw_exams(n: int, seed: int, *, full_size: int = 0) -> list[Exam]:
                           sex=sex, age=age, year=int(_pick(rng, "year")), kvp=int(_pick(rng, "kvp")),
                           phase=str(_pick(rng, "phase")), region=region, thin_mm=float(_pick(rng, "thin_mm")),
                           thick_mm=float(_pick(rng, "thick_mm")), defect=defect, screenshot=bool(rng.random() < 0.6),
-                          full_size=full))
+                          full_size=full, seed=seed))
     return exams
 
 

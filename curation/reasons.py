@@ -44,6 +44,7 @@ REASONS: dict[str, ExclusionReason] = {r.code: r for r in (
     _reason("not_retrieved", "not retrieved from the PACS", _R),
     _reason("non_image", "non-image object", _R),
     _reason("not_ct", "not CT", _R),
+    _reason("shared_study_uid", "Study UID under several patients", _R),
     _reason("no_pixel_data", "no pixel data", _R),
     _reason("corrupt_file", "damaged file(s)", _R),
     _reason("unreadable_pixels", "unreadable pixel data", _R),

@@ -78,6 +78,10 @@ def scan(
     for folder in result.skipped_folders:
         err_console.print(f"[yellow]skipped[/] {escape(folder)}: cannot be listed (permission denied?)",
                           highlight=False)
+    if result.n_shared_study_uids:
+        err_console.print(f"[yellow]warning[/] {result.n_shared_study_uids} Study UID(s) found under more than one "
+                          "patient: an exam for each, which 'ctcurate filter' excludes as shared_study_uid; correct "
+                          "the Patient IDs at the source and rescan to keep them", highlight=False)
 
 
 @app.command()

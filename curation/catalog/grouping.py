@@ -19,7 +19,7 @@ import pandas as pd
 from curation.dicom.geometry import slice_stack
 from curation.dicom.header import READABLE_STATUSES
 
-__all__ = ["assign_keys", "summarise_series", "build_catalog"]
+__all__ = ["assign_keys", "summarise_series", "build_catalog", "shared_study_uids"]
 _IOP = [f"iop_{i}" for i in range(6)]
 _IPP = [f"ipp_{i}" for i in range(3)]
 
@@ -58,11 +58,15 @@ def assign_keys(files: pd.DataFrame) -> pd.DataFrame:
     suid = _col(files, "study_uid")
     study_fallback = (files["patient_key"] + "|" + _col(files, "study_date") + "|" + _col(files, "study_time")
                       + "|" + _col(files, "accession_number"))
-    files["study_key"] = _keys("st", suid.where(suid != "", study_fallback))
+    study_src = suid.where(suid != "", study_fallback)
+    shared = suid.isin(shared_study_uids(suid.where(readable, ""), pid))
+    # one Study UID under two patients (a merged or mistyped Patient ID): an exam each, flagged by the filter
+    files["study_key"] = _keys("st", study_src.where(~shared, study_src + "|" + files["patient_key"]))
     seuid = _col(files, "series_uid")
     series_fallback = (files["study_key"] + "|" + _col(files, "series_number") + "|" + _col(files, "modality")
                        + "|" + _col(files, "series_description") + "|" + files["folder"])
     base = seuid.where(seuid != "", series_fallback)
+    base = base.where(~shared, base + "|" + files["patient_key"])  # nor a series that spans two patients
     geometry = (_col(files, "sop_class_uid") + "|" + _orientation_text(files)
                 + "|" + _col(files, "rows") + "x" + _col(files, "columns"))
     files["series_key"] = _keys("se", base, geometry)
@@ -71,6 +75,13 @@ def assign_keys(files: pd.DataFrame) -> pd.DataFrame:
     files.loc[~readable, "series_key"] = [_key("file", p) for p in files.loc[~readable, "path"]]
     files = _split_duplicate_instances(files)
     return _split_repeated_acquisitions(files)
+
+
+def shared_study_uids(study_uids: pd.Series, patient_ids: pd.Series) -> set[str]:
+    """The Study UIDs found under more than one Patient ID (files without either are not counted)."""
+    known = (study_uids != "") & (patient_ids != "")
+    patients = patient_ids[known].groupby(study_uids[known]).nunique()
+    return set(patients.index[patients > 1])
 
 
 def _orientation_text(files: pd.DataFrame) -> pd.Series:
@@ -264,6 +275,9 @@ def summarise_series(files: pd.DataFrame) -> pd.DataFrame:
     series["n_orientations"] = distinct.groupby("series_key").size().reindex(series.index, fill_value=0)
     series = series.join(pd.DataFrame.from_dict(geometry, orient="index"))
     series = series.reset_index().rename(columns={"index": "series_key"})
+    exams = work.loc[work["status"].isin(_READABLE_SET), ["study_uid", "patient_id"]].dropna()
+    patients = exams.groupby("study_uid")["patient_id"].nunique()
+    series["study_uid_patients"] = series["study_uid"].map(patients).fillna(0).astype(int)
     series["study_year"] = pd.to_numeric(series["study_date"].str[:4], errors="coerce")
     series["contrast_delay_s"] = series["series_key"].map(_contrast_delays(work))
     return series

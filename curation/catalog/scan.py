@@ -50,6 +50,7 @@ class ScanResult:
     n_ct_series: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     skipped_folders: tuple[str, ...] = ()  # folders that could not be listed (their files are not in the catalog)
+    n_shared_study_uids: int = 0   # Study UIDs under more than one patient (an exam each; the filter excludes them)
 
 
 def find_files(roots: Iterable[str | os.PathLike[str]], skipped: list[str] | None = None) -> list[str]:
@@ -258,9 +259,13 @@ def scan(
     # what the summary counts: image series only (a DICOMDIR, a report or a dose SR is no series of an exam)
     images = series[(series["study_key"] != "") & series["sop_class_uid"].map(is_image_sop_class)]
     ct = images[images["modality"] == "CT"]
+    shared = int(images.loc[images["study_uid_patients"] > 1, "study_uid"].nunique())
+    if shared:
+        log.warning("scan: %d Study UID(s) found under more than one patient; filter excludes them as "
+                    "shared_study_uid", shared)
     return ScanResult(
         n_files=len(files), n_read=n_read, n_reused=len(reused), n_removed=n_removed,
         n_series=len(images), n_studies=int(images["study_key"].nunique()),
         n_patients=int(images["patient_key"].nunique()), statuses=statuses, skipped_folders=tuple(skipped),
-        n_ct_exams=int(ct["study_key"].nunique()), n_ct_series=len(ct),
+        n_ct_exams=int(ct["study_key"].nunique()), n_ct_series=len(ct), n_shared_study_uids=shared,
     )

@@ -114,6 +114,16 @@ def _not_ct(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
     return None
 
 
+def _shared_study_uid(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
+    patients = int(_num(s.get("study_uid_patients")) or 0)
+    if patients > 1:
+        return Finding("shared_study_uid", f"its Study Instance UID {s.get('study_uid')} is found under {patients} "
+                       "different patients in the exports (a merged or mistyped Patient ID, or one exam exported "
+                       "twice): which patient it belongs to is unclear; correct the Patient ID at the source, or "
+                       "remove the wrong copy, and rescan", {"patients": patients})
+    return None
+
+
 def _no_pixels(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
     if s["n_no_pixels"]:
         files = [d for d in json.loads(s.get("damaged_files") or "[]") if d.get("status") == "no_pixel_data"]
@@ -335,6 +345,7 @@ RULES: tuple[Rule, ...] = (
     Rule("not_retrieved", _not_retrieved),
     Rule("non_image", _non_image),
     Rule("not_ct", _not_ct),
+    Rule("shared_study_uid", _shared_study_uid),
     Rule("no_pixel_data", _no_pixels),
     Rule("corrupt_file", _corrupt_file),
     Rule("unreadable_pixels", _unreadable_pixels),

@@ -67,3 +67,32 @@ def test_records_of_different_makings_share_one_table() -> None:
     files = records_to_frame([plain, extra])
     assert files["pacs_note"].tolist() == ["", "gone"] and files["patient_id"].tolist() == ["P1", ""]
     assert files["rows"].dtype == "float64" and files["size"].dtype == "int64"
+
+
+def test_one_study_uid_under_two_patients_is_an_exam_each_and_excluded(copy_series, filtered_workspace) -> None:
+    """A re-exported exam under another Patient ID (same UIDs) is neither merged into one exam nor kept."""
+    import pandas as pd
+    import pydicom
+
+    export = copy_series("dcm_qa_ct/In/Philips/S21570/S2010", "export/first")
+    copy_series("dcm_qa_ct/In/Philips/S21570/S2010", "export/second")
+    for path in sorted((export.parent / "second").rglob("*")):
+        if path.is_file() and path.name != "DIRFILE":
+            ds = pydicom.dcmread(path)
+            ds.PatientID = "SOMEONE-ELSE"
+            ds.save_as(path)
+    ws = filtered_workspace(export.parent)
+    series = pd.read_parquet(ws.series_table)
+    ct = series[series["modality"] == "CT"]
+    assert ct["study_key"].nunique() == 2 and ct["patient_key"].nunique() == 2
+    assert set(ct["study_uid_patients"]) == {2}
+    verdicts = pd.read_parquet(ws.verdicts_table).set_index("series_key").loc[ct["series_key"]]
+    assert set(verdicts["primary_reason"]) == {"shared_study_uid"}, verdicts["primary_reason"].tolist()
+    again = scan(ws, executor=SerialExecutor())
+    assert again.n_shared_study_uids == 1 and again.n_studies == 2
+    from ctcurate.cli import app
+    from tests.cli_runner import CliRunner
+
+    out = CliRunner().invoke(app, ["scan", "-w", str(ws.root), "--workers", "1"])
+    assert out.exit_code == 0
+    assert "1 Study UID(s) found under more than one patient" in " ".join(out.output.split())
