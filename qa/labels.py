@@ -25,6 +25,7 @@ from curation import __version__
 from curation.atomic import atomic_write_parquet, atomic_write_text
 from curation.labels.labelset import LabelSet
 from curation.workspace import QAFolder
+from curation.workspace.errorlog import append_traceback
 from curation.workspace.executor import SerialExecutor, Shared
 
 from .anatomy import AnatomySettings, check_anatomy, class_rows, midline_x, truncated_sides
@@ -76,8 +77,9 @@ class _Rows:
     stats: list[dict[str, Any]]
 
 
-def check_case(files: CaseFiles, settings: LabelQASettings) -> CaseResult:
-    """All per-case findings and label statistics of one case (never raises for bad input)."""
+def check_case(files: CaseFiles, settings: LabelQASettings, *, error_log: Path | None = None) -> CaseResult:
+    """All per-case findings and label statistics of one case (never raises for bad input; a failure nobody
+    foresaw is a finding, its traceback appended to ``error_log`` when given)."""
     label_set = settings.label_set
     try:
         loaded = load_case(files, label_set, settings.tolerance)
@@ -122,16 +124,17 @@ def check_case(files: CaseFiles, settings: LabelQASettings) -> CaseResult:
         raise
     except Exception as exc:  # a bug or an input no check foresaw: record it, go on with other cases
         log.debug("case %s failed:\n%s", files.case, traceback.format_exc())
+        details = f" (details: {append_traceback(exc, error_log, f'qa labels {files.case}')})" if error_log else ""
         return CaseResult(files.case, [Finding(files.case, Check.UNREADABLE, Severity.ERROR,
-                                               f"{files.folder}: checks could not run ({type(exc).__name__}: {exc})",
-                                               file=str(files.folder))], [])
+                                               f"{files.folder}: checks could not run ({type(exc).__name__}: "
+                                               f"{exc}){details}", file=str(files.folder))], [])
 
 
-def _check_task(task: tuple[CaseFiles, Shared[LabelQASettings], Path | None, str]) -> _Rows:
+def _check_task(task: tuple[CaseFiles, Shared[LabelQASettings], Path | None, str, Path | None]) -> _Rows:
     """Check one case; its results as table rows, kept in the cache file when one is given (written by the
     worker: a batch's files are written in parallel)."""
-    files, settings, cache_file, fingerprint = task
-    result = check_case(files, settings.value)
+    files, settings, cache_file, fingerprint, error_log = task
+    result = check_case(files, settings.value, error_log=error_log)
     rows = _Rows(result.case, [f.to_row() for f in result.findings], result.stats)
     if cache_file is not None:
         atomic_write_text(cache_file, json.dumps(
@@ -177,13 +180,14 @@ def _cached(path: Path, fingerprint: str) -> _Rows | None:
 
 
 def run_label_qa(cases: list[CaseFiles], settings: LabelQASettings, out_dir: str | Path | None = None, *,
-                 executor: Any = None, progress: Callable[[str], None] | None = None
-                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 executor: Any = None, progress: Callable[[str], None] | None = None,
+                 error_log: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Check ``cases`` on ``executor`` (default: in this process); return (findings, label statistics).
 
     With ``out_dir`` both tables are written there atomically (``label_findings.parquet``,
     ``label_stats.parquet``), and each case's results as soon as they are known (``cases/<case>.json``):
-    a rerun reuses the results of cases whose files, label set and settings have not changed.
+    a rerun reuses the results of cases whose files, label set and settings have not changed. A case whose checks
+    fail in a way nobody foresaw is an ``unreadable`` finding; its traceback goes to ``error_log`` when given.
     """
     executor = executor or SerialExecutor()
     findings: list[dict[str, Any]] = []  # rows of the findings table
@@ -209,8 +213,8 @@ def run_label_qa(cases: list[CaseFiles], settings: LabelQASettings, out_dir: str
     if len(todo) < len(cases):
         log.info("reusing the results of %d unchanged cases", len(cases) - len(todo))
     shared = Shared(settings)  # the label set is rebuilt once per worker, not once per case
-    tasks = [(c, shared, None if cache is None else cache / f"{c.case}.json", fingerprints.get(c.case, ""))
-             for c in todo]
+    tasks = [(c, shared, None if cache is None else cache / f"{c.case}.json", fingerprints.get(c.case, ""),
+              error_log) for c in todo]
     for _, result in executor.imap_unordered(_check_task, tasks):
         findings += result.findings
         rows += result.stats

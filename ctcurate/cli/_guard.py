@@ -11,12 +11,10 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
-import tempfile
-import traceback
-from datetime import UTC, datetime
 from pathlib import Path
 
 from curation.workspace import SETTINGS_FILE, Workspace
+from curation.workspace.errorlog import append_traceback
 
 __all__ = ["explain", "record_traceback"]
 
@@ -70,18 +68,5 @@ def explain(exc: BaseException, root: Path | None = None) -> str:
 
 def record_traceback(exc: BaseException, root: Path | None) -> Path:
     """Append the traceback to the workspace's error log (or the temporary folder's); return the log's path."""
-    text = f"--- {datetime.now(UTC).isoformat(timespec='seconds')}\n" + "".join(
-        traceback.format_exception(type(exc), exc, exc.__traceback__))
-    candidates = []
-    if root is not None and (Path(root) / SETTINGS_FILE).is_file():
-        candidates.append(Workspace(Path(root)).error_log)
-    candidates.append(Path(tempfile.gettempdir()) / "ctcurate-errors.log")
-    for path in candidates:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as handle:
-                handle.write(text)
-            return path
-        except OSError:
-            continue
-    return candidates[-1]
+    logs = [Workspace(Path(root)).error_log] if root is not None and (Path(root) / SETTINGS_FILE).is_file() else []
+    return append_traceback(exc, logs)

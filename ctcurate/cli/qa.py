@@ -88,6 +88,7 @@ def labels(
 ) -> None:
     """Check every case's labels: completeness, storage, geometry, overlap, FOV, fragments, holes, sides,
     spine order, intensity, cohort outliers. Writes label_findings.parquet and label_stats.parquet."""
+    from curation.workspace.errorlog import FALLBACK_ERROR_LOG
     from curation.workspace.executor import make_executor
     from curation.workspace.settings import ExecutorSettings
 
@@ -117,7 +118,8 @@ def labels(
                 done.append(case_id)
                 progress(len(done), len(cases))
 
-            findings, _ = run_label_qa(cases, qa_settings, out_dir, executor=executor, progress=tick)
+            findings, _ = run_label_qa(cases, qa_settings, out_dir, executor=executor, progress=tick,
+                                       error_log=ws.error_log if ws else FALLBACK_ERROR_LOG)
     from qa.findings import counts_by_check
 
     where = os.path.relpath(root.resolve(), out_dir.resolve())  # relative: a moved workspace still finds its cases

@@ -30,7 +30,7 @@ def run_demo_qa(workspace: str | Path, *, executor: Any = None) -> DemoQAResult:
     label_set = ws.label_set()
     cases = find_cases(ws.root)
     findings, stats = run_label_qa(cases, LabelQASettings(label_set, cohort_min_cases=ws.settings.qa.cohort_min_cases),
-                                   ws.qa_dir, executor=executor)
+                                   ws.qa_dir, executor=executor, error_log=ws.error_log)
     meta = run_meta_qa(ws.qa_dir, cases=pd.read_parquet(ws.require(ws.meta_table, "convert")), label_stats=stats,
                        label_set=label_set)
     report = build_report(ws.qa.report_dir, findings, cases, label_set, data_docs=meta.data_docs,

@@ -23,6 +23,7 @@ from curation.atomic import WRITE_FAULTS, atomic_directory, atomic_write_parquet
 from curation.dicom.deid import REDACTED, age_years, keyed_hash, patient_pseudonym, phi_tokens, redact
 from curation.errors import ConversionError, CtcurateError
 from curation.reasons import RULE_CODES
+from curation.workspace.errorlog import append_traceback
 from curation.workspace.executor import Executor, make_executor
 from curation.workspace.folders import CASE_METADATA
 from curation.workspace.layout import Workspace
@@ -51,6 +52,7 @@ class ConvertTask:
     rules_passed: tuple[str, ...]
     conversion: ConversionSettings
     max_tilt_deg: float = 1.0
+    error_log: str = ""  # where a failure nobody foresaw leaves its traceback
 
 
 @dataclass(frozen=True)
@@ -229,6 +231,7 @@ def convert(workspace: Workspace, *, executor: Executor | None = None, cases: li
             patient_pseudonym=patient_pseudonym(secret, link["patient_key"]),
             fingerprint=link["fingerprint"], rules_passed=RULE_CODES,
             conversion=settings.conversion, max_tilt_deg=settings.exclusion.max_tilt_deg,
+            error_log=str(workspace.error_log),
         ))
     converted: list[str] = []
     failed: dict[str, str] = {}
@@ -265,6 +268,14 @@ def _safe_convert(task: ConvertTask) -> dict[str, Any] | str:
     except OSError as exc:
         if exc.errno in WRITE_FAULTS and exc.filename == task.case_dir:
             raise  # a full or read-only workspace: every later case would fail the same way
-        return f"{task.paths[0] if task.paths else task.case_id}: {type(exc).__name__}: {exc}"
+        return _failure(task, exc)
     except (MemoryError, ValueError, RuntimeError) as exc:  # RuntimeError: SimpleITK (e.g. no memory)
-        return f"{task.paths[0] if task.paths else task.case_id}: {type(exc).__name__}: {exc}"
+        return _failure(task, exc)
+
+
+def _failure(task: ConvertTask, exc: BaseException) -> str:
+    """One line for a case that failed unforeseen; its traceback goes to the workspace's error log."""
+    line = f"{task.paths[0] if task.paths else task.case_id}: {type(exc).__name__}: {exc}"
+    if task.error_log:
+        line += f" (details: {append_traceback(exc, Path(task.error_log), f'convert {task.case_id}')})"
+    return line

@@ -1,5 +1,6 @@
 """Names of :mod:`curation.workspace` for type checkers; the package loads them when first used."""
 
+from .errorlog import append_traceback
 from .executor import DaskExecutor, Executor, LocalExecutor, SerialExecutor, Shared, make_executor
 from .folders import (
     CASE_IMAGE_NAMES,
@@ -29,7 +30,7 @@ from .settings import (
 from .settings_file import load_settings, save_settings
 
 __all__ = [
-    "lock_holder", "workspace_lock",
+    "lock_holder", "workspace_lock", "append_traceback",
     "CASE_IMAGE_NAMES", "CASE_METADATA", "MASKS_FOLDER", "MULTILABEL_NAMES", "multilabel_files",
     "NNUNET_SPLIT_FILE", "REVISIONS_FOLDER",
     "SPLIT_FILE", "QAFolder", "ReleaseFolder",

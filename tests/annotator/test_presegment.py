@@ -113,3 +113,18 @@ def test_presegment_on_a_dask_cluster_gives_the_same_labels(tmp_path: Path, ts: 
         store = RevisionStore(ws)
         results.append(read_seg_nrrd(store.path(store.latest("s0001")))[0].array)
     assert np.array_equal(results[0], results[1]) and (results[0] == V2.by_name("liver").index).sum() > 1000
+
+
+def test_a_case_failing_unforeseen_is_one_line_and_its_traceback_is_logged(tmp_path: Path, ts: Path,
+                                                                           monkeypatch) -> None:
+    import annotator.presegment as module
+    from curation.workspace.executor import SerialExecutor
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("simulated fault inside the model")
+
+    ws = _workspace(tmp_path, ts)
+    monkeypatch.setattr(module, "presegment_case", broken)
+    result = module.presegment(ws, "small", cases=["s0001"], executor=SerialExecutor())
+    assert result.failed == {"s0001": f"ValueError: simulated fault inside the model (details: {ws.error_log})"}
+    assert " presegment s0001\n" in ws.error_log.read_text()

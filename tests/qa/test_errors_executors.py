@@ -94,7 +94,8 @@ def test_rerun_reuses_unchanged_cases_and_rechecks_edited_ones(tmp_path: Path, m
     assert sorted(p.name for p in (tmp_path / "out" / "cases").iterdir()) == ["s0001.json", "s0002.json"]
     checked: list[str] = []
     real = qa.labels.check_case
-    monkeypatch.setattr(qa.labels, "check_case", lambda files, s: checked.append(files.case) or real(files, s))
+    monkeypatch.setattr(qa.labels, "check_case",
+                        lambda files, s, **kw: checked.append(files.case) or real(files, s, **kw))
     again, again_stats = run_label_qa(find_cases(root), settings, tmp_path / "out")
     assert checked == []
     pd.testing.assert_frame_equal(first, again)
@@ -154,3 +155,18 @@ def test_negative_values_in_a_label_map_are_reported_as_they_are(tmp_path: Path,
     findings, _ = run_label_qa(find_cases(case.parent), LabelQASettings(load_label_set("total_v2")))
     unknown = findings[findings["check"] == "completeness.unknown_value"]
     assert len(unknown) == 1 and "value -1 (1 voxels)" in unknown["message"].iloc[0]
+
+
+def test_checks_failing_unforeseen_are_a_finding_and_the_traceback_is_logged(
+        tmp_path: Path, make_case, ts: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import qa.labels
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("simulated")
+
+    case = make_case("s0001", None, multilabel=ts / "seg_v2_total117" / "example_seg_fast.nii.gz")
+    monkeypatch.setattr(qa.labels, "load_case", broken)
+    log = tmp_path / "logs" / "errors.log"
+    findings, _ = run_label_qa(find_cases(case.parent), LabelQASettings(load_label_set("total_v2")), error_log=log)
+    assert findings["message"].tolist() == [f"{case}: checks could not run (KeyError: 'simulated') (details: {log})"]
+    assert " qa labels s0001\n" in log.read_text() and "in broken" in log.read_text()

@@ -128,3 +128,22 @@ def test_unreachable_scheduler() -> None:
 
     with pytest.raises(ExecutorError, match="cannot connect"):
         DaskExecutor("tcp://127.0.0.1:1", timeout_s=1)
+
+
+def test_a_case_failing_unforeseen_is_one_line_and_its_traceback_is_logged(
+        copy_series, filtered_workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    module = sys.modules["curation.cases.convert"]  # the package's 'convert' is the function
+
+    def broken(task):
+        raise RuntimeError("simulated fault inside the conversion")
+
+    ws = filtered_workspace(copy_series(TS))
+    monkeypatch.setattr(module, "convert_case", broken)
+    result = convert(ws, executor=SerialExecutor())
+    assert list(result.failed) == ["s0001"]
+    assert result.failed["s0001"].endswith(f"RuntimeError: simulated fault inside the conversion "
+                                           f"(details: {ws.error_log})")
+    log = ws.error_log.read_text()
+    assert " convert s0001\n" in log and "in broken" in log and "Traceback" in log
