@@ -70,10 +70,8 @@ class ModelFolder:
         if not path.is_dir():
             raise ModelError(f"model folder {path}: not found; pass an nnU-Net trained-model folder "
                              "(<Trainer>__<Plans>__<configuration>)")
+        path = _model_folder_in(path)
         parts = path.name.split("__")
-        if len(parts) != 3:
-            raise ModelError(f"model folder {path}: name must be <Trainer>__<Plans>__<configuration>, "
-                             f"found {path.name!r}")
         missing = [name for name in ("dataset.json", "plans.json") if not (path / name).is_file()]
         if missing:
             raise ModelError(f"model folder {path}: missing {', '.join(missing)}; copy the whole trained-model folder")
@@ -93,6 +91,28 @@ class ModelFolder:
         labels = {str(k): int(v) for k, v in dataset.get("labels", {}).items() if isinstance(v, int) and v != 0}
         return cls(path, labels, (float(spacing_zyx[2]), float(spacing_zyx[1]), float(spacing_zyx[0])), parts[2],
                    tuple(chosen), files)
+
+
+def _is_model_folder_name(name: str) -> bool:
+    return len(name.split("__")) == 3 and all(name.split("__"))
+
+
+def _model_folder_in(path: Path) -> Path:
+    """``path`` when it is named as a trained-model folder; the one such folder inside it (an nnU-Net dataset folder
+    holding one model); else a :class:`ModelError` naming the folders to pass instead."""
+    if _is_model_folder_name(path.name):
+        return path
+    if path.name.startswith("fold_") and _is_model_folder_name(path.parent.name):
+        raise ModelError(f"model folder {path}: this is one fold of a trained-model folder; pass {path.parent} "
+                         f"(and --folds {path.name.removeprefix('fold_')} to use this fold alone)")
+    inside = sorted(p for p in path.iterdir() if p.is_dir() and _is_model_folder_name(p.name))
+    if len(inside) == 1:
+        log.info("model folder %s: using the trained-model folder inside it, %s", path, inside[0].name)
+        return inside[0]
+    found = f"it holds {len(inside)}: {', '.join(p.name for p in inside)}; pass one of them" if inside else \
+        "it holds none; pass the folder nnU-Net wrote for the trained model"
+    raise ModelError(f"model folder {path}: expected a trained-model folder named <Trainer>__<Plans>__<configuration> "
+                     f"or a folder holding one; {found}")
 
 
 class NnunetModel:

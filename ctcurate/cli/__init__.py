@@ -15,6 +15,33 @@ from ._common import app
 __all__ = ["app", "main"]
 
 
-def main() -> None:
-    """Console entry point."""
-    app()
+def main(args: list[str] | None = None) -> None:
+    """Console entry point: a wrong command line is one line (what is wrong, where the help is) and exit code 2."""
+    import sys
+
+    import typer
+
+    try:
+        code = app(args=args, prog_name="ctcurate", standalone_mode=False)
+    except typer.Abort:  # Ctrl-C or end of input at a prompt, outside any command
+        _error("interrupted")
+        sys.exit(130)
+    except typer.TyperException as exc:  # click's errors: a usage error carries the command it is about
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a command group called alone: its help, as click shows it
+            sys.stdout.write(message + "\n")
+            sys.exit(2)
+        context = getattr(exc, "ctx", None)
+        if context is not None:
+            message = f"{message.rstrip('.')} (see '{context.command_path} --help')"
+        _error(message)
+        sys.exit(getattr(exc, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _error(message: str) -> None:
+    from rich.markup import escape
+
+    from ._common import err_console
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)

@@ -34,8 +34,9 @@ def _renames(pairs: list[str] | None) -> dict[str, str]:
 @writes("model add")
 def add(
     name: Annotated[str, typer.Argument(help="Model name, e.g. total or small.")],
-    folders: Annotated[list[Path], typer.Argument(help="Trained-model folder(s) <Trainer>__<Plans>__<configuration>; "
-                                                       "several folders are parts merged into one label map.")],
+    folders: Annotated[list[Path], typer.Argument(help="Trained-model folder(s) <Trainer>__<Plans>__<configuration> "
+                                                       "(or a folder holding one); several folders are parts merged "
+                                                       "into one label map.")],
     workspace: WorkspaceOpt = Path("."),
     map_: Annotated[list[str] | None, typer.Option("--map", help="MODEL_LABEL=CLASS for labels whose names differ "
                                                                  "from the workspace's label set.")] = None,

@@ -53,4 +53,5 @@ def test_model_cli(tmp_path: Path) -> None:
     result = runner.invoke(app, ["model", "add", "small", str(SMALL), "-w", str(ws), "--map", "liver"])
     assert result.exit_code == 2 and "expected MODEL_LABEL=CLASS" in result.output
     result = runner.invoke(app, ["model", "add", "other", str(tmp_path), "-w", str(ws)])
-    assert result.exit_code == 2 and "name must be <Trainer>__<Plans>__<configuration>" in result.output
+    assert result.exit_code == 2 and "expected a trained-model folder named <Trainer>__<Plans>__<configuration> or " \
+        "a folder holding one; it holds none" in " ".join(result.output.split())

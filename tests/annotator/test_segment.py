@@ -114,12 +114,22 @@ def test_model_errors(tmp_path: Path) -> None:
     bad.mkdir()
     with pytest.raises(ModelError, match="missing dataset.json, plans.json"):
         ModelFolder.read(bad)
-    with pytest.raises(ModelError, match="name must be <Trainer>__<Plans>__<configuration>"):
-        ModelFolder.read(tmp_path)
+    with pytest.raises(ModelError, match="Trainer__Plans__3d_fullres: missing dataset.json"):
+        ModelFolder.read(tmp_path)  # a folder holding one trained-model folder stands for it
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match=r"empty: expected a trained-model folder named <Trainer>__<Plans>__"
+                                         r"<configuration> or a folder holding one; it holds none"):
+        ModelFolder.read(tmp_path / "empty")
+    assert ModelFolder.read(SMALL.parent).path == SMALL
     import shutil
 
     copy = tmp_path / SMALL.name
     shutil.copytree(SMALL, copy)
+    with pytest.raises(ModelError, match=f"it holds 2: Trainer__Plans__3d_fullres, {SMALL.name}; pass one of them"):
+        ModelFolder.read(tmp_path)
+    with pytest.raises(ModelError, match=f"fold_all: this is one fold of a trained-model folder; pass {copy} "
+                                         r"\(and --folds all to use this fold alone\)"):
+        ModelFolder.read(copy / "fold_all")
     with pytest.raises(ModelError, match=r"no checkpoint fold_3/checkpoint_final.pth; folds present: all"):
         ModelFolder.read(copy, folds=("3",))
     (copy / "fold_all" / "checkpoint_final.pth").write_bytes(b"not a checkpoint")

@@ -49,3 +49,16 @@ def test_the_package_names_load_when_first_used() -> None:
     assert "run_label_qa" in qa.__all__ and callable(qa.run_label_qa)
     with pytest.raises(AttributeError, match="no_such_name"):
         _ = curation.catalog.no_such_name
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (["scan", "--no-such-flag"], "error: No such option: --no-such-flag (Possible options: --no-full) (see "
+                                 "'ctcurate scan --help')"),
+    (["scna"], "error: No such command 'scna'. Did you mean 'scan'? (see 'ctcurate --help')"),
+    (["sample", "--n", "many"], "error: Invalid value for '--n': Input should be a valid integer, unable to parse "
+                                "string as an integer (see 'ctcurate sample --help')"),
+    (["model", "add", "small"], "error: Missing argument 'folders' (see 'ctcurate model add --help')"),
+])
+def test_an_argument_error_is_one_line_naming_the_help(args: list[str], line: str) -> None:
+    code, _, output = _start(args)
+    assert code == 2 and output.splitlines()[:-1] == [line], output
