@@ -15,7 +15,8 @@ so the rehearsal excludes it as an annotator would.
 
 Pixel grids are small (40 x 40 pixels, a 30 mm field of view, a body shortened 4 times along z), so that the whole
 export fits on disk while slice counts, thicknesses and headers stay realistic; ``--full-size N`` also writes N
-exams at full size (512 x 512 pixels, 300+ slices) for per-case costs. ``truth.csv`` lists each exam's draws.
+exams at full size (512 x 512 pixels, 300+ slices) for per-case costs. ``truth.csv`` lists each exam's draws and
+the series written (a full-size exam holds one 1.25 mm series: its ``thick_mm`` is 0).
 
 Usage: ``python bench/synthetic_pacs.py OUT [--exams 1520] [--seed 0] [--full-size 8] [--workers 2]``.
 """
@@ -27,7 +28,7 @@ import csv
 import multiprocessing
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,9 @@ DRAWS: dict[str, tuple[tuple[Any, ...], tuple[float, ...]]] = {
 }
 COVERAGE_MM = {"thorax_abdomen_pelvis": 650, "abdomen_pelvis": 450, "thorax": 320, "whole_body": 1000, "neck": 220,
                "head": 160, "pelvis": 260, "extremity": 400}
+# BodyPartExamined of each region (DICOM's defined terms)
+BODY_PART = {"thorax_abdomen_pelvis": "CHESTABDPELVIS", "abdomen_pelvis": "ABDOMENPELVIS", "thorax": "CHEST",
+             "whole_body": "WHOLEBODY", "neck": "NECK", "head": "HEAD", "pelvis": "PELVIS", "extremity": "KNEE"}
 Z_SCALE = 4  # the small exams' body is this much shorter along z than a real one
 SMALL_GRID, SMALL_PIXEL_MM = 40, 0.75
 FULL_GRID, FULL_PIXEL_MM = 512, 0.78
@@ -135,11 +139,13 @@ def draw_exams(n: int, seed: int, *, full_size: int = 0) -> list[Exam]:
         region = "extremity" if defect == "extremity" else ("head" if defect == "tilted" else str(_pick(rng, "region")))
         if full:
             region = "abdomen_pelvis"
-        exams.append(Exam(index=index, site=int(rng.choice(len(SITES), p=shares / shares.sum())), patient=patient,
-                          sex=sex, age=age, year=int(_pick(rng, "year")), kvp=int(_pick(rng, "kvp")),
-                          phase=str(_pick(rng, "phase")), region=region, thin_mm=float(_pick(rng, "thin_mm")),
-                          thick_mm=float(_pick(rng, "thick_mm")), defect=defect, screenshot=bool(rng.random() < 0.6),
-                          full_size=full, seed=seed))
+        exam = Exam(index=index, site=int(rng.choice(len(SITES), p=shares / shares.sum())), patient=patient,
+                    sex=sex, age=age, year=int(_pick(rng, "year")), kvp=int(_pick(rng, "kvp")),
+                    phase=str(_pick(rng, "phase")), region=region, thin_mm=float(_pick(rng, "thin_mm")),
+                    thick_mm=float(_pick(rng, "thick_mm")), defect=defect, screenshot=bool(rng.random() < 0.6),
+                    full_size=full, seed=seed)
+        # a full-size exam holds one series of 1.25 mm (360 slices), no thick one
+        exams.append(replace(exam, thin_mm=1.25, thick_mm=0.0) if full else exam)
     return exams
 
 
@@ -239,7 +245,7 @@ def _axial(folder: Path, exam: Exam, number: int, thickness: float, *, grid: int
         ds.SeriesNumber = number
         ds.SeriesDescription = description
         ds.ProtocolName = ds.StudyDescription
-        ds.BodyPartExamined = {"extremity": "KNEE", "head": "HEAD", "neck": "NECK"}.get(exam.region, "CHESTABDOMEN")
+        ds.BodyPartExamined = BODY_PART[exam.region]
         ds.FrameOfReferenceUID = frame_uid
         ds.SOPInstanceUID = _uid("sop", series_uid, k)
         ds.InstanceNumber = k + 1
@@ -292,6 +298,10 @@ def _localizer(folder: Path, exam: Exam) -> int:
     ds.BitsAllocated = ds.BitsStored = 16
     ds.HighBit = 15
     ds.PixelRepresentation = 0
+    ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
+    ds.KVP = 120
+    ds.SliceThickness = 0.6
+    ds.BodyPartExamined = BODY_PART[exam.region]
     ds.PixelData = np.full((64, 32), 1000, dtype="<u2").tobytes()
     _save(ds, CTImageStorage, folder / "IM00001.dcm")
     return 1
@@ -329,7 +339,7 @@ def write_exam(root: Path, exam: Exam) -> int:
     if exam.screenshot:
         n += _screenshot(folder / "SE999", exam)
     if exam.full_size:  # one series of 300+ slices, the per-case cost of a real exam
-        return n + _axial(folder / "SE2", exam, 2, 1.25, description="Abdomen 1.25 Br36", **geometry)
+        return n + _axial(folder / "SE2", exam, 2, exam.thin_mm, description="Abdomen 1.25 Br36", **geometry)
     if exam.defect == "too_short":  # a bolus-tracking exam: a few slices over one level
         return n + _axial(folder / "SE2", exam, 2, 5.0, description="Bolus tracking", grid=grid, pixel_mm=pixel_mm,
                           scale=scale, coverage_mm=5.0 * scale * 4)
