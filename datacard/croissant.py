@@ -1,6 +1,7 @@
 """``croissant.json``: the release described in Croissant 1.0 (JSON-LD) with the RAI fields, built with mlcroissant.
 
-Every file of the release is a FileObject with its sha256; FileSets group the CT images per grid
+Every file of the release is a FileObject with its sha256 (those of the case folders written directly in the form
+mlcroissant writes, so that memory does not grow with mlcroissant's objects); FileSets group the CT images per grid
 (``*/ct.nrrd``, ``*/ct_1.5mm.nrrd``...) and the masks (``*/segmentations/*.nrrd``). RecordSets:
 
 - ``cases``: one record per exam from ``meta.csv`` (keyed by ``image_id``). The file is the reference
@@ -87,11 +88,16 @@ def build_croissant(release: Path, *, name: str, description: str, version: str,
     header = folder.meta_csv.read_text(encoding="utf-8").splitlines()[0]
     files = sorted(p for p in release.rglob("*") if p.is_file() and p not in (folder.croissant, folder.checksums))
     relative = [p.relative_to(release).as_posix() for p in files]
+    case_ids = set(meta["image_id"])
     distribution: list[Any] = []
+    case_files: list[dict[str, Any]] = []  # 118 and more per case: written directly (see _file_object)
     for path, rel in zip(files, relative, strict=True):
-        distribution.append(mlc.FileObject(id=rel, name=rel, content_url=rel,
-                                           encoding_formats=[_FORMATS.get(path.suffix, "application/octet-stream")],
-                                           sha256=sha256_of(path), content_size=f"{path.stat().st_size} B"))
+        if rel.split("/", 1)[0] in case_ids:
+            case_files.append(_file_object(path, rel))
+        else:
+            distribution.append(mlc.FileObject(id=rel, name=rel, content_url=rel,
+                                               encoding_formats=[_format(path)], sha256=sha256_of(path),
+                                               content_size=f"{path.stat().st_size} B"))
     grids = _grids(release, relative)
     for set_id, pattern in grids.items():
         grid = set_id.removeprefix("ct-images").lstrip("_") or "native"
@@ -145,6 +151,22 @@ def build_croissant(release: Path, *, name: str, description: str, version: str,
                             creators=[mlc.Person(name=c["name"], url=f"https://orcid.org/{c['orcid']}"
                                                  if c.get("orcid") else None) for c in people] or None,
                             conforms_to="http://mlcommons.org/croissant/1.0", **given)
+    doc = metadata.to_json()
+    order = {rel: i for i, rel in enumerate(relative)}
+    objects = [e for e in doc["distribution"] if e.get("@type") == "cr:FileObject"] + case_files
+    doc["distribution"] = sorted(objects, key=lambda e: order[e["@id"]]) + [
+        e for e in doc["distribution"] if e.get("@type") != "cr:FileObject"]
     out = folder.croissant
-    atomic_write_text(out, json.dumps(metadata.to_json(), indent=1, default=str))
+    atomic_write_text(out, json.dumps(doc, indent=1, default=str))
     return out
+
+
+def _format(path: Path) -> str:
+    return _FORMATS.get(path.suffix, "application/octet-stream")
+
+
+def _file_object(path: Path, rel: str) -> dict[str, Any]:
+    """A FileObject's JSON-LD as mlcroissant writes it, made without mlcroissant's object (about 30 KB each: a
+    release's case files, 118 and more per case, would take gigabytes at the reference scale)."""
+    return {"@type": "cr:FileObject", "@id": rel, "name": rel, "contentSize": f"{path.stat().st_size} B",
+            "contentUrl": rel, "encodingFormat": _format(path), "sha256": sha256_of(path)}

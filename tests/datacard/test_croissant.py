@@ -73,3 +73,16 @@ def test_cite_as_without_creators_and_with_a_url() -> None:
     assert cite_as("d", "2.0.0", "2027-01-02", []) == ("@misc{d2027,\n  title = {{d}: version 2.0.0},\n  "
                                                        "author = {{d}},\n  year = {2027},\n  version = {2.0.0}\n}")
     assert "url = {https://x.org}" in cite_as("d", "1.0.0", "2027-01-02", [{"name": "Doe, A"}], "https://x.org")
+
+
+def test_a_case_file_is_written_as_mlcroissant_writes_its_file_object(tmp_path: Path) -> None:
+    """Case files' FileObjects are made without mlcroissant's objects (memory); the JSON-LD must be the same."""
+    from datacard.croissant import _file_object, _format
+
+    path = tmp_path / "s0001" / "segmentations" / "liver.nrrd"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"NRRD0004\n")
+    rel = path.relative_to(tmp_path).as_posix()
+    made = mlc.FileObject(id=rel, name=rel, content_url=rel, encoding_formats=[_format(path)], sha256=sha256_of(path),
+                          content_size=f"{path.stat().st_size} B")
+    assert _file_object(path, rel) == made.to_json()
