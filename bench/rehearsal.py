@@ -10,8 +10,9 @@ alone on the whole export, and the per-case costs of the full-size exams. ``docs
 the growth of each stage from 400 to 1,368 exams, a plot, and the projection of the reference scale.
 
 Usage: ``python bench/rehearsal.py [--out DIR] [--sizes 100,400,1368] [--full-size 8] [--doc PAGE] [--quick]
-[--report-only]``; ``--quick`` runs sizes 30 and 60 only (a check of the script, minutes; its page goes to
-``OUT/scale.md``); ``--report-only`` writes the page from a stopped run's figures. Runs unattended; 73 min on
+[--report-only]``; ``--quick`` runs sizes 30 and 60 only (a check of the script, minutes). Only a run of the
+default sizes replaces ``docs/scale.md``; any other writes ``OUT/scale.md``. ``--report-only`` writes the page
+again from a run's figures (a stopped run's too). Runs unattended; 73 min on
 2 cores in the run of docs/scale.md (10 min of it writing the export). An export already in ``OUT`` is reused.
 """
 
@@ -286,28 +287,61 @@ def run_pipeline_plain(export: Path, ws: Path, log: Path, workers: int) -> list[
     return out
 
 
+DEFAULT_SIZES, DEFAULT_FULL_SIZE = (100, 400, 1368), 8
+QUICK_SIZES, QUICK_FULL_SIZE = (30, 60), 2
+MIN_SIZE = 20  # sampled exams: fewer leave the split's validation and test sets empty
+
+
+def _sizes(text: str) -> list[int]:
+    """``--sizes``: a comma-separated list of sampled-exam counts of at least MIN_SIZE."""
+    try:
+        sizes = sorted({int(part) for part in text.split(",")})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected counts separated by commas, like 100,400,1368, found "
+                                         f"{text!r}") from None
+    if sizes[0] < MIN_SIZE:
+        raise argparse.ArgumentTypeError(f"expected each size to be at least {MIN_SIZE} exams, found {sizes[0]}")
+    return sizes
+
+
+def _count(text: str) -> int:
+    """``--full-size``: a count of 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a count of 0 or more, found {text!r}")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("/tmp/ctcurate-rehearsal"),
                         help="Working folder: the export, workspaces, logs, results (default /tmp/ctcurate-rehearsal).")
-    parser.add_argument("--sizes", default="100,400,1368", help="Sampled exams per run (default 100,400,1368).")
-    parser.add_argument("--full-size", type=int, default=8, help="Exams at full size for per-case costs.")
+    parser.add_argument("--sizes", type=_sizes, default=None,
+                        help="Sampled exams per run (default 100,400,1368; each at least 20).")
+    parser.add_argument("--full-size", type=_count, default=None,
+                        help="Exams at full size for per-case costs (default 8; 0: none, and no projection).")
     parser.add_argument("--quick", action="store_true", help="Sizes 30 and 60, 2 full-size exams: a check.")
     parser.add_argument("--doc", type=Path, default=None,
-                        help="Page to write (default: the repository's docs/scale.md; with --quick OUT/scale.md).")
+                        help="Page to write (default: the repository's docs/scale.md for the default sizes, "
+                             "else OUT/scale.md).")
     parser.add_argument("--report-only", action="store_true",
-                        help="Write the report from the figures of a run that was stopped (partial.jsonl).")
+                        help="Write the page again from OUT/results.json, or from the figures of a run that was "
+                             "stopped (OUT/partial.jsonl).")
     args = parser.parse_args()
-    sizes = [30, 60] if args.quick else sorted(int(s) for s in args.sizes.split(","))
-    if args.doc is None:  # a check of the script does not replace the published page
-        args.doc = args.out / "scale.md" if args.quick else REPO / "docs" / "scale.md"
+    if args.quick and (args.sizes is not None or args.full_size is not None):
+        parser.error("--quick runs sizes 30 and 60 with 2 full-size exams; leave out --sizes and --full-size, or "
+                     "--quick")
+    sizes = list(QUICK_SIZES if args.quick else args.sizes or DEFAULT_SIZES)
+    full = QUICK_FULL_SIZE if args.quick else DEFAULT_FULL_SIZE if args.full_size is None else args.full_size
+    if args.doc is None:  # only the run of the published page replaces it
+        reference = tuple(sizes) == DEFAULT_SIZES and full == DEFAULT_FULL_SIZE
+        args.doc = REPO / "docs" / "scale.md" if reference else args.out / "scale.md"
     if args.report_only:
-        if not (args.out / "partial.jsonl").is_file():
-            parser.error(f"{args.out / 'partial.jsonl'}: no such file; --report-only needs the --out of a rehearsal "
-                         "that ran (stopped or not)")
-        report_partial(args.out, max(sizes), args.doc)
+        report_again(parser, args.out, args.doc)
         return
-    full = 2 if args.quick else args.full_size
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     log = out / "rehearsal.log"
@@ -366,18 +400,28 @@ def main() -> None:
     print(f"rehearsal done in {total / 60:.0f} min; {args.doc}")
 
 
-def report_partial(out: Path, largest: int, doc: Path) -> None:
-    """results.json and the report from a stopped run's partial.jsonl (and the largest 2-worker workspace)."""
+def report_again(parser: argparse.ArgumentParser, out: Path, doc: Path) -> None:
+    """The page from a finished run's results.json, else from a stopped run's partial.jsonl (and the largest
+    2-worker workspace it reached)."""
+    from scale_report import write_report
+
+    finished = out / "results.json"
+    if finished.is_file() and math.isfinite(json.loads(finished.read_text()).get("total_s", math.nan)):
+        write_report(finished, doc)
+        return
+    if not (out / "partial.jsonl").is_file():
+        parser.error(f"{out / 'partial.jsonl'}: no such file; --report-only needs the --out of a rehearsal "
+                     "that ran (stopped or not)")
     rows = [json.loads(line) for line in (out / "partial.jsonl").read_text().splitlines() if line.strip()]
     from curation.workspace import Workspace
 
-    ws = out / f"ws-{largest}-local2"
-    facts = rehearsal_facts(ws) if ws.is_dir() and Workspace.open(ws).release("1.0.0").root.is_dir() else {}
-    (out / "results.json").write_text(json.dumps({"results": rows, "facts": facts, "total_s": float("nan"),
-                                                  "machine": machine()}, indent=1))
-    from scale_report import write_report
-
-    write_report(out / "results.json", doc)
+    reached = [r["size"] for r in rows if r["config"] == "local2"]
+    ws = out / f"ws-{max(reached)}-local2" if reached else None
+    facts = rehearsal_facts(ws) if ws is not None and ws.is_dir() and \
+        Workspace.open(ws).release("1.0.0").root.is_dir() else {}
+    finished.write_text(json.dumps({"results": rows, "facts": facts, "total_s": float("nan"),
+                                    "machine": machine()}, indent=1))
+    write_report(finished, doc)
 
 
 def machine() -> dict[str, Any]:

@@ -186,7 +186,7 @@ def write_report(results_json: Path, doc: Path) -> None:
                    and stage in stages and stage not in ("convert", "presegment", "qa labels")
                    for n, t in pts if n == sizes[-1])
     generator = next((r for r in results if r["config"] == "generator"), None)
-    written = (f" Writing the export took {generator['seconds'] / 60:.0f} min ({generator['items']} files)."
+    written = (f" Writing the export took {_duration(generator['seconds'])} ({generator['items']} files)."
                if generator else "")
     verdict = (f"Faster than linear (k > {SUPERLINEAR}): {', '.join(flagged)}." if flagged else
                f"No stage grows faster than linearly (k <= {SUPERLINEAR} for every stage that takes more than a few "
@@ -198,6 +198,23 @@ def write_report(results_json: Path, doc: Path) -> None:
                        "(The run of every stage on 1 worker and on Dask at each size was not reached.)\n")
     took = (f"in {data['total_s'] / 60:.0f} minutes" if math.isfinite(data["total_s"]) else
             "in a run stopped before its end (the figures it had measured; a stage it did not reach is left out)")
+    with_full = ", plus exams at full size (512 x 512, 360 slices) for per-case costs" if full else \
+        " (no exams at full size in this run)"
+    full_scaling_section = ("At full size (512 x 512 x 360), where the work of each case dominates:\n\n"
+                            f"{full_scaling}\n") if full else ""
+    projection = (f"""{REFERENCE_CASES} converted cases (the reference dataset's count) at full size, from the per-case
+figures above (2 workers of this machine):
+
+{_table(["stage", "seconds per case (CPU)", f"{REFERENCE_CASES} cases"], projection_rows)}
+
+The stages that do not work per case (scan, sample, filter, QA of the metadata, split, datasheet, release) took
+{overhead / 60:.1f} min together at {sizes[-1]} exams above. Without pre-segmentation the reference scale takes
+about {(cpu_total + overhead) / 3600:.1f} h on this machine. Pre-segmentation with the small model on CPU would
+take the presegment row; the reference model on a GPU was not measured here (no GPU was lent to the session that
+measured this page): at {GPU_SECONDS_PER_CASE[0]:g}-{GPU_SECONDS_PER_CASE[1]:g} s per case (an assumption to replace
+with a measurement) it takes {low:.1f}-{high:.1f} GPU hours, about {cost_low:.0f}-{cost_high:.0f} USD at
+{GPU_PRICE_PER_HOUR:g} USD per GPU hour. Nothing in ctcurate needs a GPU.
+""") if full else _NO_FULL + "\n"
     text = f"""# ctcurate at the reference dataset's scale
 
 Measured by `python bench/rehearsal.py` (this page is its output; rerun it to refresh the figures) on
@@ -205,8 +222,7 @@ Measured by `python bench/rehearsal.py` (this page is its output; rerun it to re
 {took}, unattended. The input is a synthetic PACS export made by
 `bench/synthetic_pacs.py`: exams from 8 sites with the reference dataset's make-up (ages, sexes, vendors and
 models, kVp, contrast phases, slice thicknesses 0.5-5 mm) and its share of exams to exclude, on small pixel grids
-(40 x 40, a body 4 times shorter along z) so that the whole export fits on disk, plus exams at full size
-(512 x 512, 360 slices) for per-case costs.{written}
+(40 x 40, a body 4 times shorter along z) so that the whole export fits on disk{with_full}.{written}
 
 Every stage runs as the `ctcurate` command a user types. Times are wall clock; memory is the peak resident set of
 the command with all its worker processes.
@@ -250,34 +266,26 @@ the same workspace, twice; the fastest of each:
 {pairs}
 
 {scaling_section}
-At full size (512 x 512 x 360), where the work of each case dominates:
-
-{full_scaling}
-
+{full_scaling_section}
 ## Scan alone on the whole export
 
 {scan_alone}
 
 ## Per case at full size (512 x 512 x 360, 2 workers)
 
-{_table(["stage", "seconds per case", "peak MiB"], full_rows)}
+{_table(["stage", "seconds per case", "peak MiB"], full_rows) if full else _NO_FULL}
 
 ## Projection: the reference scale
 
-{REFERENCE_CASES} converted cases (the reference dataset's count) at full size, from the per-case figures above
-(2 workers of this machine):
-
-{_table(["stage", "seconds per case (CPU)", f"{REFERENCE_CASES} cases"], projection_rows)}
-
-The stages that do not work per case (scan, sample, filter, QA of the metadata, split, datasheet, release) took
-{overhead / 60:.1f} min together at {sizes[-1]} exams above. Without pre-segmentation the reference scale takes
-about {(cpu_total + overhead) / 3600:.1f} h on this machine. Pre-segmentation with the small model on CPU would
-take the presegment row; the reference model on a GPU was not measured here (no GPU was lent to the session that
-measured this page): at {GPU_SECONDS_PER_CASE[0]:g}-{GPU_SECONDS_PER_CASE[1]:g} s per case (an assumption to replace
-with a measurement) it takes {low:.1f}-{high:.1f} GPU hours, about {cost_low:.0f}-{cost_high:.0f} USD at
-{GPU_PRICE_PER_HOUR:g} USD per GPU hour. Nothing in ctcurate needs a GPU.
-"""
+{projection}"""
     doc.write_text(text)
+
+
+_NO_FULL = "(No exams at full size in this run: no per-case figures, and no projection from them.)"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 def main() -> None:
