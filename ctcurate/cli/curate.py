@@ -33,7 +33,8 @@ __all__: list[str] = []
 @app.command()
 @friendly
 def init(
-    workspace: Annotated[Path, typer.Argument(help="Folder of the new workspace.")] = Path("."),
+    workspace: Annotated[Path, typer.Argument(help="Folder of the new workspace ('.' for the current folder: "
+                                                   "named, never implied).")],
     name: Annotated[str, typer.Option(help="Project name.")] = "ctcurate-project",
     seed: Annotated[int, typer.Option(help="Seed of the random draw.")] = 0,
     n: Annotated[int, typer.Option("--n", help="Exams to sample (0 = all).")] = 0,

@@ -22,6 +22,15 @@ def test_missing_export_is_one_line(tmp_path: Path) -> None:
     assert "export folder not found" in result.output and "Traceback" not in result.output
 
 
+def test_init_needs_its_folder_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bare 'ctcurate init' made the current folder a workspace; the folder must be named ('.' too)."""
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["init"])
+    assert result.exit_code == 2 and "Missing argument 'workspace'" in result.output
+    assert list(tmp_path.iterdir()) == []
+    assert runner.invoke(app, ["init", "."]).exit_code == 0 and (tmp_path / "ctcurate.toml").is_file()
+
+
 def test_threads_go_to_the_settings_and_a_negative_count_is_refused(tmp_path: Path) -> None:
     assert runner.invoke(app, ["init", str(tmp_path / "ws"), "--threads", "3"]).exit_code == 0
     assert "threads = 3" in (tmp_path / "ws" / "ctcurate.toml").read_text()
