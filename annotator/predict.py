@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from curation import Volume
-from curation.errors import ModelError
+from curation.errors import ModelError, ModelLoadError
 
 from .nnunet_env import nnunet_environment
 
-__all__ = ["ModelFolder", "NnunetModel", "check_device"]
+__all__ = ["ModelFolder", "NnunetModel", "check_checkpoints", "check_device"]
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,20 @@ class ModelFolder:
                    tuple(chosen), files)
 
 
+def check_checkpoints(folder: ModelFolder) -> None:
+    """Load each checkpoint of ``folder`` once (on the CPU, then dropped); raise :class:`ModelLoadError` naming the
+    one that does not load."""
+    import torch
+
+    for checkpoint in folder.checkpoints:
+        try:
+            torch.load(checkpoint, map_location="cpu", weights_only=False)  # nnU-Net's own checkpoints hold more
+        except Exception as exc:  # torch raises many kinds for a damaged file
+            raise ModelLoadError(f"model folder {folder.path}: {checkpoint.relative_to(folder.path)} does not load "
+                                 f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); copy "
+                                 "the trained model again from where it was trained") from None
+
+
 def _is_model_folder_name(name: str) -> bool:
     return len(name.split("__")) == 3 and all(name.split("__"))
 
@@ -140,8 +154,8 @@ class NnunetModel:
                     self._predictor.initialize_from_trained_model_folder(
                         str(folder.path), use_folds=folder.folds, checkpoint_name=folder.checkpoints[0].name)
             except Exception as exc:  # torch raises many kinds for a bad file
-                raise ModelError(f"model folder {folder.path}: checkpoint does not load ({type(exc).__name__}: "
-                                 f"{str(exc).splitlines()[0] if str(exc) else ''}); re-export the model") from None
+                raise ModelLoadError(f"model folder {folder.path}: checkpoint does not load ({type(exc).__name__}: "
+                                     f"{str(exc).splitlines()[0] if str(exc) else ''}); re-export the model") from None
             finally:
                 if chatter.getvalue():
                     log.debug("nnU-Net: %s", chatter.getvalue().strip())

@@ -19,7 +19,7 @@ from curation import Workspace
 from curation.annotation.revisions import RevisionStore
 from curation.atomic import WRITE_FAULTS
 from curation.cases.casemeta import read_case_metadata, write_meta_table
-from curation.errors import CtcurateError, ModelError
+from curation.errors import CtcurateError, ModelError, ModelLoadError
 from curation.image.volume import read_nrrd
 from curation.workspace.errorlog import append_traceback
 from curation.workspace.executor import SerialExecutor
@@ -98,6 +98,8 @@ def _task(args: tuple[str, str, str, int, str, str | None]) -> str:
     try:
         presegment_case(ws, case_id, load_model_record(ws, name, version), device=device, database_url=url)
         return ""
+    except ModelLoadError:
+        raise  # the model itself: every case would fail alike
     except CtcurateError as exc:
         return str(exc)
     except OSError as exc:

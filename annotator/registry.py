@@ -19,9 +19,9 @@ from typing import Any
 
 from curation import Workspace
 from curation.atomic import atomic_write_text, sha256_file
-from curation.errors import ModelError
+from curation.errors import ModelError, ModelLoadError
 
-from .predict import ModelFolder, NnunetModel
+from .predict import ModelFolder, NnunetModel, check_checkpoints
 from .segment import ModelPart, map_labels
 
 __all__ = ["PartRecord", "ModelRecord", "register_model", "list_models", "load_model_record", "load_model_parts"]
@@ -124,6 +124,7 @@ def register_model(ws: Workspace, name: str, folders: list[str | Path], *, renam
     parts = []
     for path in folders:
         folder = ModelFolder.read(path, folds=folds)
+        check_checkpoints(folder)  # a damaged copy is refused here, not at every case of a batch
         own = {k: v for k, v in (renames or {}).items() if k in folder.labels}
         map_labels(folder, label_set, own)  # raises for names that do not map
         parts.append(PartRecord.from_folder(folder, own))
@@ -145,7 +146,7 @@ def load_model_parts(ws: Workspace, record: ModelRecord, *, device: str = "cpu")
         folder = ModelFolder.read(part.path, folds=part.folds, checkpoint=part.checkpoint)
         for fold, checkpoint in zip(folder.folds, folder.checkpoints, strict=True):
             if _sha256(checkpoint) != part.checkpoint_sha256.get(fold):
-                raise ModelError(f"model {record.tag}: {checkpoint} changed since it was registered; register "
-                                 "the model again to make a new version")
+                raise ModelLoadError(f"model {record.tag}: {checkpoint} changed since it was registered; register "
+                                     "the model again to make a new version")
         parts.append(ModelPart(NnunetModel(folder, device=device), map_labels(folder, label_set, part.renames)))
     return parts

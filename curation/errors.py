@@ -20,6 +20,7 @@ __all__ = [
     "LabelIOError",
     "QAError",
     "ModelError",
+    "ModelLoadError",
     "AnnotationError",
     "WorkspaceBusyError",
     "SplitError",
@@ -91,6 +92,11 @@ class QAError(CtcurateError):
 
 class ModelError(CtcurateError):
     """A segmentation model is incomplete, cannot be loaded, or cannot run on a case."""
+
+
+class ModelLoadError(ModelError):
+    """A model's checkpoint does not load or changed since it was registered: every case would fail alike, so a
+    batch stops at the first."""
 
 
 class AnnotationError(CtcurateError):

@@ -128,3 +128,19 @@ def test_a_case_failing_unforeseen_is_one_line_and_its_traceback_is_logged(tmp_p
     result = module.presegment(ws, "small", cases=["s0001"], executor=SerialExecutor())
     assert result.failed == {"s0001": f"ValueError: simulated fault inside the model (details: {ws.error_log})"}
     assert " presegment s0001\n" in ws.error_log.read_text()
+
+
+def test_a_model_changed_since_registration_stops_the_batch_with_one_line(tmp_path: Path, ts: Path) -> None:
+    import shutil
+
+    ws = _workspace(tmp_path, ts)
+    (ws.case_dir("s0002") / "ct.nrrd").unlink()
+    shutil.copytree(ws.case_dir("s0001"), ws.case_dir("s0002"), dirs_exist_ok=True)
+    model = tmp_path / SMALL.name
+    shutil.copytree(SMALL, model)
+    register_model(ws, "copy", [model])
+    with open(model / "fold_all" / "checkpoint_final.pth", "ab") as handle:
+        handle.write(b"\0")
+    result = runner.invoke(app, ["presegment", "copy", "-w", str(ws.root), "--workers", "1"])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("changed since it was registered") == 1 and "s0002" not in result.output

@@ -55,3 +55,15 @@ def test_model_cli(tmp_path: Path) -> None:
     result = runner.invoke(app, ["model", "add", "other", str(tmp_path), "-w", str(ws)])
     assert result.exit_code == 2 and "expected a trained-model folder named <Trainer>__<Plans>__<configuration> or " \
         "a folder holding one; it holds none" in " ".join(result.output.split())
+
+
+def test_a_checkpoint_that_does_not_load_is_refused_at_registration(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    assert runner.invoke(app, ["init", str(ws)]).exit_code == 0
+    model = tmp_path / SMALL.name
+    shutil.copytree(SMALL, model)
+    (model / "fold_all" / "checkpoint_final.pth").write_bytes(b"garbage\n")
+    result = runner.invoke(app, ["model", "add", "broken", str(model), "-w", str(ws)])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert f"model folder {model}: fold_all/checkpoint_final.pth does not load (" in " ".join(result.output.split())
+    assert not list(Workspace.open(ws).models_dir.glob("broken/*"))
