@@ -48,6 +48,7 @@ REASONS: dict[str, ExclusionReason] = {r.code: r for r in (
     _reason("no_pixel_data", "no pixel data", _R),
     _reason("corrupt_file", "damaged file(s)", _R),
     _reason("unreadable_pixels", "unreadable pixel data", _R),
+    _reason("second_copy", "second copy of a series", _R),
     _reason("secondary_capture", "secondary capture", _R),
     _reason("derived_image", "derived image (reformat)", _R),
     _reason("screen_capture", "screenshot / report", _R),

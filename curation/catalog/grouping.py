@@ -122,25 +122,32 @@ def _keep_cut_files_in_their_series(files: pd.DataFrame, base: pd.Series) -> Non
 
 def _split_duplicate_instances(files: pd.DataFrame) -> pd.DataFrame:
     """Where a series spans folders that each hold a copy (same instance UID or same slice position),
-    each folder is its own series: the export holds the series twice."""
+    each folder is its own series: the export holds the series twice. The folder first by name keeps the series'
+    key (a copy added or removed later changes no converted case); a folder whose instances are all in that one
+    is marked ``copy_of`` its key (the filter excludes it as a second copy)."""
+    files["copy_of"] = ""
     spanning = files.groupby("series_key")["folder"].transform("nunique") > 1
     for key, group in files[spanning].groupby("series_key"):
-        uids = _by_folder(group["sop_instance_uid"].tolist(), group["folder"].tolist())
+        folders = group["folder"].tolist()
+        uids = _by_folder(group["sop_instance_uid"].tolist(), folders)
         positions = [tuple(row) if not np.isnan(row).any() else None
                      for row in np.round(group[_IPP].to_numpy(float), 3)]
-        if _sets_overlap(uids) or _sets_overlap(_by_folder(positions, group["folder"].tolist())):
-            files.loc[group.index, "series_key"] = [_key(key, f) for f in group["folder"]]
+        if _sets_overlap(list(uids.values())) or _sets_overlap(list(_by_folder(positions, folders).values())):
+            first = min(folders)
+            files.loc[group.index, "series_key"] = [key if f == first else _key(key, f) for f in folders]
+            copies = [f for f, own in uids.items() if f != first and own <= uids.get(first, set())]
+            files.loc[group.index[group["folder"].isin(copies)], "copy_of"] = key
     return files
 
 
-def _by_folder(values: list[Any], folders: list[str]) -> list[set[Any]]:
-    """The known values (not empty, not missing) of each folder."""
+def _by_folder(values: list[Any], folders: list[str]) -> dict[str, set[Any]]:
+    """The known values (not empty, not missing) of each folder that has any."""
     out: dict[str, set[Any]] = {}
     for value, folder in zip(values, folders, strict=True):
         if value is None or value == "" or (isinstance(value, float) and np.isnan(value)):
             continue
         out.setdefault(folder, set()).add(value)
-    return list(out.values())
+    return out
 
 
 def _sets_overlap(sets: list[set[Any]]) -> bool:
@@ -203,7 +210,7 @@ _FIRST_COLUMNS = (
     "series_description", "study_description", "body_part", "protocol_name", "manufacturer", "model", "kvp",
     "kernel", "series_number", "transfer_syntax", "contrast_agent", "contrast_route", "burned_in_annotation",
     "photometric", "samples_per_pixel", "rows", "columns", "bits_allocated", "pixel_spacing_0",
-    "pixel_spacing_1", "frame_of_reference_uid",
+    "pixel_spacing_1", "frame_of_reference_uid", "copy_of",
 )
 _READABLE_SET = frozenset(READABLE_STATUSES)
 

@@ -124,6 +124,15 @@ def _shared_study_uid(s: dict[str, Any], _c: ExclusionSettings) -> Finding | Non
     return None
 
 
+def _second_copy(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
+    if s.get("copy_of"):
+        return Finding("second_copy", f"{s.get('folder')}: a second copy of images another folder of the exports "
+                       "holds (the same SOP Instance UIDs); the copy in the folder first by name is the one judged "
+                       "and converted, this one never is (remove it from the export, or leave it)",
+                       {"copy_of": s.get("copy_of")})
+    return None
+
+
 def _no_pixels(s: dict[str, Any], _c: ExclusionSettings) -> Finding | None:
     if s["n_no_pixels"]:
         files = [d for d in json.loads(s.get("damaged_files") or "[]") if d.get("status") == "no_pixel_data"]
@@ -349,6 +358,7 @@ RULES: tuple[Rule, ...] = (
     Rule("no_pixel_data", _no_pixels),
     Rule("corrupt_file", _corrupt_file),
     Rule("unreadable_pixels", _unreadable_pixels),
+    Rule("second_copy", _second_copy),
     Rule("secondary_capture", _secondary_capture),
     Rule("derived_image", _derived),
     Rule("screen_capture", _screen_capture),

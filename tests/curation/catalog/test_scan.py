@@ -96,3 +96,31 @@ def test_one_study_uid_under_two_patients_is_an_exam_each_and_excluded(copy_seri
     out = CliRunner().invoke(app, ["scan", "-w", str(ws.root), "--workers", "1"])
     assert out.exit_code == 0
     assert "1 Study UID(s) found under more than one patient" in " ".join(out.output.split())
+
+
+def test_a_second_copy_of_an_export_changes_no_case(copy_series, filtered_workspace) -> None:
+    """The same export copied under another folder: the first folder keeps its series, the copy is excluded as
+    'second_copy', and the converted case stays (no withdrawal, no new case)."""
+    import shutil
+
+    import pandas as pd
+
+    from curation.cases.convert import convert
+    from curation.selection.filter import run_filter
+
+    export = copy_series("dcm_qa_ct/In/Philips/S21570/S2010", "export/a")
+    ws = filtered_workspace(export.parent)
+    before = pd.read_parquet(ws.exams_table)
+    assert convert(ws, executor=SerialExecutor()).converted == ("s0001",)
+    shutil.copytree(export, export.parent / "b")
+    scan(ws, executor=SerialExecutor())
+    series = pd.read_parquet(ws.series_table)
+    ct = series[series["modality"] == "CT"].set_index("folder")
+    original, copy = ct.loc[str(export / "S2010")], ct.loc[str(export.parent / "b" / "S2010")]
+    assert original["series_key"] == before["chosen_series_key"].iloc[0] and original["copy_of"] == ""
+    assert copy["copy_of"] == original["series_key"]
+    result = run_filter(ws)
+    verdicts = pd.read_parquet(ws.verdicts_table).set_index("series_key")
+    assert verdicts.loc[copy["series_key"], "primary_reason"] == "second_copy"
+    assert result.n_included_exams == 1 and not result.withdrawn
+    assert convert(ws, executor=SerialExecutor()).converted == ()
