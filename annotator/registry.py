@@ -121,9 +121,14 @@ def register_model(ws: Workspace, name: str, folders: list[str | Path], *, renam
     if not folders:
         raise ModelError(f"model {name!r}: give at least one trained-model folder")
     label_set = ws.label_set()
+    read = [ModelFolder.read(path, folds=folds) for path in folders]
+    unknown = sorted(set(renames or {}) - {label for folder in read for label in folder.labels})
+    if unknown:
+        labels = sorted({label for folder in read for label in folder.labels})
+        raise ModelError(f"--map {unknown[0]}={(renames or {})[unknown[0]]}: the model has no label {unknown[0]!r} "
+                         f"(its labels: {', '.join(labels[:12])}{' ...' if len(labels) > 12 else ''})")
     parts = []
-    for path in folders:
-        folder = ModelFolder.read(path, folds=folds)
+    for folder in read:
         check_checkpoints(folder)  # a damaged copy is refused here, not at every case of a batch
         own = {k: v for k, v in (renames or {}).items() if k in folder.labels}
         map_labels(folder, label_set, own)  # raises for names that do not map

@@ -9,6 +9,7 @@ keeps the first part's label.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from dataclasses import dataclass
 
@@ -35,10 +36,23 @@ def map_labels(folder: ModelFolder, label_set: LabelSet, renames: dict[str, str]
     """
     renames = renames or {}
     index = label_set.index_of()
+    wrong = [f"{name}={target}" for name, target in renames.items() if name in folder.labels and target not in index]
+    if wrong:
+        close = difflib.get_close_matches(wrong[0].split("=", 1)[1], label_set.names, n=3)
+        raise ModelError(f"--map {', '.join(wrong[:5])}: not a class of label set {label_set.name!r}"
+                         + (f" (close: {', '.join(close)})" if close else "") + "; 'ctcurate qa labelsets "
+                         f"{label_set.name}' lists its classes")
     unmapped = [name for name in folder.labels if renames.get(name, name) not in index]
     if unmapped:
         raise ModelError(f"model {folder.path.name}: labels {unmapped[:8]} are not classes of label set "
-                         f"{label_set.name!r}; map them with NAME=CLASS (e.g. {unmapped[0]}={label_set.names[0]})")
+                         f"{label_set.name!r}; map them with --map MODEL_LABEL=CLASS (e.g. "
+                         f"{unmapped[0]}={label_set.names[0]})")
+    targets: dict[str, list[str]] = {}
+    for name in folder.labels:
+        targets.setdefault(renames.get(name, name), []).append(name)
+    for target, names in targets.items():
+        if len(names) > 1:  # a coarser label set may merge labels; a slip of --map looks the same, so say it
+            log.warning("model %s: labels %s are merged into class %r", folder.path.name, " and ".join(names), target)
     return {value: index[renames.get(name, name)] for name, value in folder.labels.items()}
 
 

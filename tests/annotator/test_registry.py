@@ -67,3 +67,15 @@ def test_a_checkpoint_that_does_not_load_is_refused_at_registration(tmp_path: Pa
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
     assert f"model folder {model}: fold_all/checkpoint_final.pth does not load (" in " ".join(result.output.split())
     assert not list(Workspace.open(ws).models_dir.glob("broken/*"))
+
+
+@pytest.mark.parametrize(("renames", "message"), [
+    ({"foo": "liver"}, r"--map foo=liver: the model has no label 'foo' \(its labels: kidney_left, kidney_right, "
+                       r"liver, spleen, urinary_bladder\)"),
+    ({"liver": "livr"}, r"--map liver=livr: not a class of label set 'total_v2' \(close: liver\); 'ctcurate qa "
+                        "labelsets total_v2' lists its classes"),
+])
+def test_a_label_mapping_that_cannot_hold_is_refused(tmp_path: Path, renames: dict[str, str], message: str) -> None:
+    ws = Workspace.create(tmp_path / "ws")
+    with pytest.raises(ModelError, match=message):
+        register_model(ws, "small", [SMALL], renames=renames)

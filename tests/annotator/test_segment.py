@@ -107,7 +107,7 @@ def test_a_model_uses_its_workers_share_of_the_cores() -> None:
         torch.set_num_threads(before)
 
 
-def test_model_errors(tmp_path: Path) -> None:
+def test_model_errors(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(ModelError, match="not found"):
         ModelFolder.read(tmp_path / "nothing")
     bad = tmp_path / "Trainer__Plans__3d_fullres"
@@ -143,9 +143,11 @@ def test_model_errors(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"labels \['spleen', 'kidney_right', 'kidney_left', 'urinary_bladder'\] "
                                          "are not classes of label set 'chest'"):
         map_labels(folder, chest)
-    renamed = map_labels(folder, chest, {"spleen": "liver", "kidney_right": "lung_right",
-                                         "kidney_left": "lung_left", "urinary_bladder": "spine"})
+    with caplog.at_level("WARNING", logger="annotator.segment"):
+        renamed = map_labels(folder, chest, {"spleen": "liver", "kidney_right": "lung_right",
+                                             "kidney_left": "lung_left", "urinary_bladder": "spine"})
     assert renamed == {1: 1, 2: 3, 3: 2, 4: 1, 5: 4}
+    assert "labels spleen and liver are merged into class 'liver'" in caplog.text
 
 
 def test_a_ct_too_large_at_the_model_spacing_is_refused(ts: Path, part: ModelPart) -> None:
