@@ -67,6 +67,9 @@ class ModelFolder:
              checkpoint: str = "checkpoint_final.pth") -> ModelFolder:
         """Check a ``<Trainer>__<Plans>__<configuration>`` folder; raise :class:`ModelError` naming what is missing."""
         path = Path(path)
+        if path.is_file():
+            raise ModelError(f"model folder {path}: a file, not a folder; pass the trained-model folder that holds "
+                             "it (<Trainer>__<Plans>__<configuration>)")
         if not path.is_dir():
             raise ModelError(f"model folder {path}: not found; pass an nnU-Net trained-model folder "
                              "(<Trainer>__<Plans>__<configuration>)")
@@ -80,17 +83,29 @@ class ModelFolder:
         files = tuple(path / f"fold_{f}" / checkpoint for f in chosen)
         absent = [str(f.relative_to(path)) for f in files if not f.is_file()]
         if not chosen or absent:
+            with_file = [f for f in available if (path / f"fold_{f}" / checkpoint).is_file()]
+            fix = (f"folds with it: {', '.join(with_file)} (choose them with --folds)" if with_file else
+                   f"folds present: {', '.join(available) or 'none'}, none with {checkpoint} (nnU-Net writes it when "
+                   "training ends: finish the training or copy the whole trained-model folder)")
             raise ModelError(f"model folder {path}: no checkpoint {', '.join(absent) or f'fold_*/{checkpoint}'}; "
-                             f"folds present: {', '.join(available) or 'none'}")
+                             f"{fix}")
+        dataset, plans = (_json(path / name) for name in ("dataset.json", "plans.json"))
         try:
-            dataset = json.loads((path / "dataset.json").read_text())
-            plans = json.loads((path / "plans.json").read_text())
             spacing_zyx = plans["configurations"][parts[2]]["spacing"]
-        except (ValueError, KeyError) as exc:
-            raise ModelError(f"model folder {path}: dataset.json or plans.json unreadable ({exc})") from None
+        except (KeyError, TypeError) as exc:
+            raise ModelError(f"model folder {path}: plans.json has no spacing for configuration {parts[2]!r} "
+                             f"(missing {exc}); copy the plans.json nnU-Net wrote for this model") from None
         labels = {str(k): int(v) for k, v in dataset.get("labels", {}).items() if isinstance(v, int) and v != 0}
         return cls(path, labels, (float(spacing_zyx[2]), float(spacing_zyx[1]), float(spacing_zyx[0])), parts[2],
                    tuple(chosen), files)
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"model folder {path.parent}: {path.name} unreadable ({exc}); copy the file nnU-Net wrote "
+                         "for this model") from None
 
 
 def check_checkpoints(folder: ModelFolder) -> None:

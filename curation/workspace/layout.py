@@ -111,6 +111,9 @@ class Workspace:
     def open(cls, root: str | Path) -> Workspace:
         """Open an existing workspace; the settings file must exist."""
         ws = cls(Path(root))
+        if ws.root.exists() and not ws.root.is_dir():
+            raise WorkspaceError(f"{ws.root}: a file, not a workspace folder; pass the folder 'ctcurate init' made "
+                                 "(-w WS)")
         if not ws.root.is_dir():
             raise WorkspaceError(f"{ws.root}: workspace folder not found; create it with 'ctcurate init'")
         if not ws.settings_path.is_file():

@@ -108,6 +108,10 @@ def test_a_model_uses_its_workers_share_of_the_cores() -> None:
 
 
 def test_model_errors(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "notes.md").write_text("")
+    with pytest.raises(ModelError, match="notes.md: a file, not a folder; pass the trained-model folder that holds"):
+        ModelFolder.read(tmp_path / "notes.md")
+    (tmp_path / "notes.md").unlink()
     with pytest.raises(ModelError, match="not found"):
         ModelFolder.read(tmp_path / "nothing")
     bad = tmp_path / "Trainer__Plans__3d_fullres"
@@ -130,8 +134,20 @@ def test_model_errors(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(ModelError, match=f"fold_all: this is one fold of a trained-model folder; pass {copy} "
                                          r"\(and --folds all to use this fold alone\)"):
         ModelFolder.read(copy / "fold_all")
-    with pytest.raises(ModelError, match=r"no checkpoint fold_3/checkpoint_final.pth; folds present: all"):
+    with pytest.raises(ModelError, match=r"no checkpoint fold_3/checkpoint_final.pth; folds with it: all \(choose "
+                                         r"them with --folds\)"):
         ModelFolder.read(copy, folds=("3",))
+    with pytest.raises(ModelError, match=r"no checkpoint fold_all/checkpoint_best.pth; folds present: all, none with "
+                                         r"checkpoint_best.pth \(nnU-Net writes it when training ends"):
+        ModelFolder.read(copy, checkpoint="checkpoint_best.pth")
+    plans = (copy / "plans.json").read_text()
+    (copy / "plans.json").write_text("{")
+    with pytest.raises(ModelError, match=r"plans.json unreadable \(Expecting property name"):
+        ModelFolder.read(copy)
+    (copy / "plans.json").write_text("{}")
+    with pytest.raises(ModelError, match="plans.json has no spacing for configuration '3d_fullres'"):
+        ModelFolder.read(copy)
+    (copy / "plans.json").write_text(plans)
     (copy / "fold_all" / "checkpoint_final.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(ModelError, match="checkpoint does not load"):
         NnunetModel(ModelFolder.read(copy))

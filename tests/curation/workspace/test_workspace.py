@@ -24,6 +24,10 @@ def test_create_twice_refused(tmp_path: Path) -> None:
 def test_open_missing(tmp_path: Path) -> None:
     with pytest.raises(WorkspaceError, match="workspace folder not found"):
         Workspace.open(tmp_path / "nothing")
+    (tmp_path / "notes.md").write_text("")
+    with pytest.raises(WorkspaceError, match=r"notes.md: a file, not a workspace folder; pass the folder 'ctcurate "
+                                             r"init' made \(-w WS\)"):
+        Workspace.open(tmp_path / "notes.md")
 
 
 def test_open_not_a_workspace(tmp_path: Path) -> None:
