@@ -35,7 +35,7 @@ from typing import Any
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic_pacs import build_export  # noqa: E402
+from synthetic_pacs import at_least, build_export  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 CTCURATE = str(Path(sys.executable).parent / "ctcurate")
@@ -304,24 +304,13 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
-def _count(text: str) -> int:
-    """``--full-size``: a count of 0 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a count of 0 or more, found {text!r}")
-    return value
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("/tmp/ctcurate-rehearsal"),
                         help="Working folder: the export, workspaces, logs, results (default /tmp/ctcurate-rehearsal).")
     parser.add_argument("--sizes", type=_sizes, default=None,
                         help="Sampled exams per run (default 100,400,1368; each at least 20).")
-    parser.add_argument("--full-size", type=_count, default=None,
+    parser.add_argument("--full-size", type=at_least(0), default=None,
                         help="Exams at full size for per-case costs (default 8; 0: none, and no projection).")
     parser.add_argument("--quick", action="store_true", help="Sizes 30 and 60, 2 full-size exams: a check.")
     parser.add_argument("--doc", type=Path, default=None,

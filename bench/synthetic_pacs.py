@@ -28,6 +28,7 @@ import csv
 import multiprocessing
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
-__all__ = ["DRAWS", "SITES", "Exam", "draw_exams", "write_exam", "build_export"]
+__all__ = ["DRAWS", "SITES", "Exam", "draw_exams", "write_exam", "build_export", "at_least"]
 
 _PREFIX = "1.2.826.0.1.3680043.10.1437.9."  # the rehearsal's UID root
 
@@ -378,27 +379,28 @@ def build_export(out: Path, exams: int = 1520, *, seed: int = 0, full_size: int 
     return export
 
 
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a count of 0 or more, found {value}")
-    return value
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum`` (anything else: one line saying so)."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number of {minimum} or more, found {text!r}")
+        return value
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, found {value}")
-    return value
+    return parse
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="New (or empty) folder for export/, truth.csv and files.txt.")
-    parser.add_argument("--exams", type=_count, default=1520, help="Exams on small grids (default 1520).")
-    parser.add_argument("--seed", type=int, default=0, help="Seed of the draws (default 0).")
-    parser.add_argument("--full-size", type=_count, default=8, help="Exams at full size, 512 x 512 (default 8).")
-    parser.add_argument("--workers", type=_positive, default=2, help="Processes writing files (default 2).")
+    parser.add_argument("--exams", type=at_least(0), default=1520, help="Exams on small grids (default 1520).")
+    parser.add_argument("--seed", type=at_least(0), default=0, help="Seed of the draws (default 0).")
+    parser.add_argument("--full-size", type=at_least(0), default=8, help="Exams at full size, 512 x 512 (default 8).")
+    parser.add_argument("--workers", type=at_least(1), default=2, help="Processes writing files (default 2).")
     args = parser.parse_args()
     if args.exams + args.full_size == 0:
         parser.error("--exams and --full-size are both 0: nothing to write; ask for at least one exam")
