@@ -41,8 +41,8 @@ def _plot(by: dict[tuple[str, str], list[tuple[int, float]]], out: Path) -> None
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
-    stages = sorted({stage for _config, stage in by})
-    colours = {stage: plt.get_cmap("tab20")(i % 20) for i, stage in enumerate(stages)}
+    stages = sorted({stage for _config, stage in by})  # ten at most: tab10's colours are all distinct
+    colours = {stage: plt.get_cmap("tab10")(i % 10) for i, stage in enumerate(stages)}
     for (config, stage), points in sorted(by.items()):
         if config not in ("local2", "local1") or len(points) < 2 or stage.endswith("(rerun)"):
             continue
@@ -97,7 +97,7 @@ def write_report(results_json: Path, doc: Path) -> None:
     plot = doc.parent / "img" / "scale.png"
     presegmented = {(config, n) for (config, stage), pts in by.items() if stage == "presegment" for n, _t in pts}
     checked = {k: [(n, t) for n, t in v if k[1] != "qa labels" or (k[0], n) in presegmented] for k, v in by.items()}
-    _plot({k: v for k, v in checked.items() if k[0] in ("local1", "local2")}, plot)
+    _plot({k: v for k, v in checked.items() if k[0] in ("local1", "local2") and k[1] in stages}, plot)
 
     def seconds(config: str, stage: str, size: int) -> float | None:
         return next((t for n, t in by.get((config, stage), []) if n == size), None)
@@ -129,16 +129,16 @@ def write_report(results_json: Path, doc: Path) -> None:
         for stage in stages:
             one, two = seconds("local1", stage, size), seconds("local2", stage, size)
             dask = seconds("dask2", stage, size)
-            if one is None or two is None:
+            if two is None or (one is None and dask is None):
                 continue
             if stage == "qa labels" and seconds("local1", "presegment", size) is None:
                 continue  # nothing was pre-segmented there: no labels were checked
             fixed = [seconds(c, f"{stage} (rerun)", size) for c in ("local1", "local2")]
             scaling_rows.append([
-                str(size), stage, f"{one:.1f}", f"{two:.1f}", ratio(one, two),
+                str(size), stage, "" if one is None else f"{one:.1f}", f"{two:.1f}", ratio(one, two),
                 "" if None in fixed else f"{fixed[0]:.1f} / {fixed[1]:.1f}",
                 ratio(net("local1", stage, size), net("local2", stage, size)),
-                "" if dask is None else f"{dask:.1f} ({ratio(one, dask)})"])
+                "" if dask is None else f"{dask:.1f}" + (f" ({ratio(one, dask)})" if one is not None else "")])
     scaling = _table(["exams", "stage", "1 worker (s)", "2 workers (s)", "speed-up",
                       "rerun, nothing to do: 1 / 2 workers (s)", "speed-up of the per-case part",
                       "Dask, 2 workers (s)"], scaling_rows)
@@ -193,7 +193,8 @@ def write_report(results_json: Path, doc: Path) -> None:
                "seconds).")
     cost_low, cost_high = low * GPU_PRICE_PER_HOUR, high * GPU_PRICE_PER_HOUR
 
-    scaling_section = ("Each stage at each size, one run each, in the order of the plan (minutes apart):\n\n"
+    scaling_section = ("Each stage at each size, one run each, in the order of the plan (minutes apart; at the largest "
+                       "size 1 worker ran only the stages that use workers):\n\n"
                        f"{scaling}\n" if scaling_rows else
                        "(The run of every stage on 1 worker and on Dask at each size was not reached.)\n")
     took = (f"in {data['total_s'] / 60:.0f} minutes" if math.isfinite(data["total_s"]) else
