@@ -37,8 +37,8 @@ def init(
                                                    "named, never implied).")],
     name: Annotated[str, typer.Option(help="Project name.")] = "ctcurate-project",
     seed: Annotated[int, typer.Option(help="Seed of the random draw.")] = 0,
-    n: Annotated[int, typer.Option("--n", help="Exams to sample (0 = all).")] = 0,
-    workers: Annotated[int, typer.Option(help="Local worker processes.")] = 2,
+    n: Annotated[int, typer.Option("--n", help="Exams to sample (0 = all).", min=0)] = 0,
+    workers: Annotated[int, typer.Option(help="Local worker processes.", min=1)] = 2,
     threads: Annotated[int, typer.Option(help="Threads each worker's libraries may use (0 = the cores shared out "
                                               "among the workers).", min=0)] = 0,
 ) -> None:

@@ -48,6 +48,13 @@ def test_a_worker_count_below_one_is_refused(tmp_path: Path, command: list[str])
     assert "Invalid value for '--workers': Input should be greater than or equal to 1" in result.output
 
 
+@pytest.mark.parametrize(("option", "value", "least"), [("--workers", "0", 1), ("--n", "-4", 0)])
+def test_init_refuses_counts_below_their_least(tmp_path: Path, option: str, value: str, least: int) -> None:
+    result = runner.invoke(app, ["init", str(tmp_path / "ws"), option, value])
+    assert result.exit_code == 2 and not (tmp_path / "ws").exists()
+    assert f"Invalid value for '{option}': Input should be greater than or equal to {least}" in result.output
+
+
 def test_not_a_workspace(tmp_path: Path) -> None:
     result = runner.invoke(app, ["filter", "-w", str(tmp_path)])
     assert result.exit_code == 2 and "not a ctcurate workspace" in result.output
