@@ -148,8 +148,15 @@ def filter_(workspace: WorkspaceOpt = Path(".")) -> None:
     console.print(f"{result.n_included_exams} of {result.n_sampled_exams} sampled exams included; "
                   f"flow diagram: {result.flow_png}")
     if result.withdrawn:
-        console.print(f"withdrawn (their exam no longer qualifies; moved to {ws.withdrawn_dir}): "
-                      f"{', '.join(result.withdrawn)}")
+        from curation.cases.withdraw import withdrawn_cases
+        from curation.reasons import reason_label
+
+        why = {w.case_id: reason_label(w.reason) for w in withdrawn_cases(ws)}
+        groups: dict[str, list[str]] = {}
+        for case_id in result.withdrawn:
+            groups.setdefault(why.get(case_id, "unknown"), []).append(case_id)
+        console.print(f"withdrawn (moved to {ws.withdrawn_dir}): "
+                      + "; ".join(f"{', '.join(ids)} ({label})" for label, ids in groups.items()))
 
 
 @app.command()
