@@ -1,6 +1,7 @@
 """The pre-segmentation part of ``ctcurate demo``: register the small model, pre-segment every case, then import
 the phantom's true labels (written into the case folders by :mod:`ctcurate.demo.labels`) as each case's next
-revision, so the labels of record are the phantom's truth, one case with its lungs swapped.
+revision, so the labels of record are the phantom's truth, one case with its lungs swapped; the contrast phase
+is then estimated again from them (what ``ctcurate phase`` does after new labels).
 
 The small model (:mod:`annotator.small_model`) learned five structures on real CT; the demo's
 phantom holds the same structures as ellipses, so its results on the phantom show the mechanics
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from annotator.phase import estimate_phases
 from annotator.presegment import PresegmentResult, presegment
 from annotator.registry import ModelRecord, register_model
 from annotator.small_model import SMALL_MODEL_FOLDER
@@ -43,6 +45,9 @@ def run_demo_presegment(workspace: str | Path, *, executor: Any = None) -> DemoP
     failed = [o.describe() for o in imported if o.revision is None]
     if failed:
         raise LabelIOError(f"demo labels could not be imported: {'; '.join(failed)}")
+    relabelled = sorted({o.case_id for o in imported if o.new})
+    if relabelled:  # as a steward runs 'ctcurate phase' after new labels: the phase of the labels of record
+        estimate_phases(ws, relabelled)
     phases = {}
     for case in sorted(result.done + result.skipped):
         contrast = read_case_metadata(ws, case)["contrast"]

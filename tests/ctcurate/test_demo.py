@@ -38,7 +38,8 @@ def test_demo_cases_are_pre_segmented_with_a_contrast_phase(demo_run) -> None:
         assert imported.author == "import:segmentation.seg.nrrd" and imported.kind == "import"
         assert set(model.files) == set(imported.files) == {"native", "1.5", "3"}
         contrast = json.loads((ws.case_dir(case) / "case.json").read_text())["contrast"]
-        assert contrast["phase"] == "native" and contrast["phase_revision"] == 0  # the phantom has no contrast
+        # the phantom has no contrast; the phase is that of the labels of record (the imported revision)
+        assert contrast["phase"] == "native" and contrast["phase_revision"] == imported.number
     import pandas as pd
 
     assert set(pd.read_parquet(ws.meta_table)["contrast_phase"]) == {"native"}
