@@ -12,8 +12,8 @@ the growth of each stage from 400 to 1,368 exams, a plot, and the projection of 
 Usage: ``python bench/rehearsal.py [--out DIR] [--sizes 100,400,1368] [--full-size 8] [--doc PAGE] [--quick]
 [--report-only]``; ``--quick`` runs sizes 30 and 60 only (a check of the script, minutes). Only a run of the
 default sizes replaces ``docs/scale.md``; any other writes ``OUT/scale.md``. ``--report-only`` writes the page
-again from a run's figures (a stopped run's too). Runs unattended; 49 min on
-2 cores in the run of docs/scale.md (3 min of it writing the export; 73 min on a slower day). An export already in ``OUT`` is reused.
+again from a run's figures (a stopped run's too). Runs unattended; 49 min on 2 cores in the run of docs/scale.md
+(3 min of it writing the export; 73 min on a slower day). An export already in ``OUT`` is reused.
 """
 
 from __future__ import annotations
