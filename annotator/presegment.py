@@ -21,7 +21,7 @@ from curation.atomic import WRITE_FAULTS
 from curation.cases.casemeta import read_case_metadata, write_meta_table
 from curation.errors import CtcurateError, ModelError, ModelLoadError
 from curation.image.volume import read_nrrd
-from curation.workspace.errorlog import append_traceback
+from curation.workspace.errorlog import failure_line
 from curation.workspace.executor import SerialExecutor
 
 from .phase import estimate_case_phase
@@ -105,14 +105,9 @@ def _task(args: tuple[str, str, str, int, str, str | None]) -> str:
     except OSError as exc:
         if exc.errno in WRITE_FAULTS:  # a full or read-only workspace: every later case would fail the same way
             raise
-        return _failure(ws, case_id, exc)
+        return failure_line(exc, ws.error_log, f"presegment {case_id}")
     except (RuntimeError, ValueError, MemoryError) as exc:
-        return _failure(ws, case_id, exc)
-
-
-def _failure(ws: Workspace, case_id: str, exc: BaseException) -> str:
-    """One line for a case that failed unforeseen; its traceback goes to the workspace's error log."""
-    return f"{type(exc).__name__}: {exc} (details: {append_traceback(exc, ws.error_log, f'presegment {case_id}')})"
+        return failure_line(exc, ws.error_log, f"presegment {case_id}")
 
 
 def presegment(ws: Workspace, model: str, *, version: int | None = None, cases: list[str] | None = None,

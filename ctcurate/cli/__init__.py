@@ -10,7 +10,7 @@ Library code logs through ``logging``; the CLI configures rich output and progre
 from __future__ import annotations
 
 from . import annotate, curate, model, pacs, qa, release, retrain  # noqa: F401  (registers the commands)
-from ._common import app
+from ._common import app, print_error
 
 __all__ = ["app", "main"]
 
@@ -24,7 +24,7 @@ def main(args: list[str] | None = None) -> None:
     try:
         code = app(args=args, prog_name="ctcurate", standalone_mode=False)
     except typer.Abort:  # Ctrl-C or end of input at a prompt, outside any command
-        _error("interrupted")
+        print_error("interrupted")
         sys.exit(130)
     except typer.TyperException as exc:  # click's errors: a usage error carries the command it is about
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
@@ -34,14 +34,7 @@ def main(args: list[str] | None = None) -> None:
         context = getattr(exc, "ctx", None)
         if context is not None:
             message = f"{message.rstrip('.')} (see '{context.command_path} --help')"
-        _error(message)
+        print_error(message)
         sys.exit(getattr(exc, "exit_code", 2))
     sys.exit(code if isinstance(code, int) else 0)
 
-
-def _error(message: str) -> None:
-    from rich.markup import escape
-
-    from ._common import err_console
-
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)

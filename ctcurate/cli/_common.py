@@ -22,8 +22,8 @@ from curation.workspace.lock import workspace_lock
 
 from ._guard import explain, record_traceback
 
-__all__ = ["app", "console", "err_console", "exit_on_failures", "friendly", "writes", "progress_bar", "progress_bars",
-           "with_executor", "WorkspaceOpt"]
+__all__ = ["app", "console", "err_console", "exit_on_failures", "friendly", "print_error", "writes", "progress_bar",
+           "progress_bars", "with_executor", "WorkspaceOpt"]
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
@@ -43,13 +43,18 @@ ThreadsOpt = Annotated[int | None, typer.Option(
          "workers).", min=0)]
 
 
+def print_error(message: str) -> None:
+    """The one line of a failure: ``error: ...`` on standard error."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def friendly(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except CtcurateError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            print_error(str(exc))
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt:
             err_console.print("[bold red]interrupted:[/] nothing half-written was kept; run the same command again "
@@ -60,9 +65,7 @@ def friendly(func: F) -> F:
         except Exception as exc:  # the top-level guard: one line, the traceback to a log file
             root = kwargs.get("workspace") or kwargs.get("root")
             log_file = record_traceback(exc, Path(root) if root else None)
-            err_console.print(f"[bold red]error:[/] {escape(explain(exc, Path(root) if root else None))} (details: "
-                              f"{escape(str(log_file))})",
-                              highlight=False, soft_wrap=True)
+            print_error(f"{explain(exc, Path(root) if root else None)} (details: {log_file})")
             if logging.getLogger().isEnabledFor(logging.DEBUG):
                 err_console.print_exception()
             raise typer.Exit(code=2) from None

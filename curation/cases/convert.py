@@ -23,7 +23,7 @@ from curation.atomic import WRITE_FAULTS, atomic_directory, atomic_write_parquet
 from curation.dicom.deid import REDACTED, age_years, keyed_hash, patient_pseudonym, phi_tokens, redact
 from curation.errors import ConversionError, CtcurateError
 from curation.reasons import RULE_CODES
-from curation.workspace.errorlog import append_traceback
+from curation.workspace.errorlog import failure_line
 from curation.workspace.executor import Executor, make_executor
 from curation.workspace.folders import CASE_METADATA
 from curation.workspace.layout import Workspace
@@ -275,7 +275,7 @@ def _safe_convert(task: ConvertTask) -> dict[str, Any] | str:
 
 def _failure(task: ConvertTask, exc: BaseException) -> str:
     """One line for a case that failed unforeseen; its traceback goes to the workspace's error log."""
-    line = f"{task.paths[0] if task.paths else task.case_id}: {type(exc).__name__}: {exc}"
-    if task.error_log:
-        line += f" (details: {append_traceback(exc, Path(task.error_log), f'convert {task.case_id}')})"
-    return line
+    where = task.paths[0] if task.paths else task.case_id
+    if not task.error_log:
+        return f"{where}: {type(exc).__name__}: {exc}"
+    return f"{where}: {failure_line(exc, Path(task.error_log), f'convert {task.case_id}')}"

@@ -19,7 +19,7 @@ import pandas as pd
 from curation.dicom.geometry import slice_stack
 from curation.dicom.header import READABLE_STATUSES
 
-__all__ = ["assign_keys", "summarise_series", "build_catalog", "shared_study_uids"]
+__all__ = ["assign_keys", "summarise_series", "build_catalog", "patients_per_study_uid"]
 _IOP = [f"iop_{i}" for i in range(6)]
 _IPP = [f"ipp_{i}" for i in range(3)]
 
@@ -59,7 +59,8 @@ def assign_keys(files: pd.DataFrame) -> pd.DataFrame:
     study_fallback = (files["patient_key"] + "|" + _col(files, "study_date") + "|" + _col(files, "study_time")
                       + "|" + _col(files, "accession_number"))
     study_src = suid.where(suid != "", study_fallback)
-    shared = suid.isin(shared_study_uids(suid.where(readable, ""), pid))
+    patients = patients_per_study_uid(files)
+    shared = suid.isin(patients.index[patients > 1])
     # one Study UID under two patients (a merged or mistyped Patient ID): an exam each, flagged by the filter
     files["study_key"] = _keys("st", study_src.where(~shared, study_src + "|" + files["patient_key"]))
     seuid = _col(files, "series_uid")
@@ -77,11 +78,12 @@ def assign_keys(files: pd.DataFrame) -> pd.DataFrame:
     return _split_repeated_acquisitions(files)
 
 
-def shared_study_uids(study_uids: pd.Series, patient_ids: pd.Series) -> set[str]:
-    """The Study UIDs found under more than one Patient ID (files without either are not counted)."""
-    known = (study_uids != "") & (patient_ids != "")
-    patients = patient_ids[known].groupby(study_uids[known]).nunique()
-    return set(patients.index[patients > 1])
+def patients_per_study_uid(files: pd.DataFrame) -> pd.Series:
+    """How many Patient IDs each Study UID is found under, over the readable files (files without either are not
+    counted); more than one: a merged or mistyped Patient ID, or one exam exported under two."""
+    study_uids, patient_ids = _col(files, "study_uid"), _col(files, "patient_id")
+    known = files["status"].isin(READABLE_STATUSES) & (study_uids != "") & (patient_ids != "")
+    return patient_ids[known].groupby(study_uids[known]).nunique()
 
 
 def _orientation_text(files: pd.DataFrame) -> pd.Series:
@@ -282,9 +284,7 @@ def summarise_series(files: pd.DataFrame) -> pd.DataFrame:
     series["n_orientations"] = distinct.groupby("series_key").size().reindex(series.index, fill_value=0)
     series = series.join(pd.DataFrame.from_dict(geometry, orient="index"))
     series = series.reset_index().rename(columns={"index": "series_key"})
-    exams = work.loc[work["status"].isin(_READABLE_SET), ["study_uid", "patient_id"]].dropna()
-    patients = exams.groupby("study_uid")["patient_id"].nunique()
-    series["study_uid_patients"] = series["study_uid"].map(patients).fillna(0).astype(int)
+    series["study_uid_patients"] = series["study_uid"].map(patients_per_study_uid(files)).fillna(0).astype(int)
     series["study_year"] = pd.to_numeric(series["study_date"].str[:4], errors="coerce")
     series["contrast_delay_s"] = series["series_key"].map(_contrast_delays(work))
     return series

@@ -13,7 +13,7 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["append_traceback", "FALLBACK_ERROR_LOG"]
+__all__ = ["append_traceback", "failure_line", "FALLBACK_ERROR_LOG"]
 
 FALLBACK_ERROR_LOG = Path(tempfile.gettempdir()) / "ctcurate-errors.log"
 
@@ -37,3 +37,9 @@ def append_traceback(exc: BaseException, logs: list[Path] | Path, context: str =
         except OSError:
             continue
     return FALLBACK_ERROR_LOG
+
+
+def failure_line(exc: BaseException, log: Path, context: str) -> str:
+    """The one line of a batch item that failed unforeseen (``TypeError: ... (details: LOG)``), its traceback
+    appended to ``log`` under ``context``."""
+    return f"{type(exc).__name__}: {exc} (details: {append_traceback(exc, log, context)})"

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from ctcurate.cli import app
+from curation.workspace import Workspace
 from tests.cli_runner import CliRunner
 
 runner = CliRunner()
@@ -28,7 +29,7 @@ def test_init_needs_its_folder_named(tmp_path: Path, monkeypatch: pytest.MonkeyP
     result = runner.invoke(app, ["init"])
     assert result.exit_code == 2 and "Missing argument 'workspace'" in result.output
     assert list(tmp_path.iterdir()) == []
-    assert runner.invoke(app, ["init", "."]).exit_code == 0 and (tmp_path / "ctcurate.toml").is_file()
+    assert runner.invoke(app, ["init", "."]).exit_code == 0 and Workspace.open(tmp_path).settings_path.is_file()
 
 
 def test_threads_go_to_the_settings_and_a_negative_count_is_refused(tmp_path: Path) -> None:

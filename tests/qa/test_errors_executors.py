@@ -166,7 +166,7 @@ def test_checks_failing_unforeseen_are_a_finding_and_the_traceback_is_logged(
 
     case = make_case("s0001", None, multilabel=ts / "seg_v2_total117" / "example_seg_fast.nii.gz")
     monkeypatch.setattr(qa.labels, "load_case", broken)
-    log = tmp_path / "logs" / "errors.log"
+    log = tmp_path / "qa-failures.log"  # any file given as error_log
     findings, _ = run_label_qa(find_cases(case.parent), LabelQASettings(load_label_set("total_v2")), error_log=log)
     assert findings["message"].tolist() == [f"{case}: checks could not run (KeyError: 'simulated') (details: {log})"]
     assert " qa labels s0001\n" in log.read_text() and "in broken" in log.read_text()
