@@ -1,6 +1,6 @@
 """Catalog rows for exams still on a PACS: the sampling frame, and the series of drawn exams from metadata.
 
-Keys are made exactly as for scanned files (:func:`curation.catalog.grouping.assign_keys`): a study found by
+Keys are made exactly as for scanned files (:func:`curation.catalog.keys.assign_keys`): a study found by
 QIDO-RS and the same study scanned from disk get the same ``study_key``, and a series described by
 its WADO-RS metadata gets the ``series_key`` its retrieved files will have (records carry the path
 each instance will be saved at). So the same sampling and the same exclusion rules run on the PACS's
@@ -15,7 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from curation.catalog.grouping import assign_keys, build_catalog
+from curation.catalog.grouping import build_catalog
+from curation.catalog.keys import assign_keys
 from curation.catalog.scan import records_to_frame
 from curation.dicom.header import header_from_dataset, new_record
 from curation.errors import PacsError, ScanError
