@@ -54,8 +54,9 @@ class ScanResult:
 
 
 def find_files(roots: Iterable[str | os.PathLike[str]], skipped: list[str] | None = None) -> list[str]:
-    """All regular files below ``roots`` (sorted, symlinks followed, loops avoided), named through the roots as
-    given (absolute, not resolved). Folders that cannot be listed are added to ``skipped`` and passed over."""
+    """All regular files below the folders ``roots`` (sorted, symlinks followed, loops avoided), named through the
+    roots as given (absolute, not resolved). Folders that cannot be listed are added to ``skipped`` and passed
+    over; a root that is no folder is refused (an export is a folder)."""
     found: list[str] = []
     seen_dirs: set[tuple[int, int]] = set()
     stack: list[str] = []
@@ -63,10 +64,10 @@ def find_files(roots: Iterable[str | os.PathLike[str]], skipped: list[str] | Non
         path = Path(os.path.abspath(root))
         if not path.exists():
             raise ScanError(f"{path}: export folder not found; check the path (it must exist and be readable)")
-        if path.is_file():
-            found.append(str(path))
-        else:
-            stack.append(str(path))
+        if not path.is_dir():
+            raise ScanError(f"{path}: not a folder; pass the export folder (the folder holding the DICOM files), "
+                            "not a file")
+        stack.append(str(path))
     while stack:
         folder = stack.pop()
         try:

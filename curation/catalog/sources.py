@@ -2,9 +2,10 @@
 
 A source is kept as the absolute path it was given, not resolved, so a folder reached through a symbolic link
 keeps that name in the settings and the catalog (the catalog also keeps each file's resolved path). A path
-that does not exist or cannot be listed is refused before it is saved, so a typing error never breaks later
-scans; a saved source that has gone missing stops a rescan (its files would otherwise be dropped from the
-catalog) until it is back or removed with ``ctcurate sources --remove``.
+that does not exist, is not a folder (a file given for its export) or cannot be listed is refused before it is
+saved, so a typing error never breaks later scans; a saved source that has gone missing (or is no folder) stops a
+rescan (its files would otherwise be dropped from the catalog) until it is back or removed with
+``ctcurate sources --remove``.
 """
 
 from __future__ import annotations
@@ -34,16 +35,16 @@ class SourceState:
 
 
 def check_source(path: str | os.PathLike[str]) -> str:
-    """The absolute path of an export folder (or file) that exists and can be read; else :class:`ScanError`."""
+    """The absolute path of an export folder that exists and can be read; else :class:`ScanError`."""
     given = os.path.abspath(os.path.expanduser(os.fspath(path)))
     if not os.path.exists(given):
         raise ScanError(f"{given}: export folder not found; check the path (nothing was saved)")
-    if os.path.isdir(given):
-        if not _can_read(given, os.R_OK | os.X_OK):
-            raise ScanError(f"{given}: export folder cannot be read (permission denied); give this user read "
-                            "access, or scan as a user who has it (nothing was saved)")
-    elif not _can_read(given, os.R_OK):
-        raise ScanError(f"{given}: file cannot be read (permission denied) (nothing was saved)")
+    if not os.path.isdir(given):
+        raise ScanError(f"{given}: not a folder; pass the export folder (the folder holding the DICOM files), "
+                        "not a file (nothing was saved)")
+    if not _can_read(given, os.R_OK | os.X_OK):
+        raise ScanError(f"{given}: export folder cannot be read (permission denied); give this user read "
+                        "access, or scan as a user who has it (nothing was saved)")
     return given
 
 
@@ -98,8 +99,12 @@ def source_states(ws: Workspace) -> list[SourceState]:
 
 
 def require_sources(ws: Workspace, sources: Iterable[str]) -> None:
-    """Refuse a rescan while a saved source is missing or unreadable (its files would leave the catalog)."""
+    """Refuse a rescan while a saved source is missing, unreadable or no folder (its files would leave the
+    catalog, or a file would be catalogued as an export)."""
     for source in sources:
+        if os.path.exists(source) and not os.path.isdir(source):
+            raise ScanError(f"{source}: this workspace's source is not a folder; remove it with 'ctcurate sources "
+                            f"--remove {source} -w {ws.root}' and scan the export folder instead")
         if not os.path.exists(source) or not os.access(source, os.R_OK):
             state = "is missing" if not os.path.exists(source) else "cannot be read"
             raise ScanError(f"{source}: this workspace's source {state}; mount it again, or remove it with "

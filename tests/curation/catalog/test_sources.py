@@ -64,6 +64,34 @@ def test_bad_sources_are_refused_before_they_are_saved(copy_series, tmp_path: Pa
     assert result.n_read == result.n_files > 20 and result.n_removed == 0 and ws.settings.sources == (str(moved),)
 
 
+def test_a_file_given_as_the_export_is_refused_and_not_saved(copy_series, tmp_path: Path) -> None:
+    """An export is a folder: a file (a README beside the export) was catalogued as not_dicom and saved."""
+    import dataclasses
+
+    from curation.catalog.scan import find_files
+
+    readme = tmp_path / "README.md"
+    readme.write_text("# not an export\n")
+    ws = Workspace.create(tmp_path / "ws")
+    out = runner.invoke(app, ["scan", str(readme), "-w", str(ws.root), "--workers", "1"])
+    assert out.exit_code == 2
+    assert out.output.strip().splitlines()[-1] == f"error: {readme}: not a folder; pass the export folder (the " \
+                                                 "folder holding the DICOM files), not a file (nothing was saved)"
+    assert ws.settings.sources == () and not ws.files_table.exists()
+    with pytest.raises(ScanError, match="README.md: not a folder; pass the export folder"):
+        find_files([readme])
+    export = copy_series(SERIES)  # a folder still scans, and rescans from the settings
+    assert runner.invoke(app, ["scan", str(export), "-w", str(ws.root), "--workers", "1"]).exit_code == 0
+    assert runner.invoke(app, ["scan", "-w", str(ws.root), "--workers", "1"]).exit_code == 0
+    # a file saved as a source before this check stops a rescan until it is removed
+    ws.save_settings(dataclasses.replace(ws.settings, sources=(str(export), str(readme))))
+    with pytest.raises(ScanError, match=f"README.md: this workspace's source is not a folder; remove it with "
+                                        f"'ctcurate sources --remove {readme} -w {ws.root}'"):
+        scan(ws, executor=SerialExecutor())
+    assert runner.invoke(app, ["sources", "-w", str(ws.root), "--remove", str(readme)]).exit_code == 0
+    assert ws.settings.sources == (str(export),) and scan(ws, executor=SerialExecutor()).n_files > 20
+
+
 def test_the_scan_summary_counts_image_series_of_exams(copy_series, tmp_path: Path) -> None:
     """A DICOMDIR (DIRFILE) beside each exam is no patient, exam or series of its own."""
     export = copy_series("dcm_qa_ct/In/Philips")
