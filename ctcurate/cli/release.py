@@ -21,7 +21,11 @@ split_app = typer.Typer(help="Patient-level train/val/test splits, versioned (ct
 app.add_typer(split_app, name="split")
 
 
+RATIOS_TOLERANCE = 0.01  # relative: 33,33,33 (99) and 0.333,0.333,0.333 pass; 50,50,50 does not
+
+
 def _ratios(text: str) -> tuple[float, float, float]:
+    """train, val, test shares: percentages adding up to 100 or fractions adding up to 1 (within 1 %)."""
     parts = [p for p in text.replace("/", ",").split(",") if p.strip()]
     try:
         values = tuple(float(p) for p in parts)
@@ -29,6 +33,10 @@ def _ratios(text: str) -> tuple[float, float, float]:
         values = ()
     if len(values) != 3:
         raise ConfigError(f"--ratios {text!r}: expected three numbers for train, val, test, e.g. 90,5,5")
+    total = sum(values)
+    if not any(abs(total - whole) <= RATIOS_TOLERANCE * whole for whole in (100, 1)):
+        raise ConfigError(f"--ratios {text!r}: the shares add up to {total:g}; give percentages adding up to 100 "
+                          "(e.g. 90,5,5) or fractions adding up to 1")
     return values[0], values[1], values[2]
 
 
@@ -40,7 +48,8 @@ def split(
     workspace: WorkspaceOpt = Path("."),
     version: Annotated[str | None, typer.Option(help="Version to save (default: the next minor version, "
                                                      "1.0.0 for the first, the next major with --reshuffle).")] = None,
-    ratios: Annotated[str | None, typer.Option(help="train,val,test shares (default 90,5,5 or the last "
+    ratios: Annotated[str | None, typer.Option(help="train,val,test shares: percentages adding up to "
+                                                    "100 or fractions adding up to 1 (default 90,5,5 or the last "
                                                     "version's).")] = None,
     stratify: Annotated[str | None, typer.Option(help="Columns to stratify on, comma separated (default "
                                                       "site,sex,age_band).")] = None,

@@ -169,6 +169,22 @@ def test_split_cli(split_ws: Workspace) -> None:
     assert bad.exit_code == 2 and "expected three numbers" in " ".join(bad.output.split())
 
 
+@pytest.mark.parametrize(("given", "total"), [("50,50,50", "150"), ("0.5,0.5,0.5", "1.5"), ("80,10,5", "95"),
+                                               ("9,0.5,0.5", "10")])
+def test_ratios_must_add_up_to_100_or_to_1(tmp_path: Path, given: str, total: str) -> None:
+    """Shares were normalised whatever they added up to: 50,50,50 made a third each without a word."""
+    from ctcurate.cli.release import _ratios
+
+    ws = Workspace.create(tmp_path / "ws")
+    out = CliRunner().invoke(app, ["split", "-w", str(ws.root), "--ratios", given])
+    assert out.exit_code == 2
+    assert out.output.strip() == f"error: --ratios '{given}': the shares add up to {total}; give percentages " \
+                                 "adding up to 100 (e.g. 90,5,5) or fractions adding up to 1"
+    assert not (ws.releasable / "splits").exists() or not any((ws.releasable / "splits").iterdir())
+    assert _ratios("90,5,5") == (90, 5, 5) and _ratios("0.8/0.1/0.1") == (0.8, 0.1, 0.1)
+    assert _ratios("33,33,33") == (33, 33, 33) and _ratios("0.333,0.333,0.333") == (0.333, 0.333, 0.333)
+
+
 def test_cases_without_sex_or_age_are_their_own_stratum() -> None:
     """Real headers often lack sex and age: such cases form the stratum 'unknown' instead of failing."""
     import pandas as pd
