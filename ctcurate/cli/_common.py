@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from curation.errors import CtcurateError
 from curation.workspace import SETTINGS_FILE
@@ -114,15 +115,38 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
 
 @contextmanager
 def progress_bars(*labels: str) -> Iterator[tuple[Callable[[int, int], None], ...]]:
-    """One bar per label; each comes with an ``update(done, total)``."""
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=False) as bar:
+    """One bar per label; each comes with an ``update(done, total)``. A bar is drawn from its first update on (when
+    its work is known), and none is left on the screen when the command fails before any item is done: its error
+    line is then all it prints."""
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=console, transient=False)
+    tasks: dict[str, TaskID] = {}
+    advanced = threading.Event()
+    lock = threading.Lock()  # updates may come from threads (a PACS retrieval's)
 
-        def updater(label: str) -> Callable[[int, int], None]:
-            task = bar.add_task(label, total=None)
-            return lambda done, total: bar.update(task, completed=done, total=total)
+    def updater(label: str) -> Callable[[int, int], None]:
+        def update(done: int, total: int) -> None:
+            with lock:
+                if label not in tasks:
+                    if not tasks:
+                        bar.start()
+                    tasks[label] = bar.add_task(label, total=total)
+            if done:
+                advanced.set()
+            bar.update(tasks[label], completed=done, total=total)
 
+        return update
+
+    failed = True
+    try:
         yield tuple(updater(label) for label in labels)
+        failed = False
+    finally:
+        if tasks and failed and not advanced.is_set():  # a bar of nothing done goes with the failure
+            bar.live.transient = True
+            bar.live.stop()  # (Progress.stop would end a bar printed to a file or pipe with an empty line)
+        elif tasks:
+            bar.stop()
 
 
 def with_executor(ws: Workspace, workers: int | None, scheduler: str | None, label: str,

@@ -237,6 +237,8 @@ def convert(workspace: Workspace, *, executor: Executor | None = None, cases: li
     failed: dict[str, str] = {}
     own = executor is None
     executor = executor or make_executor(settings.executor)
+    if progress and tasks:
+        progress(0, len(tasks))  # the work is known: a progress bar may show it from here
     try:
         for done, (task, outcome) in enumerate(executor.imap_unordered(_safe_convert, tasks), start=1):
             if isinstance(outcome, str):

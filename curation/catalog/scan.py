@@ -236,6 +236,8 @@ def scan(
     n_read = 0
     own_executor = executor is None
     executor = executor or make_executor(settings.executor)
+    if progress and todo:
+        progress(0, len(todo))  # the work is known: a progress bar may show it from here
     try:
         for batch, table in executor.imap_unordered(read_header_table, _batches(todo, BATCH_SIZE)):
             tables.append(table)

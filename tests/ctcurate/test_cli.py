@@ -23,6 +23,38 @@ def test_missing_export_is_one_line(tmp_path: Path) -> None:
     assert "export folder not found" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(("command", "message"), [
+    (["scan"], "no export folder to scan; pass one, e.g. 'ctcurate scan /path/to/export'"),
+    (["convert"], "private/filter/exams.parquet: not found; run 'ctcurate filter' on this workspace first"),
+])
+def test_a_command_failing_before_its_work_prints_its_error_line_only(tmp_path: Path, command: list[str],
+                                                                      message: str) -> None:
+    """An empty progress bar ('0/?') was drawn above the error line of a command that had nothing to do."""
+    assert runner.invoke(app, ["init", str(tmp_path / "ws")]).exit_code == 0
+    result = runner.invoke(app, [*command, "-w", str(tmp_path / "ws"), "--workers", "1"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and lines[0].endswith(message), result.output
+
+
+def test_a_progress_bar_shows_once_there_is_work_and_stays_once_some_is_done(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from ctcurate.cli._common import progress_bars
+
+    with pytest.raises(RuntimeError), progress_bars("convert", "other") as (update, _):
+        update(0, 3)  # the work is known, nothing done yet: the failure takes the bar with it
+        raise RuntimeError("failed before its first item")
+    assert capsys.readouterr().out == ""
+    with pytest.raises(RuntimeError), progress_bars("convert", "other") as (update, _):
+        update(1, 3)
+        raise RuntimeError("failed at its second item")
+    shown = capsys.readouterr().out
+    assert "convert" in shown and "1/3" in shown and "other" not in shown  # a bar never updated is not drawn
+    with progress_bars("scan") as (update,):
+        update(0, 2)
+    assert "0/2" in capsys.readouterr().out  # a command that succeeds with nothing done still shows its bar
+
+
 def test_init_needs_its_folder_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A bare 'ctcurate init' made the current folder a workspace; the folder must be named ('.' too)."""
     monkeypatch.chdir(tmp_path)
