@@ -141,12 +141,16 @@ def filter_(workspace: WorkspaceOpt = Path(".")) -> None:
 
     ws = Workspace.open(workspace)
     result = run_filter(ws)
-    table = Table("excluded because", "exams")
-    for reason, count in result.excluded_by_reason.items():
-        table.add_row(reason, str(count))
-    console.print(table)
-    console.print(f"{result.n_included_exams} of {result.n_sampled_exams} sampled exams included; "
-                  f"flow diagram: {result.flow_png}")
+    included = (f"{result.n_included_exams} of {result.n_sampled_exams} sampled exams included; "
+                f"flow diagram: {result.flow_png}")
+    if result.excluded_by_reason:
+        table = Table("excluded because", "exams")
+        for reason, count in result.excluded_by_reason.items():
+            table.add_row(reason, str(count))
+        console.print(table)
+        console.print(included)
+    else:  # one line, not a table with no rows
+        console.print(f"no exam was excluded: {included}", soft_wrap=True)
     if result.withdrawn:
         from curation.cases.withdraw import withdrawn_cases
         from curation.reasons import reason_label

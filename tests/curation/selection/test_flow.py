@@ -31,3 +31,21 @@ def test_a_failed_conversion_is_counted_and_a_repaired_one_is_not(copy_series, f
     victim.write_bytes(whole)
     out = runner.invoke(app, ["convert", "-w", str(ws.root), "--workers", "1"])
     assert out.exit_code == 0 and flow_counts(ws) == (1, {}, 1) and not ws.convert_failures_table.exists()
+
+
+def test_filter_says_in_one_line_when_no_exam_was_excluded(copy_series, filtered_workspace) -> None:
+    """It printed the table of exclusions with no row; the table is for when there are exclusions."""
+    import dataclasses
+
+    ws = filtered_workspace(copy_series("dcm_qa_ct/In/Philips/S21570/S2010"))
+    out = runner.invoke(app, ["filter", "-w", str(ws.root)])
+    assert out.exit_code == 0
+    assert out.output.strip() == "no exam was excluded: 1 of 1 sampled exams included; flow diagram: " \
+                                 f"{ws.flow_figure.with_suffix('.png')}"
+    settings = ws.settings
+    ws.save_settings(dataclasses.replace(settings, exclusion=dataclasses.replace(settings.exclusion,
+                                                                                 min_slices=10_000)))
+    out = runner.invoke(app, ["filter", "-w", str(ws.root)])
+    shown = " ".join(out.output.split())
+    assert out.exit_code == 0 and "excluded because" in shown and "0 of 1 sampled exams included" in shown
+    assert "no exam was excluded" not in shown
