@@ -25,7 +25,8 @@ from curation.lifetime import worker_started
 from .settings import ExecutorSettings
 from .threads import apply_thread_budget, limited_threads, threads_per_worker
 
-__all__ = ["Executor", "SerialExecutor", "LocalExecutor", "DaskExecutor", "Shared", "make_executor"]
+__all__ = ["CONNECT_TIMEOUT_S", "Executor", "SerialExecutor", "LocalExecutor", "DaskExecutor", "Shared",
+           "make_executor"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -184,21 +185,28 @@ class _Budgeted(Generic[T, R]):
         return self.fn(item)
 
 
+CONNECT_TIMEOUT_S = 5.0  # a scheduler that cannot be reached fails in seconds (distributed would wait 20 s)
+_WHERE = "--scheduler, or [executor] scheduler in ctcurate.toml; left empty, the local pool is used"
+
+
 class DaskExecutor:
     """Runs tasks on a Dask cluster given its scheduler address (``tcp://host:port``); each task's libraries may
-    use ``threads`` threads (default 1: Dask runs one task per worker thread)."""
+    use ``threads`` threads (default 1: Dask runs one task per worker thread). Connecting gives up after
+    ``timeout_s`` (default :data:`CONNECT_TIMEOUT_S`)."""
 
-    def __init__(self, address: str, *, timeout_s: float = 20.0, threads: int = 0) -> None:
+    def __init__(self, address: str, *, timeout_s: float | None = None, threads: int = 0) -> None:
         self.threads = threads_per_worker(1, threads) if threads else 1
+        timeout = CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
         from distributed import Client
 
         try:
-            self._client = Client(address, timeout=timeout_s)
-        except (OSError, TimeoutError) as exc:
-            raise ExecutorError(
-                f"Dask scheduler {address!r}: cannot connect ({exc}); check that the scheduler runs and "
-                "the address is right, or drop --scheduler to use the local pool"
-            ) from None
+            self._client = Client(address, timeout=timeout)
+        except ValueError as exc:  # no scheme, an unknown one, no port
+            raise ExecutorError(f"Dask scheduler {address!r}: not a scheduler address ({exc}); give one like "
+                                f"tcp://host:8786 ({_WHERE})") from None
+        except (OSError, TimeoutError):
+            raise ExecutorError(f"Dask scheduler {address!r}: cannot connect within {timeout:g} s; start the "
+                                f"scheduler at that address or fix the address ({_WHERE})") from None
         self.workers = max(1, len(self._client.scheduler_info().get("workers", {})))
 
     def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R]]:
