@@ -22,6 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from curation.errors import ExecutorError
 from curation.lifetime import worker_started
 
+from .layout import SETTINGS_FILE
 from .settings import ExecutorSettings
 from .threads import apply_thread_budget, limited_threads, threads_per_worker
 
@@ -186,7 +187,7 @@ class _Budgeted(Generic[T, R]):
 
 
 CONNECT_TIMEOUT_S = 5.0  # a scheduler that cannot be reached fails in seconds (distributed would wait 20 s)
-_WHERE = "--scheduler, or [executor] scheduler in ctcurate.toml; left empty, the local pool is used"
+_WHERE = f"--scheduler, or [executor] scheduler in {SETTINGS_FILE}; left empty, the local pool is used"
 
 
 class DaskExecutor:
