@@ -211,19 +211,19 @@ def convert(workspace: Workspace, *, executor: Executor | None = None, cases: li
             raise ConversionError(f"case id(s) {', '.join(unknown)}: not among the chosen series; "
                                   "see tables/meta or private/linkage.parquet")
         current = current[current["case_id"].isin(cases)]
-    info = series.set_index("series_key")
-    sites = _site_names(workspace, sorted({str(info.loc[k, "institution_name"] or "unknown")
-                                           for k in current["series_key"]}))
+    rows = dict(zip(current["series_key"], series.set_index("series_key").loc[current["series_key"]]
+                    .reset_index().to_dict("records"), strict=True))  # each chosen series' row, fetched at once
+    sites = _site_names(workspace, sorted({str(row["institution_name"] or "unknown") for row in rows.values()}))
     secret = workspace.secret
     tasks, skipped = [], []
-    paths_by_series = files.groupby("series_key")["path"].apply(lambda p: tuple(sorted(p)))
+    chosen = files[files["series_key"].isin(rows)]
+    paths_by_series = {key: tuple(sorted(paths)) for key, paths in chosen.groupby("series_key")["path"]}
     for link in current.to_dict("records"):
         case_dir = workspace.case_dir(link["case_id"])
         if reinstate_case(workspace, link["case_id"]) or workspace.case_metadata(link["case_id"]).exists():
             skipped.append(link["case_id"])
             continue
-        row = info.loc[link["series_key"]].to_dict()
-        row["series_key"] = link["series_key"]
+        row = rows[link["series_key"]]
         tasks.append(ConvertTask(
             case_id=link["case_id"], case_dir=str(case_dir), paths=paths_by_series[link["series_key"]],
             series={k: _clean(v) for k, v in row.items()},

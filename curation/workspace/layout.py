@@ -25,7 +25,7 @@ Layout (``WS`` is the workspace root)::
         cases/<case>/segmentation.seg.nrrd            or one multi-label Slicer segmentation
         cases/<case>/revisions/r0000.seg.nrrd         revision 0 (a model's), then corrections, per grid
         tables/meta.parquet|.csv     all cases (from each case.json; see curation.cases.casemeta)
-        figures/exclusion_flow.png|.svg
+        figures/exclusion_flow.png|.svg|.json
     WS/annotations.sqlite            revisions and their reviews (curation.annotation.revisions)
     WS/models/<name>/v<N>.json       registered segmentation models (folders, label mapping, fingerprint, lineage)
     WS/models/<name>/v<N>/           trained-model folder of a version made by 'ctcurate retrain'
@@ -372,7 +372,7 @@ class Workspace:
 
     @property
     def flow_figure(self) -> Path:
-        """The exclusion flow figure without its suffix (``.png`` and ``.svg`` are written)."""
+        """The exclusion flow figure without its suffix (``.png`` and ``.svg`` are written, its counts as ``.json``)."""
         return self.figures_dir / "exclusion_flow"
 
     @property

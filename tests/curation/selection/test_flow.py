@@ -49,3 +49,24 @@ def test_filter_says_in_one_line_when_no_exam_was_excluded(copy_series, filtered
     shown = " ".join(out.output.split())
     assert out.exit_code == 0 and "excluded because" in shown and "0 of 1 sampled exams included" in shown
     assert "no exam was excluded" not in shown
+
+
+def test_the_figure_is_drawn_again_only_when_its_counts_change(tmp_path: Path) -> None:
+    """Convert redraws the figure after every run; drawing it (and loading matplotlib) was a second of each."""
+    import json
+
+    from curation.selection.flow import draw_flow
+
+    stem = tmp_path / "flow"
+    png, svg = draw_flow(10, {"upper/lower extremity": 2}, 8, stem, title="t")
+    counts = json.loads(stem.with_suffix(".json").read_text())
+    assert counts == {"title": "t", "sampled": 10, "excluded": {"upper/lower extremity": 2}, "included": 8}
+    stamps = (png.stat().st_mtime_ns, svg.stat().st_mtime_ns)
+    draw_flow(10, {"upper/lower extremity": 2}, 8, stem, title="t")
+    assert (png.stat().st_mtime_ns, svg.stat().st_mtime_ns) == stamps  # the same counts: not drawn again
+    png_bytes = png.read_bytes()
+    draw_flow(10, {"upper/lower extremity": 3}, 7, stem, title="t")
+    assert png.read_bytes() != png_bytes and json.loads(stem.with_suffix(".json").read_text())["included"] == 7
+    svg.unlink()  # a figure file gone (or never finished): drawn again whatever the counts say
+    draw_flow(10, {"upper/lower extremity": 3}, 7, stem, title="t")
+    assert svg.is_file()
