@@ -7,10 +7,12 @@ executor. A rescan reuses the rows of files whose size and modification time did
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from curation.atomic import TMP_PREFIX, atomic_write_parquet, atomic_write_text
+from curation.atomic import TMP_PREFIX, atomic_write_bytes, atomic_write_parquet, atomic_write_text
 from curation.catalog.sources import add_sources, require_sources
 from curation.dicom.header import read_header
 from curation.dicom.tags import FIELDS, is_image_sop_class
@@ -26,7 +28,8 @@ from curation.errors import ScanError
 from curation.workspace.executor import Executor, make_executor
 from curation.workspace.layout import Workspace
 
-from .grouping import build_catalog
+from .grouping import summarise_series
+from .keys import assign_keys
 
 __all__ = ["ScanResult", "find_files", "read_headers", "read_header_table", "records_to_frame", "scan"]
 
@@ -169,6 +172,12 @@ def _join(tables: list[pd.DataFrame]) -> pd.DataFrame:
     return files
 
 
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
 def _batches(paths: Sequence[str], size: int) -> list[tuple[str, ...]]:
     return [tuple(paths[i : i + size]) for i in range(0, len(paths), size)]
 
@@ -254,8 +263,12 @@ def scan(
     files = _join(tables)
     if len(reused):  # the unchanged files' rows mixed in
         files = files.sort_values("path", kind="stable").reset_index(drop=True)
-    files, series = build_catalog(files)
-    atomic_write_parquet(workspace.files_table, files)
+    files = assign_keys(files)
+    with ThreadPoolExecutor(1) as encoder:  # the files table is encoded (no GIL held) while the series are summarised
+        encoded = encoder.submit(_parquet_bytes, files)
+        series = summarise_series(files)
+        files_bytes = encoded.result()
+    atomic_write_bytes(workspace.files_table, files_bytes)
     atomic_write_parquet(workspace.series_table, series)
     atomic_write_text(workspace.skipped_folders_file, json.dumps(skipped, indent=1))
     statuses = {str(k): int(v) for k, v in files["status"].value_counts().items()}
