@@ -34,7 +34,8 @@ from .keys import assign_keys
 __all__ = ["ScanResult", "find_files", "read_headers", "read_header_table", "records_to_frame", "scan"]
 
 log = logging.getLogger(__name__)
-BATCH_SIZE = 512
+BATCH_SIZE = 256      # the least files a batch of headers holds (the last batches: the workers end together)
+MAX_BATCH_SIZE = 4096  # the most (the first batches: few to hand out and collect)
 Progress = Callable[[int, int], None]
 
 
@@ -178,8 +179,17 @@ def _parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def _batches(paths: Sequence[str], size: int) -> list[tuple[str, ...]]:
-    return [tuple(paths[i : i + size]) for i in range(0, len(paths), size)]
+def _batches(paths: Sequence[str], workers: int) -> list[tuple[str, ...]]:
+    """Runs of the sorted paths, each about 1/(2 x workers) of the files left (between BATCH_SIZE and
+    MAX_BATCH_SIZE): large ones first, so the command hands out and collects few, and smaller ones towards the end,
+    so the workers finish together."""
+    batches: list[tuple[str, ...]] = []
+    start = 0
+    while start < len(paths):
+        size = min(MAX_BATCH_SIZE, max(BATCH_SIZE, (len(paths) - start) // (2 * max(1, workers))))
+        batches.append(tuple(paths[start : start + size]))
+        start += size
+    return batches
 
 
 def scan(
@@ -248,7 +258,7 @@ def scan(
     if progress and todo:
         progress(0, len(todo))  # the work is known: a progress bar may show it from here
     try:
-        for batch, table in executor.imap_unordered(read_header_table, _batches(todo, BATCH_SIZE)):
+        for batch, table in executor.imap_unordered(read_header_table, _batches(todo, executor.workers)):
             tables.append(table)
             n_read += len(batch)
             if progress:
