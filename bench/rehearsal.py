@@ -216,7 +216,7 @@ ALL = {"scan", "sample", "filter", "convert", "exclude", "presegment", "qa label
 # stages the 1-worker run repeats at the largest size (their 1 vs 2 workers is measured in pairs below)
 PARALLEL = {"scan", "sample", "filter", "convert", "exclude"}
 # 1 vs 2 workers, measured in alternation on copies of one workspace (this machine's speed drifts over minutes)
-PAIRED = ("convert", "presegment", "qa labels")
+PAIRED = ("scan", "convert", "presegment", "qa labels")
 PAIR_CONFIGS = ("local1", "local2", "local1-1thread")
 
 
@@ -232,8 +232,9 @@ def plan(sizes: list[int]) -> list[tuple[int, str, set[str]]]:
 
 
 def paired(size: int, export: Path, out: Path, log: Path, rounds: int = 2) -> list[Measured]:
-    """Convert, presegment and qa labels on 1 worker, 2 workers and 1 worker with one thread, alternating, each
-    on a fresh copy of the workspace the stage starts from; ``rounds`` times (the report keeps the fastest)."""
+    """Scan (every file read again), convert, presegment and qa labels on 1 worker, 2 workers and 1 worker with one
+    thread, alternating, each on a fresh copy of the workspace the stage starts from; ``rounds`` times (the report
+    keeps the fastest)."""
     from annotator.small_model import SMALL_MODEL_FOLDER
     from curation.workspace import Workspace
 
@@ -244,7 +245,7 @@ def paired(size: int, export: Path, out: Path, log: Path, rounds: int = 2) -> li
     for args in (["init", str(base), "--seed", "1368"], ["scan", str(export), *w], ["sample", *w, "--n", str(size)],
                  ["filter", *w]):
         run_stage(args, log)
-    commands = {"convert": lambda ws: ["convert", "-w", str(ws)],
+    commands = {"scan": lambda ws: ["scan", "-w", str(ws), "--full"], "convert": lambda ws: ["convert", "-w", str(ws)],
                 "presegment": lambda ws: ["presegment", "small", "-w", str(ws)],
                 "qa labels": lambda ws: ["qa", "labels", str(ws), "--fail-on", "none"]}
     for stage in PAIRED:
@@ -260,7 +261,8 @@ def paired(size: int, export: Path, out: Path, log: Path, rounds: int = 2) -> li
                 measured.append(Measured(size, f"pair-{config}", stage, seconds, peak, size, f"round {turn + 1}"))
                 _save_partial(out, measured)
                 print(f"  {size:5d} pair {config:14s} {stage:12s} {seconds:8.1f} s", flush=True)
-        run_stage([*commands[stage](base), "--workers", "2"], log)  # the next stage starts from this one's result
+        if stage != "scan":  # the next stage starts from this one's result
+            run_stage([*commands[stage](base), "--workers", "2"], log)
     shutil.rmtree(out / "ws-pair-run", ignore_errors=True)
     return measured
 

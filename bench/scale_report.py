@@ -262,7 +262,7 @@ tables, reports) is that of its rerun with nothing left to do; the per-case part
 This machine's speed drifts over minutes (other tenants of its host; the same stage has taken from 1x to 2x the
 time on the same day), so runs far apart in time compare badly. The stages that run on workers are therefore
 measured in alternation at {pair_size} exams: 1 worker, 2 workers, 1 worker with 1 thread, each on a fresh copy of
-the same workspace, twice; the fastest of each:
+the same workspace (scan reading every file again, `--full`), twice; the fastest of each:
 
 {pairs}
 
