@@ -46,10 +46,13 @@ def _col(frame: pd.DataFrame, name: str) -> pd.Series:
 
 def _distinct(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """(code of each row, position of the first row of each code) over ``columns``: rows of equal values share a
-    code (NaN equals NaN)."""
+    code (NaN equals NaN; numbers compare by their bits, so -0.0, whose text differs, is not 0.0)."""
     code = np.zeros(len(frame), dtype=np.int64)
     for column in columns:
-        part, uniques = pd.factorize(frame[column], use_na_sentinel=False)
+        values = frame[column]
+        if values.dtype == np.float64:
+            values = values.to_numpy().view(np.int64)
+        part, uniques = pd.factorize(values, use_na_sentinel=False)
         code, _ = pd.factorize(code * (len(uniques) + 1) + part)
     _, first = np.unique(code, return_index=True)
     return code, first

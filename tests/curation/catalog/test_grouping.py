@@ -72,3 +72,23 @@ def test_copies_of_an_image_without_positions_in_two_folders_are_two_series() ->
     keyed, series = build_catalog(records_to_frame(records))
     assert keyed["series_key"].nunique() == 2 and list(series["n_files"]) == [1, 1]
     assert pd.Series(keyed["folder"]).tolist() == ["/export/copy1", "/export/copy2"]
+
+
+def test_a_negative_zero_in_the_orientation_does_not_split_a_series() -> None:
+    """Keys are hashed once per distinct combination of the facts behind them, each number compared by its bits
+    (-0.0 is not 0.0 there); the orientation's text is made once per orientation, -0.0 the same as 0.0 (a vendor
+    writing '-0' for some of a series' files)."""
+    from curation.catalog.keys import assign_keys
+
+    records = []
+    for i, zero in enumerate((0.0, 0.0, -0.0)):
+        record = _record(i, {"folder": "a", "status": "ok", "patient_id": "A", "patient_name": "",
+                             "patient_birth_date": "", "study_uid": "1.2.3", "study_date": "", "series_uid": "1.2.3.1",
+                             "series_number": 1, "sop_instance_uid": f"1.9.{i}", "sop_class_uid": CT,
+                             "modality": "CT", "rows": 512, "columns": 512,
+                             "orientation": (1.0, zero, 0.0, 0.0, 1.0, 0.0), "z": float(i),
+                             "acquisition_number": None, "number_of_frames": None, "slice_thickness": None,
+                             "gantry_tilt": None, "acquisition_time": "", "contrast_start_time": ""})
+        records.append(record)
+    keys = assign_keys(records_to_frame(records))["series_key"].tolist()
+    assert keys[0] == keys[1] == keys[2]
