@@ -224,6 +224,9 @@ def make_split(ws: Workspace, version: str, plan: SplitPlan | None = None, *, re
                              f"version ({old[0] + 1}.0.0)")
     plan = plan or (latest.plan if latest else SplitPlan(seed=ws.settings.seed))
     cases = included_cases(ws)
+    if cases.empty:
+        raise SplitError(f"{ws.meta_table}: no included case to split (none converted, or all withdrawn or "
+                         "excluded); run 'ctcurate convert', or see 'ctcurate annotate status'")
     frozen = {} if reshuffle or latest is None or not latest.frozen else latest.assignments
     gone = sorted(set(frozen) - set(cases["case_id"]))
     assignments = assign_splits(cases, plan, frozen)

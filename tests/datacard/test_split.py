@@ -197,3 +197,16 @@ def test_cases_without_sex_or_age_are_their_own_stratum() -> None:
                           "age": [float("nan")] * 20})
     chosen = assign_splits(cases, SplitPlan((90, 5, 5), ("site", "sex", "age_band"), 1))
     assert sorted(chosen) == list(cases["case_id"]) and set(chosen.values()) <= {"train", "val", "test"}
+
+
+def test_a_workspace_without_included_cases_is_named_not_split(tmp_path: Path) -> None:
+    """Every case withdrawn: the split stopped with 'unexpected ValueError: zip() argument 2 is longer...'."""
+    from curation.cases.casemeta import write_meta_table
+
+    ws = Workspace.create(tmp_path / "ws")
+    write_meta_table(ws)  # what convert leaves when every case was withdrawn
+    out = CliRunner().invoke(app, ["split", "-w", str(ws.root)])
+    assert out.exit_code == 2, out.output
+    assert " ".join(out.output.split()).startswith(f"error: {ws.meta_table}: no included case to split")
+    with pytest.raises(SplitError, match="no included case to split .* run 'ctcurate convert'"):
+        make_split(ws, "1.0.0")
