@@ -11,6 +11,7 @@ rescan (its files would otherwise be dropped from the catalog) until it is back 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from curation.errors import ScanError
 from curation.workspace.layout import Workspace
 
 from .grouping import build_catalog
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SourceState", "check_source", "add_sources", "remove_source", "require_sources", "source_states"]
 
@@ -59,10 +62,29 @@ def add_sources(ws: Workspace, paths: Iterable[str | os.PathLike[str]]) -> tuple
     known = {os.path.realpath(s): s for s in settings.sources}
     # a folder already scanned under another name (through a symbolic link) keeps the name it has
     checked = [known.get(os.path.realpath(c), c) for c in checked]
-    sources = tuple(dict.fromkeys([*settings.sources, *checked]))
-    if sources != settings.sources:
-        ws.save_settings(dataclasses.replace(settings, sources=sources))
-    return sources
+    sources = list(dict.fromkeys([*settings.sources, *checked]))
+    for new in dict.fromkeys(checked):
+        if new in settings.sources or new not in sources:
+            continue
+        outer = next((s for s in sources if s != new and _within(new, s)), None)
+        if outer is not None:  # its files are scanned with the folder holding it
+            log.warning("%s: already scanned as part of the source %s; not added apart", new, outer)
+            sources.remove(new)
+            continue
+        inner = [s for s in sources if s != new and _within(s, new)]
+        for source in inner:  # one source for the files of both (removing the inner one would drop them)
+            sources.remove(source)
+        if inner:
+            log.warning("%s: holds the source(s) %s, which it replaces", new, ", ".join(inner))
+    if tuple(sources) != settings.sources:
+        ws.save_settings(dataclasses.replace(settings, sources=tuple(sources)))
+    return tuple(sources)
+
+
+def _within(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it (through symbolic links too)."""
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def remove_source(ws: Workspace, path: str | os.PathLike[str]) -> tuple[str, ...]:
@@ -75,8 +97,13 @@ def remove_source(ws: Workspace, path: str | os.PathLike[str]) -> tuple[str, ...
     left = tuple(s for s in settings.sources if s != wanted)
     if ws.files_table.is_file():
         files = pd.read_parquet(ws.files_table)
-        prefix = wanted.rstrip(os.sep) + os.sep
-        kept = files[~(files["path"].eq(wanted) | files["path"].str.startswith(prefix))]
+        def below(folder: str) -> pd.Series:
+            return files["path"].eq(folder) | files["path"].str.startswith(folder.rstrip(os.sep) + os.sep)
+
+        dropped = below(wanted)
+        for other in left:  # files another source holds too (sources saved nested before they were refused)
+            dropped &= ~below(other)
+        kept = files[~dropped]
         raw = kept.drop(columns=[c for c in ("patient_key", "study_key", "series_key", "folder") if c in kept])
         keyed, series = build_catalog(raw.reset_index(drop=True)) if len(raw) else (raw, pd.DataFrame())
         atomic_write_parquet(ws.files_table, keyed)

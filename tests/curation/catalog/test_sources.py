@@ -150,3 +150,33 @@ def test_scan_and_sample_count_the_same_ct_exams(copy_series, tmp_path: Path) ->
     result = scan(ws, [export], executor=SerialExecutor())
     assert (result.n_patients, result.n_studies, result.n_series, result.n_ct_exams) == (1, 1, 1, 1)
     assert sample(ws, n=0, seed=1).frame_size == result.n_ct_exams
+
+
+def test_nested_sources_are_one_source(copy_series, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A folder inside a source was added as a second source: the sources listed its files twice, and removing it
+    dropped them from the catalog although the outer source still held them."""
+    import dataclasses
+    import logging
+
+    from curation.catalog.sources import remove_source
+
+    export = copy_series(SERIES)
+    inner = next(p for p in export.iterdir() if p.is_dir())
+    ws = Workspace.create(tmp_path / "ws")
+    first = scan(ws, [export], executor=SerialExecutor())
+    with caplog.at_level(logging.WARNING):
+        again = scan(ws, [inner], executor=SerialExecutor())
+    assert ws.settings.sources == (str(export),) and again.n_reused == again.n_files == first.n_files
+    assert f"{inner}: already scanned as part of the source {export}; not added apart" in caplog.text
+
+    other = Workspace.create(tmp_path / "other")  # the other way round: the outer folder replaces the inner one
+    scan(other, [inner], executor=SerialExecutor())
+    with caplog.at_level(logging.WARNING):
+        scan(other, [export], executor=SerialExecutor())
+    assert other.settings.sources == (str(export),)
+    assert f"{export}: holds the source(s) {inner}, which it replaces" in caplog.text
+
+    # a workspace that saved both before: removing the inner one keeps the files the outer one holds
+    ws.save_settings(dataclasses.replace(ws.settings, sources=(str(export), str(inner))))
+    assert remove_source(ws, inner) == (str(export),)
+    assert len(pd.read_parquet(ws.files_table)) == first.n_files
