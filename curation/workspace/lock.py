@@ -70,7 +70,7 @@ def _busy(ws: Workspace, holder: dict[str, Any]) -> WorkspaceBusyError:
     return WorkspaceBusyError(
         f"{ws.root}: busy: '{holder.get('command', '?')}' (pid {holder.get('pid', '?')} on "
         f"{holder.get('host', '?')}, since {holder.get('since', '?')}) is writing to this workspace; "
-        "run again when it has finished, or add --wait to wait for it")
+        "run again when it has finished, or wait for it: 'ctcurate --wait COMMAND ...' (--wait before the command)")
 
 
 @contextlib.contextmanager

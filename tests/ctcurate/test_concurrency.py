@@ -42,8 +42,8 @@ def test_two_runs_at_once_are_one_after_the_other(command: Writing, released_dem
         before = tree(racing)
         code, output = _run(args)
         line = " ".join(output.split())
-        assert code == 2 and "is writing to this workspace; run again when it has finished, or add --wait" in line, \
-            line
+        assert code == 2, line
+        assert "is writing to this workspace; run again when it has finished, or wait for it: 'ctcurate --wait" in line
         assert f"busy: '{command.command}' (pid {holder.process.pid} on " in line
         assert "Traceback" not in output
         assert differences(tree(racing), before) == []

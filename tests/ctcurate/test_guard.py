@@ -119,7 +119,8 @@ def test_one_writer_at_a_time(sampled: Workspace) -> None:
         assert lock_holder(sampled)["command"] == "ctcurate convert"
         out = runner.invoke(app, ["filter", "-w", str(sampled.root)])
         line = _one_line(out.output)
-        assert out.exit_code == 2 and "busy: 'ctcurate convert' (pid" in line and "add --wait to wait for it" in line
+        assert out.exit_code == 2 and "busy: 'ctcurate convert' (pid" in line
+        assert "wait for it: 'ctcurate --wait COMMAND ...' (--wait before the command)" in line
     assert lock_holder(sampled) == {}
     with workspace_lock(sampled, "ctcurate split"), workspace_lock(sampled, "ctcurate split freeze"):
         assert lock_holder(sampled)["command"] == "ctcurate split"  # re-entered, not refused
