@@ -15,7 +15,7 @@ when there is no display; the viewer's own start-up is reported apart):
 
 Targets: open <= 2 s and save <= 1 s on this machine. Peak RSS is printed.
 
-Usage: ``python bench/bench_annotator.py [--shared-data ../shared/data] [--repeat 3]``.
+Usage: ``.venv/bin/python bench/bench_annotator.py [--shared-data ../shared/data] [--repeat 3]``.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _case(shared: Path, root: Path):  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--shared-data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()

@@ -5,7 +5,7 @@ Builds a synthetic 512 x 512 x N CT series (N = 1000 by default) with the demo's
 in a child process (native + 1.5 mm + 3 mm NRRD), and prints ``(peak RSS - baseline RSS) / volume bytes``.
 Target: about 2 copies.
 
-Usage: ``python bench/bench_convert_memory.py [--slices 1000]``.
+Usage: ``.venv/bin/python bench/bench_convert_memory.py [--slices 1000]``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ print(baseline, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--slices", type=int, default=1000)
     args = parser.parse_args()
     from ctcurate.demo import DEMO_PATIENTS, write_ct_series

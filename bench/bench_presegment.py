@@ -8,7 +8,7 @@ A third line times the whole ``presegment_case`` of a workspace case for referen
 NRRD files, carries the labels to the 1.5 mm and 3 mm copies, writes three ``.seg.nrrd`` files, the
 revision row and the contrast phase: work the bare predictor does not do).
 
-Usage: ``python bench/bench_presegment.py [--shared-data ../shared/data] [--repeat 3]``.
+Usage: ``.venv/bin/python bench/bench_presegment.py [--shared-data ../shared/data] [--repeat 3]``.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ print(json.dumps({"seconds": best, "peak_mib": resource.getrusage(resource.RUSAG
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--shared-data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()

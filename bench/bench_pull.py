@@ -12,7 +12,7 @@
 6. A rerun of ctcurate's retrieval on the complete folders (what a resumed ``pull`` costs when nothing is missing).
 
 Prints instances/s for both and the ratio ctcurate / baseline (higher is better).
-Usage: ``python bench/bench_pull.py [--series 8] [--workers 4] [--shared-data ../shared/data]``.
+Usage: ``.venv/bin/python bench/bench_pull.py [--series 8] [--workers 4] [--shared-data ../shared/data]``.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def ctcurate(source: DicomWebSource, series: list[tuple[str, str]], out: Path, w
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--series", type=int, default=8)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--shared-data", type=Path, default=REPO.parent / "shared" / "data")

@@ -11,7 +11,7 @@
 3. Native conversion time of one real series vs ``dcm2niix -e y`` (NRRD, gzip) on the same series.
 4. Convert on a Dask LocalCluster with 2 workers vs 1 worker.
 
-Usage: ``python bench/bench_scan_convert.py [--files 10000] [--shared-data ../shared/data]``.
+Usage: ``.venv/bin/python bench/bench_scan_convert.py [--files 10000] [--shared-data ../shared/data]``.
 """
 
 from __future__ import annotations
@@ -189,8 +189,9 @@ def dask_convert(exports: list[Path], workers: int, tmp: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=10_000)
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser.add_argument("--files", type=int, default=10_000,
+                        help="Files of the export built for the scan (copies of a real series; default 10000).")
     parser.add_argument("--shared-data", type=Path, default=REPO.parent / "shared" / "data")
     args = parser.parse_args()
     source = args.shared_data / "dcm_qa_ct/In/Philips/S21570/S2010"

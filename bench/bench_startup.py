@@ -1,7 +1,7 @@
 """Start-up of the command line: ``ctcurate --help`` and an argument error, against a bare Python start and a
 Python that imports only typer and rich (the command line's own libraries), in the same run.
 
-Target: under 0.3 s for both. Usage: ``python bench/bench_startup.py [--runs 15]``.
+Target: under 0.3 s for both. Usage: ``.venv/bin/python bench/bench_startup.py [--runs 15]``.
 """
 
 from __future__ import annotations
@@ -33,9 +33,12 @@ def median_seconds(command: list[str], runs: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=15)
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser.add_argument("--runs", type=int, default=15, help="Starts of each command; the median is shown.")
     args = parser.parse_args()
+    if not (BIN / "ctcurate").is_file():
+        parser.error(f"{BIN / 'ctcurate'}: not found; run this with the Python of the environment ctcurate is "
+                     "installed in, e.g. .venv/bin/python bench/bench_startup.py")
     results = {name: median_seconds(command, args.runs) for name, command in COMMANDS.items()}
     base = results["python -c pass (baseline)"]
     for name, seconds in results.items():

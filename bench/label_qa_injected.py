@@ -16,7 +16,7 @@ alternately. A case counts as caught when a warning or error names a touched str
 case-level verdict names the cause (map-wide kinds: a verdict or a finding on the file); the clean
 bases, in both storage forms, must show no error. The script prints the table per kind.
 
-Usage: ``python bench/label_qa_injected.py [--shared-data ../shared/data] [--per-kind 10] [--seed 0]
+Usage: ``.venv/bin/python bench/label_qa_injected.py [--shared-data ../shared/data] [--per-kind 10] [--seed 0]
 [--workers 2] [--out DIR]``; exit status 1 when fewer than ``--target`` (default 0.99) are caught or
 a clean case has an error.
 """
@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     from curation.workspace.executor import make_executor
     from qa import LabelQASettings, find_cases, run_label_qa
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--shared-data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared"
                         / "data")
     parser.add_argument("--per-kind", type=int, default=10)

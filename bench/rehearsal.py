@@ -9,7 +9,7 @@ wall time and the peak memory (resident set of the command and all its processes
 alone on the whole export, and the per-case costs of the full-size exams. ``docs/scale.md`` gets the results,
 the growth of each stage from 400 to 1,368 exams, a plot, and the projection of the reference scale.
 
-Usage: ``python bench/rehearsal.py [--out DIR] [--sizes 100,400,1368] [--full-size 8] [--doc PAGE] [--quick]
+Usage: ``.venv/bin/python bench/rehearsal.py [--out DIR] [--sizes 100,400,1368] [--full-size 8] [--doc PAGE] [--quick]
 [--report-only]``; ``--quick`` runs sizes 30 and 60 only (a check of the script, minutes). Only a run of the
 default sizes replaces ``docs/scale.md``; any other writes ``OUT/scale.md``. ``--report-only`` writes the page
 again from a run's figures (a stopped run's too). Runs unattended; 49 min on 2 cores in the run of docs/scale.md
@@ -307,7 +307,7 @@ def _sizes(text: str) -> list[int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--out", type=Path, default=Path("/tmp/ctcurate-rehearsal"),
                         help="Working folder: the export, workspaces, logs, results (default /tmp/ctcurate-rehearsal).")
     parser.add_argument("--sizes", type=_sizes, default=None,

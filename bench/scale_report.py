@@ -1,6 +1,6 @@
 """Write docs/scale.md (and its plot) from the scale rehearsal's results.json.
 
-Usage: ``python bench/scale_report.py RESULTS_JSON [DOC]`` (the rehearsal calls it itself).
+Usage: ``.venv/bin/python bench/scale_report.py RESULTS_JSON [DOC]`` (the rehearsal calls it itself).
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ with a measurement) it takes {low:.1f}-{high:.1f} GPU hours, about {cost_low:.0f
 """) if full else _NO_FULL + "\n"
     text = f"""# ctcurate at the reference dataset's scale
 
-Measured by `python bench/rehearsal.py` (this page is its output; rerun it to refresh the figures) on
+Measured by `.venv/bin/python bench/rehearsal.py` (this page is its output; rerun it to refresh the figures) on
 {data['machine']['cpus']} CPU cores, {data['machine']['memory_gib']} GiB, Python {data['machine']['python']},
 {took}, unattended. The input is a synthetic PACS export made by
 `bench/synthetic_pacs.py`: exams from 8 sites with the reference dataset's make-up (ages, sexes, vendors and

@@ -18,7 +18,7 @@ export fits on disk while slice counts, thicknesses and headers stay realistic; 
 exams at full size (512 x 512 pixels, 300+ slices) for per-case costs. ``truth.csv`` lists each exam's draws and
 the series written (a full-size exam holds one 1.25 mm series: its ``thick_mm`` is 0).
 
-Usage: ``python bench/synthetic_pacs.py OUT [--exams 1520] [--seed 0] [--full-size 8] [--workers 2]``.
+Usage: ``.venv/bin/python bench/synthetic_pacs.py OUT [--exams 1520] [--seed 0] [--full-size 8] [--workers 2]``.
 """
 
 from __future__ import annotations
@@ -395,7 +395,7 @@ def at_least(minimum: int) -> Callable[[str], int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("out", type=Path, help="New (or empty) folder for export/, truth.csv and files.txt.")
     parser.add_argument("--exams", type=at_least(0), default=1520, help="Exams on small grids (default 1520).")
     parser.add_argument("--seed", type=at_least(0), default=0, help="Seed of the draws (default 0).")
