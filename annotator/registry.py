@@ -103,8 +103,11 @@ def load_model_record(ws: Workspace, name: str, version: int | None = None) -> M
     versions = [m for m in list_models(ws) if m.name == name]
     if not versions:
         known = ", ".join(sorted({m.name for m in list_models(ws)})) or "none"
+        from annotator.small_model import SMALL_MODEL_FOLDER
+
         raise ModelError(f"model {name!r}: not registered in {ws.root} (registered: {known}); run "
-                         f"'ctcurate model add {name} MODEL_FOLDER'")
+                         f"'ctcurate model add {name} MODEL_FOLDER' (the small 5-structure model that ships with "
+                         f"ctcurate: {SMALL_MODEL_FOLDER.parent})")
     if version is None:
         return versions[-1]
     found = [m for m in versions if m.version == version]

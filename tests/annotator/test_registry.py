@@ -79,3 +79,15 @@ def test_a_label_mapping_that_cannot_hold_is_refused(tmp_path: Path, renames: di
     ws = Workspace.create(tmp_path / "ws")
     with pytest.raises(ModelError, match=message):
         register_model(ws, "small", [SMALL], renames=renames)
+
+
+def test_an_unregistered_model_names_the_one_that_ships(tmp_path: Path) -> None:
+    """'presegment small' on a new workspace said to run 'model add small MODEL_FOLDER' without saying where the
+    shipped model lies."""
+    from annotator.small_model import SMALL_MODEL_FOLDER
+
+    ws = Workspace.create(tmp_path / "ws")
+    with pytest.raises(ModelError, match=r"model 'small': not registered in .* \(registered: none\); run 'ctcurate "
+                                         r"model add small MODEL_FOLDER' \(the small 5-structure model that ships "
+                                         rf"with ctcurate: {SMALL_MODEL_FOLDER.parent}\)"):
+        load_model_record(ws, "small")
