@@ -224,6 +224,10 @@ def scan(
         )
     skipped: list[str] = []
     paths = find_files(new_sources, skipped)
+    for source in (s for s in new_sources if s not in settings.sources):  # added now: empty, likely a wrong one
+        prefix = source.rstrip(os.sep) + os.sep
+        if not any(path.startswith(prefix) for path in paths):
+            log.warning("%s: no files in this folder (added as a source all the same); check the path", source)
     previous = pd.read_parquet(workspace.files_table) if workspace.files_table.exists() and not full else None
     reused = pd.DataFrame()
     todo: list[str] = paths

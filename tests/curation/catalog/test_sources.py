@@ -180,3 +180,17 @@ def test_nested_sources_are_one_source(copy_series, tmp_path: Path, caplog: pyte
     ws.save_settings(dataclasses.replace(ws.settings, sources=(str(export), str(inner))))
     assert remove_source(ws, inner) == (str(export),)
     assert len(pd.read_parquet(ws.files_table)) == first.n_files
+
+
+def test_an_empty_folder_added_as_a_source_is_said(copy_series, tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """It was added without a word, and listed as 'ok, 0 files in the catalog'."""
+    import logging
+
+    export, empty = copy_series(SERIES), tmp_path / "empty"
+    empty.mkdir()
+    ws = Workspace.create(tmp_path / "ws")
+    with caplog.at_level(logging.WARNING):
+        result = scan(ws, [export, empty], executor=SerialExecutor())
+    assert result.n_files > 20 and ws.settings.sources == (str(export), str(empty))
+    assert f"{empty}: no files in this folder (added as a source all the same); check the path" in caplog.text
