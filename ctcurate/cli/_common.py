@@ -26,8 +26,8 @@ from ._guard import explain, record_traceback
 __all__ = ["app", "console", "err_console", "exit_on_failures", "friendly", "print_error", "writes", "progress_bar",
            "progress_bars", "with_executor", "WorkspaceOpt"]
 
-console = Console(stderr=False)
-err_console = Console(stderr=True)
+console = Console(stderr=False, soft_wrap=True)  # a long line stays one line (a pipe is no 80-column screen)
+err_console = Console(stderr=True, soft_wrap=True)
 app = typer.Typer(
     name="ctcurate",
     help="Turn a CT archive into a segmented, documented dataset.\n\n"

@@ -77,7 +77,7 @@ def withdraw_cases(ws: Workspace) -> list[Withdrawal]:
         atomic_write_text(ws.case_dir(case_id) / ws.withdrawal_record(case_id).name,
                           json.dumps(withdrawal.to_json(), indent=1))
         os.rename(ws.case_dir(case_id), target)
-        log.warning("case %s withdrawn: %s", case_id, withdrawal.detail)
+        log.info("case %s withdrawn: %s", case_id, withdrawal.detail)  # the commands list them
         done.append(withdrawal)
     if done:
         write_meta_table(ws)
