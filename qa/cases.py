@@ -74,6 +74,9 @@ def find_cases(root: str | Path, *, cases: list[str] | None = None) -> list[Case
         if missing:
             raise QAError(f"{base}: case(s) {missing[:5]} not found; check the case ids")
         found = [c for c in found if c.case in wanted]
+    if not found and (root / SETTINGS_FILE).is_file():
+        raise QAError(f"{base}: this workspace has no converted case yet; run 'ctcurate convert -w {root}', then "
+                      "'ctcurate presegment' (or import labels) to have labels to check")
     if not found:
         raise QAError(f"{base}: no case folders with {' / '.join(CASE_IMAGE_NAMES)} or labels; expected "
                       f"<case>/ct.nrrd with <case>/{MASKS_FOLDER}/<structure>.nrrd or <case>/segmentation.seg.nrrd")

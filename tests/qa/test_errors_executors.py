@@ -21,6 +21,12 @@ def test_find_cases_errors(tmp_path: Path, make_case, ts: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(QAError, match="no case folders with ct.nrrd / ct.nii.gz / ct.nii or labels"):
         find_cases(tmp_path / "empty")
+    from curation import Workspace
+
+    ws = Workspace.create(tmp_path / "ws")
+    with pytest.raises(QAError, match=r"this workspace has no converted case yet; run 'ctcurate convert -w .*ws', "
+                                      r"then 'ctcurate presegment' \(or import labels\)"):
+        find_cases(ws.root)
     root = make_case("s0001", ts / "example_ct_sm.nii.gz").parent
     with pytest.raises(QAError, match=r"case\(s\) \['s0009'\] not found"):
         find_cases(root, cases=["s0009"])
