@@ -50,9 +50,8 @@ def _distinct(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, 
     code = np.zeros(len(frame), dtype=np.int64)
     for column in columns:
         values = frame[column]
-        if values.dtype == np.float64:
-            values = values.to_numpy().view(np.int64)
-        part, uniques = pd.factorize(values, use_na_sentinel=False)
+        bits = values.to_numpy().view(np.int64) if values.dtype == np.float64 else values
+        part, uniques = pd.factorize(bits, use_na_sentinel=False)
         code, _ = pd.factorize(code * (len(uniques) + 1) + part)
     _, first = np.unique(code, return_index=True)
     return code, first
