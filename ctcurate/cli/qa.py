@@ -12,7 +12,7 @@ from rich.table import Table
 
 from curation.atomic import atomic_write_text
 from curation.enums import Severity, parse_fail_on
-from curation.errors import QAError
+from curation.errors import ConfigError, QAError
 from curation.labels.labelset import builtin_label_sets, load_label_set
 from curation.workspace import SETTINGS_FILE, QAFolder, Workspace
 
@@ -28,10 +28,21 @@ app.add_typer(qa_app, name="qa")
 
 RootArg = Annotated[Path, typer.Argument(help="A workspace, or a folder of case folders (<case>/ct.nii.gz + "
                                                "<case>/segmentations/).")]
+WorkspaceAlt = Annotated[Path | None, typer.Option("--workspace", "-w", help="The workspace, given as the other "
+                                                                         "commands take it (instead of ROOT).")]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Results folder (default: WORKSPACE/qa, or "
                                                                  "./ctcurate-qa for a plain folder).")]
 FailOpt = Annotated[str | None, typer.Option(help="Exit with code 1 when findings of this severity or worse exist: "
                                                   "error, warning, info or none (default from settings: error).")]
+
+
+def _root(root: Path, workspace: Path | None) -> Path:
+    """ROOT, or the workspace given with -w (not both, unless they are the same folder)."""
+    if workspace is None:
+        return root
+    if root != Path(".") and root.resolve() != workspace.resolve():
+        raise ConfigError(f"{root} and -w {workspace}: two folders; give the workspace once, as ROOT or with -w")
+    return workspace
 
 
 def _is_workspace(root: Path) -> bool:
@@ -76,6 +87,7 @@ def _gate(findings: pd.DataFrame, fail_on: str) -> None:
 @writes("qa labels")
 def labels(
     root: RootArg = Path("."),
+    workspace: WorkspaceAlt = None,
     label_set: Annotated[str | None, typer.Option(help="Built-in label set (total_v1, total_v2) or a TOML file "
                                                        "(default: the workspace's, else total_v2).")] = None,
     case: Annotated[list[str] | None, typer.Option(help="Only these case ids.")] = None,
@@ -88,6 +100,7 @@ def labels(
 ) -> None:
     """Check every case's labels: completeness, storage, geometry, overlap, FOV, fragments, holes, sides,
     spine order, intensity, cohort outliers. Writes label_findings.parquet and label_stats.parquet."""
+    root = _root(root, workspace)
     from curation.workspace.errorlog import FALLBACK_ERROR_LOG
     from curation.workspace.executor import make_executor
     from curation.workspace.settings import ExecutorSettings
@@ -138,6 +151,7 @@ def labels(
 @writes("qa meta")
 def meta(
     root: RootArg = Path("."),
+    workspace: WorkspaceAlt = None,
     table: Annotated[Path | None, typer.Option(help="Cases table (.parquet, or .csv separated by ';' like "
                                                     "meta.csv); default: the workspace's.")] = None,
     out: OutOpt = None,
@@ -146,6 +160,7 @@ def meta(
     fail_on_failure: Annotated[bool, typer.Option(help="Exit with code 1 when an expectation fails.")] = True,
 ) -> None:
     """Validate the cases table and the label statistics with Great Expectations; build Data Docs."""
+    root = _root(root, workspace)
     import pandas as pd
 
     from qa.meta import run_meta_qa
@@ -182,10 +197,12 @@ def meta(
 @writes("qa report")
 def report(
     root: RootArg = Path("."),
+    workspace: WorkspaceAlt = None,
     out: OutOpt = None,
     fail_on: FailOpt = None,
 ) -> None:
     """Write the HTML report (summary, per-case table, a picture of each flagged structure) and findings.json."""
+    root = _root(root, workspace)
     import pandas as pd
 
     from qa.cases import find_cases

@@ -104,6 +104,22 @@ def test_qa_cli_errors(tmp_path: Path) -> None:
     assert result.exit_code == 2
 
 
+def test_qa_commands_take_the_workspace_as_the_others_do(tmp_path: Path) -> None:
+    """'qa labels -w WS' was 'No such option: -w', though every other command takes the workspace so."""
+    from curation import Workspace
+
+    ws = Workspace.create(tmp_path / "ws")
+    for command in ("labels", "meta", "report"):
+        result = runner.invoke(app, ["qa", command, "-w", str(ws.root)])
+        assert result.exit_code == 2 and "No such option" not in result.output, result.output
+    result = runner.invoke(app, ["qa", "labels", "-w", str(ws.root)])
+    assert "this workspace has no converted case yet; run 'ctcurate convert" in " ".join(result.output.split())
+    (tmp_path / "other").mkdir()
+    result = runner.invoke(app, ["qa", "labels", str(tmp_path / "other"), "-w", str(ws.root)])
+    assert result.exit_code == 2
+    assert "two folders; give the workspace once, as ROOT or with -w" in " ".join(result.output.split())
+
+
 def test_labelsets_command() -> None:
     result = runner.invoke(app, ["qa", "labelsets"])
     assert result.exit_code == 0 and "total_v1" in result.output and "organ 27" in result.output
