@@ -23,8 +23,8 @@ from curation.workspace.lock import workspace_lock
 
 from ._guard import explain, record_traceback
 
-__all__ = ["app", "console", "err_console", "exit_on_failures", "friendly", "print_error", "writes", "progress_bar",
-           "progress_bars", "with_executor", "WorkspaceOpt"]
+__all__ = ["app", "console", "counted", "err_console", "exit_on_failures", "friendly", "print_error", "writes",
+           "progress_bar", "progress_bars", "with_executor", "WorkspaceOpt"]
 
 console = Console(stderr=False, soft_wrap=True)  # a long line stays one line (a pipe is no 80-column screen)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -42,6 +42,11 @@ WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace
 ThreadsOpt = Annotated[int | None, typer.Option(
     help="Threads each worker's libraries may use (default from settings; 0 = the cores shared out among the "
          "workers).", min=0)]
+
+
+def counted(n: int, noun: str) -> str:
+    """'1 exam', '2 exams' ('series' is both)."""
+    return f"{n} {noun[:-1] if n == 1 and noun.endswith('s') and noun != 'series' else noun}"
 
 
 def print_error(message: str) -> None:

@@ -20,6 +20,7 @@ from ._common import (
     WorkspaceOpt,
     app,
     console,
+    counted,
     err_console,
     exit_on_failures,
     friendly,
@@ -68,10 +69,11 @@ def scan(
     result = with_executor(ws, workers, scheduler, "scan",
                            functools.partial(run_scan, ws, exports or [], full=full), threads,
                            preload=["curation.catalog.scan"])
-    console.print(f"{result.n_files} files ({result.n_read} read, {result.n_reused} unchanged, "
-                  f"{result.n_removed} gone): {result.n_patients} patients, {result.n_studies} exams and "
-                  f"{result.n_series} image series of any modality; {result.n_ct_exams} exams with CT series "
-                  f"({result.n_ct_series} CT series): the sampling frame")
+    console.print(f"{counted(result.n_files, 'files')} ({result.n_read} read, {result.n_reused} unchanged, "
+                  f"{result.n_removed} gone): {counted(result.n_patients, 'patients')}, "
+                  f"{counted(result.n_studies, 'exams')} and {result.n_series} image series of any modality; "
+                  f"{counted(result.n_ct_exams, 'exams')} with CT series ({result.n_ct_series} CT series): the "
+                  "sampling frame")
     table = Table("file status", "files")
     for status, count in sorted(result.statuses.items()):
         table.add_row(status, str(count))
@@ -230,7 +232,7 @@ def demo(
     console.print(f"labels:       the phantom's truth imported as revision {pre.imported} of each case (labels of "
                   "record, checked by QA and released)")
     errors = qa.findings[qa.findings["severity"] == Severity.ERROR]
-    console.print(f"label QA:     {len(errors)} errors (the demo swaps the lungs of {result.cases[-1]}: "
+    console.print(f"label QA:     {counted(len(errors), 'errors')} (the demo swaps the lungs of {result.cases[-1]}: "
                   f"{', '.join(sorted(set(errors['check'])))}); report: {qa.report}")
     console.print(f"metadata QA:  {'passed' if qa.meta.success else 'FAILED'}; Data Docs: {qa.meta.data_docs}")
     sheet = ReleaseFolder(release_folder).datasheet

@@ -16,7 +16,7 @@ from curation.errors import ConfigError, QAError
 from curation.labels.labelset import builtin_label_sets, load_label_set
 from curation.workspace import SETTINGS_FILE, QAFolder, Workspace
 
-from ._common import ThreadsOpt, app, console, friendly, progress_bar, writes
+from ._common import ThreadsOpt, app, console, counted, friendly, progress_bar, writes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -142,7 +142,7 @@ def labels(
     for check, row in counts_by_check(findings).iterrows():
         table.add_row(str(check), *(str(int(row[s.value]) or "") for s in Severity))
     console.print(table)
-    console.print(f"{len(cases)} cases, label set {label_set_obj.name}: results in {out_dir}")
+    console.print(f"{counted(len(cases), 'cases')}, label set {label_set_obj.name}: results in {out_dir}")
     _gate(findings, gate)
 
 

@@ -12,7 +12,7 @@ from rich.markup import escape
 from curation.errors import ConfigError
 from curation.workspace.layout import Workspace
 
-from ._common import WorkspaceOpt, app, console, err_console, friendly, writes
+from ._common import WorkspaceOpt, app, console, counted, err_console, friendly, writes
 
 __all__: list[str] = []
 
@@ -74,8 +74,8 @@ def split(
     counts = {s: sum(1 for v in made.assignments.values() if v == s) for s in ("train", "val", "test")}
     finished = " (saved by an interrupted run, now finished)" if made.version != version else ""
     console.print(f"split {made.version}{finished}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
-                  + f" cases; {len(set(made.patients.values()))} patients; written to case.json, the cases table, "
-                  f"splits.json and splits_final.json")
+                  + f" cases; {counted(len(set(made.patients.values())), 'patients')}; written to case.json, the cases "
+                  "table, splits.json and splits_final.json")
 
 
 @split_app.command("diff")
@@ -153,8 +153,9 @@ def release(
     default = ws.answers_file
     result = build_release(ws, version, answers=answers or (default if default.is_file() else None), copies=copies,
                            force_qa=force_qa, archive_mb=archive_mb)
-    console.print(f"release {version}: {result.cases} cases in {result.folder}; {len(result.archives)} archive(s); "
-                  "PHI scan clean" + ("; QA errors forced" if result.forced_qa else ""))
+    console.print(f"release {version}: {counted(result.cases, 'cases')} in {result.folder}; "
+                  f"{len(result.archives)} archive(s); PHI scan clean"
+                  + ("; QA errors forced" if result.forced_qa else ""))
 
 
 @app.command()
@@ -172,7 +173,7 @@ def verify(
                           "build a new version from the workspace ('ctcurate release'), do not publish this one",
                           highlight=False, soft_wrap=True)
         raise typer.Exit(code=1)
-    console.print(f"release {version}: {check.files} files and their zip parts match SHA256SUMS")
+    console.print(f"release {version}: {counted(check.files, 'files')} and their zip parts match SHA256SUMS")
 
 
 @app.command()

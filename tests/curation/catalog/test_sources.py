@@ -100,7 +100,7 @@ def test_the_scan_summary_counts_image_series_of_exams(copy_series, tmp_path: Pa
     assert (result.n_patients, result.n_studies) == (1, 2)
     assert result.n_ct_exams == 2 and result.n_series == result.n_ct_series == 10
     out = runner.invoke(app, ["scan", "-w", str(ws.root), "--workers", "1"])
-    assert "1 patients, 2 exams and 10 image series of any modality; 2 exams with CT series (10 CT series): the " \
+    assert "1 patient, 2 exams and 10 image series of any modality; 2 exams with CT series (10 CT series): the " \
            "sampling frame" in " ".join(out.output.split())
 
 
