@@ -128,7 +128,11 @@ def workspace_lock(ws: Workspace, command: str, *, wait: bool = False) -> Iterat
         finally:
             held[key] -= 1
         return
-    fd = os.open(ws.lock_file, os.O_RDWR | os.O_CREAT, 0o666)  # held open as long as the lock
+    try:
+        fd = os.open(ws.lock_file, os.O_RDWR | os.O_CREAT, 0o666)  # held open as long as the lock
+    except IsADirectoryError:
+        raise WorkspaceError(f"{ws.lock_file}: a folder where the workspace's lock file belongs; remove it (no "
+                             "command holds a lock through it) and run again") from None
     stack = contextlib.ExitStack()
     try:
         try:

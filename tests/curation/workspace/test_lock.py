@@ -93,3 +93,13 @@ def test_an_unreachable_database_is_named(tmp_path: Path) -> None:
                                              "database_url"), workspace_lock(ws, "ctcurate convert"):
         pass
     assert ws.lock_file.read_text() == ""  # nothing held, nobody named
+
+
+def test_a_folder_in_place_of_the_lock_file_is_named(tmp_path: Path) -> None:
+    """It reached the user as 'unexpected IsADirectoryError'."""
+    ws = Workspace.create(tmp_path / "ws")
+    ws.lock_file.mkdir()
+    expected = (rf"{ws.lock_file.name}: a folder where the workspace's lock file belongs; remove it \(no command "
+                r"holds a lock through it\) and run again")
+    with pytest.raises(WorkspaceError, match=expected), workspace_lock(ws, "ctcurate sample"):
+        pass
