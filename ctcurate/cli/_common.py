@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,8 +28,16 @@ from ._guard import explain, record_traceback
 __all__ = ["app", "console", "counted", "err_console", "exit_on_failures", "friendly", "print_error", "writes",
            "progress_bar", "progress_bars", "with_executor", "WorkspaceOpt"]
 
-console = Console(stderr=False, soft_wrap=True)  # a long line stays one line (a pipe is no 80-column screen)
-err_console = Console(stderr=True, soft_wrap=True)
+PIPE_WIDTH = 200  # columns of output to a file or pipe (rich would assume 80 and cut tables' cells)
+
+
+def _width(stream: Any) -> int | None:
+    """The console width: the terminal's, else PIPE_WIDTH (a long line also stays one line: soft wrap)."""
+    return None if stream.isatty() or os.environ.get("COLUMNS") else PIPE_WIDTH
+
+
+console = Console(stderr=False, soft_wrap=True, width=_width(sys.stdout))
+err_console = Console(stderr=True, soft_wrap=True, width=_width(sys.stderr))
 app = typer.Typer(
     name="ctcurate",
     help="Turn a CT archive into a segmented, documented dataset.\n\n"

@@ -133,3 +133,23 @@ def test_python_dash_m_runs_the_command_line() -> None:
 
     result = subprocess.run([sys.executable, "-m", "ctcurate", "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "qa" in result.stdout, result.stderr
+
+
+def test_output_to_a_pipe_is_not_cut_to_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables piped to a file had every cell cut to a few letters ('cas…', 'sta…'); long lines wrapped mid-path."""
+    import io
+
+    from ctcurate.cli._common import PIPE_WIDTH, _width
+
+    class Pipe(io.StringIO):
+        def isatty(self) -> bool:
+            return False
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert _width(Pipe()) == PIPE_WIDTH >= 160 and _width(Terminal()) is None
+    monkeypatch.setenv("COLUMNS", "100")  # said by the user: rich takes it
+    assert _width(Pipe()) is None
