@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -14,6 +13,10 @@ from curation.enums import Severity
 from curation.workspace import ReleaseFolder
 from curation.workspace.layout import Workspace
 from curation.workspace.settings import ExecutorSettings, SamplingSettings, Settings
+
+if TYPE_CHECKING:
+    from curation.cases.convert import ConvertResult
+    from curation.catalog.scan import ScanResult
 
 from ._common import (
     ThreadsOpt,
@@ -63,12 +66,14 @@ def scan(
     threads: ThreadsOpt = None,
 ) -> None:
     """Index export folders (headers only) into the private catalog; a rescan skips unchanged files."""
-    from curation.catalog.scan import scan as run_scan
-
     ws = Workspace.open(workspace)
-    result = with_executor(ws, workers, scheduler, "scan",
-                           functools.partial(run_scan, ws, exports or [], full=full), threads,
-                           preload=["curation.catalog.scan"])
+
+    def step(**run: Any) -> ScanResult:
+        from curation.catalog.scan import scan as run_scan  # loaded while the pool's fork server loads it too
+
+        return run_scan(ws, exports or [], full=full, **run)
+
+    result = with_executor(ws, workers, scheduler, "scan", step, threads, preload=["curation.catalog.scan"])
     console.print(f"{counted(result.n_files, 'files')} ({result.n_read} read, {result.n_reused} unchanged, "
                   f"{result.n_removed} gone): {counted(result.n_patients, 'patients')}, "
                   f"{counted(result.n_studies, 'exams')} and {result.n_series} image series of any modality; "
@@ -176,12 +181,17 @@ def convert(
     threads: ThreadsOpt = None,
 ) -> None:
     """Write each chosen series as NRRD (native, and each configured isotropic spacing) with case.json."""
-    from curation.cases.convert import convert as run_convert
+    ws = Workspace.open(workspace)
+
+    def step(**run: Any) -> ConvertResult:
+        from curation.cases.convert import convert as run_convert  # loaded while the fork server loads it too
+
+        return run_convert(ws, cases=case, **run)
+
+    result = with_executor(ws, workers, scheduler, "convert", step, threads,
+                           preload=["curation.cases.convert", "curation.dicom.series"])
     from curation.selection.filter import redraw_flow
 
-    ws = Workspace.open(workspace)
-    result = with_executor(ws, workers, scheduler, "convert", functools.partial(run_convert, ws, cases=case),
-                           threads, preload=["curation.cases.convert", "curation.dicom.series"])
     if result.withdrawn:
         console.print("withdrawn: " + ", ".join(f"{w.case_id} ({w.reason})" for w in result.withdrawn))
     console.print(f"{len(result.converted)} converted, {len(result.skipped)} already done, "
