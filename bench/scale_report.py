@@ -150,12 +150,26 @@ def write_report(results_json: Path, doc: Path) -> None:
             best[key] = min(best.get(key, math.inf), r["seconds"])
             pair_size = r["size"]
     pair_rows = []
-    for stage in dict.fromkeys(stage for _c, stage in best):
-        one, two, thread1 = (best.get((c, stage)) for c in ("local1", "local2", "local1-1thread"))
-        pair_rows.append([stage, *("" if t is None else f"{t:.1f}" for t in (one, thread1, two)), ratio(one, two),
-                          ratio(thread1, two)])
+    pair_configs = ("local1", "local1-1thread", "local2")
+
+    def less(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else a - b
+
+    for stage in dict.fromkeys(stage for _c, stage in best if not stage.endswith(" (rerun)")):
+        one, thread1, two = (best.get((c, stage)) for c in pair_configs)
+        fixed = [best.get((c, f"{stage} (rerun)")) for c in pair_configs]
+        row = [stage, *("" if t is None else f"{t:.1f}" for t in (one, thread1, two)), ratio(one, two),
+               ratio(thread1, two)]
+        if any(f is not None for f in fixed):  # runs since the pairs measure their fixed cost too
+            rest_two = less(two, fixed[2])
+            row += [" / ".join("" if f is None else f"{f:.1f}" for f in fixed),
+                    ratio(less(one, fixed[0]), rest_two), ratio(less(thread1, fixed[1]), rest_two)]
+        pair_rows.append(row)
+    wide = any(len(r) > 6 for r in pair_rows)
+    extra = ["nothing to do: 1 / 1 thread / 2 (s)", "rest: 2 vs 1", "rest: 2 vs 1 with 1 thread"] if wide else []
     pairs = _table(["stage", "1 worker (s)", "1 worker, 1 thread (s)", "2 workers (s)", "2 workers vs 1",
-                    "2 workers vs 1 with 1 thread"], pair_rows)
+                    "2 workers vs 1 with 1 thread", *extra],
+                   [r + [""] * (9 - len(r)) if wide else r for r in pair_rows])
     full_by = {(r["config"], r["stage"]): r["seconds"] for r in results if r["config"].startswith("full-size")}
     full_scaling = _table(["stage", "1 worker (s)", "2 workers (s)", "speed-up"], [
         [stage, f"{full_by[('full-size-local1', stage)]:.1f}", f"{full_by[('full-size', stage)]:.1f}",
@@ -223,6 +237,7 @@ with a measurement) it takes {low:.1f}-{high:.1f} GPU hours, about {cost_low:.0f
         "run (the repository's docs/scale.md): with few cases each "
         "command's start weighs on its per-case figures and the projection, and a machine busy with other work slows "
         "the 2-worker runs most.\n")
+    pairs_when = f" (measured again on {data['pairs_measured']}, `--pairs-only`)" if data.get("pairs_measured") else ""
     per_case_table = _table(["stage", "seconds per case (the command's time / cases, its start included)",
                              "peak MiB"], full_rows) if full else _NO_FULL
     title = "ctcurate at the reference dataset's scale" if not check else \
@@ -274,7 +289,9 @@ tables, reports) is that of its rerun with nothing left to do; the per-case part
 This machine's speed drifts over minutes (other tenants of its host; the same stage has taken from 1x to 2x the
 time on the same day), so runs far apart in time compare badly. The stages that run on workers are therefore
 measured in alternation at {pair_size} exams: 1 worker, 2 workers, 1 worker with 1 thread, each on a fresh copy of
-the same workspace (scan reading every file again, `--full`), twice; the fastest of each:
+the same workspace (scan reading every file again, `--full`), twice; the fastest of each{pairs_when}. Where the
+command was also run again with nothing left to do, that is its fixed cost (start, imports, tables, the catalog of
+a scan, reports), and "rest" compares what is left: the work spread over the workers.
 
 {pairs}
 
