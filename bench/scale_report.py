@@ -233,7 +233,8 @@ with a measurement) it takes {low:.1f}-{high:.1f} GPU hours, about {cost_low:.0f
 {GPU_PRICE_PER_HOUR:g} USD per GPU hour. Nothing in ctcurate needs a GPU.
 """) if full else _NO_FULL + "\n"
     check = "" if sizes == REFERENCE_SIZES else (
-        f"\n**A check run** ({', '.join(map(str, sizes))} sampled exams, {len(full)} at full size), not the reference "
+        f"\n**A check run** ({', '.join(map(str, sizes))} sampled exams, {full[0]['items'] if full else 0} at full "
+        "size), not the reference "
         "run (the repository's docs/scale.md): with few cases each "
         "command's start weighs on its per-case figures and the projection, and a machine busy with other work slows "
         "the 2-worker runs most.\n")
@@ -244,7 +245,6 @@ with a measurement) it takes {low:.1f}-{high:.1f} GPU hours, about {cost_low:.0f
         f"ctcurate rehearsal at {sizes[-1]} sampled exams (a check)"
     text = f"""# {title}
 {check}
-
 Measured by `.venv/bin/python bench/rehearsal.py` (this page is its output; rerun it to refresh the figures) on
 {data['machine']['cpus']} CPU cores, {data['machine']['memory_gib']} GiB, Python {data['machine']['python']},
 {took}, unattended. The input is a synthetic PACS export made by
