@@ -61,7 +61,7 @@ def counted(n: int, noun: str) -> str:
 
 def print_error(message: str) -> None:
     """The one line of a failure: ``error: ...`` on standard error."""
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
 
 
 def friendly(func: F) -> F:

@@ -157,7 +157,7 @@ def filter_(workspace: WorkspaceOpt = Path(".")) -> None:
         console.print(table)
         console.print(included)
     else:  # one line, not a table with no rows
-        console.print(f"no exam was excluded: {included}", soft_wrap=True)
+        console.print(f"no exam was excluded: {included}")
     if result.withdrawn:
         from curation.cases.withdraw import withdrawn_cases
         from curation.reasons import reason_label

@@ -126,9 +126,10 @@ def _geometry(codes: np.ndarray, iop: np.ndarray, ipp: np.ndarray, n_series: int
     stacks = slice_stacks(codes, orientation, ipp)
     positions, owner = stacks.positions, codes[stacks.order]
     rounded = np.round(positions, 3)
+    within = owner[1:] == owner[:-1]  # consecutive slices of one series
     first_of_value = np.ones(len(positions), dtype=bool)
-    first_of_value[1:] = (rounded[1:] != rounded[:-1]) | (owner[1:] != owner[:-1])
-    steps, within = np.diff(positions), owner[1:] == owner[:-1]
+    first_of_value[1:] = (rounded[1:] != rounded[:-1]) | ~within
+    steps = np.diff(positions)
     spacing = (pd.Series(steps[within]).groupby(owner[1:][within]).agg(["median", "min", "max"])
                .reindex(range(n_series)))
     start, stop, ok = stacks.start, stacks.stop, stacks.valid
