@@ -6,15 +6,17 @@ convert, presegment (the small model), qa labels, qa meta, split, datasheet and 
 exclusions of exams whose anatomy is distorted (the one reason no rule can see). It does so at 100, 400 and
 1,368 sampled exams, on 1 and 2 workers of the local pool and on a Dask LocalCluster of 2 workers, recording the
 wall time and the peak memory (resident set of the command and all its processes) of each stage; then scan
-alone on the whole export, and the per-case costs of the full-size exams. ``docs/scale.md`` gets the results,
-the growth of each stage from 400 to 1,368 exams, a plot, and the projection of the reference scale.
+alone on the whole export (1 and 2 workers in alternation), and the per-case costs of the full-size exams.
+``docs/scale.md`` gets the results, the growth of each stage from 400 to 1,368 exams, 2 workers against 1, a plot,
+and the projection of the reference scale.
 
 Usage: ``.venv/bin/python bench/rehearsal.py [--out DIR] [--sizes 100,400,1368] [--full-size 8] [--doc PAGE] [--quick]
 [--report-only]``; ``--quick`` runs sizes 30 and 60 only (a check of the script, minutes). Only a run of the
 default sizes replaces ``docs/scale.md``; any other writes ``OUT/scale.md``. ``--report-only`` writes the page
 again from a run's figures (a stopped run's too); ``--pairs-only`` measures the alternating 1 / 2 worker pairs
-again in a finished run's folder. Runs unattended; 49 min on 2 cores in the run of docs/scale.md
-(3 min of it writing the export; 73 min on a slower day). An export already in ``OUT`` is reused.
+and the scan alone again in a finished run's folder. Runs unattended; 49-73 min on 2 cores (60 in the run of
+docs/scale.md, 4 of them writing the export; the machine's speed varies from day to day). An export already in
+``OUT`` is reused.
 """
 
 from __future__ import annotations
@@ -274,6 +276,33 @@ def paired(size: int, export: Path, out: Path, log: Path, rounds: int = 2) -> li
     return measured
 
 
+def scan_alone(size: int, export: Path, out: Path, log: Path, rounds: int = 2) -> list[Measured]:
+    """Scan of the whole export on 1 and 2 workers, alternating, ``rounds`` times (the report keeps the fastest);
+    every run reads every file (a first scan, then ``--full``), all found in the page cache (read once first)."""
+    print("scan alone on the whole export, 1 and 2 workers in alternation (read once first: every run finds the "
+          "files in the page cache)", flush=True)
+    n_files = 0
+    for path in export.rglob("*.dcm"):
+        path.read_bytes()
+        n_files += 1
+    measured: list[Measured] = []
+    for config in ("scan-local1", "scan-local2"):
+        shutil.rmtree(out / f"ws-scan-{config}", ignore_errors=True)
+        run_stage(["init", str(out / f"ws-scan-{config}"), "--seed", "1368"], log)
+    for turn in range(rounds):
+        for config in ("scan-local1", "scan-local2"):
+            ws = out / f"ws-scan-{config}"
+            args = ["scan", "-w", str(ws), *CONFIGS[config]]
+            seconds, peak = run_stage([*args, str(export)] if turn == 0 else [*args, "--full"], log)
+            measured.append(Measured(size, config, "scan", seconds, peak, n_files, f"round {turn + 1}"))
+            rerun, peak = run_stage(args, log)  # nothing changed: its fixed cost (start, catalog, tables)
+            measured.append(Measured(size, config, "scan (rerun)", rerun, peak, n_files, f"round {turn + 1}"))
+            _save_partial(out, measured)
+            print(f"  {config:14s} scan {seconds:8.1f} s ({n_files} files, round {turn + 1}; nothing to do: "
+                  f"{rerun:.1f} s)", flush=True)
+    return measured
+
+
 def run_pipeline_plain(export: Path, ws: Path, log: Path, workers: int) -> list[Measured]:
     """The full-size exams through scan .. qa labels on ``workers`` workers (config ``full-size`` for 2)."""
     out: list[Measured] = []
@@ -326,8 +355,8 @@ def main() -> None:
                         help="Page to write (default: the repository's docs/scale.md for the default sizes, "
                              "else OUT/scale.md).")
     parser.add_argument("--pairs-only", action="store_true",
-                        help="Measure only the alternating 1 / 2 worker pairs again, on the export already in OUT, "
-                             "and write the page again with them in place of the run's earlier pairs.")
+                        help="Measure only the alternating 1 / 2 worker pairs and the scan alone again, on the export "
+                             "already in OUT, and write the page again with them in place of the run's earlier ones.")
     parser.add_argument("--report-only", action="store_true",
                         help="Write the page again from OUT/results.json, or from the figures of a run that was "
                              "stopped (OUT/partial.jsonl).")
@@ -365,12 +394,7 @@ def main() -> None:
     with (source / "truth.csv").open() as handle:
         truth = [row for row in csv.DictReader(handle) if row["full_size"] == "False"]
 
-    print("scan alone on the whole export (read once first: both runs find it in the page cache)", flush=True)
-    for path in (source / "export").rglob("*.dcm"):
-        path.read_bytes()
-    for config in ("scan-local1", "scan-local2"):
-        results += pipeline(max(sizes), config, source / "export", out / f"ws-scan-{config}", truth, log, None,
-                            {"scan"})
+    results += scan_alone(max(sizes), source / "export", out, log)
     if full:
         for workers in (2, 1):  # per-case costs where the work per case dominates, and 1 vs 2 workers there
             results += run_pipeline_plain(source / "export" / "full", out / f"ws-full-{workers}", log, workers)
@@ -405,8 +429,8 @@ def main() -> None:
 
 
 def pairs_again(parser: argparse.ArgumentParser, out: Path, doc: Path, sizes: list[int], full: int) -> None:
-    """The alternating pairs measured again (at the middle size) in a finished run's folder; its results.json keeps
-    every other figure, the pairs are replaced and dated."""
+    """The alternating pairs (at the middle size) and the scan alone on the whole export measured again in a
+    finished run's folder; its results.json keeps every other figure, these are replaced and dated."""
     results_json = out / "results.json"
     source = out / f"pacs-{math.ceil(max(sizes) / KEPT_SHARE)}-{full}"
     if not results_json.is_file() or not (source / "truth.csv").is_file():
@@ -421,8 +445,10 @@ def pairs_again(parser: argparse.ArgumentParser, out: Path, doc: Path, sizes: li
     print(f"1 and 2 workers in alternation, {middle} exams", flush=True)
     pairs = paired(middle, subset(source / "export", truth, math.ceil(middle / KEPT_SHARE), out / f"export-{middle}"),
                    out, log)
+    pairs += scan_alone(max(sizes), source / "export", out, log)
     data = json.loads(results_json.read_text())
-    data["results"] = [r for r in data["results"] if not r["config"].startswith("pair-")] + [asdict(r) for r in pairs]
+    again = ("pair-", "scan-local")
+    data["results"] = [r for r in data["results"] if not r["config"].startswith(again)] + [asdict(r) for r in pairs]
     data["pairs_measured"] = time.strftime("%Y-%m-%d %H:%M")
     results_json.write_text(json.dumps(data, indent=1))
     from scale_report import write_report

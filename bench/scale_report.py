@@ -19,6 +19,7 @@ GPU_SECONDS_PER_CASE = (5.0, 20.0)  # assumed range for one full-size case on on
 GPU_PRICE_PER_HOUR = 2.0  # assumed, USD, a cloud GPU
 REFERENCE_SIZES = [100, 400, 1368]  # sampled exams of the run that makes docs/scale.md (rehearsal's default)
 PER_CASE_STAGES = ("scan", "convert", "presegment", "qa labels")
+AIM = 1.8  # 2 workers at least this many times as fast as 1, for the stages that run on workers
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -177,13 +178,25 @@ def write_report(results_json: Path, doc: Path) -> None:
         for stage in ("scan", "convert", "presegment", "qa labels")
         if ("full-size-local1", stage) in full_by and ("full-size", stage) in full_by])
 
-    scan_rows = []
+    alone: dict[tuple[str, str], dict[str, Any]] = {}  # the fastest run of each (alternated since 2026-12)
+    n_alone: dict[str, int] = defaultdict(int)
     for r in results:
         if r["config"] in ("scan-local1", "scan-local2"):
-            rate = r["items"] / r["seconds"]
-            scan_rows.append([r["config"][-1], str(r["items"]), f"{r['seconds']:.1f}", f"{rate:.0f}",
-                              f"{r['peak_mib']:.0f}"])
-    scan_alone = _table(["workers", "files", "seconds", "files/s", "peak MiB"], scan_rows)
+            n_alone[r["stage"]] += r["stage"] == "scan"
+            if (r["config"], r["stage"]) not in alone or r["seconds"] < alone[(r["config"], r["stage"])]["seconds"]:
+                alone[(r["config"], r["stage"])] = r
+    scan_rows = []
+    for config in ("scan-local1", "scan-local2"):
+        if (config, "scan") in alone:
+            r, rerun = alone[(config, "scan")], alone.get((config, "scan (rerun)"))
+            scan_rows.append([config[-1], str(r["items"]), f"{r['seconds']:.1f}", f"{r['items'] / r['seconds']:.0f}",
+                              f"{r['peak_mib']:.0f}", "" if rerun is None else f"{rerun['seconds']:.1f}"])
+    scan_alone = _table(["workers", "files", "seconds", "files/s", "peak MiB", "nothing to do (s)"], scan_rows)
+    runs = n_alone["scan"] // 2
+    scan_alone_how = (f"1 and 2 workers in alternation, {runs} times each; the fastest of each" if runs > 1 else
+                      "one run each")
+    whole_export = {c: alone[(c, "scan")]["seconds"] for c in ("scan-local1", "scan-local2") if (c, "scan") in alone}
+    aim = _aim(best, whole_export, pair_size, f"{int(scan_rows[0][1]):,}" if scan_rows else "")
 
     full = [r for r in results if r["config"] == "full-size"]
     full_rows = [[r["stage"], f"{r['seconds'] / max(r['items'], 1):.1f}", f"{r['peak_mib']:.0f}"] for r in full
@@ -295,9 +308,14 @@ a scan, reports), and "rest" compares what is left: the work spread over the wor
 
 {pairs}
 
+{aim}
+
 {scaling_section}
 {full_scaling_section}
 ## Scan alone on the whole export
+
+Each run reads every file ({scan_alone_how}), all in the page cache; "nothing to do": the same scan again
+with no file changed.
 
 {scan_alone}
 
@@ -312,6 +330,47 @@ a scan, reports), and "rest" compares what is left: the work spread over the wor
 
 
 _NO_FULL = "(No exams at full size in this run: no per-case figures, and no projection from them.)"
+
+
+def _aim(best: dict[tuple[str, str], float], whole_export: dict[str, float], pair_size: int, n_files: str) -> str:
+    """What the pairs (fastest of each, at ``pair_size`` exams) and the scan of the whole export say of the aim:
+    2 workers at least AIM times as fast as 1."""
+    if not best:
+        return ""
+
+    def x(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None or b <= 0 else a / b
+
+    said = []
+    for stage in ("convert", "qa labels", "presegment"):
+        one, thread1, two = (best.get((c, stage)) for c in ("local1", "local1-1thread", "local2"))
+        if x(one, two) is None:
+            continue
+        against = f"{x(one, two):.2f}x against 1 worker"
+        if x(thread1, two) is not None:
+            against += f", {x(thread1, two):.2f}x against 1 worker with 1 thread"
+        said.append(f"{stage} {against}")
+    text = (f"**The aim: 2 workers at least {AIM:g} times as fast as 1** for the stages that run on workers. At "
+            f"{pair_size} exams: " + "; ".join(said) + ". One worker alone already uses both cores through its "
+            "libraries' threads (torch, SimpleITK, BLAS), which is why the 1-thread run is the measure of what the "
+            "second process adds.")
+    one, two = best.get(("local1", "scan")), best.get(("local2", "scan"))
+    if one is None or two is None:
+        return text
+    fixed1, fixed2 = best.get(("local1", "scan (rerun)")), best.get(("local2", "scan (rerun)"))
+    rest = "" if fixed1 is None or fixed2 is None else \
+        f", while what is left of it after its fixed cost goes {(one - fixed1) / (two - fixed2):.2f}x as fast"
+    text += (f"\n\nScan has no library threads to share: {x(one, two):.2f}x as a command at {pair_size} exams{rest} "
+             "(\"rest\" above). Part of every scan does not shrink with workers: Python's start and imports, the "
+             "pool's start, the walk, the catalog (keys and series, built once all headers are in) and writing its "
+             "tables. With F that part and R the reading of the headers on one worker, 2 workers make a scan at most "
+             f"(F + R) / (F + R / 2) as fast, which reaches {AIM:g} only where F is under R / 8: the larger the "
+             "export, the nearer a scan comes to the speed-up of its reading.")
+    w1, w2 = whole_export.get("scan-local1"), whole_export.get("scan-local2")
+    if w1 is not None and w2 is not None:
+        met = "meets the aim" if round(w1 / w2, 2) >= AIM else "falls short of the aim"
+        text += f" On the whole export ({n_files} files, below) the command gets {w1 / w2:.2f}x: it {met}."
+    return text
 
 
 def _duration(seconds: float) -> str:
