@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -108,8 +109,9 @@ def read_header_table(paths: Sequence[str]) -> pd.DataFrame:
     return files
 
 
-def _resolved(paths: Sequence[str]) -> list[str]:
-    """``os.path.realpath`` of each path, each folder resolved once (a file that is no link needs no more)."""
+def _resolved(paths: Sequence[str], links: set[str] | None = None) -> list[str]:
+    """``os.path.realpath`` of each path, each folder resolved once (a file that is no link needs no more);
+    ``links``: which of the paths are links, when known (else each path is asked)."""
     folders: dict[str, str] = {}
     out = []
     for path in paths:
@@ -117,7 +119,8 @@ def _resolved(paths: Sequence[str]) -> list[str]:
         real = folders.get(folder)
         if real is None:
             real = folders[folder] = os.path.realpath(folder)
-        out.append(os.path.realpath(path) if os.path.islink(path) else os.path.join(real, name))
+        link = path in links if links is not None else os.path.islink(path)
+        out.append(os.path.realpath(path) if link else os.path.join(real, name))
     return out
 
 
@@ -233,27 +236,32 @@ def scan(
     todo: list[str] = paths
     n_removed = 0
     if previous is not None and not previous.empty:
-        known = dict(zip(previous["path"], zip(previous["size"].astype("int64"), previous["mtime_ns"].astype("int64"),
-                                               strict=True), strict=True))
+        row_of = {p: i for i, p in enumerate(previous["path"])}
+        sizes, mtimes = (previous[c].astype("int64").tolist() for c in ("size", "mtime_ns"))
         current = set(paths)
-        n_removed = sum(1 for p in known if p not in current)
+        n_removed = sum(1 for p in row_of if p not in current)
         todo = []
-        unchanged: set[str] = set()
+        kept: list[int] = []
+        links: set[str] = set()
         for p in paths:
-            old = known.get(p)
-            if old is not None:
+            i = row_of.get(p)
+            if i is not None:
                 try:
-                    st = os.stat(p)
+                    st = os.lstat(p)  # one call for a file that is no link
+                    if stat.S_ISLNK(st.st_mode):
+                        links.add(p)
+                        st = os.stat(p)
                 except OSError:
                     todo.append(p)
                     continue
-                if old == (st.st_size, st.st_mtime_ns):
-                    unchanged.add(p)
+                if st.st_size == sizes[i] and st.st_mtime_ns == mtimes[i]:
+                    kept.append(i)
                     continue
             todo.append(p)
-        keep = previous[previous["path"].isin(unchanged)]
+        keep = previous.iloc[sorted(kept)]
         reused = keep.drop(columns=[c for c in ("patient_key", "study_key", "series_key") if c in keep])
-        reused["resolved_path"] = _resolved(reused["path"].tolist())  # a link may point elsewhere now
+        reused = reused.reset_index(drop=True)
+        reused["resolved_path"] = _resolved(reused["path"].tolist(), links)  # a link may point elsewhere now
     log.info("scan: %d files, %d to read, %d unchanged", len(paths), len(todo), len(reused))
     tables: list[pd.DataFrame] = [reused] if len(reused) else []
     n_read = 0

@@ -1,7 +1,9 @@
 import os
+import shutil
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from curation.catalog.scan import scan
@@ -23,6 +25,28 @@ def test_rescan_reads_only_changed_files(copy_series, tmp_path: Path) -> None:
     third = scan(ws, executor=SerialExecutor())
     assert (third.n_files, third.n_read, third.n_reused) == (5, 2, 3)
     assert third.statuses == {"ok": 4, "not_dicom": 1}
+
+
+def test_rescan_follows_links_to_their_current_files(copy_series, tmp_path: Path) -> None:
+    store = copy_series("dicom2nifti/failing/sliceincrement/001", name="store") / "001"
+    export = tmp_path / "export"
+    export.mkdir()
+    slices = sorted(store.iterdir())
+    for i, target in enumerate(slices[:3]):
+        (export / f"link{i}.dcm").symlink_to(target)
+    (export / "dangling.dcm").symlink_to(store / "not-yet.dcm")
+    ws = Workspace.create(tmp_path / "ws")
+    first = scan(ws, [export], executor=SerialExecutor())
+    assert (first.n_files, first.n_read) == (3, 3)  # a link to nothing is no file
+    (export / "link0.dcm").unlink()
+    (export / "link0.dcm").symlink_to(slices[3])  # the same name, another file
+    shutil.copy2(slices[3], store / "not-yet.dcm")
+    again = scan(ws, executor=SerialExecutor())
+    files = pd.read_parquet(ws.files_table).set_index("path")
+    assert (again.n_files, again.n_read, again.n_reused) == (4, 2, 2)
+    assert files.loc[str(export / "link0.dcm"), "resolved_path"] == str(slices[3].resolve())
+    assert files.loc[str(export / "link1.dcm"), "resolved_path"] == str(slices[1].resolve())
+    assert files.loc[str(export / "dangling.dcm"), "status"] == "ok"
 
 
 def test_scan_without_sources(tmp_path: Path) -> None:
