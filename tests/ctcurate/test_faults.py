@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -228,7 +229,14 @@ def test_ctrl_c_is_one_line_and_the_rerun_finishes(model_ready: Path, segmented:
     stops the pool without waiting and says so in one line (exit 130); the rerun finishes the work."""
     root = work / "interrupted"
     shutil.copytree(model_ready, root)
-    code, output, alive = interrupt(PRESEGMENT.args(root), workers=2)
+    # the barrier: while the test holds the annotation database's write lock, no case can be recorded (a worker
+    # waits up to 60 s for it), so Ctrl-C reaches the command with every case still to do, however slow the machine
+    database = sqlite3.connect(Workspace.open(root).database_file, isolation_level=None)
+    try:
+        database.execute("BEGIN IMMEDIATE")
+        code, output, alive = interrupt(PRESEGMENT.args(root), workers=2)
+    finally:
+        database.close()
     assert code == 130, output[-2000:]
     assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[-2000:]
     assert "interrupted: nothing half-written was kept; run the same command again to finish" in " ".join(
