@@ -11,7 +11,7 @@ alone on the whole export (1 and 2 workers in alternation), and the per-case cos
 and the projection of the reference scale.
 
 Usage: ``.venv/bin/python bench/rehearsal.py [--out DIR] [--sizes 100,400,1368] [--full-size 8] [--doc PAGE] [--quick]
-[--report-only]``; ``--quick`` runs sizes 30 and 60 only (a check of the script, minutes). Only a run of the
+[--report-only]``; ``--quick`` runs sizes 30 and 60 only (a check of the script, about 15 min). Only a run of the
 default sizes replaces ``docs/scale.md``; any other writes ``OUT/scale.md``. ``--report-only`` writes the page
 again from a run's figures (a stopped run's too); ``--pairs-only`` measures the alternating 1 / 2 worker pairs
 and the scan alone again in a finished run's folder. Runs unattended; 49-73 min on 2 cores (60 in the run of
@@ -25,24 +25,18 @@ import argparse
 import json
 import math
 import os
-import platform
 import shutil
-import subprocess
 import sys
-import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scale_report import KEPT_SHARE  # noqa: E402
+from stage_runs import REPO, Measured, dicom_files, machine, run_stage, save_partial  # noqa: E402
 from synthetic_pacs import at_least, build_export  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
-CTCURATE = str(Path(sys.executable).parent / "ctcurate")
-KEPT_SHARE = 0.9  # sampled exams per exported exam: the sampling frame is a little larger than the sample
 ANSWERS = """license: CC-BY-4.0
 availability: made on demand by bench/rehearsal.py
 creators:
@@ -65,72 +59,6 @@ sections:
   Uses: Benchmarks of ctcurate only.
   Maintenance: Made anew by each run of the rehearsal.
 """
-
-
-@dataclass
-class Measured:
-    """One stage of one run."""
-
-    size: int
-    config: str
-    stage: str
-    seconds: float
-    peak_mib: float
-    items: int = 0
-    note: str = ""
-
-
-class PeakMemory:
-    """Samples the summed resident memory of a process and all its descendants until stopped."""
-
-    def __init__(self, pid: int, period_s: float = 0.1) -> None:
-        self.pid, self.period_s, self.peak = pid, period_s, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                root = psutil.Process(self.pid)
-                total = root.memory_info().rss
-                for child in root.children(recursive=True):
-                    try:
-                        total += child.memory_info().rss
-                    except psutil.Error:
-                        continue
-                self.peak = max(self.peak, total)
-            except psutil.Error:
-                pass
-            self._stop.wait(self.period_s)
-
-    def stop(self) -> float:
-        self._stop.set()
-        self._thread.join()
-        return self.peak / 2**20
-
-
-def run_stage(args: list[str], log: Path, *, allowed: tuple[int, ...] = (0,)) -> tuple[float, float]:
-    """Run ``ctcurate ARGS``; returns (seconds, peak MiB). Its output goes to ``log``; a failure stops the run."""
-    start = time.perf_counter()
-    with log.open("a") as out:
-        out.write(f"\n$ ctcurate {' '.join(args)}\n")
-        out.flush()
-        proc = subprocess.Popen([CTCURATE, *args], stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
-                                env={**os.environ, "COLUMNS": "200"})
-        memory = PeakMemory(proc.pid)
-        code = proc.wait()
-        peak = memory.stop()
-    elapsed = time.perf_counter() - start
-    if code not in allowed:
-        raise SystemExit(f"ctcurate {' '.join(args)} ended with exit code {code}; see {log}")
-    return elapsed, peak
-
-
-def _save_partial(out: Path, measured: list[Measured]) -> None:
-    """Append the run's newest figure to partial.jsonl (the figures survive an interrupted rehearsal)."""
-    with (out / "partial.jsonl").open("a") as handle:
-        handle.write(json.dumps(asdict(measured[-1])) + "\n")
 
 
 def subset(export: Path, truth: list[dict[str, str]], n_exams: int, target: Path) -> Path:
@@ -184,13 +112,13 @@ def pipeline(size: int, config: str, export: Path, ws: Path, truth: list[dict[st
         for label in (name, f"{name} (rerun)") if name in RERUN and scheduler is None else (name,):
             seconds, peak = run_stage(args, log, allowed=allowed)
             out.append(Measured(size, config, label, seconds, peak, items))
-            _save_partial(log.parent, out)
+            save_partial(log.parent, out)
             print(f"  {size:5d} {config:14s} {label:20s} {seconds:8.1f} s {peak:8.0f} MiB", flush=True)
 
     shutil.rmtree(ws, ignore_errors=True)
     run_stage(["init", str(ws), "--workers", CONFIGS[config][1], "--seed", "1368"], log)
     w = ["-w", str(ws)]
-    n_files = sum(1 for _ in export.rglob("*.dcm"))
+    n_files = sum(1 for _ in dicom_files(export))
     stage("scan", ["scan", str(export), *w, *workers], n_files)
     stage("sample", ["sample", *w, "--n", str(size)], size)
     stage("filter", ["filter", *w], size)
@@ -267,7 +195,7 @@ def paired(size: int, export: Path, out: Path, log: Path, rounds: int = 2) -> li
                 rerun, peak = run_stage([a for a in again if a != "--full"], log)
                 measured.append(Measured(size, f"pair-{config}", f"{stage} (rerun)", rerun, peak, size,
                                          f"round {turn + 1}"))
-                _save_partial(out, measured)
+                save_partial(out, measured)
                 print(f"  {size:5d} pair {config:14s} {stage:12s} {seconds:8.1f} s (nothing to do: {rerun:.1f} s)",
                       flush=True)
         if stage != "scan":  # the next stage starts from this one's result
@@ -282,7 +210,7 @@ def scan_alone(size: int, export: Path, out: Path, log: Path, rounds: int = 2) -
     print("scan alone on the whole export, 1 and 2 workers in alternation (read once first: every run finds the "
           "files in the page cache)", flush=True)
     n_files = 0
-    for path in export.rglob("*.dcm"):
+    for path in dicom_files(export):
         path.read_bytes()
         n_files += 1
     measured: list[Measured] = []
@@ -297,7 +225,7 @@ def scan_alone(size: int, export: Path, out: Path, log: Path, rounds: int = 2) -
             measured.append(Measured(size, config, "scan", seconds, peak, n_files, f"round {turn + 1}"))
             rerun, peak = run_stage(args, log)  # nothing changed: its fixed cost (start, catalog, tables)
             measured.append(Measured(size, config, "scan (rerun)", rerun, peak, n_files, f"round {turn + 1}"))
-            _save_partial(out, measured)
+            save_partial(out, measured)
             print(f"  {config:14s} scan {seconds:8.1f} s ({n_files} files, round {turn + 1}; nothing to do: "
                   f"{rerun:.1f} s)", flush=True)
     return measured
@@ -321,7 +249,7 @@ def run_pipeline_plain(export: Path, ws: Path, log: Path, workers: int) -> list[
         if name != "model":
             out.append(Measured(n_cases, config, name, seconds, peak, n_cases))
             print(f"  {config} {name:12s} {seconds:8.1f} s {peak:8.0f} MiB ({n_cases} cases)", flush=True)
-            _save_partial(log.parent, out)
+            save_partial(log.parent, out)
     return out
 
 
@@ -352,35 +280,81 @@ def main() -> None:
                         help="Exams at full size for per-case costs (default 8; 0: none, and no projection).")
     parser.add_argument("--quick", action="store_true", help="Sizes 30 and 60, 2 full-size exams: a check.")
     parser.add_argument("--doc", type=Path, default=None,
-                        help="Page to write (default: the repository's docs/scale.md for the default sizes, "
-                             "else OUT/scale.md).")
-    parser.add_argument("--pairs-only", action="store_true",
-                        help="Measure only the alternating 1 / 2 worker pairs and the scan alone again, on the export "
-                             "already in OUT, and write the page again with them in place of the run's earlier ones.")
-    parser.add_argument("--report-only", action="store_true",
-                        help="Write the page again from OUT/results.json, or from the figures of a run that was "
-                             "stopped (OUT/partial.jsonl).")
+                        help="Page to write (default: the repository's docs/scale.md for a run of the default sizes, "
+                             "else OUT/scale.md); its plot goes to img/NAME.png beside it.")
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument("--pairs-only", action="store_true",
+                       help="Measure only the alternating 1 / 2 worker pairs and the scan alone again, on the export "
+                            "already in OUT, and write the page again with them in place of the run's earlier ones.")
+    again.add_argument("--report-only", action="store_true",
+                       help="Write the page again from OUT/results.json, or from the figures of a run that was "
+                            "stopped (OUT/partial.jsonl).")
     args = parser.parse_args()
     if args.quick and (args.sizes is not None or args.full_size is not None):
         parser.error("--quick runs sizes 30 and 60 with 2 full-size exams; leave out --sizes and --full-size, or "
                      "--quick")
-    sizes = list(QUICK_SIZES if args.quick else args.sizes or DEFAULT_SIZES)
-    full = QUICK_FULL_SIZE if args.quick else DEFAULT_FULL_SIZE if args.full_size is None else args.full_size
+    _check_paths(parser, args.out, args.doc)
+    if args.report_only or args.pairs_only:
+        if args.sizes is not None or args.full_size is not None or args.quick:
+            parser.error("--report-only and --pairs-only take the sizes of the run in --out; leave out --sizes, "
+                         "--full-size and --quick")
+        sizes, full = _run_sizes(parser, args.out)
+    else:
+        sizes = list(QUICK_SIZES if args.quick else args.sizes or DEFAULT_SIZES)
+        full = QUICK_FULL_SIZE if args.quick else DEFAULT_FULL_SIZE if args.full_size is None else args.full_size
     if args.doc is None:  # only the run of the published page replaces it
         reference = tuple(sizes) == DEFAULT_SIZES and full == DEFAULT_FULL_SIZE
         args.doc = REPO / "docs" / "scale.md" if reference else args.out / "scale.md"
-    if args.report_only:
-        report_again(parser, args.out, args.doc)
-        return
-    if args.pairs_only:
-        pairs_again(parser, args.out, args.doc, sizes, full)
-        return
-    out = args.out
+    try:
+        if args.report_only:
+            report_again(parser, args.out, args.doc)
+        elif args.pairs_only:
+            pairs_again(parser, args.out, args.doc, sizes, full)
+        else:
+            rehearse(args.out, args.doc, sizes, full)
+    except KeyboardInterrupt:
+        raise SystemExit(f"interrupted; the figures measured so far are in {args.out / 'partial.jsonl'}: write a "
+                         f"page from them with --report-only --out {args.out}") from None
+    print(f"page written: {args.doc}")
+
+
+def _check_paths(parser: argparse.ArgumentParser, out: Path, doc: Path | None) -> None:
+    """Refuse, before any work, an --out or a --doc that cannot be written where it is meant to go."""
+    for path, name, what in ((out, "--out", "a folder"), (doc, "--doc", "a page (a file)")):
+        if path is None:
+            continue
+        if path.exists() and path.is_dir() != (name == "--out"):
+            parser.error(f"{name} {path}: expected {what}, found " + ("a folder" if path.is_dir() else "a file"))
+        above = next((p for p in path.parents if p.exists()), None)
+        if above is not None and not above.is_dir():
+            parser.error(f"{name} {path}: {above} is a file, not a folder; choose a path under a folder")
+
+
+def _run_sizes(parser: argparse.ArgumentParser, out: Path) -> tuple[list[int], int]:
+    """The sampled-exam sizes and the full-size exams of the run in ``out`` (its results.json or partial.jsonl)."""
+    results = out / "results.json"
+    if results.is_file():
+        data = json.loads(results.read_text())
+        rows = data["results"]
+        if "sizes" in data:
+            return list(data["sizes"]), int(data["full_size"])
+    elif (out / "partial.jsonl").is_file():
+        rows = [json.loads(line) for line in (out / "partial.jsonl").read_text().splitlines() if line.strip()]
+    else:
+        parser.error(f"{out}: no rehearsal there (no results.json or partial.jsonl); run the rehearsal first, or "
+                     "pass the --out of one")
+    sizes = sorted({r["size"] for r in rows if r["config"] in ("local1", "local2", "dask2")})
+    full = max((r["items"] for r in rows if r["config"] == "full-size"), default=0)
+    return sizes, full
+
+
+def rehearse(out: Path, doc: Path, sizes: list[int], full: int) -> None:
+    """The whole rehearsal: the export, then every measurement; results.json and the page."""
     out.mkdir(parents=True, exist_ok=True)
+    (out / "partial.jsonl").unlink(missing_ok=True)  # the figures of this run only
     log = out / "rehearsal.log"
     started = time.perf_counter()
     results: list[Measured] = []
-
     n_exams = math.ceil(max(sizes) / KEPT_SHARE)
     source = out / f"pacs-{n_exams}-{full}"
     if not (source / "truth.csv").is_file():
@@ -421,11 +395,12 @@ def main() -> None:
     total = time.perf_counter() - started
     facts = rehearsal_facts(out / f"ws-{max(sizes)}-local2")
     (out / "results.json").write_text(json.dumps({"results": [asdict(r) for r in results], "facts": facts,
-                                                  "total_s": total, "machine": machine()}, indent=1))
+                                                  "total_s": total, "machine": machine(), "sizes": sizes,
+                                                  "full_size": full}, indent=1))
     from scale_report import write_report
 
-    write_report(out / "results.json", args.doc)
-    print(f"rehearsal done in {total / 60:.0f} min; {args.doc}")
+    write_report(out / "results.json", doc)
+    print(f"rehearsal done in {total / 60:.0f} min")
 
 
 def pairs_again(parser: argparse.ArgumentParser, out: Path, doc: Path, sizes: list[int], full: int) -> None:
@@ -434,14 +409,15 @@ def pairs_again(parser: argparse.ArgumentParser, out: Path, doc: Path, sizes: li
     results_json = out / "results.json"
     source = out / f"pacs-{math.ceil(max(sizes) / KEPT_SHARE)}-{full}"
     if not results_json.is_file() or not (source / "truth.csv").is_file():
-        parser.error(f"{out}: no finished run of these sizes there ({results_json.name} and {source.name}/ are "
-                     "needed); run the rehearsal first")
+        parser.error(f"{out}: no finished rehearsal there ({results_json.name} and its export {source.name}/ are "
+                     "needed); let a rehearsal finish in this folder first (a stopped one: --report-only)")
     import csv
 
     with (source / "truth.csv").open() as handle:
         truth = [row for row in csv.DictReader(handle) if row["full_size"] == "False"]
     middle = sizes[len(sizes) // 2]
     log = out / "rehearsal.log"
+    (out / "partial.jsonl").unlink(missing_ok=True)  # the figures of this measurement only
     print(f"1 and 2 workers in alternation, {middle} exams", flush=True)
     pairs = paired(middle, subset(source / "export", truth, math.ceil(middle / KEPT_SHARE), out / f"export-{middle}"),
                    out, log)
@@ -450,11 +426,11 @@ def pairs_again(parser: argparse.ArgumentParser, out: Path, doc: Path, sizes: li
     again = ("pair-", "scan-local")
     data["results"] = [r for r in data["results"] if not r["config"].startswith(again)] + [asdict(r) for r in pairs]
     data["pairs_measured"] = time.strftime("%Y-%m-%d %H:%M")
+    data["sizes"], data["full_size"] = sizes, full
     results_json.write_text(json.dumps(data, indent=1))
     from scale_report import write_report
 
     write_report(results_json, doc)
-    print(f"pairs measured again; {doc}")
 
 
 def report_again(parser: argparse.ArgumentParser, out: Path, doc: Path) -> None:
@@ -479,11 +455,6 @@ def report_again(parser: argparse.ArgumentParser, out: Path, doc: Path) -> None:
     finished.write_text(json.dumps({"results": rows, "facts": facts, "total_s": float("nan"),
                                     "machine": machine()}, indent=1))
     write_report(finished, doc)
-
-
-def machine() -> dict[str, Any]:
-    return {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30),
-            "python": platform.python_version(), "system": platform.platform()}
 
 
 def rehearsal_facts(ws: Path) -> dict[str, Any]:

@@ -19,6 +19,7 @@ GPU_SECONDS_PER_CASE = (5.0, 20.0)  # assumed range for one full-size case on on
 GPU_PRICE_PER_HOUR = 2.0  # assumed, USD, a cloud GPU
 REFERENCE_SIZES = [100, 400, 1368]  # sampled exams of the run that makes docs/scale.md (rehearsal's default)
 PER_CASE_STAGES = ("scan", "convert", "presegment", "qa labels")
+KEPT_SHARE = 0.9  # sampled exams per exported exam: the sampling frame is a little larger than the sample
 AIM = 1.8  # 2 workers at least this many times as fast as 1, for the stages that run on workers
 
 
@@ -94,10 +95,13 @@ def write_report(results_json: Path, doc: Path) -> None:
             by[(r["config"], r["stage"])].append((r["size"], r["seconds"]))
             peak[(r["config"], r["stage"], r["size"])] = r["peak_mib"]
     sizes = sorted({r["size"] for r in results if r["config"] == "local2"})
+    if not sizes:
+        raise SystemExit(f"{results_json}: no stage was measured on 2 workers yet (the run stopped in its first "
+                         "minutes); nothing to write a page from: run the rehearsal again")
     # the annotators' exclusions are a step of the script, in its own process (no command, no memory of its own)
     stages = list(dict.fromkeys(r["stage"] for r in results if r["config"] == "local2"
                                 and not r["stage"].endswith("(rerun)") and r["stage"] != "exclude"))
-    plot = doc.parent / "img" / "scale.png"
+    plot = doc.parent / "img" / f"{doc.stem}.png"  # each page its own plot
     presegmented = {(config, n) for (config, stage), pts in by.items() if stage == "presegment" for n, _t in pts}
     checked = {k: [(n, t) for n, t in v if k[1] != "qa labels" or (k[0], n) in presegmented] for k, v in by.items()}
     _plot({k: v for k, v in checked.items() if k[0] in ("local1", "local2") and k[1] in stages}, plot)
@@ -129,7 +133,7 @@ def write_report(results_json: Path, doc: Path) -> None:
 
     scaling_rows = []
     for size in sizes:
-        for stage in stages:
+        for stage in (s for s in stages if s in PER_CASE_STAGES):  # the others take no --workers
             one, two = seconds("local1", stage, size), seconds("local2", stage, size)
             dask = seconds("dask2", stage, size)
             if two is None or (one is None and dask is None):
@@ -211,37 +215,50 @@ def write_report(results_json: Path, doc: Path) -> None:
             projection_rows.append([stage, f"{per_case[stage]:.1f}", f"{t / 3600:.1f} h"])
     low, high = (g * REFERENCE_CASES / 3600 for g in GPU_SECONDS_PER_CASE)
     overhead = sum(t for (config, stage), pts in by.items() if config == "local2"
-                   and stage in stages and stage not in ("convert", "presegment", "qa labels")
+                   and stage in stages and stage not in ("convert", "presegment", "qa labels", "release")
                    for n, t in pts if n == sizes[-1])
+    released = seconds("local2", "release", sizes[-1])
+    release_line = "" if released is None else (
+        f" Release, which copies and hashes every case, took {released / 60:.1f} min for {sizes[-1]} exams on the "
+        "small grids; at full size it grows with the bytes it copies and was not measured here, so it is not in the "
+        "total.")
     generator = next((r for r in results if r["config"] == "generator"), None)
     written = (f" Writing the export took {_duration(generator['seconds'])} ({generator['items']} files)."
                if generator else "")
     verdict = (f"Faster than linear (k > {SUPERLINEAR}): {', '.join(flagged)}." if flagged else
-               f"No stage grows faster than linearly (k <= {SUPERLINEAR} for every stage that takes more than a few "
-               "seconds).")
+               f"No stage grows faster than linearly: every stage that takes more than a few seconds has k <= "
+               f"{SUPERLINEAR} (1 plus a margin for the machine's drift).")
     cost_low, cost_high = low * GPU_PRICE_PER_HOUR, high * GPU_PRICE_PER_HOUR
+    gpu_low, gpu_high = GPU_SECONDS_PER_CASE
 
-    scaling_section = ("Each stage at each size, one run each, in the order of the plan (minutes apart; at the largest "
-                       "size the 1-worker run stops after convert: presegment and qa labels on 1 worker are in the "
-                       "pairs above):\n\n"
+    scaling_section = ("The stages that take workers at each size, one run each, in the order of the plan (minutes "
+                       "apart; at the largest size the 1-worker run stops after convert: presegment and qa labels on "
+                       "1 worker are in the pairs above). Scan reads the exams of the export the sample is drawn "
+                       f"from (the size / {KEPT_SHARE:g}: {math.ceil(sizes[-1] / KEPT_SHARE):,} exams for "
+                       f"{sizes[-1]:,}), each a first scan into a new workspace: the runs before it wrote gigabytes, "
+                       "so part of its files are no longer in the page cache, which the pairs' rescans find them in; "
+                       "that, and the machine's drift, is why the same scan takes longer here than above:\n\n"
                        f"{scaling}\n" if scaling_rows else
                        "(The run of every stage on 1 worker and on Dask at each size was not reached.)\n")
     took = (f"in {data['total_s'] / 60:.0f} minutes" if math.isfinite(data["total_s"]) else
             "in a run stopped before its end (the figures it had measured; a stage it did not reach is left out)")
     with_full = ", plus exams at full size (512 x 512, 360 slices) for per-case costs" if full else \
         " (no exams at full size in this run)"
-    full_scaling_section = ("At full size (512 x 512 x 360), where the work of each case dominates:\n\n"
+    full_scaling_section = ("At full size (512 x 512 x 360), a few cases, where the work of each case dominates: "
+                            "one worker already keeps both cores busy through its libraries' threads (resampling, "
+                            "torch), and the cases are few and shared out whole between the workers, so a second "
+                            "worker gains little here:\n\n"
                             f"{full_scaling}\n") if full else ""
     projection = (f"""{REFERENCE_CASES} converted cases (the reference dataset's count) at full size, from the per-case
 figures above (2 workers of this machine):
 
 {_table(["stage", "seconds per case (CPU)", f"{REFERENCE_CASES} cases"], projection_rows)}
 
-The stages that do not work per case (scan, sample, filter, QA of the metadata, split, datasheet, release) took
-{overhead / 60:.1f} min together at {sizes[-1]} exams above. Without pre-segmentation the reference scale takes
-about {(cpu_total + overhead) / 3600:.1f} h on this machine. Pre-segmentation with the small model on CPU would
-take the presegment row; the reference model on a GPU was not measured here (no GPU was lent to the session that
-measured this page): at {GPU_SECONDS_PER_CASE[0]:g}-{GPU_SECONDS_PER_CASE[1]:g} s per case (an assumption to replace
+The stages that do not work per case (scan, sample, filter, QA of the metadata, split, datasheet) took
+{overhead / 60:.1f} min together at {sizes[-1]} exams above.{release_line} Without pre-segmentation the reference
+scale takes about {(cpu_total + overhead) / 3600:.1f} h on this machine, release aside. Pre-segmentation with the
+small model on CPU would take the presegment row; the reference model on a GPU was not measured here (no GPU was
+lent to the session that measured this page): at {gpu_low:g}-{gpu_high:g} s per case (an assumption to replace
 with a measurement) it takes {low:.1f}-{high:.1f} GPU hours, about {cost_low:.0f}-{cost_high:.0f} USD at
 {GPU_PRICE_PER_HOUR:g} USD per GPU hour. Nothing in ctcurate needs a GPU.
 """) if full else _NO_FULL + "\n"
@@ -281,7 +298,7 @@ the command with all its worker processes.
 
 ## How each stage grows
 
-![time of each stage by exams](img/scale.png)
+![time of each stage by exams](img/{plot.name})
 
 Time / peak memory on 2 workers; the growth exponent k fits time ~ exams^k between the two largest sizes (1 is
 linear; small stages are dominated by their start-up and show k < 1).
@@ -304,7 +321,9 @@ time on the same day), so runs far apart in time compare badly. The stages that 
 measured in alternation at {pair_size} exams: 1 worker, 2 workers, 1 worker with 1 thread, each on a fresh copy of
 the same workspace (scan reading every file again, `--full`), twice; the fastest of each{pairs_when}. Where the
 command was also run again with nothing left to do, that is its fixed cost (start, imports, tables, the catalog of
-a scan, reports), and "rest" compares what is left: the work spread over the workers.
+a scan, reports), and "rest" compares what is left: the work spread over the workers. A rest can come out above
+2x: the rerun does work the first run does not (a rescan asks every file for its size and date, a rerun of
+convert or qa labels reads the state of every case), so it overstates the fixed cost a little.
 
 {pairs}
 
@@ -370,6 +389,11 @@ def _aim(best: dict[tuple[str, str], float], whole_export: dict[str, float], pai
     if w1 is not None and w2 is not None:
         met = "meets the aim" if round(w1 / w2, 2) >= AIM else "falls short of the aim"
         text += f" On the whole export ({n_files} files, below) the command gets {w1 / w2:.2f}x: it {met}."
+    slower = [stage for stage in ("scan", "convert", "presegment", "qa labels")
+              if (x(best.get(("local1", stage)), best.get(("local2", stage))) or 2) < 1]
+    text += ("\n\nOn a machine like this one, keep 2 workers (the default of `ctcurate init`): every stage that "
+             f"takes workers ran faster on 2 at {pair_size} exams." if not slower else
+             f"\n\nSlower on 2 workers than on 1 at {pair_size} exams: {', '.join(slower)}.")
     return text
 
 

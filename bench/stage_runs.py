@@ -1,0 +1,100 @@
+"""Running a ``ctcurate`` command the way the scale rehearsal measures it: wall time, the peak memory of the command
+with all its processes, its output in a log; and the figures kept as they come (``partial.jsonl``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+CTCURATE = str(Path(sys.executable).parent / "ctcurate")
+
+
+@dataclass
+class Measured:
+    """One stage of one run."""
+
+    size: int
+    config: str
+    stage: str
+    seconds: float
+    peak_mib: float
+    items: int = 0
+    note: str = ""
+
+
+class PeakMemory:
+    """Samples the summed resident memory of a process and all its descendants until stopped."""
+
+    def __init__(self, pid: int, period_s: float = 0.1) -> None:
+        self.pid, self.period_s, self.peak = pid, period_s, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                root = psutil.Process(self.pid)
+                total = root.memory_info().rss
+                for child in root.children(recursive=True):
+                    try:
+                        total += child.memory_info().rss
+                    except psutil.Error:
+                        continue
+                self.peak = max(self.peak, total)
+            except psutil.Error:
+                pass
+            self._stop.wait(self.period_s)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak / 2**20
+
+
+def run_stage(args: list[str], log: Path, *, allowed: tuple[int, ...] = (0,)) -> tuple[float, float]:
+    """Run ``ctcurate ARGS``; returns (seconds, peak MiB). Its output goes to ``log``; a failure stops the run."""
+    start = time.perf_counter()
+    with log.open("a") as out:
+        out.write(f"\n$ ctcurate {' '.join(args)}\n")
+        out.flush()
+        proc = subprocess.Popen([CTCURATE, *args], stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
+                                env={**os.environ, "COLUMNS": "200"})
+        memory = PeakMemory(proc.pid)
+        code = proc.wait()
+        peak = memory.stop()
+    elapsed = time.perf_counter() - start
+    if code not in allowed:
+        raise SystemExit(f"ctcurate {' '.join(args)} ended with exit code {code}; see {log}")
+    return elapsed, peak
+
+
+def dicom_files(folder: Path) -> Iterator[Path]:
+    """The export's files, through the links of a subset's folders (``Path.rglob`` does not follow them)."""
+    for parent, _dirs, names in os.walk(folder, followlinks=True):
+        for name in names:
+            if name.endswith(".dcm"):
+                yield Path(parent) / name
+
+
+def save_partial(out: Path, measured: list[Measured]) -> None:
+    """Append the run's newest figure to partial.jsonl (the figures survive an interrupted rehearsal)."""
+    with (out / "partial.jsonl").open("a") as handle:
+        handle.write(json.dumps(asdict(measured[-1])) + "\n")
+
+
+def machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30),
+            "python": platform.python_version(), "system": platform.platform()}
