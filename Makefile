@@ -33,14 +33,18 @@ test: $(STAMP) system
 	$(BIN)/mypy curation annotator qa datacard
 	$(BIN)/pytest
 
+# the shared real DICOM the benchmarks read, as the tests find it: CTCURATE_SHARED_DATA, else ../shared/data beside
+# the repository (passed to each benchmark that reads it; `make bench SHARED_DATA=PATH` also works)
+SHARED_DATA ?= $(or $(CTCURATE_SHARED_DATA),$(abspath $(CURDIR)/../shared/data))
+
 bench: $(STAMP)
 	$(BIN)/python bench/bench_startup.py
-	$(BIN)/python bench/bench_scan_convert.py
+	$(BIN)/python bench/bench_scan_convert.py --shared-data "$(SHARED_DATA)"
 	$(BIN)/python bench/bench_convert_memory.py
-	$(BIN)/python bench/bench_label_qa.py
-	$(BIN)/python bench/bench_presegment.py
-	$(BIN)/python bench/bench_annotator.py
-	$(BIN)/python bench/bench_pull.py
+	$(BIN)/python bench/bench_label_qa.py --shared-data "$(SHARED_DATA)"
+	$(BIN)/python bench/bench_presegment.py --shared-data "$(SHARED_DATA)"
+	$(BIN)/python bench/bench_annotator.py --shared-data "$(SHARED_DATA)"
+	$(BIN)/python bench/bench_pull.py --shared-data "$(SHARED_DATA)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
