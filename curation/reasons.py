@@ -2,8 +2,9 @@
 
 Every reason has a code (kept in tables and settings), the wording the flow figure and the viewer show, and
 who gives it: a ``rule`` of the filter (in the order the filter applies them), an ``annotator`` excluding a
-case while correcting it, the ``withdrawal`` of a converted case whose exam no longer qualifies, or a
-``conversion`` that failed (the flow figure counts what convert produced). A code
+case while correcting it, the ``withdrawal`` of a converted case whose exam no longer qualifies (or of a
+sampled exam that left the catalog: ``gone_from_export``), or a ``conversion`` that failed (the flow figure
+counts what convert produced). A code
 may be given by several (``extremity`` and ``missing_slices`` are rules that annotators may also give).
 """
 
@@ -42,6 +43,9 @@ _R, _A, _W, _C = ReasonSource.RULE, ReasonSource.ANNOTATOR, ReasonSource.WITHDRA
 REASONS: dict[str, ExclusionReason] = {r.code: r for r in (
     _reason("unreadable", "unreadable file", _R),
     _reason("not_retrieved", "not retrieved from the PACS", _R),
+    # a sampled exam of the scanned exports with no file left in the catalog (deleted or moved since the draw);
+    # workspaces of earlier versions recorded it as not_retrieved (see curation.cases.withdraw)
+    _reason("gone_from_export", "files no longer in the export", _W),
     _reason("non_image", "non-image object", _R),
     _reason("not_ct", "not CT", _R),
     _reason("shared_study_uid", "Study UID under several patients", _R),

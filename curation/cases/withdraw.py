@@ -97,10 +97,19 @@ def reinstate_case(ws: Workspace, case_id: str) -> bool:
 
 
 def withdrawn_cases(ws: Workspace) -> list[Withdrawal]:
-    """Every withdrawn case with its reason (a case moved whose record a kill cut short reads 'unknown')."""
+    """Every withdrawn case with its reason (a case moved whose record a kill cut short reads 'unknown').
+
+    Versions before ``gone_from_export`` recorded an exam whose files left the export as ``not_retrieved``;
+    in a workspace that never drew on a PACS that is the only way such a record arose, so it reads as
+    ``gone_from_export`` (the record itself is left as it is).
+    """
+    pacs = ws.pacs_studies_table.exists()
     out = []
     for case_id in ws.withdrawn_case_ids():
         path = ws.withdrawal_record(case_id)
         data = json.loads(path.read_text()) if path.is_file() else {}
-        out.append(Withdrawal(case_id, data.get("reason", "unknown"), data.get("detail", ""), data.get("time", "")))
+        reason = data.get("reason", "unknown")
+        if reason == "not_retrieved" and not pacs:
+            reason = "gone_from_export"
+        out.append(Withdrawal(case_id, reason, data.get("detail", ""), data.get("time", "")))
     return out

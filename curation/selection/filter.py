@@ -12,6 +12,7 @@ import json
 import logging
 import os
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,17 +100,23 @@ def preference_key(row: dict[str, Any], settings: ExclusionSettings) -> tuple[An
 
 
 def choose_series(series: pd.DataFrame, verdicts: pd.DataFrame, sampled: pd.DataFrame,
-                  settings: ExclusionSettings) -> pd.DataFrame:
-    """One row per sampled exam: included or not, the chosen series, the primary reason."""
+                  settings: ExclusionSettings, on_pacs: Collection[str] = frozenset()) -> pd.DataFrame:
+    """One row per sampled exam: included or not, the chosen series, the primary reason.
+
+    A sampled exam without any series is ``not_retrieved`` when it was drawn on a PACS (its study key is in
+    ``on_pacs``, the candidates of ``pull``) and ``gone_from_export`` otherwise: its files were scanned when
+    it was drawn and are no longer in the catalog.
+    """
     merged = series.merge(verdicts[["series_key", "included", "reasons", "primary_reason"]], on="series_key")
     order = {rule.code: i for i, rule in enumerate(RULES)}
     rows = []
     for exam in sampled.to_dict("records"):
         candidates = merged[merged["study_key"] == exam["study_key"]]
-        if candidates.empty:  # drawn on a PACS, not yet described or retrieved
+        if candidates.empty:  # drawn on a PACS and not yet described or retrieved, or its files are gone
+            code = "not_retrieved" if exam["study_key"] in on_pacs else "gone_from_export"
             rows.append({"study_key": exam["study_key"], "patient_key": exam["patient_key"], "rank": exam["rank"],
-                         "included": False, "chosen_series_key": "", "primary_reason": "not_retrieved",
-                         "reasons": "not_retrieved", "n_series": 0, "n_included_series": 0})
+                         "included": False, "chosen_series_key": "", "primary_reason": code,
+                         "reasons": code, "n_series": 0, "n_included_series": 0})
             continue
         ok = candidates[candidates["included"]]
         if len(ok):
@@ -148,9 +155,12 @@ def run_filter(workspace: Workspace) -> FilterResult:
         raise FilterError(f"{workspace.sample_table}: the sample is empty; run 'ctcurate sample' with --n > 0")
     if workspace.pacs_series_table.exists():  # drawn on a PACS: what was not retrieved is judged from metadata
         series = merge_remote(series, pd.read_parquet(workspace.pacs_series_table))
+    on_pacs: set[str] = set()
+    if workspace.pacs_studies_table.exists():  # the candidates of 'pull': an exam of these may await retrieval
+        on_pacs = set(pd.read_parquet(workspace.pacs_studies_table, columns=["study_key"])["study_key"])
     verdicts = judge_series(series, files, settings)
     verdicts["sampled"] = verdicts["study_key"].isin(set(sampled["study_key"]))
-    exams = choose_series(series, verdicts, sampled, settings)
+    exams = choose_series(series, verdicts, sampled, settings, on_pacs)
     verdicts["chosen"] = verdicts["series_key"].isin(set(exams["chosen_series_key"]))
     atomic_write_parquet(workspace.verdicts_table, verdicts)
     atomic_write_parquet(workspace.exams_table, exams)

@@ -58,3 +58,29 @@ def test_a_damaged_slice_withdraws_the_case_and_a_repair_reinstates_it(copy_seri
     assert back.skipped == ("s0001",) and back.converted == () and (case / ws.ct_name()).read_bytes() == ct_sha
     assert ws.withdrawn_case_ids() == [] and not (case / ws.withdrawal_record("s0001").name).exists()
     assert list(pd.read_csv(ws.meta_csv, sep=";")["case_id"]) == ["s0001"]
+
+
+def test_an_exam_whose_files_left_the_export_is_named_so_not_as_unretrieved(copy_series, filtered_workspace) -> None:
+    export = copy_series("dcm_qa_ct/In/Philips/S21570/S2010")
+    copy_series("dcm_qa_ct/In/Philips/S21610")  # another exam, so the export keeps files
+    ws = filtered_workspace(export)
+    (case_id,) = convert(ws, executor=SerialExecutor()).converted
+    shutil.rmtree(export / "S2010")  # the steward deletes the exam from the export; no PACS was ever involved
+    scan(ws, [export], executor=SerialExecutor())
+    out = runner.invoke(app, ["filter", "-w", str(ws.root)])
+    assert out.exit_code == 0, out.output
+    text = "".join(out.output.split())
+    assert "filesnolongerintheexport(1withdrawnafterconversion)" in text and "PACS" not in out.output
+    assert f"{case_id}(filesnolongerintheexport)" in text
+    (withdrawal,) = withdrawn_cases(ws)
+    assert withdrawal.reason == "gone_from_export"
+    assert "gone_from_export" in set(pd.read_parquet(ws.exams_table)["primary_reason"])
+    # a record an earlier version wrote (not_retrieved) reads as what it meant in a workspace without a PACS draw
+    record = ws.withdrawal_record(case_id)
+    record.write_text(json.dumps({**json.loads(record.read_text()), "reason": "not_retrieved"}))
+    assert [w.reason for w in withdrawn_cases(ws)] == ["gone_from_export"]
+    assert "files no longer in the export (1 withdrawn after conversion)" in flow_counts(ws)[1]
+    ws.pacs_studies_table.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"study_key": ["x"]}).to_parquet(ws.pacs_studies_table)  # drawn on a PACS: the code stays
+    assert [w.reason for w in withdrawn_cases(ws)] == ["not_retrieved"]
+
