@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, overload
 
 import typer
 from rich.console import Console
@@ -64,7 +64,28 @@ def print_error(message: str) -> None:
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
 
 
-def friendly(func: F) -> F:
+RERUN = "run the same command again"
+RESUME = "run the same command again to finish (finished parts are kept)"
+
+
+@overload
+def friendly(func: F, /) -> F: ...
+
+
+@overload
+def friendly(*, resumes: bool = False, interrupted: str | None = None) -> Callable[[F], F]: ...
+
+
+def friendly(func: F | None = None, /, *, resumes: bool = False,
+             interrupted: str | None = None) -> F | Callable[[F], F]:
+    """A command's failures as one line and an exit code. What a stopped run leaves is said as the command
+    does it: ``resumes`` for a command whose rerun skips the work a stopped run finished (convert's cases,
+    ...), else the rerun is only said to be needed; ``interrupted`` replaces the Ctrl-C line's text."""
+    if func is None:
+        return functools.partial(friendly, resumes=resumes, interrupted=interrupted)
+    rerun = RESUME if resumes else RERUN
+    stopped = interrupted or f"nothing half-written was kept; {rerun}"
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -73,20 +94,19 @@ def friendly(func: F) -> F:
             print_error(str(exc))
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt:
-            err_console.print("[bold red]interrupted:[/] nothing half-written was kept; run the same command again "
-                              "to finish (finished parts are kept)", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]interrupted:[/] {escape(stopped)}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=130) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except Exception as exc:  # the top-level guard: one line, the traceback to a log file
             root = kwargs.get("workspace") or kwargs.get("root")
             log_file = record_traceback(exc, Path(root) if root else None)
-            print_error(f"{explain(exc, Path(root) if root else None)} (details: {log_file})")
+            print_error(f"{explain(exc, Path(root) if root else None, rerun)} (details: {log_file})")
             if logging.getLogger().isEnabledFor(logging.DEBUG):
                 err_console.print_exception()
             raise typer.Exit(code=2) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 _STATE = {"wait": False}

@@ -36,14 +36,15 @@ def _mount_of(path: str) -> str:
     return str(target)
 
 
-def explain(exc: BaseException, root: Path | None = None) -> str:
-    """One line for an unexpected exception: what failed, where (in the workspace ``root``), and the likely fix."""
+def explain(exc: BaseException, root: Path | None = None, rerun: str = "run the same command again") -> str:
+    """One line for an unexpected exception: what failed, where (in the workspace ``root``), and the likely fix
+    (``rerun``: how the command is run again, as it resumes or starts over)."""
     for item in _chain(exc):
         if isinstance(item, OSError) and item.errno == errno.ENOSPC:
             where = item.filename or ""
             volume = f" (the volume {_mount_of(where)})" if where else ""
             return (f"no space left on the device while writing {where or 'a file'}{volume}; free space there, "
-                    "then run the same command again (finished parts are kept)")
+                    f"then {rerun}")
         if isinstance(item, OSError) and item.errno in _READ_ONLY:
             where = item.filename or ""
             kind = "a read-only file system" if item.errno == errno.EROFS else "no permission"
@@ -54,8 +55,7 @@ def explain(exc: BaseException, root: Path | None = None) -> str:
             if "disk is full" in text:
                 database = Workspace(Path(root)).database_file if root is not None else None
                 where = f"{database} (the volume {_mount_of(str(database))})" if database else "the annotation database"
-                return (f"no space left on the device while writing {where}; free space there, then run the same "
-                        "command again (finished parts are kept)")
+                return f"no space left on the device while writing {where}; free space there, then {rerun}"
             if "readonly" in text or "read-only" in text:
                 return ("the annotation database cannot be written (read-only file or folder); give this user "
                         "write access to the workspace, then run the same command again")

@@ -18,7 +18,7 @@ __all__: list[str] = []
 
 
 @app.command()
-@friendly
+@friendly(resumes=True)  # cases with a revision are skipped
 @writes("presegment")
 def presegment(
     model: Annotated[str, typer.Argument(help="Registered model name ('ctcurate model list').")],
@@ -177,7 +177,7 @@ def import_segmentation(
 
 
 @annotate_app.command("import")
-@friendly
+@friendly(resumes=True)  # what was imported is never imported twice
 @writes("annotate import")
 def import_labels(
     workspace: WorkspaceOpt = Path("."),

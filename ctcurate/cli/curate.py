@@ -54,7 +54,8 @@ def init(
 
 
 @app.command()
-@friendly
+@friendly(interrupted="the catalog is as it was before this scan (the headers read so far were not kept); "
+                       "run the same command again (it reads them again)")
 @writes("scan")
 def scan(
     exports: Annotated[list[Path] | None, typer.Argument(help="Export folders (default: the workspace's sources).")]
@@ -171,7 +172,7 @@ def filter_(workspace: WorkspaceOpt = Path(".")) -> None:
 
 
 @app.command()
-@friendly
+@friendly(resumes=True)  # finished cases are kept
 @writes("convert")
 def convert(
     workspace: WorkspaceOpt = Path("."),

@@ -38,7 +38,7 @@ def _secret(settings: PacsSettings) -> str:
 
 
 @app.command()
-@friendly
+@friendly(resumes=True)  # described studies and retrieved instances are kept
 @writes("pull")
 def pull(
     workspace: WorkspaceOpt = Path("."),

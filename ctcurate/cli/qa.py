@@ -83,7 +83,7 @@ def _gate(findings: pd.DataFrame, fail_on: str) -> None:
 
 
 @qa_app.command("labels")
-@friendly
+@friendly(resumes=True)  # checked cases are kept, by fingerprint
 @writes("qa labels")
 def labels(
     root: RootArg = Path("."),

@@ -177,7 +177,7 @@ def verify(
 
 
 @app.command()
-@friendly
+@friendly(resumes=True)  # uploaded files with the same checksum are skipped
 @writes("publish")
 def publish(
     version: Annotated[str, typer.Argument(help="Release version to upload.")],

@@ -48,8 +48,39 @@ def test_write_failures_are_one_line_naming_the_file(sampled: Workspace, monkeyp
     line = _one_line(out.output)
     assert out.exit_code == 2 and expected.format(path=target) in line
     assert f"(details: {sampled.error_log})" in line
+    assert "finished parts are kept" not in line  # a filter starts over: it keeps no finished part
     logged = sampled.error_log.read_text()
     assert "Traceback" in logged and type(error).__name__ in logged
+
+
+@pytest.mark.parametrize(("command", "stop", "said"), [
+    ("scan", "curation.catalog.scan.assign_keys", "interrupted: the catalog is as it was before this scan (the "
+     "headers read so far were not kept); run the same command again (it reads them again)"),
+    ("filter", "curation.selection.filter.withdraw_cases", "interrupted: nothing half-written was kept; run the same "
+     "command again"),
+    ("convert", "curation.cases.convert.write_meta_table", "interrupted: nothing half-written was kept; run the same "
+     "command again to finish (finished parts are kept)"),
+])
+def test_ctrl_c_says_what_the_rerun_does(sampled: Workspace, monkeypatch: pytest.MonkeyPatch, command: str,
+                                         stop: str, said: str) -> None:
+    """Only a command whose rerun skips finished work says finished parts are kept; a scan keeps nothing it read."""
+    def interrupt(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    import importlib
+
+    module, name = stop.rsplit(".", 1)
+    catalog = sampled.files_table.read_bytes()
+    monkeypatch.setattr(importlib.import_module(module), name, interrupt)
+    args = [command, "-w", str(sampled.root)] + (["--full", "--workers", "1"] if command == "scan" else [])
+    out = runner.invoke(app, args)
+    line = _one_line(out.output)
+    assert out.exit_code == 130 and line.endswith(said) and line.count("interrupted:") == 1, line
+    assert sampled.files_table.read_bytes() == catalog
+    if command == "scan":
+        monkeypatch.undo()
+        again = runner.invoke(app, args[:3])
+        assert again.exit_code == 0 and "(0 read, " in again.output  # the catalog from before: nothing new to read
 
 
 def test_an_unexpected_error_is_one_line_and_logged(sampled: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
