@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from curation.atomic import TMP_PREFIX, atomic_write_bytes, atomic_write_parquet, atomic_write_text
-from curation.catalog.sources import add_sources, require_sources
+from curation.catalog.sources import require_sources, save_sources, with_sources
 from curation.dicom.header import read_header
 from curation.dicom.tags import FIELDS, is_image_sop_class
 from curation.errors import ScanError
@@ -182,6 +182,12 @@ def _parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+def _holds(paths: Sequence[str], folder: str) -> bool:
+    """Whether any of ``paths`` lies below ``folder``."""
+    prefix = folder.rstrip(os.sep) + os.sep
+    return any(path.startswith(prefix) for path in paths)
+
+
 def _batches(paths: Sequence[str], workers: int) -> list[tuple[str, ...]]:
     """Runs of the sorted paths, each about 1/(2 x workers) of the files left (between BATCH_SIZE and
     MAX_BATCH_SIZE): large ones first, so the command hands out and collects few, and smaller ones towards the end,
@@ -220,17 +226,19 @@ def scan(
     """
     settings = workspace.settings
     require_sources(workspace, settings.sources)
-    new_sources = add_sources(workspace, exports)  # checked before they are saved
+    new_sources = with_sources(workspace, exports)  # checked; saved once their files are found
     if not new_sources:
         raise ScanError(
             f"{workspace.root}: no export folder to scan; pass one, e.g. 'ctcurate scan /path/to/export'"
         )
     skipped: list[str] = []
     paths = find_files(new_sources, skipped)
-    for source in (s for s in new_sources if s not in settings.sources):  # added now: empty, likely a wrong one
-        prefix = source.rstrip(os.sep) + os.sep
-        if not any(path.startswith(prefix) for path in paths):
-            log.warning("%s: no files in this folder (added as a source all the same); check the path", source)
+    empty = [s for s in new_sources if s not in settings.sources and not _holds(paths, s)]
+    if empty:  # likely a wrong path (or a share not mounted): refused like a missing folder, before it is saved
+        these = "this folder" if len(empty) == 1 else "these folders"
+        raise ScanError(f"{', '.join(empty)}: no files in {these}; pass the export folder (nothing was scanned "
+                        "and no source was added)")
+    save_sources(workspace, new_sources)
     previous = pd.read_parquet(workspace.files_table) if workspace.files_table.exists() and not full else None
     reused = pd.DataFrame()
     todo: list[str] = paths
@@ -278,8 +286,11 @@ def scan(
     finally:
         if own_executor:
             executor.close()
-    if not tables:
-        raise ScanError(f"{', '.join(new_sources)}: no files found; check the export folder")
+    if not tables:  # sources saved before they had to hold files, or emptied since
+        wrong = new_sources[0] if len(new_sources) == 1 else "PATH"
+        raise ScanError(f"{', '.join(new_sources)}: no files found in the workspace's sources; mount or fill the "
+                        f"export folder, or remove a wrong one with 'ctcurate sources --remove {wrong} -w "
+                        f"{workspace.root}' (the catalog is as it was)")
     # batches are runs of the sorted paths: in the order of their first paths they need no sorting
     tables.sort(key=lambda table: str(table["path"].iloc[0]))
     files = _join(tables)

@@ -2,10 +2,10 @@
 
 A source is kept as the absolute path it was given, not resolved, so a folder reached through a symbolic link
 keeps that name in the settings and the catalog (the catalog also keeps each file's resolved path). A path
-that does not exist, is not a folder (a file given for its export) or cannot be listed is refused before it is
-saved, so a typing error never breaks later scans; a saved source that has gone missing (or is no folder) stops a
-rescan (its files would otherwise be dropped from the catalog) until it is back or removed with
-``ctcurate sources --remove``.
+that does not exist, is not a folder (a file given for its export), cannot be listed or holds no file (``scan``
+checks that) is refused before it is saved, so a typing error never breaks later scans; a saved source that has
+gone missing (or is no folder) stops a rescan (its files would otherwise be dropped from the catalog) until it is
+back or removed with ``ctcurate sources --remove``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from .grouping import build_catalog
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SourceState", "check_source", "add_sources", "remove_source", "require_sources", "source_states"]
+__all__ = ["SourceState", "check_source", "add_sources", "with_sources", "save_sources", "remove_source",
+           "require_sources", "source_states"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,20 @@ def _can_read(path: str, mode: int) -> bool:
 
 def add_sources(ws: Workspace, paths: Iterable[str | os.PathLike[str]]) -> tuple[str, ...]:
     """Check ``paths`` and add them to the workspace's sources; returns every source, the new ones last."""
+    sources = with_sources(ws, paths)
+    save_sources(ws, sources)
+    return sources
+
+
+def save_sources(ws: Workspace, sources: tuple[str, ...]) -> None:
+    """Save ``sources`` (from :func:`with_sources`) as the workspace's sources."""
+    if sources != ws.settings.sources:
+        ws.save_settings(dataclasses.replace(ws.settings, sources=sources))
+
+
+def with_sources(ws: Workspace, paths: Iterable[str | os.PathLike[str]]) -> tuple[str, ...]:
+    """The workspace's sources with ``paths`` checked and added, the new ones last; nothing is saved (``scan``
+    saves them once it found their files)."""
     checked = [check_source(p) for p in paths]  # all checked before any is saved
     settings = ws.settings
     known = {os.path.realpath(s): s for s in settings.sources}
@@ -76,8 +91,6 @@ def add_sources(ws: Workspace, paths: Iterable[str | os.PathLike[str]]) -> tuple
             sources.remove(source)
         if inner:
             log.warning("%s: holds the source(s) %s, which it replaces", new, ", ".join(inner))
-    if tuple(sources) != settings.sources:
-        ws.save_settings(dataclasses.replace(settings, sources=tuple(sources)))
     return tuple(sources)
 
 

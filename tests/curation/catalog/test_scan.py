@@ -58,8 +58,9 @@ def test_scan_without_sources(tmp_path: Path) -> None:
 def test_scan_empty_folder(tmp_path: Path) -> None:
     ws = Workspace.create(tmp_path / "ws")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ScanError, match="no files found"):
+    with pytest.raises(ScanError, match="no files in this folder; pass the export folder"):
         scan(ws, [tmp_path / "empty"], executor=SerialExecutor())
+    assert ws.settings.sources == ()
 
 
 def test_the_catalog_does_not_depend_on_batches_or_workers(shared_data: Path, tmp_path: Path,

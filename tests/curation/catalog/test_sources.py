@@ -182,15 +182,31 @@ def test_nested_sources_are_one_source(copy_series, tmp_path: Path, caplog: pyte
     assert len(pd.read_parquet(ws.files_table)) == first.n_files
 
 
-def test_an_empty_folder_added_as_a_source_is_said(copy_series, tmp_path: Path,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
-    """It was added without a word, and listed as 'ok, 0 files in the catalog'."""
-    import logging
+def test_an_empty_folder_is_refused_before_it_is_saved(copy_series, tmp_path: Path) -> None:
+    """It was added with a warning and then failed the scan, staying a source that broke every later scan; now it is
+    refused like a missing folder, with one line, and the workspace is as it was."""
+    import dataclasses
 
     export, empty = copy_series(SERIES), tmp_path / "empty"
     empty.mkdir()
     ws = Workspace.create(tmp_path / "ws")
-    with caplog.at_level(logging.WARNING):
-        result = scan(ws, [export, empty], executor=SerialExecutor())
-    assert result.n_files > 20 and ws.settings.sources == (str(export), str(empty))
-    assert f"{empty}: no files in this folder (added as a source all the same); check the path" in caplog.text
+    out = runner.invoke(app, ["scan", str(empty), "-w", str(ws.root)])
+    assert out.exit_code == 2 and "WARNING" not in out.output, out.output
+    assert " ".join(out.output.split()) == (f"error: {empty}: no files in this folder; pass the export folder "
+                                            "(nothing was scanned and no source was added)")
+    assert ws.settings.sources == () and not ws.files_table.exists()
+    with pytest.raises(ScanError, match=f"^{empty}: no files in this folder; .*nothing was scanned"):
+        scan(ws, [export, empty], executor=SerialExecutor())  # with another folder: neither is scanned or added
+    assert ws.settings.sources == () and not ws.files_table.exists()
+    first = scan(ws, [export], executor=SerialExecutor())
+    with pytest.raises(ScanError, match="no files in this folder"):
+        scan(ws, [empty], executor=SerialExecutor())
+    assert ws.settings.sources == (str(export),)
+    assert scan(ws, executor=SerialExecutor()).n_reused == first.n_files  # later scans are not blocked
+    # a workspace whose only source is empty (saved by an earlier version, or emptied since) says how to go on
+    ws.save_settings(dataclasses.replace(ws.settings, sources=(str(empty),)))
+    catalog = ws.files_table.read_bytes()
+    with pytest.raises(ScanError, match=f"no files found in the workspace's sources; mount or fill the export folder, "
+                                        f"or remove a wrong one with 'ctcurate sources --remove {empty} -w "):
+        scan(ws, executor=SerialExecutor())
+    assert ws.files_table.read_bytes() == catalog
