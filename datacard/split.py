@@ -9,7 +9,9 @@ every stratum as far as whole patients allow. The same cohort and seed give the 
 A split is saved as a version (``releasable/splits/v<semver>.json``). Once a version is frozen (a
 release published it), every later version keeps every earlier case where it was; a new case of a
 known patient follows that patient; new patients are assigned to bring the ratios and strata back
-towards the targets. Only a new major version may reshuffle. The current split is also written to each
+towards the targets. Only a new major version may reshuffle. A run of ``ctcurate split`` that would give the
+latest version's assignments with its plan saves no version (a version number or a reshuffle asked for is saved
+all the same). The current split is also written to each
 ``case.json`` (the cases table's ``split`` column), ``releasable/splits/splits.json`` and nnU-Net's
 ``splits_final.json``.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -196,11 +199,22 @@ def included_cases(ws: Workspace) -> pd.DataFrame:
     return cases.reset_index(drop=True)
 
 
-def make_split(ws: Workspace, version: str, plan: SplitPlan | None = None, *, reshuffle: bool = False) -> SplitVersion:
+def _same_plan(a: SplitPlan, b: SplitPlan) -> bool:
+    """The same plan, ratios compared as numbers (normalised shares read back from JSON may differ in the last
+    digit)."""
+    return (a.stratify, a.seed) == (b.stratify, b.seed) and all(
+        math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12) for x, y in zip(a.ratios, b.ratios, strict=True))
+
+
+def make_split(ws: Workspace, version: str, plan: SplitPlan | None = None, *, reshuffle: bool = False,
+               if_changed: bool = False) -> SplitVersion:
     """Assign the included cases and save ``version``; keeps a frozen earlier version's assignments.
 
     The plan defaults to the latest version's (or 90/5/5 stratified on site, sex and age band with the
     workspace seed). ``reshuffle`` ignores earlier assignments, which only a new major version may do.
+    ``if_changed``: when the cases would get exactly the latest version's assignments with its plan, nothing is
+    saved and the latest version is returned (a rerun with nothing changed adds no version; without it, a
+    version asked for by number is saved all the same).
     """
     new = _semver(version)
     previous = list_splits(ws)
@@ -230,6 +244,9 @@ def make_split(ws: Workspace, version: str, plan: SplitPlan | None = None, *, re
     frozen = {} if reshuffle or latest is None or not latest.frozen else latest.assignments
     gone = sorted(set(frozen) - set(cases["case_id"]))
     assignments = assign_splits(cases, plan, frozen)
+    if if_changed and latest is not None and assignments == latest.assignments and _same_plan(plan, latest.plan):
+        log.info("split: unchanged since %s; no version saved", latest.version)
+        return latest
     patients = dict(zip(cases["case_id"], cases["patient_pseudonym"], strict=True))
     split = SplitVersion(version, assignments, {c: patients[c] for c in assignments}, plan, False,
                          latest.version if latest else None, {"removed_since_parent": gone})

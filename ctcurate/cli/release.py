@@ -59,7 +59,7 @@ def split(
     """Assign every included case to train / val / test by patient, stratified, seeded; save a version."""
     if ctx.invoked_subcommand is not None:
         return
-    from datacard.split import SplitPlan, list_splits, make_split
+    from datacard.split import SplitPlan, list_splits, make_split, unfinished_split
 
     ws = Workspace.open(workspace)
     previous = list_splits(ws)
@@ -67,14 +67,20 @@ def split(
     plan = SplitPlan(_ratios(ratios) if ratios else base.ratios,
                      tuple(c.strip() for c in stratify.split(",") if c.strip()) if stratify is not None
                      else base.stratify, seed if seed is not None else base.seed)
+    automatic = version is None and not reshuffle  # a version asked for by number, or a reshuffle, is always saved
     if version is None:
         major, minor, _ = (int(x) for x in previous[-1].version.split(".")) if previous else (0, 0, 0)
         version = "1.0.0" if not previous else (f"{major + 1}.0.0" if reshuffle else f"{major}.{minor + 1}.0")
-    made = make_split(ws, version, plan, reshuffle=reshuffle)
-    counts = {s: sum(1 for v in made.assignments.values() if v == s) for s in ("train", "val", "test")}
+    pending = unfinished_split(ws)
+    made = make_split(ws, version, plan, reshuffle=reshuffle, if_changed=automatic)
+    counts = ", ".join(f"{k} {sum(1 for v in made.assignments.values() if v == k)}" for k in ("train", "val", "test"))
+    if made.version != version and pending is None:
+        console.print(f"split unchanged since {made.version} ({counts} cases): no new version saved; --version "
+                      f"{version} saves one all the same")
+        return
     finished = " (saved by an interrupted run, now finished)" if made.version != version else ""
-    console.print(f"split {made.version}{finished}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
-                  + f" cases; {counted(len(set(made.patients.values())), 'patients')}; written to case.json, the cases "
+    console.print(f"split {made.version}{finished}: {counts} cases; "
+                  f"{counted(len(set(made.patients.values())), 'patients')}; written to case.json, the cases "
                   "table, splits.json and splits_final.json")
 
 

@@ -47,7 +47,7 @@ WRITING = [
     Writing("review", lambda ws, tmp: ["review", "s0001", "approved", "--by", "Dr Second", "-w", str(ws)]),
     Writing("export-nnunet", lambda ws, tmp: ["export", "nnunet", str(tmp / "raw"), "-w", str(ws), "--status",
                                               "unreviewed"]),
-    Writing("split", lambda ws, tmp: ["split", "-w", str(ws)]),
+    Writing("split", lambda ws, tmp: ["split", "-w", str(ws), "--version", "1.1.0"]),  # unchanged: saved by number
     Writing("split-freeze", lambda ws, tmp: ["split", "freeze", "1.0.0", "-w", str(ws)]),
     Writing("datasheet", lambda ws, tmp: ["datasheet", "-w", str(ws)]),
     Writing("release", lambda ws, tmp: ["release", "1.1.0", "-w", str(ws), "--force-qa"]),

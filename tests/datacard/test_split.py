@@ -210,3 +210,31 @@ def test_a_workspace_without_included_cases_is_named_not_split(tmp_path: Path) -
     assert " ".join(out.output.split()).startswith(f"error: {ws.meta_table}: no included case to split")
     with pytest.raises(SplitError, match="no included case to split .* run 'ctcurate convert'"):
         make_split(ws, "1.0.0")
+
+
+def test_a_rerun_with_nothing_changed_saves_no_version(copy_series, filtered_workspace) -> None:
+    """'ctcurate split' twice made 1.1.0 with the assignments of 1.0.0 (added 0, removed 0, moved 0)."""
+    from curation.cases.convert import convert
+    from curation.workspace.executor import SerialExecutor
+
+    ws = filtered_workspace(copy_series("dcm_qa_ct/In/Philips/S21570/S2010"))
+    assert convert(ws, executor=SerialExecutor()).converted == ("s0001",)
+    runner = CliRunner()
+
+    def split(*args: str) -> str:
+        out = runner.invoke(app, ["split", "-w", str(ws.root), *args])
+        assert out.exit_code == 0, out.output
+        return " ".join(out.output.split())
+
+    assert "split 1.0.0: train 1, val 0, test 0 cases" in split()  # (and a warning: one case, no folds)
+    for again in ((), ("--ratios", "90,5,5"), ("--seed", str(ws.settings.seed))):  # the same plan, said or not
+        assert split(*again) == ("split unchanged since 1.0.0 (train 1, val 0, test 0 cases): no new version saved; "
+                                 "--version 1.1.0 saves one all the same")
+    assert [v.version for v in list_splits(ws)] == ["1.0.0"]
+    # what asks for a version still makes one: a number, a reshuffle, another plan
+    assert "split 1.1.0: train 1" in split("--version", "1.1.0")
+    assert "split 2.0.0: train 1" in split("--reshuffle")
+    assert "split 2.1.0: train 1" in split("--ratios", "80,10,10")
+    assert [v.version for v in list_splits(ws)] == ["1.0.0", "1.1.0", "2.0.0", "2.1.0"]
+    assert make_split(ws, "2.2.0", if_changed=True).version == "2.1.0"
+    assert make_split(ws, "2.2.0").version == "2.2.0"
