@@ -39,6 +39,7 @@ class CaseFiles:
     review: str | None = None
     labels_sha256: str | None = None
     other_labels: tuple[Path, ...] = ()  # further multi-label files, not read (reported)
+    in_workspace: bool = False  # a workspace's case: its labels are its revisions (none: no revision yet)
 
     @classmethod
     def from_folder(cls, folder: Path) -> CaseFiles:
@@ -107,8 +108,8 @@ def _workspace_cases(ws: Workspace) -> list[CaseFiles]:
             except WorkspaceError as exc:
                 raise QAError(str(exc)) from None
         if record is None:
-            found.append(CaseFiles(case_id, folder, image, None, None))
+            found.append(CaseFiles(case_id, folder, image, None, None, in_workspace=True))
         else:
             found.append(CaseFiles(case_id, folder, image, None, record.path, record.number, record.status.value,
-                                   record.sha256))
+                                   record.sha256, in_workspace=True))
     return found

@@ -295,6 +295,12 @@ def load_case(files: CaseFiles, label_set: LabelSet, tol: GridTolerance | None =
     findings = loaded.findings
     if files.image is not None:
         loaded.image = _read(files.image, files.case, findings)
+    if not files.has_labels and files.in_workspace:  # label files in its folder count only once imported
+        findings.append(Finding(files.case, Check.NO_LABELS, Severity.ERROR,
+                                f"{files.case}: no labels: the annotation store holds no revision of this case; run "
+                                "'ctcurate presegment MODEL' or import labels ('ctcurate import CASE SOURCE')",
+                                file=str(files.folder)))
+        return loaded
     if not files.has_labels:
         others = sorted(p.name for p in files.folder.iterdir() if volume_suffix(p) and p != files.image
                         and not p.name.startswith("."))

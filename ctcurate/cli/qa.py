@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from curation.atomic import atomic_write_text
 from curation.enums import Severity, parse_fail_on
 from curation.errors import ConfigError, QAError
 from curation.labels.labelset import builtin_label_sets, load_label_set
-from curation.workspace import SETTINGS_FILE, QAFolder, Workspace
+from curation.workspace import MASKS_FOLDER, SETTINGS_FILE, QAFolder, Workspace
 
 from ._common import ThreadsOpt, app, console, counted, friendly, progress_bar, writes
 
@@ -143,6 +144,12 @@ def labels(
         table.add_row(str(check), *(str(int(row[s.value]) or "") for s in Severity))
     console.print(table)
     console.print(f"{counted(len(cases), 'cases')}, label set {label_set_obj.name}: results in {out_dir}")
+    if not any(c.has_labels for c in cases):  # nothing was checked but the labels' absence: say what comes first
+        first = (f"'ctcurate presegment MODEL -w {root}' (models: 'ctcurate model list') or import labels "
+                 "('ctcurate import CASE SOURCE', 'ctcurate annotate import')" if ws else
+                 f"put labels next to each CT (<case>/{MASKS_FOLDER}/<structure>.nii.gz or <case>/segmentation.nii.gz)")
+        console.print(f"[yellow]no case has labels yet:[/] {escape(first)}, then run 'ctcurate qa labels' again",
+                      highlight=False)
     _gate(findings, gate)
 
 

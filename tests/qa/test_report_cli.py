@@ -32,7 +32,7 @@ def test_qa_labels_then_report_gate_on_errors(tmp_path: Path, ts: Path, make_cas
     result = runner.invoke(app, ["qa", "labels", str(root), "--label-set", "total_v2", "--out", str(out),
                                  "--workers", "2"])
     assert result.exit_code == 1, result.output
-    assert "1 finding(s) at severity error or worse" in result.output
+    assert "1 finding(s) at severity error or worse" in result.output and "no case has labels yet" not in result.output
     findings = pd.read_parquet(out / "label_findings.parquet")
     assert set(findings.loc[findings["severity"] == "error", "case"]) == {"s0002"}
     stats = pd.read_parquet(out / "label_stats.parquet")
@@ -118,6 +118,33 @@ def test_qa_commands_take_the_workspace_as_the_others_do(tmp_path: Path) -> None
     result = runner.invoke(app, ["qa", "labels", str(tmp_path / "other"), "-w", str(ws.root)])
     assert result.exit_code == 2
     assert "two folders; give the workspace once, as ROOT or with -w" in " ".join(result.output.split())
+
+
+def test_qa_before_any_labels_says_what_comes_first(copy_series, filtered_workspace, tmp_path: Path) -> None:
+    """Before presegment, 'qa labels' reported completeness.no_labels for every case (exit 1) without a word on
+    what to run first, and each finding advised renaming the isotropic CT copies as labels."""
+    import shutil
+
+    from curation.cases.convert import convert
+    from curation.workspace.executor import SerialExecutor
+
+    ws = filtered_workspace(copy_series("dcm_qa_ct/In/Philips/S21570/S2010"))
+    assert convert(ws, executor=SerialExecutor()).converted == ("s0001",)
+    result = runner.invoke(app, ["qa", "labels", "-w", str(ws.root), "--workers", "1"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and "completeness.no_labels" in text, result.output  # the table and gate as before
+    assert (f"no case has labels yet: 'ctcurate presegment MODEL -w {ws.root}' (models: 'ctcurate model list') or "
+            "import labels ('ctcurate import CASE SOURCE', 'ctcurate annotate import'), then run 'ctcurate qa "
+            "labels' again") in text
+    (message,) = pd.read_parquet(ws.qa_dir / "label_findings.parquet")["message"]
+    assert message.startswith("s0001: no labels: the annotation store holds no revision of this case; run "
+                              "'ctcurate presegment MODEL'") and "rename" not in message
+    plain = tmp_path / "plain" / "c1"  # a folder of cases: labels are files next to the CT
+    plain.mkdir(parents=True)
+    shutil.copy(ws.case_dir("s0001") / ws.ct_name(), plain)
+    result = runner.invoke(app, ["qa", "labels", str(plain.parent), "--out", str(tmp_path / "qa"), "--workers", "1"])
+    assert result.exit_code == 1 and "no case has labels yet: put labels next to each CT (<case>/segmentations/" \
+        in " ".join(result.output.split()), result.output
 
 
 def test_labelsets_command() -> None:
