@@ -20,7 +20,6 @@ space goes into the run's temporary folder, removed at the end.
 
 from __future__ import annotations
 
-import argparse
 import io
 import multiprocessing
 import os
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 import pydicom
+from bench_args import OneLineParser, at_least
 from pydicom.uid import generate_uid
 
 from curation.catalog.scan import read_headers, scan
@@ -43,23 +43,6 @@ from curation.workspace.layout import Workspace
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = "dcm_qa_ct/In/Philips/S21570/S2010"  # real 512 x 512 x 28 CT series of the shared data
 TS_DICOM = "totalsegmentator/example_ct_dicom"  # real JPEG 2000 512 x 512 x 20 CT series of the shared data
-
-
-class Parser(argparse.ArgumentParser):
-    """Argument errors as one line."""
-
-    def error(self, message: str):  # type: ignore[no-untyped-def]
-        self.exit(2, f"{self.prog}: {message} (see --help)\n")
-
-
-def at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
 
 
 class CountingReader(io.FileIO):
@@ -250,11 +233,11 @@ def check_inputs(shared: Path) -> str | None:
 
 
 def main() -> None:
-    parser = Parser(description=" ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("--files", type=at_least_one, default=10_000,
+    parser = OneLineParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser.add_argument("--files", type=at_least(1), default=10_000,
                         help="Files of the export built for the scan, 1 or more (whole copies of a real series of "
                              "28 slices, so rounded up to a multiple of 28; default 10000).")
-    parser.add_argument("--rounds", type=at_least_one, default=3,
+    parser.add_argument("--rounds", type=at_least(1), default=3,
                         help="Runs of the 'ctcurate scan' command in a fresh process on each of 1 and 2 workers, "
                              "alternating; the fastest of each is shown (default 3).")
     parser.add_argument("--shared-data", type=Path, default=default_shared_data(),

@@ -7,12 +7,13 @@ Each line shows its median start and its ratio to both baselines. Target: under 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench_args import OneLineParser, at_least
 
 BIN = Path(sys.executable).parent
 BARE = "python -c pass (baseline)"
@@ -35,26 +36,9 @@ def median_seconds(command: list[str], runs: int) -> float:
     return statistics.median(times)
 
 
-class Parser(argparse.ArgumentParser):
-    """Argument errors as one line."""
-
-    def error(self, message: str):  # type: ignore[no-untyped-def]
-        self.exit(2, f"{self.prog}: {message} (see --help)\n")
-
-
-def at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
-
-
 def main() -> None:
-    parser = Parser(description=" ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("--runs", type=at_least_one, default=15,
+    parser = OneLineParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser.add_argument("--runs", type=at_least(1), default=15,
                         help="Starts of each command, 1 or more; the median is shown (default 15).")
     args = parser.parse_args()
     if not (BIN / "ctcurate").is_file():

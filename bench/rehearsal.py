@@ -33,9 +33,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_args import at_least  # noqa: E402
 from scale_report import KEPT_SHARE  # noqa: E402
 from stage_runs import REPO, Measured, dicom_files, machine, run_stage, save_partial  # noqa: E402
-from synthetic_pacs import at_least, build_export  # noqa: E402
+from synthetic_pacs import build_export  # noqa: E402
 
 ANSWERS = """license: CC-BY-4.0
 availability: made on demand by bench/rehearsal.py

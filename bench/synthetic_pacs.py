@@ -28,12 +28,12 @@ import csv
 import multiprocessing
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_args import at_least
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
@@ -377,21 +377,6 @@ def build_export(out: Path, exams: int = 1520, *, seed: int = 0, full_size: int 
             writer.writerow({**asdict(exam), "study_uid": exam.study_uid})
     (out / "files.txt").write_text(f"{files}\n")
     return export
-
-
-def at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number of at least ``minimum`` (anything else: one line saying so)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected a whole number of {minimum} or more, found {text!r}")
-        return value
-
-    return parse
 
 
 def main() -> None:
