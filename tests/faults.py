@@ -255,11 +255,18 @@ def start_paused(root: Path, args: list[str], timeout_s: float = 120) -> PausedR
     return PausedRun(proc, go)
 
 
+def _as_in_a_terminal() -> None:
+    """Ctrl-C as a terminal's command gets it: not ignored, not blocked. A test run started in the background
+    (``pytest ... &`` in a script) ignores SIGINT, and a child would inherit that and never see the Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def interrupt(args: list[str], workers: int, timeout_s: float = 600) -> tuple[int, str, list[str]]:
     """Run a command in a session of its own, press Ctrl-C (SIGINT to its process group, as a terminal does) once
     ``workers`` pool workers run; (exit code, output, processes of the run alive 10 s later)."""
     proc = subprocess.Popen([sys.executable, "-m", "ctcurate.cli", *args], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True, preexec_fn=_as_in_a_terminal)
     seen: set[int] = set()
     deadline = time.monotonic() + timeout_s
     while proc.poll() is None and time.monotonic() < deadline:
