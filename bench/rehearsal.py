@@ -35,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_args import at_least  # noqa: E402
 from scale_report import KEPT_SHARE  # noqa: E402
-from stage_runs import REPO, Measured, dicom_files, machine, run_stage, save_partial  # noqa: E402
+from stage_runs import REPO, Measured, cpu_baseline, dicom_files, machine, run_stage, save_partial  # noqa: E402
 from synthetic_pacs import build_export  # noqa: E402
 
 ANSWERS = """license: CC-BY-4.0
@@ -199,10 +199,23 @@ def paired(size: int, export: Path, out: Path, log: Path, rounds: int = 2) -> li
                 save_partial(out, measured)
                 print(f"  {size:5d} pair {config:14s} {stage:12s} {seconds:8.1f} s (nothing to do: {rerun:.1f} s)",
                       flush=True)
+            measured += _machine(out, size, stage, turn)
         if stage != "scan":  # the next stage starts from this one's result
             run_stage([*commands[stage](base), "--workers", "2"], log)
     shutil.rmtree(out / "ws-pair-run", ignore_errors=True)
     return measured
+
+
+def _machine(out: Path, size: int, stage: str, turn: int) -> list[Measured]:
+    """The machine's own speed-up from 1 to 2 processes (a CPU-bound loop), measured beside a round of ``stage``."""
+    alone, together = cpu_baseline()
+    rows = [Measured(size, "machine-1", stage, alone, 0.0, 1, f"round {turn + 1}"),
+            Measured(size, "machine-2", stage, together, 0.0, 2, f"round {turn + 1}")]
+    for n in range(1, len(rows) + 1):
+        save_partial(out, rows[:n])
+    print(f"  machine beside {stage}: a CPU-bound loop, 2 processes {2 * alone / together:.2f}x as fast as 1",
+          flush=True)
+    return rows
 
 
 def scan_alone(size: int, export: Path, out: Path, log: Path, rounds: int = 2) -> list[Measured]:
@@ -229,6 +242,7 @@ def scan_alone(size: int, export: Path, out: Path, log: Path, rounds: int = 2) -
             save_partial(out, measured)
             print(f"  {config:14s} scan {seconds:8.1f} s ({n_files} files, round {turn + 1}; nothing to do: "
                   f"{rerun:.1f} s)", flush=True)
+        measured += _machine(out, size, "scan alone", turn)
     return measured
 
 
@@ -424,7 +438,7 @@ def pairs_again(parser: argparse.ArgumentParser, out: Path, doc: Path, sizes: li
                    out, log)
     pairs += scan_alone(max(sizes), source / "export", out, log)
     data = json.loads(results_json.read_text())
-    again = ("pair-", "scan-local")
+    again = ("pair-", "scan-local", "machine-")
     data["results"] = [r for r in data["results"] if not r["config"].startswith(again)] + [asdict(r) for r in pairs]
     data["pairs_measured"] = time.strftime("%Y-%m-%d %H:%M")
     data["sizes"], data["full_size"] = sizes, full

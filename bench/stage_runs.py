@@ -98,3 +98,21 @@ def save_partial(out: Path, measured: list[Measured]) -> None:
 def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30),
             "python": platform.python_version(), "system": platform.platform()}
+
+
+_LOOP = "x = 0\nfor i in range({n}):\n    x += i * i % 7\n"
+
+
+def cpu_baseline(n: int = 40_000_000) -> tuple[float, float]:
+    """What this machine gives a second process: a CPU-bound Python loop run alone, then two at once, each in a
+    process of its own; (seconds alone, seconds of the slower of the two). Two processes do twice the work, so
+    ``2 * alone / together`` is the machine's own speed-up from 1 to 2 processes, the ceiling of a stage's."""
+    command = [sys.executable, "-c", _LOOP.format(n=n)]
+    start = time.perf_counter()
+    subprocess.run(command, check=True)
+    alone = time.perf_counter() - start
+    start = time.perf_counter()
+    both = [subprocess.Popen(command) for _ in range(2)]
+    for proc in both:
+        proc.wait()
+    return alone, time.perf_counter() - start
