@@ -9,6 +9,7 @@ import json
 import math
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -147,13 +148,9 @@ def write_report(results_json: Path, doc: Path) -> None:
     scaling = _table(["exams", "stage", "1 worker (s)", "2 workers (s)", "speed-up",
                       "rerun, nothing to do: 1 / 2 workers (s)", "speed-up of the per-case part",
                       "Dask, 2 workers (s) (speed-up vs 1 worker)"], scaling_rows)
-    best: dict[tuple[str, str], float] = {}
-    pair_size = 0
-    for r in results:
-        if r["config"].startswith("pair-"):
-            key = (r["config"].removeprefix("pair-"), r["stage"])
-            best[key] = min(best.get(key, math.inf), r["seconds"])
-            pair_size = r["size"]
+    paired = _fastest(results, lambda config: config.startswith("pair-"))
+    best = {(config.removeprefix("pair-"), stage): r["seconds"] for (config, stage), r in paired.items()}
+    pair_size = next((r["size"] for r in paired.values()), 0)
     pair_rows = []
     pair_configs = ("local1", "local1-1thread", "local2")
 
@@ -182,13 +179,7 @@ def write_report(results_json: Path, doc: Path) -> None:
         for stage in ("scan", "convert", "presegment", "qa labels")
         if ("full-size-local1", stage) in full_by and ("full-size", stage) in full_by])
 
-    alone: dict[tuple[str, str], dict[str, Any]] = {}  # the fastest run of each (alternated since 2026-12)
-    n_alone: dict[str, int] = defaultdict(int)
-    for r in results:
-        if r["config"] in ("scan-local1", "scan-local2"):
-            n_alone[r["stage"]] += r["stage"] == "scan"
-            if (r["config"], r["stage"]) not in alone or r["seconds"] < alone[(r["config"], r["stage"])]["seconds"]:
-                alone[(r["config"], r["stage"])] = r
+    alone = _fastest(results, lambda config: config in ("scan-local1", "scan-local2"))
     scan_rows = []
     for config in ("scan-local1", "scan-local2"):
         if (config, "scan") in alone:
@@ -196,17 +187,13 @@ def write_report(results_json: Path, doc: Path) -> None:
             scan_rows.append([config[-1], str(r["items"]), f"{r['seconds']:.1f}", f"{r['items'] / r['seconds']:.0f}",
                               f"{r['peak_mib']:.0f}", "" if rerun is None else f"{rerun['seconds']:.1f}"])
     scan_alone = _table(["workers", "files", "seconds", "files/s", "peak MiB", "nothing to do (s)"], scan_rows)
-    runs = n_alone["scan"] // 2
+    runs = sum(1 for r in results if (r["config"], r["stage"]) == ("scan-local1", "scan"))
     scan_alone_how = (f"1 and 2 workers in alternation, {runs} times each; the fastest of each" if runs > 1 else
                       "one run each")
     whole_export = {c: alone[(c, "scan")]["seconds"] for c in ("scan-local1", "scan-local2") if (c, "scan") in alone}
-    fastest: dict[tuple[str, str], float] = {}  # the machine's CPU-bound loop beside each stage's rounds
-    for r in results:
-        if r["config"] in ("machine-1", "machine-2"):
-            key = (r["config"], r["stage"])
-            fastest[key] = min(fastest.get(key, math.inf), r["seconds"])
-    ceiling = {stage: 2 * fastest[("machine-1", stage)] / fastest[("machine-2", stage)]
-               for _c, stage in fastest if ("machine-1", stage) in fastest and ("machine-2", stage) in fastest}
+    loop = _fastest(results, lambda config: config in ("machine-1", "machine-2"))  # beside each stage's rounds
+    ceiling = {stage: 2 * loop[("machine-1", stage)]["seconds"] / loop[("machine-2", stage)]["seconds"]
+               for _c, stage in loop if ("machine-1", stage) in loop and ("machine-2", stage) in loop}
     aim = _aim(best, whole_export, pair_size, f"{int(scan_rows[0][1]):,}" if scan_rows else "", ceiling)
 
     full = [r for r in results if r["config"] == "full-size"]
@@ -356,6 +343,17 @@ with no file changed.
 
 
 _NO_FULL = "(No exams at full size in this run: no per-case figures, and no projection from them.)"
+
+
+def _fastest(results: list[dict[str, Any]], kept: Callable[[str], bool]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The fastest run of each (config, stage) among the results whose config is ``kept`` (runs repeated in
+    alternation keep their fastest)."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in results:
+        key = (r["config"], r["stage"])
+        if kept(r["config"]) and (key not in out or r["seconds"] < out[key]["seconds"]):
+            out[key] = r
+    return out
 
 
 def _aim(best: dict[tuple[str, str], float], whole_export: dict[str, float], pair_size: int, n_files: str,

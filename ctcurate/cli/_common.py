@@ -23,7 +23,7 @@ from curation.workspace import SETTINGS_FILE
 from curation.workspace.layout import Workspace
 from curation.workspace.lock import workspace_lock
 
-from ._guard import explain, record_traceback
+from ._guard import RERUN, RESUME, explain, record_traceback
 
 __all__ = ["app", "console", "counted", "err_console", "exit_on_failures", "friendly", "print_error", "writes",
            "progress_bar", "progress_bars", "with_executor", "WorkspaceOpt"]
@@ -62,10 +62,6 @@ def counted(n: int, noun: str) -> str:
 def print_error(message: str) -> None:
     """The one line of a failure: ``error: ...`` on standard error."""
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-
-
-RERUN = "run the same command again"
-RESUME = "run the same command again to finish (finished parts are kept)"
 
 
 @overload

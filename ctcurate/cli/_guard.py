@@ -16,7 +16,10 @@ from pathlib import Path
 from curation.workspace import SETTINGS_FILE, Workspace
 from curation.workspace.errorlog import append_traceback
 
-__all__ = ["explain", "record_traceback"]
+__all__ = ["RERUN", "RESUME", "explain", "record_traceback"]
+
+RERUN = "run the same command again"
+RESUME = "run the same command again to finish (finished parts are kept)"  # a command whose rerun skips done work
 
 _READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
 
@@ -36,7 +39,7 @@ def _mount_of(path: str) -> str:
     return str(target)
 
 
-def explain(exc: BaseException, root: Path | None = None, rerun: str = "run the same command again") -> str:
+def explain(exc: BaseException, root: Path | None = None, rerun: str = RERUN) -> str:
     """One line for an unexpected exception: what failed, where (in the workspace ``root``), and the likely fix
     (``rerun``: how the command is run again, as it resumes or starts over)."""
     for item in _chain(exc):

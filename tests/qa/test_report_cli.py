@@ -136,7 +136,7 @@ def test_qa_before_any_labels_says_what_comes_first(copy_series, filtered_worksp
     assert (f"no case has labels yet: 'ctcurate presegment MODEL -w {ws.root}' (models: 'ctcurate model list') or "
             "import labels ('ctcurate import CASE SOURCE', 'ctcurate annotate import'), then run 'ctcurate qa "
             "labels' again") in text
-    (message,) = pd.read_parquet(ws.qa_dir / "label_findings.parquet")["message"]
+    (message,) = pd.read_parquet(ws.qa.findings)["message"]
     assert message.startswith("s0001: no labels: the annotation store holds no revision of this case; run "
                               "'ctcurate presegment MODEL'") and "rename" not in message
     plain = tmp_path / "plain" / "c1"  # a folder of cases: labels are files next to the CT
