@@ -150,6 +150,7 @@ PARALLEL = {"scan", "sample", "filter", "convert", "exclude"}
 # 1 vs 2 workers, measured in alternation on copies of one workspace (this machine's speed drifts over minutes)
 PAIRED = ("scan", "convert", "presegment", "qa labels")
 PAIR_CONFIGS = ("local1", "local2", "local1-1thread")
+ROUNDS = 3  # alternations of the pairs and of the scan alone; the report keeps the fastest of each
 
 
 def plan(sizes: list[int]) -> list[tuple[int, str, set[str]]]:
@@ -163,7 +164,7 @@ def plan(sizes: list[int]) -> list[tuple[int, str, set[str]]]:
     return runs
 
 
-def paired(size: int, export: Path, out: Path, log: Path, rounds: int = 2) -> list[Measured]:
+def paired(size: int, export: Path, out: Path, log: Path, rounds: int = ROUNDS) -> list[Measured]:
     """Scan (every file read again), convert, presegment and qa labels on 1 worker, 2 workers and 1 worker with one
     thread, alternating, each on a fresh copy of the workspace the stage starts from; ``rounds`` times (the report
     keeps the fastest)."""
@@ -218,7 +219,7 @@ def _machine(out: Path, size: int, stage: str, turn: int) -> list[Measured]:
     return rows
 
 
-def scan_alone(size: int, export: Path, out: Path, log: Path, rounds: int = 2) -> list[Measured]:
+def scan_alone(size: int, export: Path, out: Path, log: Path, rounds: int = ROUNDS) -> list[Measured]:
     """Scan of the whole export on 1 and 2 workers, alternating, ``rounds`` times (the report keeps the fastest);
     every run reads every file (a first scan, then ``--full``), all found in the page cache (read once first)."""
     print("scan alone on the whole export, 1 and 2 workers in alternation (read once first: every run finds the "

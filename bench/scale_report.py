@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -262,6 +262,9 @@ with a measurement) it takes {low:.1f}-{high:.1f} GPU hours, about {cost_low:.0f
         "run (the repository's docs/scale.md): with few cases each "
         "command's start weighs on its per-case figures and the projection, and a machine busy with other work slows "
         "the 2-worker runs most.\n")
+    pair_stages = [r["stage"] for r in results if r["config"] == "pair-local1" and not r["stage"].endswith(" (rerun)")]
+    pair_runs = max(Counter(pair_stages).values(), default=0)  # alternations of each stage
+    pair_times = {1: "once", 2: "twice"}.get(pair_runs, f"{pair_runs} times")
     pairs_when = f" (measured again on {data['pairs_measured']}, `--pairs-only`)" if data.get("pairs_measured") else ""
     per_case_table = _table(["stage", "seconds per case (the command's time / cases, its start included)",
                              "peak MiB"], full_rows) if full else _NO_FULL
@@ -313,7 +316,7 @@ tables, reports) is that of its rerun with nothing left to do; the per-case part
 This machine's speed drifts over minutes (other tenants of its host; the same stage has taken from 1x to 2x the
 time on the same day), so runs far apart in time compare badly. The stages that run on workers are therefore
 measured in alternation at {pair_size} exams: 1 worker, 2 workers, 1 worker with 1 thread, each on a fresh copy of
-the same workspace (scan reading every file again, `--full`), twice; the fastest of each{pairs_when}. Where the
+the same workspace (scan reading every file again, `--full`), {pair_times}; the fastest of each{pairs_when}. Where the
 command was also run again with nothing left to do, that is its fixed cost (start, imports, tables, the catalog of
 a scan, reports), and "rest" compares what is left: the work spread over the workers. A rest can come out above
 2x: the rerun does work the first run does not (a rescan asks every file for its size and date, a rerun of

@@ -65,7 +65,10 @@ class PeakMemory:
 
 
 def run_stage(args: list[str], log: Path, *, allowed: tuple[int, ...] = (0,)) -> tuple[float, float]:
-    """Run ``ctcurate ARGS``; returns (seconds, peak MiB). Its output goes to ``log``; a failure stops the run."""
+    """Run ``ctcurate ARGS``; returns (seconds, peak MiB). Its output goes to ``log``; a failure stops the run. What
+    earlier steps wrote is on disk first: the kernel writing it back during the run would take a core from it (and
+    from a run on 2 workers more than from one on 1, which leaves a core free)."""
+    os.sync()
     start = time.perf_counter()
     with log.open("a") as out:
         out.write(f"\n$ ctcurate {' '.join(args)}\n")

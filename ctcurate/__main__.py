@@ -1,5 +1,5 @@
 """``python -m ctcurate``: the command line."""
 
-from ctcurate.cli import main
+from ctcurate.cli import run
 
-main()
+run()

@@ -26,13 +26,14 @@ from curation.catalog.sources import require_sources, save_sources, with_sources
 from curation.dicom.header import read_header
 from curation.dicom.tags import FIELDS, is_image_sop_class
 from curation.errors import ScanError
-from curation.workspace.executor import Executor, make_executor
+from curation.workspace.executor import Executor, SerialExecutor, make_executor
 from curation.workspace.layout import Workspace
 
 from .grouping import summarise_series
 from .keys import assign_keys
 
-__all__ = ["ScanResult", "find_files", "read_headers", "read_header_table", "records_to_frame", "scan"]
+__all__ = ["ScanResult", "find_files", "read_headers", "read_header_stream", "read_header_table",
+           "records_to_frame", "scan"]
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 256      # the least files a batch of headers holds (the last batches: the workers end together)
@@ -107,6 +108,28 @@ def read_header_table(paths: Sequence[str]) -> pd.DataFrame:
     files["folder"] = [os.path.dirname(p) for p in paths]
     files["resolved_path"] = _resolved(paths)
     return files
+
+
+def read_header_stream(paths: Sequence[str]) -> bytes:
+    """:func:`read_header_table` as an Arrow IPC stream (what a pool's worker sends back): the command loads it in a
+    sixth of the time a pickled table takes, time it would otherwise take from the workers (the table's columns
+    are text, numbers and flags only: :func:`records_to_frame` makes them so)."""
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(read_header_table(paths), preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue())
+
+
+def _table(result: bytes | pd.DataFrame) -> pd.DataFrame:
+    """The files table of a batch, from :func:`read_header_stream` or :func:`read_header_table`."""
+    if isinstance(result, pd.DataFrame):
+        return result
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(result).read_all().to_pandas()
 
 
 def _resolved(paths: Sequence[str], links: set[str] | None = None) -> list[str]:
@@ -278,8 +301,11 @@ def scan(
     if progress and todo:
         progress(0, len(todo))  # the work is known: a progress bar may show it from here
     try:
-        for batch, table in executor.imap_unordered(read_header_table, _batches(todo, executor.workers)):
-            tables.append(table)
+        # in this process the table is used as it is; from a worker it travels as an Arrow stream
+        work: Callable[[Sequence[str]], bytes | pd.DataFrame] = (
+            read_header_table if isinstance(executor, SerialExecutor) else read_header_stream)
+        for batch, result in executor.imap_unordered(work, _batches(todo, executor.workers)):
+            tables.append(_table(result))
             n_read += len(batch)
             if progress:
                 progress(n_read, len(todo))

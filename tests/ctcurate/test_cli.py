@@ -135,6 +135,35 @@ def test_python_dash_m_runs_the_command_line() -> None:
     assert result.returncode == 0 and "qa" in result.stdout, result.stderr
 
 
+RUN = """
+import atexit, sys, threading, time
+from ctcurate.cli import run
+atexit.register(lambda: print("exit handler ran", flush=False))
+started = threading.Event()
+def late():
+    started.set()
+    time.sleep(0.2)
+    print("thread finished", flush=False)
+threading.Thread(target=late).start()
+started.wait()
+sys.argv = ["ctcurate", *sys.argv[1:]]
+run()
+"""
+
+
+@pytest.mark.parametrize(("args", "code"), [(["--help"], 0), (["scan", "--no-such-flag"], 2)])
+def test_the_console_script_ends_as_exit_would(args: list[str], code: int) -> None:
+    """``run`` skips the teardown of the command's objects, not what exit does first: threads are waited for, exit
+    handlers run, buffered output reaches the pipe, and the command's exit code is the process's."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", RUN, *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == code, result.stderr
+    assert result.stdout.rstrip().endswith("thread finished\nexit handler ran"), result.stdout
+    assert ("Usage: ctcurate" in result.stdout) if code == 0 else ("No such option" in result.stderr)
+
+
 def test_output_to_a_pipe_is_not_cut_to_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tables piped to a file had every cell cut to a few letters ('cas…', 'sta…'); long lines wrapped mid-path."""
     import io
