@@ -30,73 +30,15 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from alternation import paired, scan_alone  # noqa: E402
 from bench_args import at_least  # noqa: E402
+from rehearsal_workspace import ANSWERS, exclude_distorted, rehearsal_facts, subset  # noqa: E402
 from scale_report import KEPT_SHARE  # noqa: E402
-from stage_runs import REPO, Measured, cpu_baseline, dicom_files, machine, run_stage, save_partial  # noqa: E402
+from stage_runs import CONFIGS, REPO, Measured, dicom_files, machine, run_stage, save_partial  # noqa: E402
 from synthetic_pacs import build_export  # noqa: E402
 
-ANSWERS = """license: CC-BY-4.0
-availability: made on demand by bench/rehearsal.py
-creators:
-  - name: Rehearsal, Steward
-    affiliation: ctcurate scale rehearsal (synthetic data)
-fields:
-  Noise: Synthetic phantom images without noise.
-  External Data: None.
-  Confidentiality: Synthetic patients; no real person is shown.
-  Re Identification: Not possible; the patients are invented.
-  Representativeness: Drawn from the reference dataset's reported make-up; not a population.
-  Motivation: Measure every ctcurate stage at the reference dataset's scale.
-  Purpose: Benchmarks.
-subsets:
-  train: Training set
-  val: Validation set
-  test: Held-out test set
-sections:
-  Motivation: Measure ctcurate at scale.
-  Uses: Benchmarks of ctcurate only.
-  Maintenance: Made anew by each run of the rehearsal.
-"""
-
-
-def subset(export: Path, truth: list[dict[str, str]], n_exams: int, target: Path) -> Path:
-    """A folder of links to the first ``n_exams`` exams of the export (the same exams at every size)."""
-    if target.is_dir():
-        return target
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for exam in truth[:n_exams]:
-        study = Path(f"site{int(exam['site']) + 1}") / exam["patient"] / f"ST{int(exam['index']):06d}"
-        (tmp / study.parent).mkdir(parents=True, exist_ok=True)
-        (tmp / study).symlink_to(export / study)
-    tmp.rename(target)
-    return target
-
-
-def exclude_distorted(ws: Path, truth: list[dict[str, str]]) -> int:
-    """What the annotators do: exclude the converted cases whose anatomy is distorted by abnormality."""
-    import pandas as pd
-
-    from curation.annotation import Worklist
-    from curation.workspace import Workspace
-
-    workspace = Workspace.open(ws)
-    distorted = {row["study_uid"] for row in truth if row["defect"] == "distorted"}
-    linkage = pd.read_parquet(workspace.linkage_table)
-    worklist = Worklist(workspace)
-    cases = linkage.loc[linkage["study_uid"].isin(distorted), "case_id"].tolist()
-    for case_id in cases:
-        worklist.set_status(case_id, "excluded", actor="rehearsal", reason="anatomy_distorted")
-    return len(cases)
-
-
-# how each configuration runs the stages that use workers (a Dask run adds its scheduler's address)
-CONFIGS = {"local1": ["--workers", "1"], "local2": ["--workers", "2"],
-           "local1-1thread": ["--workers", "1", "--threads", "1"], "dask2": ["--workers", "2"],
-           "scan-local1": ["--workers", "1"], "scan-local2": ["--workers", "2"]}
 # stages whose command is run a second time with nothing left to do: its fixed cost (start, tables, reports)
 RERUN = {"convert", "presegment", "qa labels"}
 
@@ -147,10 +89,6 @@ ALL = {"scan", "sample", "filter", "convert", "exclude", "presegment", "qa label
        "release"}
 # stages the 1-worker run repeats at the largest size (their 1 vs 2 workers is measured in pairs below)
 PARALLEL = {"scan", "sample", "filter", "convert", "exclude"}
-# 1 vs 2 workers, measured in alternation on copies of one workspace (this machine's speed drifts over minutes)
-PAIRED = ("scan", "convert", "presegment", "qa labels")
-PAIR_CONFIGS = ("local1", "local2", "local1-1thread")
-ROUNDS = 3  # alternations of the pairs and of the scan alone; the report keeps the fastest of each
 
 
 def plan(sizes: list[int]) -> list[tuple[int, str, set[str]]]:
@@ -162,89 +100,6 @@ def plan(sizes: list[int]) -> list[tuple[int, str, set[str]]]:
              for size in sorted(sizes, reverse=True)]
     runs.append((middle, "dask2", ALL))
     return runs
-
-
-def paired(size: int, export: Path, out: Path, log: Path, rounds: int = ROUNDS) -> list[Measured]:
-    """Scan (every file read again), convert, presegment and qa labels on 1 worker, 2 workers and 1 worker with one
-    thread, alternating, each on a fresh copy of the workspace the stage starts from; ``rounds`` times (the report
-    keeps the fastest)."""
-    from annotator.small_model import SMALL_MODEL_FOLDER
-    from curation.workspace import Workspace
-
-    measured: list[Measured] = []
-    base = out / f"ws-pair-{size}"
-    shutil.rmtree(base, ignore_errors=True)
-    w = ["-w", str(base)]
-    for args in (["init", str(base), "--seed", "1368"], ["scan", str(export), *w], ["sample", *w, "--n", str(size)],
-                 ["filter", *w]):
-        run_stage(args, log)
-    commands = {"scan": lambda ws: ["scan", "-w", str(ws), "--full"], "convert": lambda ws: ["convert", "-w", str(ws)],
-                "presegment": lambda ws: ["presegment", "small", "-w", str(ws)],
-                "qa labels": lambda ws: ["qa", "labels", str(ws), "--fail-on", "none"]}
-    for stage in PAIRED:
-        if stage == "presegment":
-            run_stage(["model", "add", "small", str(SMALL_MODEL_FOLDER), *w], log)
-        for turn in range(rounds):
-            for config in PAIR_CONFIGS:
-                copy = out / "ws-pair-run"
-                shutil.rmtree(copy, ignore_errors=True)
-                shutil.copytree(base, copy, symlinks=True)
-                shutil.rmtree(Workspace.open(copy).qa_dir, ignore_errors=True)
-                seconds, peak = run_stage([*commands[stage](copy), *CONFIGS[config]], log)
-                measured.append(Measured(size, f"pair-{config}", stage, seconds, peak, size, f"round {turn + 1}"))
-                # the same command again with nothing left to do: its fixed cost (start, tables, catalog, reports)
-                again = [*commands[stage](copy), *CONFIGS[config]]
-                rerun, peak = run_stage([a for a in again if a != "--full"], log)
-                measured.append(Measured(size, f"pair-{config}", f"{stage} (rerun)", rerun, peak, size,
-                                         f"round {turn + 1}"))
-                save_partial(out, measured)
-                print(f"  {size:5d} pair {config:14s} {stage:12s} {seconds:8.1f} s (nothing to do: {rerun:.1f} s)",
-                      flush=True)
-            measured += _machine(out, size, stage, turn)
-        if stage != "scan":  # the next stage starts from this one's result
-            run_stage([*commands[stage](base), "--workers", "2"], log)
-    shutil.rmtree(out / "ws-pair-run", ignore_errors=True)
-    return measured
-
-
-def _machine(out: Path, size: int, stage: str, turn: int) -> list[Measured]:
-    """The machine's own speed-up from 1 to 2 processes (a CPU-bound loop), measured beside a round of ``stage``."""
-    alone, together = cpu_baseline()
-    rows = [Measured(size, "machine-1", stage, alone, 0.0, 1, f"round {turn + 1}"),
-            Measured(size, "machine-2", stage, together, 0.0, 2, f"round {turn + 1}")]
-    for n in range(1, len(rows) + 1):
-        save_partial(out, rows[:n])
-    print(f"  machine beside {stage}: a CPU-bound loop, 2 processes {2 * alone / together:.2f}x as fast as 1",
-          flush=True)
-    return rows
-
-
-def scan_alone(size: int, export: Path, out: Path, log: Path, rounds: int = ROUNDS) -> list[Measured]:
-    """Scan of the whole export on 1 and 2 workers, alternating, ``rounds`` times (the report keeps the fastest);
-    every run reads every file (a first scan, then ``--full``), all found in the page cache (read once first)."""
-    print("scan alone on the whole export, 1 and 2 workers in alternation (read once first: every run finds the "
-          "files in the page cache)", flush=True)
-    n_files = 0
-    for path in dicom_files(export):
-        path.read_bytes()
-        n_files += 1
-    measured: list[Measured] = []
-    for config in ("scan-local1", "scan-local2"):
-        shutil.rmtree(out / f"ws-scan-{config}", ignore_errors=True)
-        run_stage(["init", str(out / f"ws-scan-{config}"), "--seed", "1368"], log)
-    for turn in range(rounds):
-        for config in ("scan-local1", "scan-local2"):
-            ws = out / f"ws-scan-{config}"
-            args = ["scan", "-w", str(ws), *CONFIGS[config]]
-            seconds, peak = run_stage([*args, str(export)] if turn == 0 else [*args, "--full"], log)
-            measured.append(Measured(size, config, "scan", seconds, peak, n_files, f"round {turn + 1}"))
-            rerun, peak = run_stage(args, log)  # nothing changed: its fixed cost (start, catalog, tables)
-            measured.append(Measured(size, config, "scan (rerun)", rerun, peak, n_files, f"round {turn + 1}"))
-            save_partial(out, measured)
-            print(f"  {config:14s} scan {seconds:8.1f} s ({n_files} files, round {turn + 1}; nothing to do: "
-                  f"{rerun:.1f} s)", flush=True)
-        measured += _machine(out, size, "scan alone", turn)
-    return measured
 
 
 def run_pipeline_plain(export: Path, ws: Path, log: Path, workers: int) -> list[Measured]:
@@ -473,37 +328,6 @@ def report_again(parser: argparse.ArgumentParser, out: Path, doc: Path) -> None:
     write_report(finished, doc)
 
 
-def rehearsal_facts(ws: Path) -> dict[str, Any]:
-    """What the largest run produced: sampled, kept, excluded by reason, the split and the datasheet's partitions."""
-    import pandas as pd
-
-    from curation.workspace import Workspace
-
-    workspace = Workspace.open(ws)
-    exams = pd.read_parquet(workspace.exams_table)
-    meta = pd.read_parquet(workspace.meta_table)
-    release = workspace.release("1.0.0").root
-    released = pd.read_csv(release / "meta.csv", sep=";") if (release / "meta.csv").is_file() else pd.DataFrame()
-    datasheet = release / "datasheet" / "datasheet.md"
-    partitions = ""
-    if datasheet.is_file():
-        text = datasheet.read_text()
-        at = text.find("### Partitions")
-        partitions = text[at: text.find("\n## ", at + 1)] if at >= 0 else ""
-    return {
-        "sampled": int(len(exams)),
-        "kept_by_rules": int(exams["included"].sum()),
-        "excluded_by_rule": {str(k): int(v) for k, v in exams.loc[~exams["included"], "primary_reason"]
-                             .value_counts().items()},
-        "converted": int(len(meta)),
-        "released": int(len(released)),
-        "split": {str(k): int(v) for k, v in released["split"].value_counts().items()} if "split" in released else {},
-        "patients_by_split": {str(k): int(v) for k, v in released.groupby("split")["patient_pseudonym"].nunique()
-                              .items()} if {"split", "patient_pseudonym"} <= set(released.columns) else {},
-        "sites_by_split": {str(k): int(v) for k, v in released.groupby("split")["institute"].nunique().items()}
-        if {"split", "institute"} <= set(released.columns) else {},
-        "partitions": partitions,
-    }
 
 
 if __name__ == "__main__":

@@ -20,6 +20,11 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 CTCURATE = str(Path(sys.executable).parent / "ctcurate")
 
+# how each configuration runs the stages that use workers (a Dask run adds its scheduler's address)
+CONFIGS = {"local1": ["--workers", "1"], "local2": ["--workers", "2"],
+           "local1-1thread": ["--workers", "1", "--threads", "1"], "dask2": ["--workers", "2"],
+           "scan-local1": ["--workers", "1"], "scan-local2": ["--workers", "2"]}
+
 
 @dataclass
 class Measured:

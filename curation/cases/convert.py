@@ -233,6 +233,8 @@ def convert(workspace: Workspace, *, executor: Executor | None = None, cases: li
             conversion=settings.conversion, max_tilt_deg=settings.exclusion.max_tilt_deg,
             error_log=str(workspace.error_log),
         ))
+    # the longest series first: workers that take the next case as they finish one then end nearly together
+    tasks.sort(key=lambda task: -len(task.paths))
     converted: list[str] = []
     failed: dict[str, str] = {}
     own = executor is None

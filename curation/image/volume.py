@@ -11,7 +11,6 @@ never holds a second copy of the volume; they are read with pynrrd.
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 from collections.abc import Callable
@@ -111,7 +110,8 @@ def write_nrrd(path: str | Path, volume: Volume, *, compression_level: int = 1, 
                threads: int | None = None, fields: dict[str, str] | None = None) -> None:
     """Write ``volume`` as a gzip NRRD with LPS space directions and origin, atomically.
 
-    Slabs of ``slab`` slices are compressed on ``threads`` threads (default: up to 4). The gzip
+    Slabs of ``slab`` slices are compressed on ``threads`` threads (default: the threads SimpleITK may use in
+    this process, at most 4: a pool's worker gets its share of the cores, see ``curation.workspace.threads``). The gzip
     stream carries no timestamp, so the same volume always gives the same bytes. ``fields`` are
     written as NRRD key/value pairs (``key:=value``), as 3D Slicer's segmentation files use.
     """
@@ -147,7 +147,8 @@ def write_nrrd(path: str | Path, volume: Volume, *, compression_level: int = 1, 
             for chunk in slabs:
                 handle.write(memoryview(chunk.data).cast("B"))
         else:
-            _write_gzip(handle, slabs, compression_level, threads or min(4, os.cpu_count() or 1))
+            threads = threads or min(4, sitk.ProcessObject.GetGlobalDefaultNumberOfThreads())
+            _write_gzip(handle, slabs, compression_level, threads)
 
 
 def _deflate(chunk: np.ndarray, level: int, last: bool) -> bytes:

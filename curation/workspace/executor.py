@@ -130,8 +130,9 @@ class LocalExecutor:
     def _start(self, modules: list[str]) -> None:
         if self._started:
             return
-        # __main__ is loaded by the fork server anyway; SimpleITK by every worker's start (its thread limit)
-        modules = ["SimpleITK", *(m for m in modules if m and m != "__main__")]
+        # the script that made the pool too (each worker would load it again as it starts, as the stdlib's fork
+        # server does by default); SimpleITK by every worker's start (its thread limit)
+        modules = ["__main__", "SimpleITK", *(m for m in modules if m and m != "__main__")]
         self._context.set_forkserver_preload(modules)
         # the fork server, and every worker it forks, starts with Ctrl-C blocked: a worker ignores it before it
         # unblocks it (the command stops the pool), so a Ctrl-C while a worker boots cannot interrupt that either

@@ -77,3 +77,21 @@ def test_a_dask_task_runs_with_one_thread_unless_told_otherwise() -> None:
             assert {r[:2] for _, r in executor.imap_unordered(_seen, range(2))} == {(1, 1)}
         with DaskExecutor(cluster.scheduler_address, threads=2) as executor:
             assert {r[:2] for _, r in executor.imap_unordered(_seen, range(2))} == {(2, 2)}
+
+
+def test_nrrd_compression_keeps_to_the_budget(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's volumes are compressed on its share of the cores (it had taken up to 4 threads whatever its
+    share, so 2 workers on 2 cores ran 4 busy threads, and a run told to use 1 thread used 2)."""
+    import numpy as np
+
+    from curation.image import volume as volume_module
+
+    used: list[int] = []
+    write = volume_module._write_gzip
+    monkeypatch.setattr(volume_module, "_write_gzip", lambda *a: (used.append(a[3]), write(*a))[1])
+    image = volume_module.Volume(np.zeros((20, 4, 4), np.int16), (1.0, 1.0, 1.0))
+    with limited_threads(1):
+        volume_module.write_nrrd(tmp_path / "one.nrrd", image)
+    volume_module.write_nrrd(tmp_path / "told.nrrd", image, threads=3)
+    volume_module.write_nrrd(tmp_path / "free.nrrd", image)
+    assert used == [1, 3, min(4, sitk.ProcessObject.GetGlobalDefaultNumberOfThreads())]
