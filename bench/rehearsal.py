@@ -14,8 +14,9 @@ Usage: ``.venv/bin/python bench/rehearsal.py [--out DIR] [--sizes 100,400,1368] 
 [--report-only]``; ``--quick`` runs sizes 30 and 60 only (a check of the script, about 15 min). Only a run of the
 default sizes replaces ``docs/scale.md``; any other writes ``OUT/scale.md``. ``--report-only`` writes the page
 again from a run's figures (a stopped run's too); ``--pairs-only`` measures the alternating 1 / 2 worker pairs
-and the scan alone again in a finished run's folder. Runs unattended; 49-73 min on 2 cores (60 in the run of
-docs/scale.md, 4 of them writing the export; the machine's speed varies from day to day). An export already in
+and the scan alone again in a finished run's folder (about 30 min). Runs unattended; about 70 min on 2 cores (60
+in the run of docs/scale.md, 4 of them writing the export, with pairs alternated twice: each alternation adds
+about 8; the machine's speed varies from day to day). An export already in
 ``OUT`` is reused.
 """
 

@@ -89,7 +89,7 @@ def test_nrrd_compression_keeps_to_the_budget(tmp_path, monkeypatch: pytest.Monk
     used: list[int] = []
     write = volume_module._write_gzip
     monkeypatch.setattr(volume_module, "_write_gzip", lambda *a: (used.append(a[3]), write(*a))[1])
-    image = volume_module.Volume(np.zeros((20, 4, 4), np.int16), (1.0, 1.0, 1.0))
+    image = volume_module.Volume(np.zeros((20, 4, 4), np.int16), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
     with limited_threads(1):
         volume_module.write_nrrd(tmp_path / "one.nrrd", image)
     volume_module.write_nrrd(tmp_path / "told.nrrd", image, threads=3)
