@@ -45,6 +45,8 @@ def run() -> None:
     (threads joined, exit handlers run, streams flushed) without freeing what the command built one object at a
     time: a scan's tables and modules took 0.3 s to tear down that no caller waits for."""
     import atexit
+    import contextlib
+    import ctypes
     import os
     import sys
     import threading
@@ -58,13 +60,18 @@ def run() -> None:
         else:  # a message: printed, status 1, as the interpreter does
             sys.stderr.write(f"{exc.code}\n")
             code = 1
-    shutdown = getattr(threading, "_shutdown", None)
-    if shutdown is not None:
-        shutdown()  # what the interpreter does first at exit: wait for the threads still running
-    atexit._run_exitfuncs()
+    try:
+        shutdown = getattr(threading, "_shutdown", None)
+        if shutdown is not None:
+            shutdown()  # what the interpreter does first at exit: wait for the threads still running
+        atexit._run_exitfuncs()
+    except KeyboardInterrupt:  # Ctrl-C while the last threads finish: the status of an interrupted command
+        code = 130
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):  # a closed pipe: nothing more can reach it
             code = code or 1
+    with contextlib.suppress(OSError, AttributeError):  # what native libraries printed, still in C's buffers
+        ctypes.CDLL(None).fflush(None)
     os._exit(code)

@@ -253,6 +253,7 @@ def convert(workspace: Workspace, *, executor: Executor | None = None, cases: li
     finally:
         if own:
             executor.close()
+    failed = dict(sorted(failed.items()))  # in case order, whichever order the workers took them in
     meta = write_meta_table(workspace)
     if failed:
         failures = pd.DataFrame({"case_id": list(failed), "error": list(failed.values())})

@@ -112,8 +112,8 @@ class LocalExecutor:
     The fork server loads the modules the work needs once, and every worker forked from it starts with them:
     ``preload`` names them and starts it at once (it loads them while the caller goes on); by default it starts
     on the first item, with the module of the function run (a run with nothing to do starts no process). A
-    process's first pool decides what its fork server holds. The fork server also loads the script that made the
-    pool, so a script that makes one keeps its work under ``if __name__ == "__main__":``."""
+    process's first pool decides what its fork server holds. Each worker loads the script that made the pool as
+    it starts, so a script that makes one keeps its work under ``if __name__ == "__main__":``."""
 
     def __init__(self, workers: int, threads: int = 0, *, preload: Sequence[str] = ()) -> None:
         if workers < 1:
@@ -130,9 +130,9 @@ class LocalExecutor:
     def _start(self, modules: list[str]) -> None:
         if self._started:
             return
-        # the script that made the pool too (each worker would load it again as it starts, as the stdlib's fork
-        # server does by default); SimpleITK by every worker's start (its thread limit)
-        modules = ["__main__", "SimpleITK", *(m for m in modules if m and m != "__main__")]
+        # not __main__: this Python's fork server is not told the script's path (each worker loads the script as it
+        # starts); SimpleITK by every worker's start (its thread limit)
+        modules = ["SimpleITK", *(m for m in modules if m and m != "__main__")]
         self._context.set_forkserver_preload(modules)
         # the fork server, and every worker it forks, starts with Ctrl-C blocked: a worker ignores it before it
         # unblocks it (the command stops the pool), so a Ctrl-C while a worker boots cannot interrupt that either

@@ -136,8 +136,9 @@ def test_python_dash_m_runs_the_command_line() -> None:
 
 
 RUN = """
-import atexit, sys, threading, time
+import atexit, ctypes, sys, threading, time
 from ctcurate.cli import run
+ctypes.CDLL(None).printf(b"native line\\n")  # a C library's output, buffered by C when stdout is a pipe
 atexit.register(lambda: print("exit handler ran", flush=False))
 started = threading.Event()
 def late():
@@ -154,13 +155,16 @@ run()
 @pytest.mark.parametrize(("args", "code"), [(["--help"], 0), (["scan", "--no-such-flag"], 2)])
 def test_the_console_script_ends_as_exit_would(args: list[str], code: int) -> None:
     """``run`` skips the teardown of the command's objects, not what exit does first: threads are waited for, exit
-    handlers run, buffered output reaches the pipe, and the command's exit code is the process's."""
+    handlers run, buffered output (Python's and C's) reaches the pipe, and the command's exit code is the
+    process's."""
+    import os
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-c", RUN, *args], capture_output=True, text=True, timeout=120)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # C buffers stdout as it would
+    result = subprocess.run([sys.executable, "-c", RUN, *args], capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == code, result.stderr
-    assert result.stdout.rstrip().endswith("thread finished\nexit handler ran"), result.stdout
+    assert "thread finished\nexit handler ran\n" in result.stdout and "native line" in result.stdout, result.stdout
     assert ("Usage: ctcurate" in result.stdout) if code == 0 else ("No such option" in result.stderr)
 
 
