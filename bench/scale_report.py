@@ -187,7 +187,7 @@ def write_report(results_json: Path, doc: Path) -> None:
             scan_rows.append([config[-1], str(r["items"]), f"{r['seconds']:.1f}", f"{r['items'] / r['seconds']:.0f}",
                               f"{r['peak_mib']:.0f}", "" if rerun is None else f"{rerun['seconds']:.1f}"])
     scan_alone = _table(["workers", "files", "seconds", "files/s", "peak MiB", "nothing to do (s)"], scan_rows)
-    runs = sum(1 for r in results if (r["config"], r["stage"]) == ("scan-local1", "scan"))
+    runs = _alternations(results, "scan-local1")
     scan_alone_how = (f"1 and 2 workers in alternation, {runs} times each; the fastest of each" if runs > 1 else
                       "one run each")
     whole_export = {c: alone[(c, "scan")]["seconds"] for c in ("scan-local1", "scan-local2") if (c, "scan") in alone}
@@ -262,8 +262,7 @@ with a measurement) it takes {low:.1f}-{high:.1f} GPU hours, about {cost_low:.0f
         "run (the repository's docs/scale.md): with few cases each "
         "command's start weighs on its per-case figures and the projection, and a machine busy with other work slows "
         "the 2-worker runs most.\n")
-    pair_stages = [r["stage"] for r in results if r["config"] == "pair-local1" and not r["stage"].endswith(" (rerun)")]
-    pair_runs = max(Counter(pair_stages).values(), default=0)  # alternations of each stage
+    pair_runs = _alternations(results, "pair-local1")
     pair_times = {1: "once", 2: "twice"}.get(pair_runs, f"{pair_runs} times")
     pairs_when = f" (measured again on {data['pairs_measured']}, `--pairs-only`)" if data.get("pairs_measured") else ""
     per_case_table = _table(["stage", "seconds per case (the command's time / cases, its start included)",
@@ -346,6 +345,12 @@ with no file changed.
 
 
 _NO_FULL = "(No exams at full size in this run: no per-case figures, and no projection from them.)"
+
+
+def _alternations(results: list[dict[str, Any]], config: str) -> int:
+    """How many times the runs measured in alternation ran ``config`` (each stage alike; reruns not counted)."""
+    stages = Counter(r["stage"] for r in results if r["config"] == config and not r["stage"].endswith(" (rerun)"))
+    return max(stages.values(), default=0)
 
 
 def _fastest(results: list[dict[str, Any]], kept: Callable[[str], bool]) -> dict[tuple[str, str], dict[str, Any]]:

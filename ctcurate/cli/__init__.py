@@ -39,7 +39,6 @@ def main(args: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-
 def run() -> None:
     """The console script and ``python -m ctcurate``: :func:`main`, then the process ends the way exit begins
     (threads joined, exit handlers run, streams flushed) without freeing what the command built one object at a
