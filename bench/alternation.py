@@ -48,7 +48,7 @@ def paired(size: int, export: Path, out: Path, log: Path, rounds: int = ROUNDS) 
                 rerun, peak = run_stage([a for a in again if a != "--full"], log)
                 measured.append(Measured(size, f"pair-{config}", f"{stage} (rerun)", rerun, peak, size,
                                          f"round {turn + 1}"))
-                save_partial(out, measured)
+                save_partial(out, measured[-2:])
                 print(f"  {size:5d} pair {config:14s} {stage:12s} {seconds:8.1f} s (nothing to do: {rerun:.1f} s)",
                       flush=True)
             measured += _machine(out, size, stage, turn)
@@ -63,8 +63,7 @@ def _machine(out: Path, size: int, stage: str, turn: int) -> list[Measured]:
     alone, together = cpu_baseline()
     rows = [Measured(size, "machine-1", stage, alone, 0.0, 1, f"round {turn + 1}"),
             Measured(size, "machine-2", stage, together, 0.0, 2, f"round {turn + 1}")]
-    for n in range(1, len(rows) + 1):
-        save_partial(out, rows[:n])
+    save_partial(out, rows)
     print(f"  machine beside {stage}: a CPU-bound loop, 2 processes {2 * alone / together:.2f}x as fast as 1",
           flush=True)
     return rows
@@ -91,7 +90,7 @@ def scan_alone(size: int, export: Path, out: Path, log: Path, rounds: int = ROUN
             measured.append(Measured(size, config, "scan", seconds, peak, n_files, f"round {turn + 1}"))
             rerun, peak = run_stage(args, log)  # nothing changed: its fixed cost (start, catalog, tables)
             measured.append(Measured(size, config, "scan (rerun)", rerun, peak, n_files, f"round {turn + 1}"))
-            save_partial(out, measured)
+            save_partial(out, measured[-2:])
             print(f"  {config:14s} scan {seconds:8.1f} s ({n_files} files, round {turn + 1}; nothing to do: "
                   f"{rerun:.1f} s)", flush=True)
         measured += _machine(out, size, "scan alone", turn)

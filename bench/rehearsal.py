@@ -16,7 +16,7 @@ default sizes replaces ``docs/scale.md``; any other writes ``OUT/scale.md``. ``-
 again from a run's figures (a stopped run's too); ``--pairs-only`` measures the alternating 1 / 2 worker pairs
 and the scan alone again in a finished run's folder (about 30 min). Runs unattended; about 70 min on 2 cores (60
 in the run of docs/scale.md, 4 of them writing the export, with pairs alternated twice: each alternation adds
-about 8; the machine's speed varies from day to day). An export already in
+about 8 min; the machine's speed varies from day to day). An export already in
 ``OUT`` is reused.
 """
 
@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from alternation import paired, scan_alone  # noqa: E402
-from bench_args import at_least  # noqa: E402
+from bench_args import OneLineParser, at_least  # noqa: E402
 from rehearsal_workspace import ANSWERS, exclude_distorted, rehearsal_facts, subset  # noqa: E402
 from scale_report import KEPT_SHARE  # noqa: E402
 from stage_runs import CONFIGS, REPO, Measured, dicom_files, machine, run_stage, save_partial  # noqa: E402
@@ -56,7 +56,7 @@ def pipeline(size: int, config: str, export: Path, ws: Path, truth: list[dict[st
         for label in (name, f"{name} (rerun)") if name in RERUN and scheduler is None else (name,):
             seconds, peak = run_stage(args, log, allowed=allowed)
             out.append(Measured(size, config, label, seconds, peak, items))
-            save_partial(log.parent, out)
+            save_partial(log.parent, out[-1:])
             print(f"  {size:5d} {config:14s} {label:20s} {seconds:8.1f} s {peak:8.0f} MiB", flush=True)
 
     shutil.rmtree(ws, ignore_errors=True)
@@ -71,6 +71,7 @@ def pipeline(size: int, config: str, export: Path, ws: Path, truth: list[dict[st
         start = time.perf_counter()
         n = exclude_distorted(ws, truth)
         out.append(Measured(size, config, "exclude", time.perf_counter() - start, 0.0, n))
+        save_partial(log.parent, out[-1:])
     if "presegment" in stages:
         from annotator.small_model import SMALL_MODEL_FOLDER
 
@@ -92,10 +93,16 @@ ALL = {"scan", "sample", "filter", "convert", "exclude", "presegment", "qa label
 PARALLEL = {"scan", "sample", "filter", "convert", "exclude"}
 
 
+def middle_size(sizes: list[int]) -> int:
+    """The size the pairs and Dask run at: the middle one, the smaller of the two middle ones of an even count (the
+    1-worker run at the largest size stops after convert)."""
+    return sorted(sizes)[(len(sizes) - 1) // 2]
+
+
 def plan(sizes: list[int]) -> list[tuple[int, str, set[str]]]:
     """(size, config, stages), the most telling first: every stage on 2 workers at every size, largest first; on
     1 worker every stage, but at the largest size only those that run on workers; Dask at the middle size."""
-    largest, middle = max(sizes), sizes[len(sizes) // 2]
+    largest, middle = max(sizes), middle_size(sizes)
     runs = [(size, "local2", ALL) for size in sorted(sizes, reverse=True)]
     runs += [(size, "local1", PARALLEL if size == largest and len(sizes) > 1 else ALL)
              for size in sorted(sizes, reverse=True)]
@@ -121,7 +128,7 @@ def run_pipeline_plain(export: Path, ws: Path, log: Path, workers: int) -> list[
         if name != "model":
             out.append(Measured(n_cases, config, name, seconds, peak, n_cases))
             print(f"  {config} {name:12s} {seconds:8.1f} s {peak:8.0f} MiB ({n_cases} cases)", flush=True)
-            save_partial(log.parent, out)
+            save_partial(log.parent, out[-1:])
     return out
 
 
@@ -143,7 +150,7 @@ def _sizes(text: str) -> list[int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser = OneLineParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--out", type=Path, default=Path("/tmp/ctcurate-rehearsal"),
                         help="Working folder: the export, workspaces, logs, results (default /tmp/ctcurate-rehearsal).")
     parser.add_argument("--sizes", type=_sizes, default=None,
@@ -229,12 +236,21 @@ def rehearse(out: Path, doc: Path, sizes: list[int], full: int) -> None:
     results: list[Measured] = []
     n_exams = math.ceil(max(sizes) / KEPT_SHARE)
     source = out / f"pacs-{n_exams}-{full}"
+    written = source / "written.json"  # how long writing it took, for a later run that reuses it
+    row: Measured | None
     if not (source / "truth.csv").is_file():
         print(f"writing the synthetic export: {n_exams} exams + {full} at full size", flush=True)
         start = time.perf_counter()
         build_export(source, n_exams, seed=0, full_size=full, workers=os.cpu_count() or 2)
-        results.append(Measured(n_exams, "generator", "write export", time.perf_counter() - start, 0.0,
-                                int((source / "files.txt").read_text())))
+        row = Measured(n_exams, "generator", "write export", time.perf_counter() - start, 0.0,
+                       int((source / "files.txt").read_text()))
+        written.write_text(json.dumps(asdict(row)))
+    else:
+        print(f"reusing the synthetic export in {source}", flush=True)
+        row = Measured(**json.loads(written.read_text())) if written.is_file() else None
+    if row is not None:
+        results.append(row)
+        save_partial(out, results)
     import csv
 
     with (source / "truth.csv").open() as handle:
@@ -244,7 +260,7 @@ def rehearse(out: Path, doc: Path, sizes: list[int], full: int) -> None:
     if full:
         for workers in (2, 1):  # per-case costs where the work per case dominates, and 1 vs 2 workers there
             results += run_pipeline_plain(source / "export" / "full", out / f"ws-full-{workers}", log, workers)
-    middle = sizes[len(sizes) // 2]
+    middle = middle_size(sizes)
     print(f"1 and 2 workers in alternation, {middle} exams", flush=True)
     results += paired(middle, subset(source / "export", truth, math.ceil(middle / KEPT_SHARE),
                                      out / f"export-{middle}"), out, log)
@@ -287,7 +303,7 @@ def pairs_again(parser: argparse.ArgumentParser, out: Path, doc: Path, sizes: li
 
     with (source / "truth.csv").open() as handle:
         truth = [row for row in csv.DictReader(handle) if row["full_size"] == "False"]
-    middle = sizes[len(sizes) // 2]
+    middle = middle_size(sizes)
     log = out / "rehearsal.log"
     (out / "partial.jsonl").unlink(missing_ok=True)  # the figures of this measurement only
     print(f"1 and 2 workers in alternation, {middle} exams", flush=True)

@@ -13,15 +13,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scale_aim import aim_text  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 SUPERLINEAR = 1.2  # a growth exponent above this, between the two largest sizes, is faster than linear
 REFERENCE_CASES = 1204
 GPU_SECONDS_PER_CASE = (5.0, 20.0)  # assumed range for one full-size case on one GPU (not measured here)
 GPU_PRICE_PER_HOUR = 2.0  # assumed, USD, a cloud GPU
 REFERENCE_SIZES = [100, 400, 1368]  # sampled exams of the run that makes docs/scale.md (rehearsal's default)
-PER_CASE_STAGES = ("scan", "convert", "presegment", "qa labels")
+PER_CASE_STAGES = ("scan", "convert", "presegment", "qa labels")  # the stages that take workers
+PROJECTED = ("convert", "presegment", "qa labels")  # their time follows the converted cases: projected per case
 KEPT_SHARE = 0.9  # sampled exams per exported exam: the sampling frame is a little larger than the sample
-AIM = 1.8  # 2 workers at least this many times as fast as 1, for the stages that run on workers
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -45,7 +48,7 @@ def _plot(by: dict[tuple[str, str], list[tuple[int, float]]], out: Path) -> None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
+    fig, ax = plt.subplots(figsize=(10, 5), dpi=100)
     stages = sorted({stage for _config, stage in by})  # ten at most: tab10's colours are all distinct
     colours = {stage: plt.get_cmap("tab10")(i % 10) for i, stage in enumerate(stages)}
     for (config, stage), points in sorted(by.items()):
@@ -60,7 +63,7 @@ def _plot(by: dict[tuple[str, str], list[tuple[int, float]]], out: Path) -> None
     ax.set_ylabel("wall time (s)")
     ax.set_title("ctcurate stages by exams (a straight line of slope 1 is linear growth)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside the lines, not over them
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
@@ -194,15 +197,15 @@ def write_report(results_json: Path, doc: Path) -> None:
     loop = _fastest(results, lambda config: config in ("machine-1", "machine-2"))  # beside each stage's rounds
     ceiling = {stage: 2 * loop[("machine-1", stage)]["seconds"] / loop[("machine-2", stage)]["seconds"]
                for _c, stage in loop if ("machine-1", stage) in loop and ("machine-2", stage) in loop}
-    aim = _aim(best, whole_export, pair_size, f"{int(scan_rows[0][1]):,}" if scan_rows else "", ceiling)
+    aim = aim_text(best, whole_export, pair_size, f"{int(scan_rows[0][1]):,}" if scan_rows else "", ceiling)
 
     full = [r for r in results if r["config"] == "full-size"]
     full_rows = [[r["stage"], f"{r['seconds'] / max(r['items'], 1):.1f}", f"{r['peak_mib']:.0f}"] for r in full
-                 if r["stage"] in PER_CASE_STAGES]
+                 if r["stage"] in PROJECTED]
     per_case = {r["stage"]: r["seconds"] / max(r["items"], 1) for r in full}
     projection_rows = []
     cpu_total = 0.0
-    for stage in ("convert", "presegment", "qa labels"):
+    for stage in PROJECTED:
         if stage in per_case:
             t = per_case[stage] * REFERENCE_CASES
             cpu_total += t if stage != "presegment" else 0
@@ -238,17 +241,18 @@ def write_report(results_json: Path, doc: Path) -> None:
             "in a run stopped before its end (the figures it had measured; a stage it did not reach is left out)")
     with_full = ", plus exams at full size (512 x 512, 360 slices) for per-case costs" if full else \
         " (no exams at full size in this run)"
-    full_scaling_section = ("At full size (512 x 512 x 360), a few cases, where the work of each case dominates: "
-                            "one worker already keeps both cores busy through its libraries' threads (resampling, "
-                            "torch), and the cases are few and shared out whole between the workers, so a second "
-                            "worker gains little here:\n\n"
-                            f"{full_scaling}\n") if full else ""
+    full_scaling_section = (f"At full size (512 x 512 x 360), {full[0]['items']} "
+                            "cases, one run each, where the work of each case dominates: one worker already keeps "
+                            "both cores busy through its libraries' threads (resampling, torch), and the few cases "
+                            "are shared out whole between the workers, so what a second worker adds depends on how "
+                            f"evenly they divide:\n\n{full_scaling}\n") if full else ""
     projection = (f"""{REFERENCE_CASES} converted cases (the reference dataset's count) at full size, from the per-case
 figures above (2 workers of this machine):
 
 {_table(["stage", "seconds per case (CPU)", f"{REFERENCE_CASES} cases"], projection_rows)}
 
-The stages that do not work per case (scan, sample, filter, QA of the metadata, split, datasheet) took
+The stages whose time follows the export's files or the catalog, not the converted cases (scan, sample,
+filter, QA of the metadata, split, datasheet), took
 {overhead / 60:.1f} min together at {sizes[-1]} exams above.{release_line} Without pre-segmentation the reference
 scale takes about {(cpu_total + overhead) / 3600:.1f} h on this machine, release aside. Pre-segmentation with the
 small model on CPU would take the presegment row; the reference model on a GPU was not measured here (no GPU was
@@ -283,14 +287,7 @@ the command with all its worker processes.
 
 ## What the rehearsal produced ({sizes[-1]} sampled exams, 2 workers)
 
-- sampled: {facts.get('sampled')}; kept by the rules: {facts.get('kept_by_rules')}; excluded by rule:
-  {', '.join(f'{k} {v}' for k, v in facts.get('excluded_by_rule', {}).items()) or 'none'}
-- converted: {facts.get('converted')}; released (after the annotators' exclusions of distorted anatomy):
-  {facts.get('released')}
-- split (cases): {_counts(facts.get('split'))}; patients: {_counts(facts.get('patients_by_split'))}; sites:
-  {_counts(facts.get('sites_by_split'))}
-
-{facts.get('partitions', '').strip()}
+{_produced(facts)}
 
 ## How each stage grows
 
@@ -344,6 +341,22 @@ with no file changed.
     doc.write_text(text)
 
 
+def _produced(facts: dict[str, Any]) -> str:
+    """The facts of the largest 2-worker run's dataset, and its Partitions table; a run stopped before its release
+    has none."""
+    if not facts:
+        return ("(Not reached: the run stopped before the release of the largest size on 2 workers, so there is no "
+                "dataset to describe.)")
+    return f"""- sampled: {facts.get('sampled')}; kept by the rules: {facts.get('kept_by_rules')}; excluded by rule:
+  {', '.join(f'{k} {v}' for k, v in facts.get('excluded_by_rule', {}).items()) or 'none'}
+- converted: {facts.get('converted')}; released (after the annotators' exclusions of distorted anatomy):
+  {facts.get('released')}
+- split (cases): {_counts(facts.get('split'))}; patients: {_counts(facts.get('patients_by_split'))}; sites:
+  {_counts(facts.get('sites_by_split'))}
+
+{facts.get('partitions', '').strip()}"""
+
+
 _NO_FULL = "(No exams at full size in this run: no per-case figures, and no projection from them.)"
 
 
@@ -362,66 +375,6 @@ def _fastest(results: list[dict[str, Any]], kept: Callable[[str], bool]) -> dict
         if kept(r["config"]) and (key not in out or r["seconds"] < out[key]["seconds"]):
             out[key] = r
     return out
-
-
-def _aim(best: dict[tuple[str, str], float], whole_export: dict[str, float], pair_size: int, n_files: str,
-         ceiling: dict[str, float]) -> str:
-    """What the pairs (fastest of each, at ``pair_size`` exams) and the scan of the whole export say of the aim:
-    2 workers at least AIM times as fast as 1; ``ceiling``: the machine's own 1 -> 2 processes beside each stage."""
-    if not best:
-        return ""
-
-    def machine(stage: str) -> str:
-        return f" (the machine: {ceiling[stage]:.2f}x)" if stage in ceiling else ""
-
-    def x(a: float | None, b: float | None) -> float | None:
-        return None if a is None or b is None or b <= 0 else a / b
-
-    said, met, short = [], [], []
-    for stage in ("convert", "qa labels", "presegment"):
-        one, thread1, two = (best.get((c, stage)) for c in ("local1", "local1-1thread", "local2"))
-        if x(one, two) is None:
-            continue
-        against = f"{x(one, two):.2f}x against 1 worker"
-        if x(thread1, two) is not None:
-            against += f", {x(thread1, two):.2f}x against 1 worker with 1 thread"
-        said.append(f"{stage} {against}{machine(stage)}")
-        (met if round(max(x(one, two) or 0, x(thread1, two) or 0), 2) >= AIM else short).append(stage)
-    verdict = (f"Met by {', '.join(met) or 'none'}" + (f"; short of it: {', '.join(short)}" if short else "") +
-               " (the same code's ratios move between measurements on this machine: see its drift above).")
-    limit = ("" if not ceiling else
-             f" No stage can go faster on 2 workers than the machine lets two processes: a CPU-bound Python loop, "
-             f"run in 1 process and then in 2 at once beside each stage's rounds, gave "
-             f"{min(ceiling.values()):.2f}-{max(ceiling.values()):.2f}x (the fastest of each; the cores this machine "
-             "is lent are shared with other tenants).")
-    text = (f"**The aim: 2 workers at least {AIM:g} times as fast as 1** for the stages that run on workers.{limit} "
-            f"At {pair_size} exams: " + "; ".join(said) + ". One worker alone already uses both cores through its "
-            "libraries' threads (torch, SimpleITK, BLAS), which is why the 1-thread run is the measure of what the "
-            f"second process adds. {verdict}")
-    one, two = best.get(("local1", "scan")), best.get(("local2", "scan"))
-    if one is None or two is None:
-        return text
-    fixed1, fixed2 = best.get(("local1", "scan (rerun)")), best.get(("local2", "scan (rerun)"))
-    rest = "" if fixed1 is None or fixed2 is None else \
-        f", while what is left of it after its fixed cost goes {(one - fixed1) / (two - fixed2):.2f}x as fast"
-    text += (f"\n\nScan has no library threads to share: {x(one, two):.2f}x as a command at {pair_size} exams"
-             f"{machine('scan')}{rest} "
-             "(\"rest\" above). Part of every scan does not shrink with workers: Python's start and imports, the "
-             "pool's start, the walk, the catalog (keys and series, built once all headers are in) and writing its "
-             "tables. With F that part and R the reading of the headers on one worker, 2 workers make a scan at most "
-             f"(F + R) / (F + R / 2) as fast, which reaches {AIM:g} only where F is under R / 8: the larger the "
-             "export, the nearer a scan comes to the speed-up of its reading.")
-    w1, w2 = whole_export.get("scan-local1"), whole_export.get("scan-local2")
-    if w1 is not None and w2 is not None:
-        met = "meets the aim" if round(w1 / w2, 2) >= AIM else "falls short of the aim"
-        text += (f" On the whole export ({n_files} files, below) the command gets {w1 / w2:.2f}x"
-                 f"{machine('scan alone')}: it {met}.")
-    slower = [stage for stage in ("scan", "convert", "presegment", "qa labels")
-              if (x(best.get(("local1", stage)), best.get(("local2", stage))) or 2) < 1]
-    text += ("\n\nOn a machine like this one, keep 2 workers (the default of `ctcurate init`): every stage that "
-             f"takes workers ran faster on 2 at {pair_size} exams." if not slower else
-             f"\n\nSlower on 2 workers than on 1 at {pair_size} exams: {', '.join(slower)}.")
-    return text
 
 
 def _duration(seconds: float) -> str:

@@ -97,10 +97,11 @@ def dicom_files(folder: Path) -> Iterator[Path]:
                 yield Path(parent) / name
 
 
-def save_partial(out: Path, measured: list[Measured]) -> None:
-    """Append the run's newest figure to partial.jsonl (the figures survive an interrupted rehearsal)."""
+def save_partial(out: Path, new: list[Measured]) -> None:
+    """Append the figures just measured, ``new``, to partial.jsonl (the figures survive an interrupted
+    rehearsal)."""
     with (out / "partial.jsonl").open("a") as handle:
-        handle.write(json.dumps(asdict(measured[-1])) + "\n")
+        handle.writelines(json.dumps(asdict(row)) + "\n" for row in new)
 
 
 def machine() -> dict[str, Any]:

@@ -23,7 +23,6 @@ Usage: ``.venv/bin/python bench/synthetic_pacs.py OUT [--exams 1520] [--seed 0] 
 
 from __future__ import annotations
 
-import argparse
 import csv
 import multiprocessing
 import sys
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_args import at_least
+from bench_args import OneLineParser, at_least
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
@@ -380,7 +379,7 @@ def build_export(out: Path, exams: int = 1520, *, seed: int = 0, full_size: int 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser = OneLineParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("out", type=Path, help="New (or empty) folder for export/, truth.csv and files.txt.")
     parser.add_argument("--exams", type=at_least(0), default=1520, help="Exams on small grids (default 1520).")
     parser.add_argument("--seed", type=at_least(0), default=0, help="Seed of the draws (default 0).")
@@ -389,7 +388,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.exams + args.full_size == 0:
         parser.error("--exams and --full-size are both 0: nothing to write; ask for at least one exam")
-    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"{args.out}: is a file; the export is written into a folder: choose a new folder")
+    if args.out.exists() and any(args.out.iterdir()):
         parser.error(f"{args.out}: exists and is not an empty folder; a second export there would mix with the "
                      "first (its truth.csv would no longer match the folders): choose a new folder or remove it")
     start = time.perf_counter()

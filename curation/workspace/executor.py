@@ -64,9 +64,11 @@ def _shared(key: str, blob: bytes) -> Shared[Any]:
 
 
 class Executor(Protocol):
-    """Runs ``fn`` over ``items`` and yields ``(item, result)`` pairs as they complete."""
+    """Runs ``fn`` over ``items`` and yields ``(item, result)`` pairs as they complete. ``running``: whether its
+    workers run already (work then costs no start)."""
 
     workers: int
+    running: bool
 
     def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R]]: ...
 
@@ -79,6 +81,7 @@ class SerialExecutor:
     libraries may use ``threads`` threads (default 0: as they are, every core unless the environment says less)."""
 
     workers = 1
+    running = True  # nothing to start
 
     def __init__(self, threads: int = 0) -> None:
         self.threads = threads_per_worker(1, threads) if threads else 0
@@ -143,6 +146,11 @@ class LocalExecutor:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         self._started = True
 
+    @property
+    def running(self) -> bool:
+        """Whether its worker processes run already (earlier items started them)."""
+        return bool(getattr(self._pool, "_processes", None))
+
     def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R]]:
         pending: dict[Future[R], T] = {}
         queue = iter(items)
@@ -195,6 +203,8 @@ class DaskExecutor:
     """Runs tasks on a Dask cluster given its scheduler address (``tcp://host:port``); each task's libraries may
     use ``threads`` threads (default 1: Dask runs one task per worker thread). Connecting gives up after
     ``timeout_s`` (default :data:`CONNECT_TIMEOUT_S`)."""
+
+    running = True  # the cluster's workers run outside the command
 
     def __init__(self, address: str, *, timeout_s: float | None = None, threads: int = 0) -> None:
         self.threads = threads_per_worker(1, threads) if threads else 1

@@ -74,12 +74,44 @@ def test_the_catalog_does_not_depend_on_batches_or_workers(shared_data: Path, tm
     one = Workspace.create(tmp_path / "one")
     scan(one, [export], executor=SerialExecutor())
     monkeypatch.setattr(sys.modules["curation.catalog.scan"], "BATCH_SIZE", 7)
+    monkeypatch.setattr(sys.modules["curation.catalog.scan"], "IN_PROCESS_BELOW", 0)  # these few files too
     many = Workspace.create(tmp_path / "many")
     with LocalExecutor(2) as pool:
         scan(many, [export], executor=pool)
+        assert pool.running
     for table in ("files_table", "series_table"):
         first, second = (pd.read_parquet(getattr(ws, table)) for ws in (one, many))
         pd.testing.assert_frame_equal(first, second)
+
+
+def test_few_files_are_read_in_the_command_unless_the_workers_run(shared_data: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starting a pool's workers costs more than a second worker saves on a few thousand headers: those are read
+    in the command's process, unless the workers run already (then they read them)."""
+    from curation.workspace.executor import LocalExecutor
+
+    module = sys.modules["curation.catalog.scan"]
+    export = shared_data / "dcm_qa_ct"
+    ws = Workspace.create(tmp_path / "ws")
+    with LocalExecutor(2) as pool:
+        first = scan(ws, [export], executor=pool, full=True)
+        assert not pool.running and first.n_read == first.n_files  # read here: no worker was started
+        monkeypatch.setattr(module, "IN_PROCESS_BELOW", 0)
+        scan(ws, executor=pool, full=True)
+        assert pool.running  # more files than the bound: the workers read them
+        read_here: list[int] = []
+        original = module.read_header_table
+
+        def recorded(paths: list[str]) -> object:
+            read_here.append(len(paths))
+            return original(paths)
+
+        monkeypatch.setattr(module, "IN_PROCESS_BELOW", first.n_files + 1)
+        monkeypatch.setattr(module, "read_header_table", recorded)
+        again = scan(ws, executor=pool, full=True)
+        assert not read_here and again.n_read == first.n_files  # the workers run: they read even a few files
+        scan(ws, executor=SerialExecutor(), full=True)
+        assert sum(read_here) == first.n_files  # (what the check above would have seen had they been read here)
 
 
 def test_records_of_different_makings_share_one_table() -> None:
