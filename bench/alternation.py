@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from stage_runs import CONFIGS, Measured, cpu_baseline, dicom_files, run_stage, save_partial
+from stage_runs import CONFIGS, Measured, cpu_baseline, read_once, run_stage, save_partial
 
 # 1 vs 2 workers, measured in alternation on copies of one workspace (this machine's speed drifts over minutes)
 PAIRED = ("scan", "convert", "presegment", "qa labels")
@@ -43,12 +43,13 @@ def paired(size: int, export: Path, out: Path, log: Path, rounds: int = ROUNDS) 
                 shutil.rmtree(Workspace.open(copy).qa_dir, ignore_errors=True)
                 seconds, peak = run_stage([*commands[stage](copy), *CONFIGS[config]], log)
                 measured.append(Measured(size, f"pair-{config}", stage, seconds, peak, size, f"round {turn + 1}"))
+                save_partial(out, measured[-1:])
                 # the same command again with nothing left to do: its fixed cost (start, tables, catalog, reports)
                 again = [*commands[stage](copy), *CONFIGS[config]]
                 rerun, peak = run_stage([a for a in again if a != "--full"], log)
                 measured.append(Measured(size, f"pair-{config}", f"{stage} (rerun)", rerun, peak, size,
                                          f"round {turn + 1}"))
-                save_partial(out, measured[-2:])
+                save_partial(out, measured[-1:])
                 print(f"  {size:5d} pair {config:14s} {stage:12s} {seconds:8.1f} s (nothing to do: {rerun:.1f} s)",
                       flush=True)
             measured += _machine(out, size, stage, turn)
@@ -74,10 +75,7 @@ def scan_alone(size: int, export: Path, out: Path, log: Path, rounds: int = ROUN
     every run reads every file (a first scan, then ``--full``), all found in the page cache (read once first)."""
     print("scan alone on the whole export, 1 and 2 workers in alternation (read once first: every run finds the "
           "files in the page cache)", flush=True)
-    n_files = 0
-    for path in dicom_files(export):
-        path.read_bytes()
-        n_files += 1
+    n_files = read_once(export)
     measured: list[Measured] = []
     for config in ("scan-local1", "scan-local2"):
         shutil.rmtree(out / f"ws-scan-{config}", ignore_errors=True)
@@ -88,9 +86,10 @@ def scan_alone(size: int, export: Path, out: Path, log: Path, rounds: int = ROUN
             args = ["scan", "-w", str(ws), *CONFIGS[config]]
             seconds, peak = run_stage([*args, str(export)] if turn == 0 else [*args, "--full"], log)
             measured.append(Measured(size, config, "scan", seconds, peak, n_files, f"round {turn + 1}"))
+            save_partial(out, measured[-1:])
             rerun, peak = run_stage(args, log)  # nothing changed: its fixed cost (start, catalog, tables)
             measured.append(Measured(size, config, "scan (rerun)", rerun, peak, n_files, f"round {turn + 1}"))
-            save_partial(out, measured[-2:])
+            save_partial(out, measured[-1:])
             print(f"  {config:14s} scan {seconds:8.1f} s ({n_files} files, round {turn + 1}; nothing to do: "
                   f"{rerun:.1f} s)", flush=True)
         measured += _machine(out, size, "scan alone", turn)

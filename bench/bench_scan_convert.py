@@ -35,7 +35,7 @@ import pydicom
 from bench_args import OneLineParser, at_least
 from pydicom.uid import generate_uid
 
-from curation.catalog.scan import read_headers, scan
+from curation.catalog.scan import IN_PROCESS_BELOW, read_headers, scan
 from curation.dicom.tags import FIELDS
 from curation.workspace.executor import DaskExecutor, LocalExecutor
 from curation.workspace.layout import Workspace
@@ -254,6 +254,9 @@ def main() -> None:
         paths = build_export(source, export, args.files)
         slice_bytes = paths[0].stat().st_size
         print(f"export: {len(paths)} files of ~{slice_bytes / 1024:.0f} KiB (512x512 CT slices from {source.name})")
+        if len(paths) < IN_PROCESS_BELOW:
+            print(f"  (fewer than {IN_PROCESS_BELOW} files: 'ctcurate scan' reads them in its own process on 2 workers "
+                  "too, so its 2-worker figures below are not the pool's; ask for more --files)")
         for p in paths:  # warm the page cache for every contender
             p.read_bytes()
         sample_paths = paths[:: max(1, len(paths) // 1000)]

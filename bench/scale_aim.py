@@ -9,7 +9,7 @@ AIM = 1.8  # 2 workers at least this many times as fast as 1, for the stages tha
 
 
 def aim_text(best: dict[tuple[str, str], float], whole_export: dict[str, float], pair_size: int, n_files: str,
-         ceiling: dict[str, float]) -> str:
+             ceiling: dict[str, float]) -> str:
     """What the pairs (fastest of each, at ``pair_size`` exams) and the scan of the whole export say of the aim:
     2 workers at least AIM times as fast as 1; ``ceiling``: the machine's own 1 -> 2 processes beside each stage."""
     if not best:
@@ -52,7 +52,7 @@ def aim_text(best: dict[tuple[str, str], float], whole_export: dict[str, float],
     if one is None or two is None:
         return text
     fixed1, fixed2 = best.get(("local1", "scan (rerun)")), best.get(("local2", "scan (rerun)"))
-    rest = "" if fixed1 is None or fixed2 is None else \
+    rest = "" if fixed1 is None or fixed2 is None or two <= fixed2 else \
         f", while what is left of it after its fixed cost goes {(one - fixed1) / (two - fixed2):.2f}x as fast"
     text += (f"\n\nScan has no library threads to share: {x(one, two):.2f}x as a command at {pair_size} exams"
              f"{machine('scan')}{rest} "

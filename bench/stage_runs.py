@@ -97,6 +97,16 @@ def dicom_files(folder: Path) -> Iterator[Path]:
                 yield Path(parent) / name
 
 
+def read_once(folder: Path) -> int:
+    """Read every file of the export ``folder`` once, so that a scan then finds them in the page cache and measures
+    ctcurate, not the disk (what the files left in the cache by earlier runs would otherwise decide); their count."""
+    n_files = 0
+    for path in dicom_files(folder):
+        path.read_bytes()
+        n_files += 1
+    return n_files
+
+
 def save_partial(out: Path, new: list[Measured]) -> None:
     """Append the figures just measured, ``new``, to partial.jsonl (the figures survive an interrupted
     rehearsal)."""

@@ -62,7 +62,9 @@ def scan(
     = None,
     workspace: WorkspaceOpt = Path("."),
     full: Annotated[bool, typer.Option(help="Re-read unchanged files too.")] = False,
-    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes (default from settings).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes (default from settings; a few "
+                                                "thousand files are read in the command's process, where starting "
+                                                "workers would cost more than they save).")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
     threads: ThreadsOpt = None,
 ) -> None:

@@ -2,8 +2,9 @@
 
 Files are found by walking the folders (DICOMDIR and vendor index files are not needed, and are
 catalogued as non-image objects when present). Headers are read in parallel batches on the
-executor (a few thousand files in the command's own process, unless the executor's workers run already). A rescan
-reuses the rows of files whose size and modification time did not change.
+executor; fewer files than the workers would save time on (:data:`IN_PROCESS_BELOW` for 2 workers) are read in
+the command's own process unless the executor's workers run already. A rescan reuses the rows of files whose size and
+modification time did not change.
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ __all__ = ["ScanResult", "find_files", "read_headers", "read_header_stream", "re
 log = logging.getLogger(__name__)
 BATCH_SIZE = 256      # the least files a batch of headers holds (the last batches: the workers end together)
 MAX_BATCH_SIZE = 4096  # the most (the first batches: few to hand out and collect)
-# fewer files to read than this are read in the command's process unless the executor's workers run already: starting
-# a local pool's workers cost about what a second worker saves on some 7,500 headers (a fresh 'ctcurate scan --full'
-# on 2 cores: 6,274 files 1.36 s on 1 worker, 1.53 s on 2; 9,417 files 1.75 s and 1.54 s)
+# with 2 workers, fewer files to read than this are read in the command's process unless the executor's workers run
+# already: starting a local pool's workers costs about what a second worker saves on some 7,500 headers (a fresh
+# 'ctcurate scan --full' on 2 cores: 6,274 files 1.36 s on 1 worker, 1.53 s on 2; 9,417 files 1.75 s and 1.54 s).
+# W workers save (W - 1) / W of the reading, so their bound is IN_PROCESS_BELOW * W / (2 (W - 1)).
 IN_PROCESS_BELOW = 7500
 Progress = Callable[[int, int], None]
 
@@ -246,7 +248,8 @@ def scan(
     exports : sequence of paths
         Export folders; added to the workspace's sources. Empty: rescan the configured sources.
     executor : Executor, optional
-        Where header reading runs; default from the workspace settings.
+        Where header reading runs; default from the workspace settings. Too few files for its workers to save
+        time on (see :data:`IN_PROCESS_BELOW`) are read in this process unless its workers run already.
     full : bool
         Re-read every file even if unchanged since the last scan.
     progress : callable, optional
@@ -306,10 +309,11 @@ def scan(
     if progress and todo:
         progress(0, len(todo))  # the work is known: a progress bar may show it from here
     reader: Executor = executor
-    if len(todo) < IN_PROCESS_BELOW and not executor.running:
-        reader = SerialExecutor()
-        log.info("scan: %d files to read, read in this process (fewer than %d: the workers are not started)",
-                 len(todo), IN_PROCESS_BELOW)
+    bound = IN_PROCESS_BELOW * executor.workers / (2 * (executor.workers - 1)) if executor.workers > 1 else 0
+    if len(todo) < bound and not executor.running:
+        reader = SerialExecutor()  # (header reading uses no library threads: no thread budget to keep)
+        log.info("scan: %d files to read, read in this process (fewer than %.0f: starting %d workers would cost "
+                 "more than they save)", len(todo), bound, executor.workers)
     try:
         # in this process the table is used as it is; from a worker it travels as an Arrow stream
         work: Callable[[Sequence[str]], bytes | pd.DataFrame] = (

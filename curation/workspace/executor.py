@@ -64,11 +64,13 @@ def _shared(key: str, blob: bytes) -> Shared[Any]:
 
 
 class Executor(Protocol):
-    """Runs ``fn`` over ``items`` and yields ``(item, result)`` pairs as they complete. ``running``: whether its
-    workers run already (work then costs no start)."""
+    """Runs ``fn`` over ``items`` and yields ``(item, result)`` pairs as they complete."""
 
     workers: int
-    running: bool
+
+    @property
+    def running(self) -> bool:
+        """Whether its workers run already (work then costs no start)."""
 
     def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R]]: ...
 
@@ -148,8 +150,10 @@ class LocalExecutor:
 
     @property
     def running(self) -> bool:
-        """Whether its worker processes run already (earlier items started them)."""
-        return bool(getattr(self._pool, "_processes", None))
+        """Whether its worker processes run already (earlier items started them); False once the pool broke or
+        was closed."""
+        processes = getattr(self._pool, "_processes", None) or {}
+        return not getattr(self._pool, "_broken", False) and any(p.is_alive() for p in processes.values())
 
     def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R]]:
         pending: dict[Future[R], T] = {}
